@@ -1,0 +1,295 @@
+#!/usr/bin/env node
+/**
+ * The `dora` command. `run` hosts the daemon in this process; the other commands
+ * talk to the background coordinator that `up` starts.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { Coordinator } from '../coordinator/coordinator';
+import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
+import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
+import { loadDescriptor } from '../coordinator/descriptor';
+import { DoraError } from '../coordinator/errors';
+import { toHtml, toMermaid } from '../coordinator/graph';
+import { scaffold } from './new';
+
+const program = new Command('dora')
+  .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
+  .version(require('../../package.json').version as string)
+  .showHelpAfterError();
+
+const graceOption = () =>
+  new Option('--grace <duration>', 'time nodes get to stop after STOP before SIGTERM (e.g. 500ms, 2s)').default(`${DEFAULT_GRACE_MS}ms`);
+
+program
+  .command('run')
+  .description('run a dataflow in the foreground; Ctrl-C stops it (twice kills it)')
+  .argument('<dataflow>', 'dataflow YAML file')
+  .addOption(graceOption())
+  .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
+  .action(async (file: string, opts: { grace: string; out?: string }) => {
+    const dataflow = loadDescriptor(path.resolve(file));
+    const run = await DataflowRun.start(dataflow, {
+      outDir: opts.out ? path.resolve(opts.out) : undefined,
+      onLine: (l) => {
+        const out = l.stream === 'stderr' ? process.stderr : process.stdout;
+        out.write(`[${l.node}] ${l.line}\n`);
+      },
+    });
+    let interrupts = 0;
+    const onSignal = () => {
+      interrupts++;
+      if (interrupts === 1) {
+        process.stderr.write(`\nstopping dataflow ${run.id} (Ctrl-C again to kill)\n`);
+        void run.stop(parseDuration(opts.grace));
+      } else void run.kill();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const result = await run.finished;
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (result.status === 'failed') {
+      process.stderr.write(`dataflow ${result.id} failed\n${describeFailure(result)}\nlogs: ${run.logs.dir}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`dataflow ${result.id} ${result.status === 'stopped' ? 'stopped' : 'finished'}; logs: ${run.logs.dir}\n`);
+    }
+  });
+
+program
+  .command('check')
+  .alias('validate')
+  .description('validate a dataflow file without running it')
+  .argument('<dataflow>', 'dataflow YAML file')
+  .action((file: string) => {
+    const dataflow = loadDescriptor(path.resolve(file));
+    const timers = dataflow.timers.length;
+    console.log(`${file}: ok (${dataflow.nodes.length} node${dataflow.nodes.length === 1 ? '' : 's'}, ${timers} timer${timers === 1 ? '' : 's'})`);
+  });
+
+program
+  .command('graph')
+  .description('print the dataflow graph as Mermaid, or write an HTML page that renders it')
+  .argument('<dataflow>', 'dataflow YAML file')
+  .option('--mermaid', 'print Mermaid text (the default)')
+  .option('--html [file]', 'write an HTML page (default: <dataflow>.html)')
+  .option('--open', 'write the HTML page and open it in a browser')
+  .action((file: string, opts: { html?: string | boolean; open?: boolean }) => {
+    const dataflow = loadDescriptor(path.resolve(file));
+    if (opts.html === undefined && !opts.open) {
+      process.stdout.write(toMermaid(dataflow) + '\n');
+      return;
+    }
+    const target = typeof opts.html === 'string' ? opts.html : file.replace(/\.ya?ml$/, '') + '.html';
+    fs.writeFileSync(target, toHtml(dataflow));
+    console.log(`wrote ${target}`);
+    if (opts.open) spawn('xdg-open', [target], { stdio: 'ignore', detached: true }).on('error', () => console.log('(could not open a browser)')).unref();
+  });
+
+program
+  .command('build')
+  .description("run every node's `build` command, in the dataflow file's folder")
+  .argument('<dataflow>', 'dataflow YAML file')
+  .action((file: string) => {
+    const dataflow = loadDescriptor(path.resolve(file));
+    for (const node of dataflow.nodes) {
+      if (!node.build) continue;
+      console.log(`[${node.id}] $ ${node.build}`);
+      const r = spawnSync(node.build, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit' });
+      if (r.status !== 0) throw new DoraError(`build of node "${node.id}" failed (${r.signal ?? `status ${r.status}`}): ${node.build}`);
+    }
+  });
+
+program
+  .command('up')
+  .description('start the background coordinator (listening on 127.0.0.1 only)')
+  .option('--port <port>', 'control port', String(controlPort()))
+  .action(async (opts: { port: string }) => {
+    const port = Number(opts.port);
+    if (await reachable(port)) {
+      console.log(`a coordinator is already running on 127.0.0.1:${port}`);
+      return;
+    }
+    const logFile = path.join(stateDir(), `coordinator-${port}.log`);
+    const log = fs.openSync(logFile, 'a');
+    const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port)], { detached: true, stdio: ['ignore', log, log] });
+    child.unref();
+    for (let i = 0; i < 100; i++) {
+      if (await reachable(port)) {
+        console.log(`coordinator started on 127.0.0.1:${port} (pid ${child.pid}; log ${logFile})`);
+        return;
+      }
+      if (child.exitCode !== null) break;
+      await sleep(100);
+    }
+    throw new DoraError(`the coordinator did not come up on 127.0.0.1:${port}; see ${logFile}`);
+  });
+
+program
+  .command('coordinator', { hidden: true })
+  .description('run the coordinator in the foreground (what `dora up` starts)')
+  .option('--port <port>', 'control port', String(controlPort()))
+  .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)')
+  .action(async (opts: { port: string; out?: string }) => {
+    const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
+    const onSignal = () => void coordinator.shutdown();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    await coordinator.listen(Number(opts.port));
+  });
+
+program
+  .command('down')
+  .description('stop every running dataflow and the background coordinator')
+  .option('--port <port>', 'control port', String(controlPort()))
+  .action(async (opts: { port: string }) => {
+    const port = Number(opts.port);
+    if (!(await reachable(port))) {
+      console.log('no coordinator is running');
+      return;
+    }
+    await controlRequest({ cmd: 'down' }, { port });
+    for (let i = 0; i < 100 && (await reachable(port)); i++) await sleep(100);
+    console.log('coordinator stopped');
+  });
+
+program
+  .command('start')
+  .description('start a dataflow on the background coordinator and print its id')
+  .argument('<dataflow>', 'dataflow YAML file')
+  .option('--name <name>', 'a name to refer to the dataflow by')
+  .option('--attach', 'stream its logs until it ends, and exit with its status')
+  .action(async (file: string, opts: { name?: string; attach?: boolean }) => {
+    const reply = await controlRequest({ cmd: 'start', file: path.resolve(file), name: opts.name });
+    const df = reply.dataflow!;
+    console.log(df.id);
+    if (opts.attach) await attach(df.id);
+  });
+
+program
+  .command('list')
+  .alias('ps')
+  .description('list running and finished dataflows')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { dataflows = [] } = await controlRequest({ cmd: 'list' });
+    if (opts.json) {
+      console.log(JSON.stringify(dataflows, null, 2));
+      return;
+    }
+    if (dataflows.length === 0) {
+      console.log('no dataflows');
+      return;
+    }
+    const rows = dataflows.map((d) => [d.id, d.name ?? '-', d.status, String(d.nodes.length), d.startedAt]);
+    printTable(['ID', 'NAME', 'STATUS', 'NODES', 'STARTED'], rows);
+  });
+
+program
+  .command('logs')
+  .description("print a dataflow's logs (one node's, or all nodes' prefixed by node id)")
+  .argument('<dataflow>', 'dataflow id, id prefix or name')
+  .argument('[node]', 'node id')
+  .action(async (dataflow: string, node: string | undefined) => {
+    const reply = await controlRequest({ cmd: 'logs', dataflow, node });
+    process.stdout.write(reply.text ?? '');
+  });
+
+program
+  .command('stop')
+  .description('stop a dataflow: STOP to every node, then SIGTERM/SIGKILL after the grace period')
+  .argument('[dataflow]', 'dataflow id, id prefix or name (default: the only running one)')
+  .option('--name <name>', 'dataflow name')
+  .addOption(graceOption())
+  .addOption(new Option('--grace-duration <duration>', "alias of --grace (dora's spelling)").hideHelp())
+  .action(async (ref: string | undefined, opts: { name?: string; grace: string; graceDuration?: string }) => {
+    let target = ref ?? opts.name;
+    if (!target) {
+      const running = ((await controlRequest({ cmd: 'list' })).dataflows ?? []).filter((d) => d.status === 'running');
+      if (running.length !== 1) throw new DoraError(running.length === 0 ? 'no dataflow is running' : 'several dataflows are running: name one (see `dora list`)');
+      target = running[0].id;
+    }
+    const grace = parseDuration(opts.graceDuration ?? opts.grace);
+    const reply = await controlRequest({ cmd: 'stop', dataflow: target, graceMs: grace }, { timeoutMs: grace + 10_000 });
+    console.log(`dataflow ${reply.dataflow!.id}: ${reply.dataflow!.status}`);
+  });
+
+program
+  .command('new')
+  .description('create a new dataflow project with a TypeScript sender and receiver')
+  .argument('<dir>', 'folder to create')
+  .action((dir: string) => {
+    scaffold(path.resolve(dir));
+    console.log(`created ${dir}: run it with \`dora run ${path.join(dir, 'dataflow.yml')}\``);
+  });
+
+async function attach(id: string): Promise<void> {
+  let from = 0;
+  for (;;) {
+    const reply = await controlRequest({ cmd: 'follow', dataflow: id, from });
+    for (const line of reply.lines ?? []) console.log(line);
+    from = reply.next ?? from;
+    const df = reply.dataflow!;
+    if (df.status !== 'running' && df.status !== 'stopping') {
+      reportEnd(df);
+      return;
+    }
+    await sleep(200);
+  }
+}
+
+function reportEnd(df: DataflowSummary): void {
+  if (df.status === 'failed') {
+    for (const n of df.nodes.filter((n) => n.status === 'failed')) {
+      console.error(`node "${n.id}" failed: ${n.detail}`);
+      for (const line of n.stderrTail) console.error(`    ${line}`);
+    }
+    process.exitCode = 1;
+  }
+  console.error(`dataflow ${df.id} ${df.status}; logs: ${df.logDir}`);
+}
+
+async function reachable(port: number): Promise<boolean> {
+  try {
+    await controlRequest({ cmd: 'ping' }, { port, timeoutMs: 300 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function stateDir(): string {
+  const dir = process.env.DORA_STATE_DIR ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'dora-ts');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds (dora's style). */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new DoraError(`invalid duration "${text}" (examples: 500ms, 2s, 1m)`);
+  const value = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? value : m[2] === 'm' ? value * 60_000 : value * 1000);
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof DoraError) {
+    process.stderr.write(`error: ${err.message}\n`);
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exitCode = 1;
+});

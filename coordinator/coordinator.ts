@@ -1,0 +1,145 @@
+/**
+ * The coordinator behind `dora up`: keeps the dataflows it started (running and
+ * finished), and answers the CLI's control requests on 127.0.0.1. It runs the
+ * local daemon in-process; multi-machine deployment would split the two.
+ */
+import * as zmq from 'zeromq';
+import { DataflowRun, type RunResult, type NodeOutcome } from './daemon';
+import { loadDescriptor } from './descriptor';
+import { DoraError } from './errors';
+import { readLogs, type LogLine } from './logs';
+import type { ControlReply, ControlRequest, DataflowSummary } from './control';
+
+/** Lines kept in memory per run for `dora start --attach`; the files keep everything. */
+const FOLLOW_BUFFER = 10_000;
+
+interface Entry {
+  readonly run: DataflowRun;
+  readonly lines: string[];
+  /** Index of `lines[0]` among all lines the run has printed. */
+  firstLine: number;
+  result?: RunResult;
+}
+
+export class Coordinator {
+  private readonly runs = new Map<string, Entry>();
+  private server?: zmq.Router;
+  private shuttingDown?: Promise<void>;
+
+  constructor(private readonly options: { outDir?: string } = {}) {}
+
+  async startDataflow(file: string, name?: string): Promise<DataflowRun> {
+    if (name !== undefined && [...this.runs.values()].some((e) => e.run.name === name && !e.result)) {
+      throw new DoraError(`a running dataflow is already named "${name}"`);
+    }
+    const dataflow = loadDescriptor(file);
+    const lines: string[] = [];
+    const entry = { lines, firstLine: 0 } as Omit<Entry, 'run'> & { run?: DataflowRun };
+    const onLine = (l: LogLine) => {
+      lines.push(`[${l.node}] ${l.line}`);
+      if (lines.length > FOLLOW_BUFFER) {
+        lines.shift();
+        entry.firstLine++;
+      }
+    };
+    const run = await DataflowRun.start(dataflow, { name, outDir: this.options.outDir, onLine });
+    entry.run = run;
+    this.runs.set(run.id, entry as Entry);
+    void run.finished.then((result) => (entry.result = result));
+    return run;
+  }
+
+  /** Finds a dataflow by id, id prefix or name (newest first). */
+  find(ref: string): DataflowRun {
+    const entries = [...this.runs.values()].reverse();
+    const hit =
+      this.runs.get(ref)?.run ??
+      entries.find((e) => e.run.name === ref && !e.result)?.run ??
+      entries.find((e) => e.run.name === ref)?.run ??
+      entries.find((e) => e.run.id.startsWith(ref))?.run;
+    if (!hit) throw new DoraError(`no dataflow with id or name "${ref}" (see \`dora list\`)`);
+    return hit;
+  }
+
+  list(): DataflowSummary[] {
+    return [...this.runs.values()].map(({ run }) => summarize(run));
+  }
+
+  async handle(request: ControlRequest): Promise<ControlReply> {
+    try {
+      switch (request.cmd) {
+        case 'ping':
+          return { ok: true, pid: process.pid };
+        case 'start': {
+          const run = await this.startDataflow(request.file, request.name);
+          return { ok: true, dataflow: summarize(run) };
+        }
+        case 'list':
+          return { ok: true, dataflows: this.list() };
+        case 'logs': {
+          const run = this.find(request.dataflow);
+          return { ok: true, text: readLogs(run.logs.dir, request.node), logDir: run.logs.dir };
+        }
+        case 'follow': {
+          const run = this.find(request.dataflow);
+          const entry = this.runs.get(run.id)!;
+          const from = Math.max(request.from, entry.firstLine);
+          return { ok: true, lines: entry.lines.slice(from - entry.firstLine), next: entry.firstLine + entry.lines.length, dataflow: summarize(run) };
+        }
+        case 'stop': {
+          const run = this.find(request.dataflow);
+          await run.stop(request.graceMs);
+          return { ok: true, dataflow: summarize(run) };
+        }
+        case 'down':
+          setImmediate(() => void this.shutdown());
+          return { ok: true };
+      }
+    } catch (err) {
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** Serves control requests on `tcp://127.0.0.1:<port>` until `down`. */
+  async listen(port: number): Promise<void> {
+    const server = new zmq.Router();
+    server.linger = 0;
+    await server.bind(`tcp://127.0.0.1:${port}`);
+    this.server = server;
+    try {
+      for await (const [identity, , frame] of server) {
+        let request: ControlRequest;
+        try {
+          request = JSON.parse(frame.toString('utf8')) as ControlRequest;
+        } catch {
+          await server.send([identity, '', JSON.stringify({ ok: false, error: 'malformed request' })]);
+          continue;
+        }
+        void this.handle(request).then((reply) => server.send([identity, '', JSON.stringify(reply)]).catch(() => undefined));
+      }
+    } catch {
+      // closed by shutdown()
+    }
+  }
+
+  /** Stops every running dataflow, then closes the control socket. */
+  shutdown(graceMs?: number): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      await Promise.all([...this.runs.values()].filter((e) => !e.result).map((e) => e.run.stop(graceMs)));
+      this.server?.close();
+    })();
+    return this.shuttingDown;
+  }
+}
+
+function summarize(run: DataflowRun): DataflowSummary {
+  return {
+    id: run.id,
+    name: run.name ?? null,
+    status: run.status,
+    startedAt: run.startedAt.toISOString(),
+    file: run.dataflow.file,
+    logDir: run.logs.dir,
+    nodes: run.nodeOutcomes().map((n: NodeOutcome) => ({ id: n.id, status: n.status, detail: n.detail ?? null, stderrTail: [...n.stderrTail] })),
+  };
+}

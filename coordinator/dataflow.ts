@@ -1,0 +1,67 @@
+/**
+ * The resolved dataflow: what the descriptor loader produces after the YAML has
+ * passed schema and semantic validation, and what the daemon consumes. Every
+ * reference has been checked, every path made absolute, every timer parsed.
+ */
+
+/** Default capacity of an input queue (dora's default). */
+export const DEFAULT_QUEUE_SIZE = 10;
+
+/** A built-in timer input such as `dora/timer/millis/100` or `dora/timer/hz/30`. */
+export interface TimerSource {
+  readonly kind: 'timer';
+  /** The source string as written, e.g. `dora/timer/millis/100`; also the timer's identity. */
+  readonly name: string;
+  /** Tick period in nanoseconds (always >= 1). */
+  readonly intervalNs: bigint;
+}
+
+/** An input fed by another node's output. */
+export interface NodeOutputSource {
+  readonly kind: 'node';
+  readonly node: string;
+  readonly output: string;
+}
+
+export type InputSource = TimerSource | NodeOutputSource;
+
+export interface ResolvedInput {
+  /** The input id as declared under the receiving node's `inputs`. */
+  readonly id: string;
+  readonly source: InputSource;
+  /** Capacity of the receiver-side queue; the oldest message is dropped when full. */
+  readonly queueSize: number;
+}
+
+export interface ResolvedNode {
+  readonly id: string;
+  /** `path` as written in the YAML. */
+  readonly path: string;
+  /**
+   * The executable or script: an absolute path when `path` names a file relative to the
+   * YAML file (or is absolute); otherwise the bare name, looked up on PATH at spawn time.
+   */
+  readonly resolvedPath: string;
+  /** Arguments, already split shell-style when written as a string. */
+  readonly args: readonly string[];
+  /** Environment additions; numbers and booleans are stringified. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Shell command run by `dora build`, in the YAML file's directory. */
+  readonly build?: string;
+  readonly inputs: readonly ResolvedInput[];
+  readonly outputs: readonly string[];
+  /** The node's entry exactly as parsed from YAML (handed to the node as its config). */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export interface ResolvedDataflow {
+  /** Absolute path of the YAML file (or a label such as `<inline>` for text). */
+  readonly file: string;
+  /** Directory that relative paths are resolved against. */
+  readonly workingDir: string;
+  readonly nodes: readonly ResolvedNode[];
+  /** Distinct timers used by any input, by name. */
+  readonly timers: readonly TimerSource[];
+  /** The whole descriptor as parsed from YAML, as plain JSON data. */
+  readonly raw: Readonly<Record<string, unknown>>;
+}

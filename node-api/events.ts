@@ -1,0 +1,44 @@
+/**
+ * The events a node receives, typed once. `type` carries dora's names so code
+ * reads the same in every language.
+ */
+import type * as arrow from 'apache-arrow';
+import type { StopCause } from '../protocol/control';
+import type { Parameters } from '../protocol';
+
+export interface Metadata {
+  /** Hybrid-logical-clock timestamp of the message: nanoseconds since the Unix epoch. */
+  readonly timestamp: bigint;
+  /** User parameters sent with the message. */
+  readonly parameters: Parameters;
+}
+
+/** A message on one of the node's inputs (a timer tick carries an empty array). */
+export interface InputEvent {
+  readonly type: 'INPUT';
+  /** The input id as declared in the dataflow YAML. */
+  readonly id: string;
+  /** The Arrow data; for large messages a view into shared memory, not a copy. */
+  readonly data: arrow.Vector;
+  readonly metadata: Metadata;
+}
+
+/** Every sender of this input has finished; no more messages will arrive on it. */
+export interface InputClosedEvent {
+  readonly type: 'INPUT_CLOSED';
+  readonly id: string;
+}
+
+/** The dataflow is being stopped; finish up and return. Nothing follows a STOP. */
+export interface StopEvent {
+  readonly type: 'STOP';
+  readonly cause: StopCause;
+}
+
+/** Something went wrong outside the node's code (e.g. its daemon is gone). */
+export interface ErrorEvent {
+  readonly type: 'ERROR';
+  readonly error: string;
+}
+
+export type Event = InputEvent | InputClosedEvent | StopEvent | ErrorEvent;

@@ -1,0 +1,52 @@
+/**
+ * Control messages between a node and its daemon. They are rare (start-up,
+ * shutdown, logs), so they are JSON: one ZeroMQ frame holding one object with a
+ * `t` tag. The data plane never carries these.
+ *
+ * node → daemon, DEALER → ROUTER: {@link NodeRequest}; only `register` is answered
+ * ({@link RegisterReply}). daemon → node, XPUB topic `dora/events/<node>`:
+ * {@link DaemonEvent}.
+ */
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
+
+export type NodeRequest =
+  /** First message of a node; the daemon answers with a RegisterReply. */
+  | { readonly t: 'register'; readonly node: string; readonly version: number; readonly pid: number }
+  /** The node's subscriptions are in place and all its subscribers have joined. */
+  | { readonly t: 'ready'; readonly node: string }
+  /** A log record from the node API (stdout/stderr are captured separately). */
+  | { readonly t: 'log'; readonly node: string; readonly level: LogLevel; readonly message: string; readonly target?: string }
+  /** The node has published end-of-stream on every output and will send no more data. */
+  | { readonly t: 'outputs-closed'; readonly node: string };
+
+export type RegisterReply = { readonly t: 'ok' } | { readonly t: 'error'; readonly message: string };
+
+/** Why a node is told to stop (dora's causes). */
+export type StopCause = 'MANUAL' | 'ALL_INPUTS_CLOSED';
+
+export type DaemonEvent =
+  /** Every node is connected: start working (the start barrier). */
+  | { readonly t: 'start' }
+  /** Stop now; the daemon escalates to SIGTERM/SIGKILL after the grace period. */
+  | { readonly t: 'stop'; readonly cause: StopCause }
+  /** A node exited before the start barrier: stop waiting for its subscriptions. */
+  | { readonly t: 'peer-exited'; readonly node: string }
+  /** These inputs' sender exited without closing them cleanly (e.g. crashed). */
+  | { readonly t: 'inputs-closed'; readonly inputs: readonly string[]; readonly reason: string };
+
+export function encodeControl(message: NodeRequest | RegisterReply | DaemonEvent): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+/** Parses a control frame; returns undefined for anything that is not a tagged object. */
+export function decodeControl<T extends { t: string }>(frame: Uint8Array): T | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8'));
+    if (value !== null && typeof value === 'object' && typeof (value as { t?: unknown }).t === 'string') return value as T;
+  } catch {
+    // fall through: malformed frames are the caller's to report
+  }
+  return undefined;
+}

@@ -1,0 +1,83 @@
+/** The background coordinator through the real CLI: up, start, list, logs, stop, down. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { dora, doraSockets, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
+
+// A port of its own so a developer's `dora up` is never touched.
+const port = String(20000 + (process.pid % 20000));
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-state-'));
+const env = { DORA_COORDINATOR_PORT: port, DORA_STATE_DIR: stateDir };
+
+afterAll(async () => {
+  await dora(['down'], { env });
+});
+
+test('up / start / list / logs / stop / down', async () => {
+  const up = await dora(['up'], { env });
+  expect(up.code).toBe(0);
+  expect(up.stdout).toContain(`127.0.0.1:${port}`);
+  expect((await dora(['up'], { env })).stdout).toContain('already running');
+
+  const df = tempDataflow(`nodes:\n` + node('ticker', 'sender.ts', `    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n`) + node('sink', 'looper.ts', `    inputs: { data: ticker/out }\n`));
+  const start = await dora(['start', df.file, '--name', 'demo'], { env });
+  expect(start.code).toBe(0);
+  const id = start.stdout.trim();
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+
+  const list = await dora(['list'], { env });
+  expect(list.stdout).toMatch(new RegExp(`${id}\\s+demo\\s+running\\s+2`));
+
+  // Duplicate names among running dataflows are refused.
+  const dup = await dora(['start', df.file, '--name', 'demo'], { env });
+  expect(dup.code).toBe(1);
+  expect(dup.stderr).toContain('already named "demo"');
+
+  await waitFor(() => processesMentioning(df.dir).length >= 2, 10000, 'nodes to run');
+  const stop = await dora(['stop', 'demo', '--grace', '1s'], { env });
+  expect(stop.code).toBe(0);
+  expect(stop.stdout).toContain(`dataflow ${id}: stopped`);
+  expect(processesMentioning(df.dir)).toEqual([]);
+
+  const listed = JSON.parse((await dora(['list', '--json'], { env })).stdout) as Array<{ id: string; status: string; logDir: string }>;
+  expect(listed.find((d) => d.id === id)?.status).toBe('stopped');
+
+  // Logs are stored per run, readable by id prefix and by node.
+  fs.appendFileSync(path.join(listed[0].logDir, 'log_sink.txt'), 'marker line\n');
+  const logs = await dora(['logs', id.slice(0, 8), 'sink'], { env });
+  expect(logs.stdout).toContain('marker line');
+  const all = await dora(['logs', 'demo'], { env });
+  expect(all.stdout).toContain('[sink] marker line');
+
+  const down = await dora(['down'], { env });
+  expect(down.stdout).toContain('coordinator stopped');
+  const after = await dora(['list'], { env });
+  expect(after.code).toBe(1);
+  expect(after.stderr).toContain('dora up');
+  expect(doraSockets()).toEqual([]);
+});
+
+test('start --attach streams logs and exits with the dataflow status', async () => {
+  expect((await dora(['up'], { env })).code).toBe(0);
+  const df = tempDataflow(`nodes:\n` + node('sender', 'sender.ts', `    env: { COUNT: 3 }\n    outputs: [out]\n`) + node('r', 'recorder.ts', `    inputs: { data: sender/out }\n`));
+  const record = df.record('r');
+  fs.writeFileSync(df.file, fs.readFileSync(df.file, 'utf8').replace('    inputs: { data: sender/out }', `    env: { RECORD: ${JSON.stringify(record)} }\n    inputs: { data: sender/out }`));
+  const attached = await dora(['start', df.file, '--attach'], { env });
+  expect(attached.code).toBe(0);
+  expect(attached.stdout).toContain('[sender] sent 3');
+  expect(attached.stderr).toMatch(/succeeded/);
+  expect(readRecord(record).filter((e) => e.type === 'INPUT')).toHaveLength(3);
+});
+
+test('nodes exit by themselves when the coordinator is killed with SIGKILL', async () => {
+  expect((await dora(['up'], { env })).code).toBe(0);
+  const df = tempDataflow(`nodes:\n` + node('ticker', 'sender.ts', `    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n`) + node('sink', 'looper.ts', `    inputs: { data: ticker/out }\n`));
+  expect((await dora(['start', df.file], { env })).code).toBe(0);
+  await waitFor(() => processesMentioning(df.dir).length >= 2, 10000, 'nodes to run');
+  const coordinator = processesMentioning(`--port\0${port}`);
+  expect(coordinator).toHaveLength(1);
+  process.kill(coordinator[0], 'SIGKILL');
+  await waitFor(() => processesMentioning(df.dir).length === 0, 5000, 'orphaned nodes to exit');
+  await sleep(100);
+  expect(doraSockets()).toEqual([]);
+});

@@ -1,0 +1,90 @@
+/** Helpers for integration tests: temp dataflows, running the real CLI, finding leftovers. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const CLI = path.join(ROOT, 'dist/cli/main.js');
+export const NODES = path.join(ROOT, 'tests/fixtures/nodes');
+
+/** A fresh temp folder holding `dataflow.yml` with the given text. */
+export function tempDataflow(yaml: string): { dir: string; file: string; record: (name: string) => string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-test-'));
+  const file = path.join(dir, 'dataflow.yml');
+  fs.writeFileSync(file, yaml);
+  return { dir, file, record: (name) => path.join(dir, `${name}.jsonl`) };
+}
+
+export interface Result {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Starts the CLI; `done` resolves with its output when it exits. */
+export function startDora(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; done: Promise<Result> } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+export function dora(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Result> {
+  return startDora(args, options).done;
+}
+
+/** Parsed JSON lines written by the recorder node. */
+export function readRecord(file: string): Array<Record<string, any>> {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+/** PIDs of live processes whose command line mentions `needle` (e.g. a temp dir), from /proc. */
+export function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const env = fs.readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (cmdline.includes(needle) || env.includes(needle)) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Abstract-namespace unix sockets of dora-ts still bound (from /proc/net/unix). */
+export function doraSockets(dataflowId?: string): string[] {
+  return fs
+    .readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[7] ?? '')
+    .filter((p) => p.startsWith('@dora-ts/') && (dataflowId === undefined || p.includes(dataflowId)));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function node(id: string, script: string, extra = ''): string {
+  return `  - id: ${id}\n    path: ${path.join(NODES, script)}\n${extra}`;
+}
