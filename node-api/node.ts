@@ -202,6 +202,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
 
   private async init(): Promise<void> {
     const config = this.config;
+    // A SUB socket has nothing worth flushing, and its queued subscriptions to a dead
+    // publisher would otherwise hold the process at exit forever.
+    this.sub.linger = 0;
     this.sub.connect(config.daemonEvents);
     this.sub.subscribe(this.eventTopic);
     const connected = new Set([config.daemonEvents]);
@@ -233,13 +236,21 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   }
 
   private async register(): Promise<void> {
-    this.requests.receiveTimeout = REGISTER_TIMEOUT_MS;
     await this.requests.send(encodeControl({ t: 'register', node: this.id, version: PROTOCOL_VERSION, pid: process.pid }));
-    let frames: Buffer[];
-    try {
-      frames = await this.requests.receive();
-    } catch (cause) {
-      throw new DoraError(`node "${this.id}" could not register with the dora daemon at ${this.config.daemonRequests}`, { cause });
+    this.requests.receiveTimeout = DAEMON_CHECK_MS;
+    const deadline = performance.now() + REGISTER_TIMEOUT_MS;
+    let frames: Buffer[] | undefined;
+    while (!frames) {
+      try {
+        frames = await this.requests.receive();
+      } catch (err) {
+        if (!isTimeout(err)) throw err;
+        this.checkDaemon();
+        if (this.daemonGone) throw new DoraError(`the dora daemon went away while node "${this.id}" was starting`);
+        if (performance.now() > deadline) {
+          throw new DoraError(`node "${this.id}" could not register with the dora daemon at ${this.config.daemonRequests} within ${REGISTER_TIMEOUT_MS / 1000}s`);
+        }
+      }
     }
     const reply = decodeControl<RegisterReply>(frames[0]);
     if (!reply) throw new DoraError(`node "${this.id}": malformed registration reply from the daemon`);
@@ -339,6 +350,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private checkDaemon(): void {
     if (this.daemonGone || process.ppid === this.config.daemonPid) return;
     this.daemonGone = true;
+    // Nothing can be delivered any more: never let pending messages hold the exit.
+    for (const socket of [this.sub, this.requests, this.pub]) if (socket && !socket.closed) socket.linger = 0;
     this.queue.pushControl({ type: 'ERROR', error: `the dora daemon (pid ${this.config.daemonPid}) is gone; node "${this.id}" is shutting down` });
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
   }
