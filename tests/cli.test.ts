@@ -11,6 +11,7 @@ const env = { DORA_COORDINATOR_PORT: port, DORA_STATE_DIR: stateDir };
 
 afterAll(async () => {
   await dora(['down'], { env });
+  fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
 test('up / start / list / logs / stop / down', async () => {

@@ -8,9 +8,15 @@ export const ROOT = path.resolve(__dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
 export const NODES = path.join(ROOT, 'tests/fixtures/nodes');
 
-/** A fresh temp folder holding `dataflow.yml` with the given text. */
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp folder holding `dataflow.yml` with the given text; removed after the test file. */
 export function tempDataflow(yaml: string): { dir: string; file: string; record: (name: string) => string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-test-'));
+  tempDirs.push(dir);
   const file = path.join(dir, 'dataflow.yml');
   fs.writeFileSync(file, yaml);
   return { dir, file, record: (name) => path.join(dir, `${name}.jsonl`) };

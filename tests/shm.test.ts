@@ -1,0 +1,70 @@
+/** Shared-memory segments and the sample pool, on real /dev/shm segments. */
+import * as fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { SamplePool } from '../node-api/pool';
+import { Segment, isSegmentName, unlinkDataflowSegments } from '../node-api/shm';
+
+const dataflow = randomUUID();
+const prefix = `dora-ts-${dataflow}-`;
+const ours = () => fs.readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
+
+afterEach(() => {
+  unlinkDataflowSegments(dataflow);
+  expect(ours()).toEqual([]);
+});
+
+test('a receiver maps the bytes the sender wrote, read-only, in a 0600 segment', () => {
+  const segment = Segment.create(prefix, 1 << 20);
+  segment.bytes.set([1, 2, 3], 1000);
+  const mode = fs.statSync(`/dev/shm/${segment.name}`).mode & 0o777;
+  expect(mode).toBe(0o600);
+  const reader = Segment.open(segment.name);
+  expect(reader.size).toBe(1 << 20);
+  expect([...reader.bytes.subarray(1000, 1003)]).toEqual([1, 2, 3]);
+  segment.bytes[1000] = 42; // same memory, not a copy
+  expect(reader.bytes[1000]).toBe(42);
+  expect(reader.writable).toBe(false);
+});
+
+test('names are unguessable and checked before opening', () => {
+  const a = Segment.create(prefix, 4096);
+  const b = Segment.create(prefix, 4096);
+  expect(a.name).not.toBe(b.name);
+  expect(a.name.length - prefix.length).toBeGreaterThanOrEqual(24);
+  expect(isSegmentName('../etc/passwd')).toBe(false);
+  expect(() => Segment.open('dora-ts-does-not-exist')).toThrow(/shm_open/);
+  expect(() => Segment.open('passwd')).toThrow(/not a dora-ts segment/);
+});
+
+test('the pool reuses a sample only after every receiver released it', () => {
+  const pool = new SamplePool(prefix);
+  const first = pool.acquire(3_000_000);
+  pool.sent(first, ['r1', 'r2']);
+  const second = pool.acquire(3_000_000);
+  expect(second.segment).not.toBe(first.segment); // first is still held
+  pool.sent(second, ['r1']);
+  pool.release(first.id, 'r1');
+  expect(pool.freeCount).toBe(0);
+  pool.release(first.id, 'r1'); // a duplicate token changes nothing
+  pool.release(first.id, 'r2');
+  expect(pool.freeCount).toBe(1);
+  const third = pool.acquire(2_500_000);
+  expect(third.segment).toBe(first.segment); // reused
+  expect(third.id).not.toBe(first.id); // but under a new id: stale tokens cannot free it
+  pool.close();
+});
+
+test('a receiver that leaves releases everything it held; a steady stream creates no new segments', () => {
+  const pool = new SamplePool(prefix);
+  for (let i = 0; i < 1000; i++) {
+    const s = pool.acquire(4 << 20);
+    pool.sent(s, ['fast', 'slow']);
+    pool.release(s.id, 'fast');
+    if (i % 100 === 99) pool.releaseAll('slow'); // e.g. the slow receiver crashed now and then
+  }
+  pool.releaseAll('slow');
+  expect(pool.outstandingCount).toBe(0);
+  expect(pool.created).toBeLessThanOrEqual(100);
+  expect(ours().length).toBeLessThanOrEqual(16);
+  pool.close();
+});
