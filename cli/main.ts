@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
@@ -110,8 +111,9 @@ program
   .option('--port <port>', 'control port', String(controlPort()))
   .action(async (opts: { port: string }) => {
     const port = Number(opts.port);
-    if (await reachable(port)) {
-      console.log(`a coordinator is already running on 127.0.0.1:${port}`);
+    const running = await coordinatorPid(port);
+    if (running !== undefined) {
+      console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${running})`);
       return;
     }
     const logFile = path.join(stateDir(), `coordinator-${port}.log`);
@@ -119,8 +121,14 @@ program
     const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port)], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
     for (let i = 0; i < 100; i++) {
-      if (await reachable(port)) {
+      const pid = await coordinatorPid(port);
+      if (pid === child.pid) {
         console.log(`coordinator started on 127.0.0.1:${port} (pid ${child.pid}; log ${logFile})`);
+        return;
+      }
+      if (pid !== undefined) {
+        // Another `dora up` won the race for the port.
+        console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${pid})`);
         return;
       }
       if (child.exitCode !== null) break;
@@ -254,11 +262,22 @@ function reportEnd(df: DataflowSummary): void {
 }
 
 async function reachable(port: number): Promise<boolean> {
+  return (await coordinatorPid(port)) !== undefined;
+}
+
+/** The pid of the coordinator answering on `port`, if one does. */
+async function coordinatorPid(port: number): Promise<number | undefined> {
+  // A refused TCP connection answers at once; ZeroMQ would keep retrying until the timeout.
+  const listening = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ host: '127.0.0.1', port }, () => (probe.destroy(), resolve(true)));
+    probe.on('error', () => resolve(false));
+  });
+  if (!listening) return undefined;
   try {
-    await controlRequest({ cmd: 'ping' }, { port, timeoutMs: 300 });
-    return true;
+    // Generous: on a loaded machine an idle coordinator still answers well within this.
+    return (await controlRequest({ cmd: 'ping' }, { port, timeoutMs: 2000 })).pid;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

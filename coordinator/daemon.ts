@@ -344,6 +344,11 @@ export class DataflowRun {
     }
     if (state.status === 'failed') {
       this.logs.append({ node: id, stream: 'log', line: `[error] node ${id} ${state.detail}` });
+      if (!this.started && !this.stopRequested) {
+        // A dataflow that cannot start completely does not start at all.
+        this.logs.append({ node: id, stream: 'log', line: `[error] stopping the dataflow: node ${id} failed before the dataflow started` });
+        void this.stop();
+      }
     }
 
     // Downstream inputs whose sender left without closing them cleanly get INPUT_CLOSED from here.

@@ -62,6 +62,8 @@ export interface ResolvedDataflow {
   readonly nodes: readonly ResolvedNode[];
   /** Distinct timers used by any input, by name. */
   readonly timers: readonly TimerSource[];
+  /** Payloads of at least this many bytes travel through shared memory. */
+  readonly sharedMemoryThreshold: number;
   /** The whole descriptor as parsed from YAML, as plain JSON data. */
   readonly raw: Readonly<Record<string, unknown>>;
 }

@@ -9,7 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import koffi from 'koffi';
+// koffi ships a CommonJS build, but its type declarations are ESM-flavoured.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'import' } });
 
 const O_RDONLY = 0o0;
 const O_RDWR = 0o2;

@@ -4,7 +4,7 @@
  * shared memory for large payloads) stays behind this one interface.
  */
 import type * as arrow from 'apache-arrow';
-import { decodeArrow, decodeDataHeader, encodeDataHeader, prepareArrow, type Parameters } from '../protocol';
+import { decodeArrow, decodeDataHeader, encodeDataHeader, prepareArrow, WireError, type Parameters } from '../protocol';
 
 export type Decoded =
   | { readonly kind: 'data'; readonly timestamp: bigint; readonly parameters: Parameters; readonly data: arrow.Data }
@@ -26,7 +26,7 @@ export class InlineTransport implements Transport {
     // A fresh buffer per message: zeromq.js sends large buffers without copying, after send() resolves.
     const payload = Buffer.allocUnsafeSlow(prepared.payloadSize);
     prepared.writePayload(payload);
-    return [encodeDataHeader({ kind: 'data', timestamp, parameters, layout: prepared.layout }), payload];
+    return [encodeDataHeader({ kind: 'data', timestamp, parameters, layout: prepared.layout, payload: { location: 'inline', length: prepared.payloadSize } }), payload];
   }
 
   endOfStream(timestamp: bigint): Uint8Array[] {
@@ -36,7 +36,12 @@ export class InlineTransport implements Transport {
   decode(frames: readonly Uint8Array[]): Decoded {
     const header = decodeDataHeader(frames[0] ?? new Uint8Array(0));
     if (header.kind === 'eos') return { kind: 'eos', timestamp: header.timestamp };
+    if (header.payload.location !== 'inline') throw new WireError('shared-memory payloads are not enabled on this link');
     const payload = frames[1] ?? new Uint8Array(0);
+    if (payload.byteLength !== header.payload.length) {
+      throw new WireError(`payload frame holds ${payload.byteLength} bytes, the header announced ${header.payload.length}`);
+    }
+    if (frames.length > 2) throw new WireError(`data message has ${frames.length + 1} frames, expected at most 3`);
     return { kind: 'data', timestamp: header.timestamp, parameters: header.parameters, data: decodeArrow(header.layout, payload) };
   }
 }

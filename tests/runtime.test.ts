@@ -100,11 +100,21 @@ test('a failing exit status is reported even when the node closed its outputs', 
   expect(result.stderr).toContain('sender: failing on purpose');
 });
 
-test('a node that cannot be started fails the run with a clear reason', async () => {
-  const df = tempDataflow(`nodes:\n  - id: ghost\n    path: ./does-not-exist\n`);
-  const result = await dora(['run', df.file]);
+test('a node that cannot be started fails the run with a clear reason, and the others are stopped', async () => {
+  // A bare name is looked up on PATH at spawn time, so only spawning can find it missing.
+  const df = tempDataflow(`nodes:\n  - id: ghost\n    path: dora-ts-no-such-command\n` + node('r', 'recorder.ts', `    inputs: { tick: dora/timer/millis/50 }\n`));
+  const result = await dora(['run', df.file], { env: { RECORD: df.record('r') } });
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/node "ghost" failed: could not be started: .*ENOENT/);
+  expect(processesMentioning(df.dir)).toEqual([]);
+});
+
+test('a missing node file is a descriptor error: nothing is spawned', async () => {
+  const df = tempDataflow(`nodes:\n  - id: ghost\n    path: ./does-not-exist.ts\n` + node('r', 'recorder.ts', `    inputs: { tick: dora/timer/millis/50 }\n`));
+  const result = await dora(['run', df.file], { env: { RECORD: df.record('r') } });
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain(`${df.file}:3:11: node "ghost": at /nodes/0/path: \`path\`: ${df.dir}/does-not-exist.ts does not exist`);
+  expect(readRecord(df.record('r'))).toEqual([]);
 });
 
 test('Ctrl-C stops the dataflow: every node gets STOP and exits', async () => {

@@ -1,0 +1,501 @@
+/**
+ * The dataflow descriptor: dora's YAML format, parsed with positions, checked
+ * against the JSON Schema in dataflow.schema.json (the same file editors use),
+ * then checked for meaning (references, timers, duplicates) and resolved into a
+ * ResolvedDataflow. Every problem found is reported at once, each with its file,
+ * line and column; nothing runs unless the whole descriptor is valid.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import schema from './dataflow.schema.json';
+import { DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type TimerSource } from './dataflow';
+import { DescriptorError, type DescriptorIssue, type SourcePosition } from './errors';
+
+/** Where the JSON Schema lives, for editors (`# yaml-language-server: $schema=<this>`). */
+export const DATAFLOW_SCHEMA_FILE = path.resolve(__dirname, '..', '..', 'coordinator', 'dataflow.schema.json');
+
+/** Default size from which payloads go through shared memory (dora's threshold). */
+export const DEFAULT_SHARED_MEMORY_THRESHOLD = 4096;
+
+/** Reserved node id: `dora/...` sources are built-ins such as timers. */
+const RESERVED_ID = 'dora';
+
+/** Fields dora knows that dora-ts does not implement (yet): rejected with a hint, never ignored. */
+const UNSUPPORTED_DORA_FIELDS: Record<string, string> = {
+  operators: 'in-process operators are not supported; run the code as a node with `path`',
+  operator: 'in-process operators are not supported; run the code as a node with `path`',
+  custom: '`custom` is the old form of a node; move its `source` to `path` and its other fields up one level',
+  deploy: 'multi-machine deployment is not supported; every node runs on this machine',
+  _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine',
+  restart_policy: 'nodes are not restarted; a node that fails fails the dataflow',
+  queue_policy: 'queues always drop the oldest message when full; size them with `queue_size`',
+  input_timeout: 'input timeouts are not supported',
+  send_stdout_as: 'forwarding stdout as an output is not supported; send the data with sendOutput',
+  send_logs_as: 'forwarding logs as an output is not supported',
+  git: 'fetching nodes from git is not supported; clone the repository and point `path` at it',
+  branch: 'fetching nodes from git is not supported',
+  tag: 'fetching nodes from git is not supported',
+  rev: 'fetching nodes from git is not supported',
+  communication: 'the communication layer is fixed (ZeroMQ, shared memory for large payloads)',
+  _unstable_debug: 'debug options are not supported',
+  debug: 'debug options are not supported',
+};
+
+const TIMER_UNITS_NS: Record<string, bigint> = { secs: 1_000_000_000n, millis: 1_000_000n, micros: 1_000n, nanos: 1n };
+const TIMER_HELP = 'timers are `dora/timer/secs/N`, `dora/timer/millis/N`, `dora/timer/micros/N`, `dora/timer/nanos/N` (N a positive integer) or `dora/timer/hz/F` (F a positive number)';
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validateSchema = ajv.compile(schema);
+
+/** Options of parseDescriptor / loadDescriptor. */
+export interface DescriptorOptions {
+  /** Check that node paths relative to the file exist (default true). Nodes with a `build` step are exempt. */
+  readonly checkPaths?: boolean;
+}
+
+/** Reads and validates a dataflow file; throws DescriptorError with every problem found. */
+export function loadDescriptor(file: string, options: DescriptorOptions = {}): ResolvedDataflow {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(absolute, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message);
+    throw new DescriptorError(absolute, [{ file: absolute, path: '', message: `cannot read the dataflow file: ${reason}` }]);
+  }
+  return parseDescriptor(text, absolute, path.dirname(absolute), options);
+}
+
+/** Validates descriptor text; `file` labels errors, relative paths resolve against `workingDir`. */
+export function parseDescriptor(text: string, file: string, workingDir: string = process.cwd(), options: DescriptorOptions = {}): ResolvedDataflow {
+  const source = new Source(text, file);
+  if (source.issues.length > 0) throw new DescriptorError(file, source.issues);
+  const raw = source.doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  if (raw === null || raw === undefined) {
+    throw new DescriptorError(file, [{ file, path: '', position: { line: 1, column: 1 }, message: 'the dataflow file is empty', hint: 'it needs a `nodes:` list' }]);
+  }
+  if (!validateSchema(raw)) {
+    for (const e of schemaIssues(validateSchema.errors ?? [], raw)) source.report(e.path, e.message, { hint: e.hint, atKey: e.atKey });
+    throw new DescriptorError(file, byPosition(source.issues));
+  }
+  const dataflow = resolve(raw as unknown as RawDataflow, source, workingDir, options);
+  if (source.issues.length > 0) throw new DescriptorError(file, byPosition(source.issues));
+  return dataflow;
+}
+
+/** Issues in file order, so a user can fix them top to bottom. */
+function byPosition(issues: readonly DescriptorIssue[]): DescriptorIssue[] {
+  const key = (i: DescriptorIssue) => (i.position ? i.position.line * 1e6 + i.position.column : 0);
+  return [...issues].sort((a, b) => key(a) - key(b));
+}
+
+// ---------------------------------------------------------------------------
+// The descriptor as written (the shape dataflow.schema.json guarantees)
+
+interface RawInputLong {
+  source: string;
+  queue_size?: number;
+}
+interface RawNode {
+  id: string;
+  path: string;
+  name?: string;
+  description?: string;
+  args?: string | (string | number | boolean)[];
+  env?: Record<string, string | number | boolean>;
+  build?: string;
+  inputs?: Record<string, string | RawInputLong>;
+  outputs?: string[];
+}
+interface RawDataflow {
+  nodes: RawNode[];
+  shared_memory_threshold?: number;
+}
+
+type PathSegment = string | number;
+
+// ---------------------------------------------------------------------------
+// Positions
+
+/** The parsed YAML document plus the issues found so far, each placed at a line and column. */
+class Source {
+  readonly doc: Document.Parsed;
+  readonly issues: DescriptorIssue[] = [];
+  private readonly lines = new LineCounter();
+
+  constructor(text: string, readonly file: string) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    for (const e of this.doc.errors) {
+      const [line, column] = e.linePos?.[0] ? [e.linePos[0].line, e.linePos[0].col] : this.at(e.pos[0]);
+      const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      this.issues.push({ file, path: '', position: { line, column }, message: `invalid YAML: ${message}` });
+    }
+  }
+
+  private at(offset: number): [number, number] {
+    const { line, col } = this.lines.linePos(offset);
+    return [line, col];
+  }
+
+  /** Position of the value at `p` (or of its key, when `atKey`), falling back to the nearest ancestor that exists. */
+  position(p: readonly PathSegment[], atKey = false): SourcePosition | undefined {
+    for (let n = p.length; n >= 0; n--) {
+      const prefix = p.slice(0, n);
+      if (atKey && n === p.length && n > 0) {
+        const parent = this.doc.getIn(prefix.slice(0, -1), true);
+        if (isMap(parent)) {
+          const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(prefix[n - 1]));
+          if (pair && isNode(pair.key) && pair.key.range) return this.pos(pair.key as YamlNode);
+        }
+      }
+      const node = prefix.length === 0 ? this.doc.contents : this.doc.getIn(prefix, true);
+      if (isNode(node) && node.range) return this.pos(node);
+    }
+    return undefined;
+  }
+
+  private pos(node: YamlNode): SourcePosition {
+    const [line, column] = this.at(node.range![0]);
+    return { line, column };
+  }
+
+  report(p: readonly PathSegment[], message: string, extra: { node?: string; hint?: string; atKey?: boolean } = {}): void {
+    this.issues.push({
+      file: this.file,
+      position: this.position(p, extra.atKey),
+      path: p.length === 0 ? '' : '/' + p.join('/'),
+      node: extra.node ?? this.nodeAt(p),
+      message,
+      hint: extra.hint,
+    });
+  }
+
+  /** The id of the node a path points into, when it is known. */
+  private nodeAt(p: readonly PathSegment[]): string | undefined {
+    if (p[0] !== 'nodes' || typeof p[1] !== 'number') return undefined;
+    const id = this.doc.getIn(['nodes', p[1], 'id']);
+    return typeof id === 'string' ? id : undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Schema errors, in words
+
+interface SchemaIssue {
+  path: PathSegment[];
+  message: string;
+  hint?: string;
+  atKey?: boolean;
+}
+
+function pointerToPath(pointer: string, raw: unknown): PathSegment[] {
+  if (pointer === '') return [];
+  let value = raw;
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => {
+      const segment: PathSegment = Array.isArray(value) && /^\d+$/.test(s) ? Number(s) : s;
+      value = value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)[s];
+      return segment;
+    });
+}
+
+function valueAt(raw: unknown, p: readonly PathSegment[]): unknown {
+  let value = raw;
+  for (const s of p) value = value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)[s as string];
+  return value;
+}
+
+const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`);
+
+/** What a field is called in messages: `inputs.tick` of a node, or the top-level key. */
+function fieldName(p: readonly PathSegment[]): string {
+  const rest = p[0] === 'nodes' && typeof p[1] === 'number' ? p.slice(2) : p;
+  return rest.length === 0 ? (p.length === 0 ? 'the dataflow' : 'the node') : '`' + rest.join('.') + '`';
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+const NODE_FIELDS = Object.keys(schema.definitions.node.properties);
+const TOP_FIELDS = Object.keys(schema.properties);
+const INPUT_FIELDS = ['source', 'queue_size'];
+
+function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue[] {
+  const out: SchemaIssue[] = [];
+  const seen = new Set<string>();
+  const add = (issue: SchemaIssue) => {
+    const key = issue.path.join('/') + '\0' + issue.message;
+    if (!seen.has(key)) (seen.add(key), out.push(issue));
+  };
+  // A oneOf failure also reports every branch's errors; for inputs and args we
+  // explain the whole value once instead, unless it is a long-form input (then
+  // the object branch's own errors are the useful ones).
+  const explained = new Set<string>();
+  for (const e of errors) {
+    const p = pointerToPath(e.instancePath, raw);
+    const value = valueAt(raw, p);
+    if (e.keyword !== 'oneOf') continue;
+    const isInput = p.length === 4 && p[2] === 'inputs';
+    if (isInput && value !== null && typeof value === 'object' && !Array.isArray(value)) continue;
+    explained.add(e.instancePath);
+    if (isInput) {
+      add({ path: p, message: `input \`${p[3]}\` must be \`<node>/<output>\`, a timer, or a mapping with \`source\` (and optionally \`queue_size\`), not ${describe(value)}` });
+    } else if (p[p.length - 1] === 'args') {
+      add({ path: p, message: `\`args\` must be a string or a list of strings, not ${describe(value)}` });
+    } else add({ path: p, message: `${fieldName(p)} has an invalid value (${describe(value)})` });
+  }
+  const longFormInputs = new Set(
+    errors
+      .filter((e) => e.keyword === 'oneOf' && !explained.has(e.instancePath))
+      .map((e) => e.instancePath),
+  );
+  for (const e of errors) {
+    if (e.keyword === 'oneOf') continue;
+    // The string branch's complaint about a long-form input says nothing useful.
+    if (longFormInputs.has(e.instancePath) && (e.keyword === 'type' || e.keyword === 'minLength')) continue;
+    if ([...explained].some((x) => e.instancePath === x || e.instancePath.startsWith(x + '/'))) continue;
+    const p = pointerToPath(e.instancePath, raw);
+    const value = valueAt(raw, p);
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = String(params.additionalProperty);
+        const inNode = p.length === 2 && p[0] === 'nodes';
+        const inInput = p.length === 4 && p[2] === 'inputs';
+        const allowed = inNode ? NODE_FIELDS : inInput ? INPUT_FIELDS : p.length === 0 ? TOP_FIELDS : [];
+        const unsupported = UNSUPPORTED_DORA_FIELDS[key];
+        const suggestion = closest(key, allowed);
+        add({
+          path: [...p, key],
+          atKey: true,
+          message: unsupported ? `\`${key}\` is a dora field that dora-ts does not support yet` : `unknown field \`${key}\``,
+          hint: unsupported ?? (suggestion ? `did you mean \`${suggestion}\`?` : allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined),
+        });
+        break;
+      }
+      case 'required':
+        add({ path: p, message: `${fieldName(p)} is missing the required field \`${String(params.missingProperty)}\`` });
+        break;
+      case 'type': {
+        const expected = Array.isArray(params.type) ? (params.type as string[]).join(' or ') : String(params.type);
+        const article = /^[aeiou]/.test(expected) ? 'an' : 'a';
+        const what = expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `${article} ${expected}`;
+        add({ path: p, message: `${fieldName(p)} must be ${what}, not ${describe(value)}` });
+        break;
+      }
+      case 'pattern': {
+        if (e.propertyName !== undefined || params.propertyName !== undefined) break; // reported by propertyNames below
+        add({ path: p, message: `${fieldName(p)} ${JSON.stringify(value)} may contain only letters, digits, '_', '-' and '.'` });
+        break;
+      }
+      case 'propertyNames': {
+        const name = String(params.propertyName);
+        add({ path: [...p, name], atKey: true, message: `${fieldName([...p, name])}: the id ${JSON.stringify(name)} may contain only letters, digits, '_', '-' and '.'` });
+        break;
+      }
+      case 'minimum':
+        add({ path: p, message: `${fieldName(p)} must be at least ${String(params.limit)}, not ${JSON.stringify(value)}` });
+        break;
+      case 'minLength':
+        add({ path: p, message: `${fieldName(p)} must not be empty` });
+        break;
+      default:
+        add({ path: p, message: `${fieldName(p)} ${e.message ?? 'is invalid'}` });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Meaning: references, timers, duplicates; and resolution
+
+function parseTimer(name: string): TimerSource | string {
+  const parts = name.split('/');
+  if (parts.length !== 4 || parts[0] !== 'dora' || parts[1] !== 'timer') return `unknown built-in source \`${name}\``;
+  const [, , unit, amount] = parts;
+  if (unit === 'hz') {
+    const hz = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(amount) ? Number(amount) : NaN;
+    if (!(hz > 0) || !Number.isFinite(hz)) return `timer \`${name}\`: the frequency must be a positive number, not \`${amount}\``;
+    if (hz > 1e9) return `timer \`${name}\`: at most 1e9 Hz`;
+    return { kind: 'timer', name, intervalNs: BigInt(Math.max(1, Math.round(1e9 / hz))) };
+  }
+  const scale = TIMER_UNITS_NS[unit];
+  if (scale === undefined) {
+    const suggestion = closest(unit, [...Object.keys(TIMER_UNITS_NS), 'hz']);
+    return `timer \`${name}\`: unknown unit \`${unit}\`${suggestion ? ` (did you mean \`${suggestion}\`?)` : ''}`;
+  }
+  if (!/^[0-9]+$/.test(amount) || BigInt(amount) === 0n) return `timer \`${name}\`: the interval must be a positive integer, not \`${amount}\``;
+  return { kind: 'timer', name, intervalNs: BigInt(amount) * scale };
+}
+
+/** Splits a command line like a POSIX shell would (quotes and backslashes; no expansion). */
+export function splitArgs(text: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote === "'") {
+      if (c === "'") quote = null;
+      else current += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = null;
+      else if (c === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1])) current += text[++i];
+      else current += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < text.length) {
+      current += text[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) args.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new Error(`unterminated ${quote} quote`);
+  if (inWord) args.push(current);
+  return args;
+}
+
+const SCRIPT_EXTENSIONS = /\.(m?js|cjs|m?ts|cts|py)$/;
+
+function resolve(raw: RawDataflow, source: Source, workingDir: string, options: DescriptorOptions): ResolvedDataflow {
+  const report = source.report.bind(source);
+  if (raw.nodes.length === 0) report(['nodes'], 'the dataflow has no nodes', { hint: 'add at least one entry under `nodes:`' });
+
+  const firstIndex = new Map<string, number>();
+  raw.nodes.forEach((node, i) => {
+    if (node.id === RESERVED_ID) report(['nodes', i, 'id'], `the node id \`${RESERVED_ID}\` is reserved for built-in sources such as timers`);
+    const first = firstIndex.get(node.id);
+    if (first !== undefined) {
+      const at = source.position(['nodes', first, 'id']);
+      report(['nodes', i, 'id'], `duplicate node id \`${node.id}\``, { hint: at ? `first used on line ${at.line}` : undefined });
+    } else firstIndex.set(node.id, i);
+    const outputs = node.outputs ?? [];
+    outputs.forEach((output, j) => {
+      if (outputs.indexOf(output) !== j) report(['nodes', i, 'outputs', j], `output \`${output}\` is declared twice`);
+    });
+  });
+
+  const byId = new Map([...firstIndex].map(([id, i]) => [id, raw.nodes[i]]));
+  const timers = new Map<string, TimerSource>();
+  const nodes: ResolvedNode[] = raw.nodes.map((node, i) => {
+    const inputs: ResolvedInput[] = [];
+    for (const [id, spec] of Object.entries(node.inputs ?? {})) {
+      const sourceText = typeof spec === 'string' ? spec : spec.source;
+      const queueSize = typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE);
+      const at: PathSegment[] = typeof spec === 'string' ? ['nodes', i, 'inputs', id] : ['nodes', i, 'inputs', id, 'source'];
+      const resolved = resolveSource(sourceText, at, byId, source);
+      if (!resolved) continue;
+      if (resolved.kind === 'timer') timers.set(resolved.name, resolved);
+      inputs.push({ id, source: resolved, queueSize });
+    }
+    let args: string[] = [];
+    if (typeof node.args === 'string') {
+      try {
+        args = splitArgs(node.args);
+      } catch (err) {
+        report(['nodes', i, 'args'], `\`args\`: ${(err as Error).message}`);
+      }
+    } else if (node.args) args = node.args.map(String);
+    const env = Object.fromEntries(Object.entries(node.env ?? {}).map(([k, v]) => [k, String(v)]));
+    const resolvedPath = resolvePath(node, i, workingDir, source, options);
+    return {
+      id: node.id,
+      path: node.path,
+      resolvedPath,
+      args,
+      env,
+      ...(node.build !== undefined ? { build: node.build } : {}),
+      inputs,
+      outputs: node.outputs ?? [],
+      raw: node as unknown as Record<string, unknown>,
+    };
+  });
+
+  return {
+    file: source.file,
+    workingDir,
+    nodes,
+    timers: [...timers.values()],
+    sharedMemoryThreshold: raw.shared_memory_threshold ?? DEFAULT_SHARED_MEMORY_THRESHOLD,
+    raw: raw as unknown as Record<string, unknown>,
+  };
+}
+
+function resolveSource(text: string, at: PathSegment[], byId: Map<string, RawNode>, source: Source): InputSource | undefined {
+  if (text.startsWith(`${RESERVED_ID}/`)) {
+    const timer = parseTimer(text);
+    if (typeof timer === 'string') {
+      source.report(at, timer, { hint: TIMER_HELP });
+      return undefined;
+    }
+    return timer;
+  }
+  const slash = text.indexOf('/');
+  if (slash <= 0 || slash === text.length - 1) {
+    source.report(at, `input source \`${text}\` must be \`<node>/<output>\` or a timer`, { hint: TIMER_HELP });
+    return undefined;
+  }
+  const nodeId = text.slice(0, slash);
+  const output = text.slice(slash + 1);
+  const sender = byId.get(nodeId);
+  if (!sender) {
+    const suggestion = closest(nodeId, [...byId.keys()]);
+    source.report(at, `input source \`${text}\` refers to node \`${nodeId}\`, which does not exist`, {
+      hint: suggestion ? `did you mean \`${suggestion}/${output}\`?` : `nodes: ${[...byId.keys()].join(', ')}`,
+    });
+    return undefined;
+  }
+  const outputs = sender.outputs ?? [];
+  if (!outputs.includes(output)) {
+    const suggestion = closest(output, outputs);
+    source.report(at, `input source \`${text}\`: node \`${nodeId}\` does not declare an output \`${output}\``, {
+      hint: suggestion
+        ? `did you mean \`${nodeId}/${suggestion}\`?`
+        : `add \`${output}\` to the outputs of \`${nodeId}\`${outputs.length ? ` (declared: ${outputs.join(', ')})` : ''}`,
+    });
+    return undefined;
+  }
+  return { kind: 'node', node: nodeId, output };
+}
+
+function resolvePath(node: RawNode, i: number, workingDir: string, source: Source, options: DescriptorOptions): string {
+  const p = node.path;
+  const looksLikeFile = p.includes('/') || SCRIPT_EXTENSIONS.test(p);
+  if (!looksLikeFile) return p; // a command looked up on PATH at spawn time, like `python3`
+  const absolute = path.resolve(workingDir, p);
+  if ((options.checkPaths ?? true) && node.build === undefined && !fs.existsSync(absolute)) {
+    source.report(['nodes', i, 'path'], `\`path\`: ${absolute} does not exist`, { hint: 'paths are relative to the dataflow file' });
+  }
+  return absolute;
+}

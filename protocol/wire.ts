@@ -1,0 +1,161 @@
+/**
+ * Bounds-checked little-endian byte reading and writing for the binary wire
+ * messages. A reader never reads past its frame: anything short or out of range
+ * raises a WireError, which receivers log and drop instead of crashing.
+ */
+
+/** A frame could not be decoded: truncated, malformed, or from another protocol version. */
+export class WireError extends Error {
+  override name = 'WireError';
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const textEncoder = new TextEncoder();
+
+/** Appends little-endian values to a growable buffer. */
+export class ByteWriter {
+  private bytes: Uint8Array;
+  private view: DataView;
+  private at = 0;
+
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  get length(): number {
+    return this.at;
+  }
+
+  private reserve(n: number): number {
+    const start = this.at;
+    if (start + n > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, start + n));
+      grown.set(this.bytes.subarray(0, start));
+      this.bytes = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.at += n;
+    return start;
+  }
+
+  u8(value: number): this {
+    this.view.setUint8(this.reserve(1), value);
+    return this;
+  }
+  u16(value: number): this {
+    this.view.setUint16(this.reserve(2), value, true);
+    return this;
+  }
+  u32(value: number): this {
+    this.view.setUint32(this.reserve(4), value, true);
+    return this;
+  }
+  /** An unsigned 64-bit value given as a non-negative safe integer or bigint. */
+  u64(value: number | bigint): this {
+    this.view.setBigUint64(this.reserve(8), BigInt(value), true);
+    return this;
+  }
+  i64(value: number | bigint): this {
+    this.view.setBigInt64(this.reserve(8), BigInt(value), true);
+    return this;
+  }
+  f64(value: number): this {
+    this.view.setFloat64(this.reserve(8), value, true);
+    return this;
+  }
+  raw(bytes: Uint8Array): this {
+    this.bytes.set(bytes, this.reserve(bytes.length));
+    return this;
+  }
+  /** A UTF-8 string prefixed by its byte length as u16 (names, formats, keys). */
+  str16(value: string): this {
+    const encoded = textEncoder.encode(value);
+    if (encoded.length > 0xffff) throw new WireError(`string of ${encoded.length} bytes is too long for a u16-prefixed field`);
+    return this.u16(encoded.length).raw(encoded);
+  }
+  /** A UTF-8 string prefixed by its byte length as u32 (parameter values). */
+  str32(value: string): this {
+    const encoded = textEncoder.encode(value);
+    return this.u32(encoded.length).raw(encoded);
+  }
+
+  /** The bytes written so far, in a buffer of exactly that size. */
+  finish(): Uint8Array {
+    return this.bytes.slice(0, this.at);
+  }
+}
+
+/** Reads little-endian values from one frame, refusing to read past its end. */
+export class ByteReader {
+  private readonly view: DataView;
+  private at = 0;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get offset(): number {
+    return this.at;
+  }
+  get remaining(): number {
+    return this.bytes.length - this.at;
+  }
+
+  private take(n: number, what: string): number {
+    if (n > this.bytes.length - this.at) {
+      throw new WireError(`truncated frame: ${what} needs ${n} bytes at offset ${this.at}, ${this.bytes.length - this.at} left`);
+    }
+    const start = this.at;
+    this.at += n;
+    return start;
+  }
+
+  u8(what: string): number {
+    return this.view.getUint8(this.take(1, what));
+  }
+  u16(what: string): number {
+    return this.view.getUint16(this.take(2, what), true);
+  }
+  u32(what: string): number {
+    return this.view.getUint32(this.take(4, what), true);
+  }
+  u64(what: string): bigint {
+    return this.view.getBigUint64(this.take(8, what), true);
+  }
+  /** A u64 that must fit a JavaScript safe integer (lengths, offsets, counts). */
+  size(what: string): number {
+    const value = this.u64(what);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new WireError(`${what} ${value} is out of range`);
+    return Number(value);
+  }
+  i64(what: string): bigint {
+    return this.view.getBigInt64(this.take(8, what), true);
+  }
+  f64(what: string): number {
+    return this.view.getFloat64(this.take(8, what), true);
+  }
+  raw(n: number, what: string): Uint8Array {
+    const start = this.take(n, what);
+    return this.bytes.subarray(start, start + n);
+  }
+  str16(what: string): string {
+    return decodeUtf8(this.raw(this.u16(what), what), what);
+  }
+  str32(what: string): string {
+    return decodeUtf8(this.raw(this.u32(what), what), what);
+  }
+
+  /** Fails unless every byte of the frame was consumed. */
+  end(what: string): void {
+    if (this.remaining !== 0) throw new WireError(`${what}: ${this.remaining} unexpected trailing bytes`);
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return textDecoder.decode(bytes);
+  } catch {
+    throw new WireError(`${what} is not valid UTF-8`);
+  }
+}
