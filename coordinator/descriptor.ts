@@ -220,8 +220,10 @@ function fieldName(p: readonly PathSegment[]): string {
 }
 
 function closest(word: string, candidates: readonly string[]): string | undefined {
+  // Close enough to be a typo: a third of the word may be wrong, never all of it.
+  const limit = Math.min(Math.max(1, Math.floor(word.length / 3)), word.length - 1);
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  let bestDistance = limit + 1;
   for (const c of candidates) {
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];

@@ -6,6 +6,7 @@
  * Python even though JavaScript has one number type: a JS number that is an
  * integer is sent as an integer, any other number as a float. Integers come
  * back as `number` when they are safe integers and as `bigint` otherwise.
+ * A `Date` travels as a timestamp (nanoseconds since the Unix epoch).
  */
 import { ByteReader, ByteWriter, WireError } from './wire';
 
@@ -14,6 +15,7 @@ export type ParameterValue =
   | number
   | bigint
   | string
+  | Date
   | readonly boolean[]
   | readonly (number | bigint)[]
   | readonly string[];
@@ -30,6 +32,8 @@ export enum ParameterTag {
   ListInt = 6,
   ListFloat = 7,
   ListString = 8,
+  /** A point in time: i64 nanoseconds since the Unix epoch, UTC (Python's datetime). */
+  Timestamp = 9,
 }
 
 const MAX_PARAMETERS = 4096;
@@ -59,6 +63,10 @@ export function writeParameters(writer: ByteWriter, parameters: Parameters): voi
     else if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) writer.u8(ParameterTag.Int).i64(toInt64(key, value));
     else if (typeof value === 'number') writer.u8(ParameterTag.Float).f64(value);
     else if (typeof value === 'string') writer.u8(ParameterTag.String).str32(value);
+    else if (value instanceof Date) {
+      if (Number.isNaN(value.getTime())) throw new WireError(`parameter "${key}": invalid Date`);
+      writer.u8(ParameterTag.Timestamp).i64(BigInt(value.getTime()) * 1_000_000n);
+    }
     else if (Array.isArray(value)) {
       const list = value as readonly unknown[];
       if (list.every((v) => typeof v === 'boolean')) {
@@ -109,6 +117,10 @@ export function readParameters(reader: ByteReader): Parameters {
         break;
       case ParameterTag.String:
         out[key] = reader.str32(what);
+        break;
+      case ParameterTag.Timestamp:
+        // Date keeps milliseconds; finer digits are dropped.
+        out[key] = new Date(Number(reader.i64(what) / 1_000_000n));
         break;
       case ParameterTag.ListBool:
         out[key] = Array.from({ length: listLength() }, () => reader.u8(what) !== 0);
