@@ -25,6 +25,7 @@ import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { LogStore, type LogLine } from './logs';
 import { NodeProcess, commandFor, type Exit } from './spawner';
+import { SEGMENT_PREFIX, unlinkDataflowSegments } from '../node-api/shm';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 export type NodeStatus = 'running' | 'succeeded' | 'failed' | 'stopped';
@@ -193,13 +194,14 @@ export class DataflowRun {
   private configFor(spec: ResolvedNode, descriptorFile: string): NodeConfig {
     const inputs: InputWiring[] = spec.inputs.map((input) =>
       input.source.kind === 'timer'
-        ? { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic: timerTopic(input.source.name), source: input.source.name }
+        ? { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic: timerTopic(input.source.name), source: input.source.name, dropEndpoint: null }
         : {
             id: input.id,
             queueSize: input.queueSize,
             endpoint: this.ep.nodeData(input.source.node),
             topic: outputTopic(input.source.node, input.source.output),
             source: `${input.source.node}/${input.source.output}`,
+            dropEndpoint: this.ep.nodeDrops(input.source.node),
           },
     );
     const subscribers: Record<string, string[]> = {};
@@ -216,6 +218,9 @@ export class DataflowRun {
       daemonRequests: this.ep.daemonRequests,
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: spec.outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
+      dropEndpoint: spec.outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
+      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
+      segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
       outputs: spec.outputs,
       subscribers,
       inputs,
@@ -297,6 +302,7 @@ export class DataflowRun {
     const intervalMs = Number(timer.intervalNs) / 1e6;
     const origin = performance.now();
     let tick = 0;
+    let sent = 0n;
     const schedule = () => {
       // Deadlines are computed from the origin so the rate does not drift; missed ticks are skipped, not bursted.
       const now = performance.now();
@@ -307,7 +313,7 @@ export class DataflowRun {
     const fire = () => {
       if (this.stopRequested || this.result) return;
       this.timers.length = 0;
-      void this.events.send([topic, encodeTimerTick(this.clock.now())]).catch(() => undefined);
+      void this.events.send([topic, encodeTimerTick(this.clock.now(), sent++)]).catch(() => undefined);
       schedule();
     };
     schedule();
@@ -393,6 +399,9 @@ export class DataflowRun {
     this.statusValue = status;
     this.router.close();
     this.events.close();
+    // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
+    const leftovers = unlinkDataflowSegments(this.id);
+    if (leftovers.length > 0) this.logs.append({ node: 'dora', stream: 'log', line: `[info] removed ${leftovers.length} shared-memory segment(s) left by nodes that did not exit cleanly` });
     this.logs.close();
     this.finish(this.result);
   }

@@ -23,6 +23,8 @@ export interface InputWiring {
   readonly topic: string;
   /** `node/output` or the timer name, for messages and logs. */
   readonly source: string;
+  /** The sender's drop-token endpoint (PULL), where this node returns shared-memory samples; null for timers. */
+  readonly dropEndpoint: string | null;
 }
 
 export interface NodeConfig {
@@ -37,6 +39,12 @@ export interface NodeConfig {
   readonly daemonEvents: string;
   /** Where the node binds its data socket (XPUB); null when it has no outputs. */
   readonly dataEndpoint: string | null;
+  /** Where the node binds its drop-token socket (PULL); null when it has no outputs. */
+  readonly dropEndpoint: string | null;
+  /** Payloads of at least this many bytes are sent through shared memory. */
+  readonly sharedMemoryThreshold: number;
+  /** Prefix of the names of the shared-memory segments this node creates (the daemon unlinks them all at the end). */
+  readonly segmentPrefix: string;
   readonly outputs: readonly string[];
   /**
    * The nodes that will subscribe to each output's topic; before reporting ready
@@ -76,5 +84,6 @@ export function endpoints(dataflowId: string) {
     daemonRequests: `${base}/daemon`,
     daemonEvents: `${base}/events`,
     nodeData: (node: string) => `${base}/node/${node}`,
+    nodeDrops: (node: string) => `${base}/node/${node}/drops`,
   };
 }

@@ -19,6 +19,8 @@ export enum MessageKind {
   Data = 1,
   /** The sender closed this output: no more messages will follow on it. */
   EndOfStream = 2,
+  /** Receiver → sender: shared-memory samples the receiver no longer holds (see drop.ts). */
+  DropTokens = 3,
 }
 
 export enum PayloadLocation {
@@ -46,6 +48,8 @@ export type DataHeader =
   | {
       readonly kind: 'data';
       readonly timestamp: bigint;
+      /** Per-output sequence number, counting from 0; a receiver that sees a gap knows messages were lost. */
+      readonly seq: bigint;
       readonly parameters: Parameters;
       readonly layout: ArrowLayout;
       /** Inline payloads give their length, so truncation is detected. */
@@ -61,7 +65,7 @@ export function encodeDataHeader(header: DataHeader): Uint8Array {
     return w.finish();
   }
   const p = header.payload;
-  w.u8(MessageKind.Data).u8(p.location === 'inline' ? PayloadLocation.Inline : PayloadLocation.SharedMemory).u64(header.timestamp);
+  w.u8(MessageKind.Data).u8(p.location === 'inline' ? PayloadLocation.Inline : PayloadLocation.SharedMemory).u64(header.timestamp).u64(header.seq);
   writeParameters(w, header.parameters);
   if (p.location === 'inline') w.u64(p.length);
   else w.str16(p.segment).u64(p.sample).u64(p.offset).u64(p.length);
@@ -91,6 +95,7 @@ export function decodeDataHeader(frame: Uint8Array): DataHeader {
     return { kind: 'eos', timestamp };
   }
   if (kind !== MessageKind.Data) throw new WireError(`unknown message kind ${kind}`);
+  const seq = r.u64('sequence number');
   const parameters = readParameters(r);
   let payload: Extract<DataHeader, { kind: 'data' }>['payload'];
   if (location === PayloadLocation.Inline) payload = { location: 'inline', length: r.size('payload length') };
@@ -99,5 +104,5 @@ export function decodeDataHeader(frame: Uint8Array): DataHeader {
   } else throw new WireError(`unknown payload location ${location}`);
   const layout = readLayout(r);
   r.end('data header');
-  return { kind: 'data', timestamp, parameters, layout, payload };
+  return { kind: 'data', timestamp, seq, parameters, layout, payload };
 }

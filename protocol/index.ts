@@ -10,4 +10,5 @@ export * from './wire';
 export * from './parameters';
 export * from './arrow';
 export * from './data';
+export * from './drop';
 export { encodeTimerTick } from './tick';

@@ -6,6 +6,7 @@ import { encodeDataHeader } from './data';
 
 const EMPTY_NULL_ARRAY = { format: 'n', name: '', nullable: true, length: 0, nullCount: 0, offset: 0, buffers: [], children: [] } as const;
 
-export function encodeTimerTick(timestamp: bigint): Uint8Array {
-  return encodeDataHeader({ kind: 'data', timestamp, parameters: {}, layout: EMPTY_NULL_ARRAY, payload: { location: 'inline', length: 0 } });
+/** `seq` counts the timer's ticks from 0. */
+export function encodeTimerTick(timestamp: bigint, seq: bigint): Uint8Array {
+  return encodeDataHeader({ kind: 'data', timestamp, seq, parameters: {}, layout: EMPTY_NULL_ARRAY, payload: { location: 'inline', length: 0 } });
 }
