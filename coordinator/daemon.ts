@@ -365,8 +365,9 @@ export class DataflowRun {
         if (inputs.length > 0) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
       }
     }
-    if (!this.started) {
-      // Its publishers may still be waiting for its subscriptions at the barrier.
+    {
+      // Its publishers may still be waiting for its subscriptions at the barrier, and
+      // may hold shared-memory samples on its account: it holds nothing any more.
       for (const other of this.nodes.values()) {
         if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) {
           this.publish(other.spec.id, { t: 'peer-exited', node: id });

@@ -27,6 +27,13 @@ export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env): string 
   return 'python3';
 }
 
+/**
+ * Flags for Node.js nodes. `--expose-gc` lets the node API ask for a collection when
+ * a node holds many shared-memory samples it no longer references: V8 does not
+ * count that memory, so it would otherwise collect (and return them) too late.
+ */
+const NODE_FLAGS = ['--expose-gc'];
+
 /** How a node's `path` is launched, by its extension (as dora does for `.py`). */
 export function commandFor(node: Pick<ResolvedNode, 'resolvedPath' | 'args'>, env: NodeJS.ProcessEnv = process.env): Command {
   const file = node.resolvedPath;
@@ -34,11 +41,11 @@ export function commandFor(node: Pick<ResolvedNode, 'resolvedPath' | 'args'>, en
     case '.ts':
     case '.mts':
     case '.cts':
-      return { program: process.execPath, args: ['--import', typescriptLoader(), file, ...node.args] };
+      return { program: process.execPath, args: [...NODE_FLAGS, '--import', typescriptLoader(), file, ...node.args] };
     case '.js':
     case '.mjs':
     case '.cjs':
-      return { program: process.execPath, args: [file, ...node.args] };
+      return { program: process.execPath, args: [...NODE_FLAGS, file, ...node.args] };
     case '.py':
       return { program: pythonInterpreter(env), args: ['-u', file, ...node.args] };
     default:

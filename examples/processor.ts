@@ -20,6 +20,8 @@ async function main(): Promise<void> {
       captured: event.metadata.timestamp,
     });
     processed++;
+    // The frame is in the camera's shared memory: hand it back for reuse now rather than at the next GC.
+    event[Symbol.dispose]();
   }
   const dropped = node.droppedMessages.get('image') ?? 0;
   console.log(`processor: processed ${processed} frames, skipped ${dropped}`);

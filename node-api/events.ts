@@ -13,8 +13,14 @@ export interface Metadata {
   readonly parameters: Parameters;
 }
 
-/** A message on one of the node's inputs (a timer tick carries an empty array). */
-export interface InputEvent {
+/**
+ * A message on one of the node's inputs (a timer tick carries an empty array).
+ * For a shared-memory payload, `data` is a view of the sender's memory; the sender
+ * reuses that memory once every receiver has released it: call
+ * `event[Symbol.dispose]()` (or declare the event with `using`) when done with the
+ * data. An event that is never disposed is released once it is garbage collected.
+ */
+export interface InputEvent extends Disposable {
   readonly type: 'INPUT';
   /** The input id as declared in the dataflow YAML. */
   readonly id: string;

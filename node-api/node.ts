@@ -14,10 +14,12 @@ import { DoraError } from '../coordinator/errors';
 import { HybridClock } from '../protocol/clock';
 import { NODE_CONFIG_ENV, PROTOCOL_VERSION, eventTopic, outputTopic, type NodeConfig } from '../protocol/config';
 import { decodeControl, encodeControl, type DaemonEvent, type LogLevel, type NodeRequest, type RegisterReply } from '../protocol/control';
-import { toArrowData, type Parameters } from '../protocol';
-import type { Event } from './events';
+import { decodeDropTokens, encodeDropTokens, toArrowData, type LostRange, type Parameters } from '../protocol';
+import type { Event, InputEvent } from './events';
+import { SamplePool } from './pool';
 import { EventQueue } from './queue';
-import { InlineTransport, type Transport } from './transport';
+import { SegmentCache } from './segments';
+import { OutputSample, PayloadReader, PayloadWriter } from './transport';
 
 /** How often a waiting node checks that its daemon is still alive. */
 const DAEMON_CHECK_MS = 250;
@@ -25,6 +27,44 @@ const DAEMON_CHECK_MS = 250;
 const REGISTER_TIMEOUT_MS = 10_000;
 /** A node whose daemon is gone and that has not exited by then is exited for it (no orphans). */
 const ORPHAN_EXIT_MS = 2_000;
+/**
+ * How often idle sockets are drained in the background: input messages move into the
+ * bounded queues (where a full queue drops, and releases, its oldest), drop tokens into
+ * the sample pool. An unref'd timer, so it never keeps a finished node alive.
+ */
+const PUMP_MS = 5;
+/** Unreleased shared-memory inputs beyond which the node asks V8 for a collection (when exposed). */
+const HELD_SAMPLES_BEFORE_GC = 32;
+const MIN_GC_INTERVAL_MS = 50;
+
+/** Where an input topic's messages come from. */
+interface TopicInfo {
+  readonly inputs: string[];
+  readonly sender: string | undefined;
+  readonly output: string | undefined;
+  readonly dropEndpoint: string | null;
+  /** Next sequence number expected from the sender. */
+  expectedSeq: bigint;
+}
+
+/** One received shared-memory message: released once every event carrying it is disposed, or unreachable. */
+class Lease {
+  private refs = 0;
+  private released = false;
+  constructor(private readonly onRelease: () => void) {}
+  retain(): void {
+    this.refs++;
+  }
+  /** One event carrying the message is done with it. */
+  drop(): void {
+    if (--this.refs <= 0) this.release();
+  }
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
+  }
+}
 
 export interface NodeOptions {
   /** Configuration to use instead of the daemon-provided `DORA_NODE_CONFIG` (mostly for tests). */
@@ -60,13 +100,30 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private readonly requests = new zmq.Dealer();
   private readonly pub: zmq.XPublisher | undefined;
   private readonly clock = new HybridClock();
-  private readonly transport: Transport = new InlineTransport();
+  private readonly pool: SamplePool | undefined;
+  private readonly writer: PayloadWriter;
+  private readonly segments = new SegmentCache();
+  private readonly reader = new PayloadReader(this.segments);
   private readonly queue: EventQueue;
   private readonly eventTopic: string;
-  /** Subscription topic → the input ids it feeds (two inputs may share one source). */
-  private readonly topicInputs = new Map<string, string[]>();
+  /** Subscription topic → the input ids it feeds (two inputs may share one source) and its sender. */
+  private readonly topics = new Map<string, TopicInfo>();
   private readonly inputSources = new Map<string, string>();
   private readonly outputTopics = new Map<string, Buffer>();
+  private readonly outputSeq = new Map<string, bigint>();
+  /** Receivers of each output that are still running. */
+  private readonly liveSubscribers = new Map<string, Set<string>>();
+  /** Drop tokens arrive here (senders only). */
+  private readonly drops: zmq.Pull | undefined;
+  /** Drop tokens leave through these, one per sender (receivers only). */
+  private readonly dropSockets = new Map<string, zmq.Push>();
+  private readonly pendingTokens = new Map<string, { samples: bigint[]; lost: LostRange[] }>();
+  private flushScheduled = false;
+  private heldSamples = 0;
+  private lastGc = 0;
+  private pump?: NodeJS.Timeout;
+  private pumping?: Promise<void>;
+  private readingDrops = false;
   private readonly openInputs: Set<string>;
   private readonly ready: Promise<void>;
   private started = false;
@@ -84,16 +141,36 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     this.queue = new EventQueue(config.inputs.map((i) => [i.id, i.queueSize]));
     this.openInputs = new Set(config.inputs.map((i) => i.id));
     for (const input of config.inputs) {
-      const ids = this.topicInputs.get(input.topic) ?? [];
-      ids.push(input.id);
-      this.topicInputs.set(input.topic, ids);
+      let info = this.topics.get(input.topic);
+      if (!info) {
+        const slash = input.source.indexOf('/');
+        const isTimer = input.dropEndpoint === null;
+        info = {
+          inputs: [],
+          sender: isTimer ? undefined : input.source.slice(0, slash),
+          output: isTimer ? undefined : input.source.slice(slash + 1),
+          dropEndpoint: input.dropEndpoint,
+          expectedSeq: 0n,
+        };
+        this.topics.set(input.topic, info);
+      }
+      info.inputs.push(input.id);
       this.inputSources.set(input.id, input.source);
     }
     for (const output of config.outputs) {
       this.outputTopics.set(output, Buffer.from(outputTopic(config.nodeId, output)));
+      this.outputSeq.set(output, 0n);
       this.expectedSubscribers.set(outputTopic(config.nodeId, output), new Set(config.subscribers[output] ?? []));
+      this.liveSubscribers.set(output, new Set(config.subscribers[output] ?? []));
     }
     if (config.dataEndpoint !== null && config.outputs.length > 0) this.pub = new zmq.XPublisher();
+    if (config.dropEndpoint && config.outputs.length > 0) {
+      this.drops = new zmq.Pull();
+      this.pool = new SamplePool(config.segmentPrefix);
+      // Segments are unlinked however the process ends (mappings elsewhere stay valid).
+      process.once('exit', () => this.pool?.close());
+    }
+    this.writer = new PayloadWriter(this.pool, config.sharedMemoryThreshold);
     this.ready = this.init();
     this.ready.catch(() => undefined); // surfaced by the first next()/sendOutput()
     process.once('beforeExit', this.onBeforeExit);
@@ -132,6 +209,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     this.receiving = true;
     try {
       await this.ready;
+      if (this.pumping) await this.pumping; // one reader of the socket at a time
       const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
       for (;;) {
         if (this.ended) return null;
@@ -169,17 +247,48 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    * Resolves once the message is queued; it never waits for slow receivers.
    */
   async sendOutput(output: string, data: unknown, parameters: Parameters = {}): Promise<void> {
+    const topic = this.topicOf(output);
+    await this.ready;
+    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`);
+    this.checkDaemon();
+    if (this.daemonGone) throw new DoraError(`the dora daemon of node "${this.id}" is gone`);
+    await this.readDropTokens(); // returned samples are reusable right away
+    const seq = this.outputSeq.get(output)!;
+    this.outputSeq.set(output, seq + 1n);
+    const timestamp = this.clock.now();
+    const out =
+      data instanceof OutputSample ? this.writer.encodeSample(data, parameters, timestamp, seq) : this.writer.encode(toArrowData(data), parameters, timestamp, seq);
+    // Recorded before sending: a receiver's drop token may come back at once.
+    if (out.sample) this.pool!.sent(out.sample, this.liveSubscribers.get(output)!, { output, seq });
+    await this.pub!.send([topic, ...out.frames]);
+  }
+
+  /**
+   * A buffer of `byteLength` bytes to fill in place and pass to sendOutput, which
+   * then sends it as a uint8 array without copying it (at or above the shared-memory
+   * threshold the buffer is the shared memory the receivers will read).
+   */
+  allocateOutput(output: string, byteLength: number): OutputSample {
+    this.topicOf(output);
+    if (!Number.isSafeInteger(byteLength) || byteLength < 0) throw new DoraError(`allocateOutput: invalid size ${byteLength}`);
+    return this.writer.allocate(byteLength);
+  }
+
+  private topicOf(output: string): Buffer {
     const topic = this.outputTopics.get(output);
     if (!topic) {
       const declared = this.config.outputs.length > 0 ? this.config.outputs.map((o) => `"${o}"`).join(', ') : 'none';
       throw new DoraError(`"${output}" is not an output of node "${this.id}" (declared outputs: ${declared})`);
     }
-    await this.ready;
-    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`);
-    this.checkDaemon();
-    if (this.daemonGone) throw new DoraError(`the dora daemon of node "${this.id}" is gone`);
-    const frames = this.transport.encode(toArrowData(data), parameters, this.clock.now());
-    await this.pub!.send([topic, ...frames]);
+    return topic;
+  }
+
+  /**
+   * Shared-memory diagnostics: segments this node created, its samples some receiver
+   * still holds, free samples kept for reuse, and segments of other nodes it has mapped.
+   */
+  get sharedMemoryStats(): { created: number; outstanding: number; free: number; mapped: number } {
+    return { created: this.pool?.created ?? 0, outstanding: this.pool?.outstandingCount ?? 0, free: this.pool?.freeCount ?? 0, mapped: this.segments.size };
   }
 
   /** Sends a log record to the dataflow's logs under this node's id. */
@@ -214,12 +323,19 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         connected.add(input.endpoint);
       }
     }
-    for (const topic of this.topicInputs.keys()) this.sub.subscribe(topic);
+    for (const topic of this.topics.keys()) this.sub.subscribe(topic);
 
     if (this.pub) {
       this.pub.verbosity = 'allSubs';
       this.pub.linger = 1000; // flush end-of-stream to live receivers on close, without hanging on dead ones
+      // Receivers own the queueing policy (drop the oldest) and drain their socket in the
+      // background, so ZeroMQ's own limit is only a backstop against a stuck receiver.
+      this.pub.sendHighWaterMark = 10_000;
       await this.pub.bind(config.dataEndpoint!);
+    }
+    if (this.drops) {
+      this.drops.linger = 0;
+      await this.drops.bind(config.dropEndpoint!);
     }
     this.requests.linger = 1000;
     this.requests.connect(config.daemonRequests);
@@ -232,6 +348,41 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     while (!this.started) {
       if (this.daemonGone) throw new DoraError(`the dora daemon went away while node "${this.id}" was starting`);
       await this.receiveOne(DAEMON_CHECK_MS);
+    }
+    this.pump = setInterval(() => this.pumpOnce(), PUMP_MS);
+    this.pump.unref();
+  }
+
+  /** Background drain of whatever is waiting, unless next() is reading the socket itself. */
+  private pumpOnce(): void {
+    if (this.closing || this.daemonGone) return;
+    if (!this.receiving && !this.pumping && !this.ended && this.sub.readable) {
+      this.pumping = this.drain()
+        .catch(() => undefined)
+        .finally(() => (this.pumping = undefined));
+    }
+    void this.readDropTokens();
+  }
+
+  private async readDropTokens(): Promise<void> {
+    const drops = this.drops;
+    if (!drops || this.readingDrops || drops.closed) return;
+    this.readingDrops = true;
+    try {
+      while (drops.readable) {
+        const [frame] = await drops.receive();
+        try {
+          const tokens = decodeDropTokens(frame);
+          for (const id of tokens.samples) this.pool!.release(id, tokens.receiver);
+          for (const l of tokens.lost) this.pool!.releaseLost(tokens.receiver, l.output, l.first, l.last);
+        } catch (err) {
+          this.log('warn', `ignored malformed drop tokens: ${(err as Error).message}`);
+        }
+      }
+    } catch {
+      // socket closed while reading
+    } finally {
+      this.readingDrops = false;
     }
   }
 
@@ -303,26 +454,100 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       if (event) this.onDaemonEvent(event);
       return;
     }
-    const inputs = this.topicInputs.get(topic);
-    if (!inputs) return;
+    const info = this.topics.get(topic);
+    if (!info) return;
     let decoded;
+    let lease: Lease | undefined;
+    const makeLease = (sample: bigint) => {
+      lease = new Lease(() => {
+        this.heldSamples--;
+        this.returnSample(info, sample);
+      });
+      this.heldSamples++;
+      return lease;
+    };
     try {
-      decoded = this.transport.decode(frames.slice(1));
+      decoded = this.reader.decode(frames.slice(1), (sample) => (lease ?? makeLease(sample)).release());
     } catch (err) {
       // A malformed message is reported with its sender and dropped; it never reaches the node's code.
-      this.log('warn', `dropped a malformed message from ${this.inputSources.get(inputs[0])}: ${(err as Error).message}`);
+      this.log('warn', `dropped a malformed message from ${this.inputSources.get(info.inputs[0])}: ${(err as Error).message}`);
       return;
     }
     this.clock.observe(decoded.timestamp);
     if (decoded.kind === 'eos') {
-      for (const id of inputs) this.closeInput(id);
+      for (const id of info.inputs) this.closeInput(id);
       return;
     }
+    if (decoded.seq > info.expectedSeq && info.output !== undefined) {
+      // Messages lost in transit: their samples must not stay held on our account.
+      this.queueToken(info, { lost: { output: info.output, first: info.expectedSeq, last: decoded.seq - 1n } });
+    }
+    if (decoded.seq >= info.expectedSeq) info.expectedSeq = decoded.seq + 1n;
+    if (decoded.sample !== undefined) lease ??= makeLease(decoded.sample);
     const data = arrow.makeVector(decoded.data);
     const metadata = { timestamp: decoded.timestamp, parameters: decoded.parameters };
-    for (const id of inputs) {
-      if (this.openInputs.has(id)) this.queue.pushInput({ type: 'INPUT', id, data, metadata });
+    const held = lease;
+    let taken = 0;
+    for (const id of info.inputs) {
+      if (!this.openInputs.has(id)) continue;
+      taken++;
+      held?.retain();
+      let disposed = false;
+      const event: InputEvent = {
+        type: 'INPUT',
+        id,
+        data,
+        metadata,
+        [Symbol.dispose]: () => {
+          if (!disposed) (disposed = true), held?.drop();
+        },
+      };
+      this.queue.pushInput(event)?.[Symbol.dispose]();
     }
+    if (taken === 0) held?.release(); // no open input takes it
+    if (this.heldSamples > HELD_SAMPLES_BEFORE_GC) this.collectUnreachable();
+  }
+
+  /** Returns a shared-memory sample to its sender (batched per sender until the next turn). */
+  private returnSample(info: TopicInfo, sample: bigint): void {
+    this.queueToken(info, { sample });
+  }
+
+  private queueToken(info: TopicInfo, token: { sample?: bigint; lost?: LostRange }): void {
+    if (!info.dropEndpoint || !info.sender || this.daemonGone) return;
+    const pending = this.pendingTokens.get(info.dropEndpoint) ?? { samples: [], lost: [] };
+    if (token.sample !== undefined) pending.samples.push(token.sample);
+    if (token.lost) pending.lost.push(token.lost);
+    this.pendingTokens.set(info.dropEndpoint, pending);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushTokens());
+    }
+  }
+
+  private flushTokens(): void {
+    this.flushScheduled = false;
+    for (const [endpoint, tokens] of this.pendingTokens) {
+      let socket = this.dropSockets.get(endpoint);
+      if (!socket) {
+        socket = new zmq.Push();
+        socket.linger = 0; // a sender that is gone has released everything anyway
+        socket.sendHighWaterMark = 0;
+        socket.connect(endpoint);
+        this.dropSockets.set(endpoint, socket);
+      }
+      if (!socket.closed) socket.send(encodeDropTokens({ receiver: this.id, samples: tokens.samples, lost: tokens.lost })).catch(() => undefined);
+    }
+    this.pendingTokens.clear();
+  }
+
+  /** Many samples held: let V8 find the events nobody references any more (their finalizers return the samples). */
+  private collectUnreachable(): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const now = performance.now();
+    if (!gc || now - this.lastGc < MIN_GC_INTERVAL_MS) return;
+    this.lastGc = now;
+    gc();
   }
 
   private onDaemonEvent(event: DaemonEvent): void {
@@ -338,6 +563,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         break;
       case 'peer-exited':
         for (const nodes of this.expectedSubscribers.values()) nodes.delete(event.node);
+        for (const nodes of this.liveSubscribers.values()) nodes.delete(event.node);
+        this.pool?.releaseAll(event.node);
         break;
     }
   }
@@ -351,7 +578,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     if (this.daemonGone || process.ppid === this.config.daemonPid) return;
     this.daemonGone = true;
     // Nothing can be delivered any more: never let pending messages hold the exit.
-    for (const socket of [this.sub, this.requests, this.pub]) if (socket && !socket.closed) socket.linger = 0;
+    for (const socket of [this.sub, this.requests, this.pub, this.drops, ...this.dropSockets.values()]) if (socket && !socket.closed) socket.linger = 0;
     this.queue.pushControl({ type: 'ERROR', error: `the dora daemon (pid ${this.config.daemonPid}) is gone; node "${this.id}" is shutting down` });
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
   }
@@ -366,14 +593,19 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       () => true,
       () => false,
     );
+    clearInterval(this.pump);
     if (initialized && this.pub && !this.daemonGone) {
-      const eos = this.transport.endOfStream(this.clock.now());
+      const eos = this.writer.endOfStream(this.clock.now());
       for (const topic of this.outputTopics.values()) await this.pub.send([topic, ...eos]);
       this.request({ t: 'outputs-closed', node: this.id });
     }
+    if (this.pendingTokens.size > 0) this.flushTokens();
     this.pub?.close();
     this.sub.close();
     this.requests.close();
+    this.drops?.close();
+    for (const socket of this.dropSockets.values()) socket.close();
+    this.pool?.close();
   }
 }
 

@@ -8,8 +8,11 @@ import { Segment } from './shm';
 
 /** Smallest segment created: small enough for many, large enough to be reused across sizes. */
 const MIN_SEGMENT = 64 * 1024;
-/** Free segments kept per pool; more are unlinked when released. */
-const MAX_FREE = 16;
+/**
+ * Free segments kept per pool, at least; the pool keeps as many as were ever in flight
+ * at once (receivers' queues bound that), so bursts do not churn segments.
+ */
+const MIN_KEPT_FREE = 16;
 
 export interface Sample {
   /** Unique per sender (never reused), so a stale drop token cannot release a later sample. */
@@ -21,6 +24,9 @@ interface Outstanding {
   readonly sample: Sample;
   /** Receivers (node ids) that still hold it. */
   readonly holders: Set<string>;
+  /** The output and sequence number it was sent with, for receivers that report lost messages. */
+  readonly output?: string;
+  readonly seq?: bigint;
 }
 
 export class SamplePool {
@@ -29,6 +35,8 @@ export class SamplePool {
   private readonly outstanding = new Map<bigint, Outstanding>();
   /** Segments created since the pool started (for tests and diagnostics). */
   created = 0;
+  /** Most samples ever outstanding at once. */
+  private peakOutstanding = 0;
 
   constructor(private readonly prefix: string) {}
 
@@ -44,11 +52,17 @@ export class SamplePool {
     return { id: this.nextId++, segment };
   }
 
-  /** Records that `sample` was sent to `holders`; with no holders it is free again at once. */
-  sent(sample: Sample, holders: Iterable<string>): void {
+  /**
+   * Records that `sample` is being sent to `holders` (call it before sending: a drop
+   * token may come back at once); with no holders it is free again at once.
+   */
+  sent(sample: Sample, holders: Iterable<string>, tag?: { output: string; seq: bigint }): void {
     const set = new Set(holders);
     if (set.size === 0) this.recycle(sample.segment);
-    else this.outstanding.set(sample.id, { sample, holders: set });
+    else {
+      this.outstanding.set(sample.id, { sample, holders: set, output: tag?.output, seq: tag?.seq });
+      this.peakOutstanding = Math.max(this.peakOutstanding, this.outstanding.size);
+    }
   }
 
   /** Returns a sample that was acquired but not sent. */
@@ -63,6 +77,13 @@ export class SamplePool {
     if (entry.holders.size === 0) {
       this.outstanding.delete(id);
       this.recycle(entry.sample.segment);
+    }
+  }
+
+  /** A receiver never got the messages of `output` with first <= seq <= last (lost in transit). */
+  releaseLost(holder: string, output: string, first: bigint, last: bigint): void {
+    for (const [id, o] of [...this.outstanding]) {
+      if (o.output === output && o.seq !== undefined && o.seq >= first && o.seq <= last) this.release(id, holder);
     }
   }
 
@@ -95,7 +116,7 @@ export class SamplePool {
   }
 
   private recycle(segment: Segment): void {
-    if (this.free.length < MAX_FREE) this.free.push(segment);
+    if (this.free.length < Math.max(MIN_KEPT_FREE, this.peakOutstanding)) this.free.push(segment);
     else segment.unlink();
   }
 }

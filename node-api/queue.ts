@@ -21,14 +21,17 @@ export class EventQueue {
     for (const [id, capacity] of capacities) this.inputs.set(id, { capacity: Math.max(1, capacity), entries: [] });
   }
 
-  pushInput(event: InputEvent): void {
+  /** Queues an input event; returns the event dropped to make room, if the queue was full. */
+  pushInput(event: InputEvent): InputEvent | undefined {
     const queue = this.inputs.get(event.id);
-    if (!queue) return;
+    if (!queue) return event;
+    let dropped: InputEvent | undefined;
     if (queue.entries.length >= queue.capacity) {
-      queue.entries.shift();
+      dropped = queue.entries.shift()!.event;
       this.dropped.set(event.id, (this.dropped.get(event.id) ?? 0) + 1);
     }
     queue.entries.push({ seq: this.seq++, event });
+    return dropped;
   }
 
   pushControl(event: Event): void {

@@ -2,10 +2,11 @@
  * POSIX shared-memory segments through libc (koffi): create-and-map for senders,
  * map-read-only for receivers.
  *
- * Mappings are never unmapped while the process runs: a `koffi.view` over an
- * unmapped range kills the process when touched, and arrow-js vectors handed to
- * user code may be kept anywhere. Senders reuse their segments through a pool, so
- * the number of distinct segments (and so of mappings) a process sees stays bounded.
+ * A mapping is unmapped only when nothing can reach a view of it any more: a
+ * `koffi.view` over an unmapped range kills the process when touched, and
+ * arrow-js vectors handed to user code may be kept anywhere. Senders keep their
+ * mappings for the life of their pool; receivers track, per mapping, the views
+ * still alive (see segments.ts).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -32,6 +33,7 @@ interface Libc {
   ftruncate(fd: number, length: bigint): number;
   close(fd: number): number;
   mmap(addr: null, length: bigint, prot: number, flags: number, fd: number, offset: bigint): unknown;
+  munmap(addr: unknown, length: bigint): number;
 }
 
 let libc: Libc | undefined;
@@ -44,6 +46,7 @@ function c(): Libc {
       ftruncate: lib.func('int ftruncate(int fd, int64_t length)'),
       close: lib.func('int close(int fd)'),
       mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+      munmap: lib.func('int munmap(void *addr, size_t length)'),
     } as Libc;
   }
   return libc;
@@ -61,17 +64,17 @@ export class ShmError extends Error {
 
 /** A mapped shared-memory segment. */
 export class Segment {
+  private mapped = true;
+
   private constructor(
     /** Name without the leading slash, as it appears in /dev/shm. */
     readonly name: string,
-    /** The mapping, as bytes (read-only memory for segments opened by receivers). */
-    readonly bytes: Uint8Array,
+    /** Size of the mapping in bytes. */
+    readonly size: number,
+    /** The mapping's address (a koffi pointer), null for an empty segment. */
+    private readonly ptr: unknown,
     readonly writable: boolean,
   ) {}
-
-  get size(): number {
-    return this.bytes.byteLength;
-  }
 
   /**
    * Creates a new segment of `size` bytes, mode 0600, with an unguessable name under
@@ -88,7 +91,10 @@ export class Segment {
         c().shm_unlink('/' + name);
         throw new ShmError(`ftruncate(${name}, ${size}) failed`, errno);
       }
-      return new Segment(name, map(name, fd, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE), true);
+      return new Segment(name, size, map(name, fd, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE), true);
+    } catch (err) {
+      c().shm_unlink('/' + name);
+      throw err;
     } finally {
       c().close(fd);
     }
@@ -101,23 +107,48 @@ export class Segment {
     if (fd < 0) throw new ShmError(`shm_open(${name}) failed`, koffi.errno());
     try {
       const size = fs.fstatSync(fd).size;
-      return new Segment(name, map(name, fd, size, PROT_READ, MAP_SHARED), false);
+      return new Segment(name, size, map(name, fd, size, PROT_READ, MAP_SHARED), false);
     } finally {
       c().close(fd);
     }
   }
 
-  /** Removes the name; existing mappings stay valid until their processes exit. */
+  /**
+   * A new ArrayBuffer over the whole mapping. Each call returns a distinct object
+   * over the same memory, so the lifetime of one message's views can be tracked
+   * (FinalizationRegistry) independently of other messages in the same segment.
+   */
+  view(): ArrayBuffer {
+    if (!this.mapped) throw new ShmError(`segment ${this.name} is no longer mapped`, 22);
+    return this.ptr === null ? new ArrayBuffer(0) : koffi.view(this.ptr, this.size);
+  }
+
+  /** The mapping as bytes (a fresh view; see view()). */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.view());
+  }
+
+  /** Removes the name; existing mappings stay valid until they are unmapped. */
   unlink(): void {
     c().shm_unlink('/' + this.name);
   }
+
+  /**
+   * Unmaps the segment. Only call this when no view of it can be reached any more:
+   * touching a view of an unmapped segment kills the process.
+   */
+  unmap(): void {
+    if (!this.mapped) return;
+    this.mapped = false;
+    if (this.ptr !== null) c().munmap(this.ptr, BigInt(this.size));
+  }
 }
 
-function map(name: string, fd: number, size: number, prot: number, flags: number): Uint8Array {
-  if (size === 0) return new Uint8Array(0);
+function map(name: string, fd: number, size: number, prot: number, flags: number): unknown {
+  if (size === 0) return null;
   const ptr = c().mmap(null, BigInt(size), prot, flags, fd, 0n);
   if (ptr === null || koffi.address(ptr) === MAP_FAILED) throw new ShmError(`mmap(${name}, ${size}) failed`, koffi.errno());
-  return new Uint8Array(koffi.view(ptr, size));
+  return ptr;
 }
 
 /** Segment names are `dora-ts-` followed by safe characters only (no path tricks). */

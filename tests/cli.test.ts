@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { dora, doraSockets, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
+import { dora, leftovers, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
 
 // A port of its own so a developer's `dora up` is never touched.
 const port = String(20000 + (process.pid % 20000));
@@ -55,7 +55,7 @@ test('up / start / list / logs / stop / down', async () => {
   const after = await dora(['list'], { env });
   expect(after.code).toBe(1);
   expect(after.stderr).toContain('dora up');
-  expect(doraSockets()).toEqual([]);
+  expect(leftovers()).toEqual([]);
 });
 
 test('start --attach streams logs and exits with the dataflow status', async () => {
@@ -80,5 +80,5 @@ test('nodes exit by themselves when the coordinator is killed with SIGKILL', asy
   process.kill(coordinator[0], 'SIGKILL');
   await waitFor(() => processesMentioning(df.dir).length === 0, 5000, 'orphaned nodes to exit');
   await sleep(100);
-  expect(doraSockets()).toEqual([]);
+  expect(leftovers()).toEqual([]);
 });

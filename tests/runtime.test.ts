@@ -2,13 +2,13 @@
  * The runtime end to end: real `dora run` processes, real node processes, real
  * ZeroMQ sockets. Each test writes a dataflow into a temp folder.
  */
-import { dora, doraSockets, node, processesMentioning, readRecord, sleep, startDora, tempDataflow, waitFor } from './support/dataflow';
+import { dora, leftovers, node, processesMentioning, readRecord, sleep, startDora, tempDataflow, waitFor } from './support/dataflow';
 
 const idOf = (stderr: string) => /dataflow ([0-9a-f-]{36})/.exec(stderr)?.[1];
 
 afterEach(() => {
   // Nothing of any dataflow may outlive its run.
-  expect(doraSockets()).toEqual([]);
+  expect(leftovers()).toEqual([]);
 });
 
 test('start barrier: messages sent right at start-up are not lost', async () => {

@@ -36,7 +36,12 @@ export function startDora(args: string[], options: { env?: NodeJS.ProcessEnv; cw
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<Result>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const m of (stdout + stderr).matchAll(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g)) seenDataflows.add(m[0]);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
   return { child, done };
 }
 
@@ -77,6 +82,24 @@ export function doraSockets(dataflowId?: string): string[] {
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[7] ?? '')
     .filter((p) => p.startsWith('@dora-ts/') && (dataflowId === undefined || p.includes(dataflowId)));
+}
+
+/** Ids of the dataflows this test file has run (read from the CLI's output). */
+const seenDataflows = new Set<string>();
+
+/**
+ * What the dataflows this test file ran left behind: socket names and /dev/shm
+ * segments. Scoped to this file's dataflows, since test files run in parallel.
+ */
+export function leftovers(): string[] {
+  const shm = fs.readdirSync('/dev/shm').filter((name) => [...seenDataflows].some((id) => name.startsWith(`dora-ts-${id}-`)));
+  const sockets = [...seenDataflows].flatMap((id) => doraSockets(id));
+  return [...sockets, ...shm.map((name) => `/dev/shm/${name}`)];
+}
+
+/** /dev/shm segments of one dataflow. */
+export function segmentsOf(dataflowId: string): string[] {
+  return fs.readdirSync('/dev/shm').filter((name) => name.startsWith(`dora-ts-${dataflowId}-`));
 }
 
 export function sleep(ms: number): Promise<void> {
