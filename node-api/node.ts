@@ -314,6 +314,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     // A SUB socket has nothing worth flushing, and its queued subscriptions to a dead
     // publisher would otherwise hold the process at exit forever.
     this.sub.linger = 0;
+    this.sub.receiveHighWaterMark = 0; // see sendHighWaterMark below
     this.sub.connect(config.daemonEvents);
     this.sub.subscribe(this.eventTopic);
     const connected = new Set([config.daemonEvents]);
@@ -329,8 +330,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       this.pub.verbosity = 'allSubs';
       this.pub.linger = 1000; // flush end-of-stream to live receivers on close, without hanging on dead ones
       // Receivers own the queueing policy (drop the oldest) and drain their socket in the
-      // background, so ZeroMQ's own limit is only a backstop against a stuck receiver.
-      this.pub.sendHighWaterMark = 10_000;
+      // background. ZeroMQ must never drop on its own: it would drop silently, and a lost
+      // end-of-stream would leave the receiver waiting forever.
+      this.pub.sendHighWaterMark = 0;
       await this.pub.bind(config.dataEndpoint!);
     }
     if (this.drops) {

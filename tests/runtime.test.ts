@@ -55,6 +55,21 @@ test('a full queue drops its oldest messages, never blocks the sender', async ()
   expect(Date.now() - started).toBeLessThan(15000);
 });
 
+test('a burst beyond ZeroMQ’s default high-water mark loses nothing when the queue is large enough, and the stream still closes', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('sender', 'sender.ts', `    env: { COUNT: 5000 }\n    outputs: [out]\n`) +
+      node('r', 'recorder.ts', `    env: { BUSY_FIRST_MS: 1500 }\n    inputs:\n      data: { source: sender/out, queue_size: 6000 }\n`),
+  );
+  const record = df.record('r');
+  const result = await dora(['run', df.file], { env: { RECORD: record } });
+  expect(result.code).toBe(0);
+  const events = readRecord(record);
+  const values = events.filter((e) => e.type === 'INPUT').map((e) => e.values[0] as number);
+  expect(values).toEqual([...Array(5000).keys()]);
+  expect(events.filter((e) => e.type !== 'INPUT').map((e) => e.type)).toEqual(['INPUT_CLOSED', 'END']);
+});
+
 test('timers tick at their rate (loosely) and a tick is an INPUT with empty data', async () => {
   const df = tempDataflow(
     `nodes:\n` +
