@@ -40,32 +40,39 @@ export class ByteWriter {
   }
 
   u8(value: number): this {
-    this.view.setUint8(this.reserve(1), value);
+    const at = this.reserve(1);
+    this.view.setUint8(at, value);
     return this;
   }
   u16(value: number): this {
-    this.view.setUint16(this.reserve(2), value, true);
+    const at = this.reserve(2);
+    this.view.setUint16(at, value, true);
     return this;
   }
   u32(value: number): this {
-    this.view.setUint32(this.reserve(4), value, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, value, true);
     return this;
   }
   /** An unsigned 64-bit value given as a non-negative safe integer or bigint. */
   u64(value: number | bigint): this {
-    this.view.setBigUint64(this.reserve(8), BigInt(value), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(value), true);
     return this;
   }
   i64(value: number | bigint): this {
-    this.view.setBigInt64(this.reserve(8), BigInt(value), true);
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, BigInt(value), true);
     return this;
   }
   f64(value: number): this {
-    this.view.setFloat64(this.reserve(8), value, true);
+    const at = this.reserve(8);
+    this.view.setFloat64(at, value, true);
     return this;
   }
   raw(bytes: Uint8Array): this {
-    this.bytes.set(bytes, this.reserve(bytes.length));
+    const at = this.reserve(bytes.length); // before touching this.bytes: reserve() may replace it
+    this.bytes.set(bytes, at);
     return this;
   }
   /** A UTF-8 string prefixed by its byte length as u16 (names, formats, keys). */
