@@ -127,6 +127,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private readonly openInputs: Set<string>;
   private readonly ready: Promise<void>;
   private started = false;
+  /** The daemon sent STOP (possibly before the start barrier was passed). */
+  private stopRequested = false;
   private ended = false;
   private receiving = false;
   private daemonGone = false;
@@ -347,7 +349,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     await this.awaitSubscribers();
     this.request({ t: 'ready', node: this.id });
     // Part 2: the daemon says every node is ready. Data that overtakes the start event is queued, not lost.
-    while (!this.started) {
+    // A stop during start-up (Ctrl-C while nodes load) ends the wait: the stream then yields STOP.
+    while (!this.started && !this.stopRequested) {
       if (this.daemonGone) throw new DoraError(`the dora daemon went away while node "${this.id}" was starting`);
       await this.receiveOne(DAEMON_CHECK_MS);
     }
@@ -416,7 +419,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     const seen = new Map<string, number>();
     const satisfied = () => [...this.expectedSubscribers].every(([topic, nodes]) => (seen.get(topic) ?? 0) >= nodes.size);
     pub.receiveTimeout = DAEMON_CHECK_MS;
-    while (!satisfied()) {
+    while (!satisfied() && !this.stopRequested) {
       // Daemon events (e.g. a subscriber exited before subscribing) also bear on the count.
       while (this.sub.readable) this.dispatch(await this.sub.receive());
       try {
@@ -558,6 +561,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         this.started = true;
         break;
       case 'stop':
+        this.stopRequested = true;
         this.queue.pushControl({ type: 'STOP', cause: event.cause });
         break;
       case 'inputs-closed':

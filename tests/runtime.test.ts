@@ -147,6 +147,21 @@ test('Ctrl-C stops the dataflow: every node gets STOP and exits', async () => {
   expect(processesMentioning(df.dir)).toEqual([]);
 });
 
+test('Ctrl-C during start-up still gives every node STOP, not a kill', async () => {
+  const df = tempDataflow(`nodes:\n` + node('a', 'looper.ts', `    inputs: { tick: dora/timer/millis/10 }\n`) + node('b', 'looper.ts', ''));
+  const record = df.record('stops');
+  const { child, done } = startDora(['run', df.file, '--grace', '20s'], { env: { RECORD: record } });
+  await waitFor(() => processesMentioning(df.dir).length >= 3, 10000, 'nodes to spawn');
+  child.kill('SIGINT'); // the nodes are still loading: the start barrier has not been passed
+  const t0 = Date.now();
+  const result = await done;
+  expect(result.code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(15000); // they stopped by themselves, well before the grace period
+  const lines = require('node:fs').readFileSync(record, 'utf8').trim().split('\n');
+  expect(lines.sort()).toEqual(['STOP MANUAL', 'STOP MANUAL']);
+  expect(processesMentioning(df.dir)).toEqual([]);
+});
+
 test('a node that ignores STOP is terminated after the grace period, one that ignores SIGTERM is killed', async () => {
   const df = tempDataflow(`nodes:\n` + node('polite', 'stubborn.ts', '') + node('rude', 'stubborn.ts', `    env: { IGNORE_SIGTERM: 1 }\n`));
   const record = df.record('stubborn');
