@@ -59,6 +59,9 @@ test('a stream of 1000 4 MiB samples to two fast receivers and a slow one reuses
   for (const fast of ['fast1', 'fast2']) {
     const seqs = readRecord(`${df.dir}/${fast}.jsonl`).filter((e) => e.type === 'INPUT').map((e) => e.seq);
     expect(seqs).toEqual([...Array(1000).keys()]); // in order, nothing lost, each sample's own bytes
+    // 4 GB went through; the receiver's private memory stayed small (nothing was copied).
+    const [end] = readRecord(`${df.dir}/${fast}.jsonl`).filter((e) => e.type === 'END');
+    expect(end.peakRssAnonMiB).toBeLessThan(150);
   }
   const slow = readRecord(`${df.dir}/slow.jsonl`).filter((e) => e.type === 'INPUT');
   expect(slow.length).toBeLessThan(1000); // it skipped (dropped and released) most of them
