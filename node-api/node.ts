@@ -289,8 +289,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    * Shared-memory diagnostics: segments this node created, its samples some receiver
    * still holds, free samples kept for reuse, and segments of other nodes it has mapped.
    */
-  get sharedMemoryStats(): { created: number; outstanding: number; free: number; mapped: number } {
-    return { created: this.pool?.created ?? 0, outstanding: this.pool?.outstandingCount ?? 0, free: this.pool?.freeCount ?? 0, mapped: this.segments.size };
+  get sharedMemoryStats(): { created: number; outstanding: number; peakOutstanding: number; free: number; mapped: number } {
+    const pool = this.pool;
+    return { created: pool?.created ?? 0, outstanding: pool?.outstandingCount ?? 0, peakOutstanding: pool?.peakOutstanding ?? 0, free: pool?.freeCount ?? 0, mapped: this.segments.size };
   }
 
   /** Sends a log record to the dataflow's logs under this node's id. */

@@ -36,7 +36,7 @@ export class SamplePool {
   /** Segments created since the pool started (for tests and diagnostics). */
   created = 0;
   /** Most samples ever outstanding at once. */
-  private peakOutstanding = 0;
+  peakOutstanding = 0;
 
   constructor(private readonly prefix: string) {}
 

@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Installs everything dora-ts needs on a fresh machine (idempotent, quick when done).
-# npm packages (and the TypeScript build, via `prepare`).
+# Installs everything dora-ts needs on a fresh machine (idempotent, quick when done):
+# the system packages of the C binding (libzmq, pkg-config), the npm packages (and the
+# TypeScript build, via `prepare`), and the C library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# System packages: only when missing, so a prepared machine needs no root.
+if ! { command -v pkg-config >/dev/null && pkg-config --exists libzmq; }; then
+  echo "setup: installing libzmq3-dev and pkg-config (Debian/Ubuntu)" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libzmq3-dev pkg-config >/dev/null
+fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else
   npm run --silent build
+fi
+
+if [ -f bindings/c/Makefile ]; then
+  make -s -C bindings/c
 fi

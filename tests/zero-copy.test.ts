@@ -51,10 +51,11 @@ test('a stream of 1000 4 MiB samples to two fast receivers and a slow one reuses
   clearInterval(sampler);
   expect(result.code).toBe(0);
   const [stats] = readRecord(`${df.dir}/sender.jsonl`);
-  // Not one segment per message: only as many as were ever in flight at once (queued at a
-  // receiver, whose queue holds up to 1000, or being read), then reused.
-  expect(stats.created).toBeLessThanOrEqual(150);
-  expect(stats.created).toBeLessThanOrEqual(stats.free + stats.outstanding + 16);
+  // Not one segment per message: a segment is created only when every earlier one is in
+  // flight (queued at a receiver, whose queue holds up to 1000, or being read), so the
+  // pool never exceeds the peak in flight; how high that peak gets depends on the load.
+  expect(stats.created).toBeLessThanOrEqual(stats.peakOutstanding + 1);
+  expect(stats.created).toBeLessThan(500);
   expect(stats.outstanding).toBe(0); // everyone returned everything
   for (const fast of ['fast1', 'fast2']) {
     const seqs = readRecord(`${df.dir}/${fast}.jsonl`).filter((e) => e.type === 'INPUT').map((e) => e.seq);
@@ -66,7 +67,7 @@ test('a stream of 1000 4 MiB samples to two fast receivers and a slow one reuses
   const slow = readRecord(`${df.dir}/slow.jsonl`).filter((e) => e.type === 'INPUT');
   expect(slow.length).toBeLessThan(1000); // it skipped (dropped and released) most of them
   expect(slow[slow.length - 1].seq).toBe(999); // but always caught up with the newest
-  expect(maxSegments).toBeLessThanOrEqual(200);
+  expect(maxSegments).toBeLessThanOrEqual(stats.created + 64); // + segments of other tests running alongside
   expect(segmentsOf(idOf(result.stderr)!)).toEqual([]);
 }, 60_000);
 
