@@ -1,0 +1,436 @@
+/*
+ * dora-ts C node API.
+ *
+ * A C node links libdora_node_api and includes this header (or "node_api.h", which
+ * includes it, for nodes written against dora's header). The first group of functions
+ * is dora's C node API with dora's names and signatures; the rest extends it: Arrow in
+ * and out through the Arrow C Data Interface, metadata parameters, a timeout variant
+ * of dora_next_event, in-place output samples and an error string.
+ *
+ * Ownership, in one place: every pointer returned by the library is owned by the
+ * library unless its function says "the caller frees"; pointers read from an event
+ * stay valid until free_dora_event(event). Exported Arrow arrays are the exception:
+ * they are the caller's and live until their release callback is called, even after
+ * the event is freed. Free every event and release every array before
+ * free_dora_context. A context is used by one thread at a time; events may be read
+ * from several threads but freed once.
+ *
+ * GENERATED from bindings/c/api.json by bindings/c/generate-header.ts. Do not edit.
+ */
+#ifndef DORA_NODE_API_H
+#define DORA_NODE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DORA_NODE_API_VERSION_MAJOR 0
+#define DORA_NODE_API_VERSION_MINOR 1
+#define DORA_NODE_API_VERSION_PATCH 0
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Arrow C Data Interface (the standard ABI, https://arrow.apache.org/docs/format/CDataInterface.html) */
+
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  const char *format;
+  const char *name;
+  const char *metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema **children;
+  struct ArrowSchema *dictionary;
+  void (*release)(struct ArrowSchema *);
+  void *private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void **buffers;
+  struct ArrowArray **children;
+  struct ArrowArray *dictionary;
+  void (*release)(struct ArrowArray *);
+  void *private_data;
+};
+
+#endif /* ARROW_C_DATA_INTERFACE */
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Types */
+
+/**
+ * A node's connection to its dataflow. Opaque; create with init_dora_context_from_env.
+ */
+typedef struct DoraContext DoraContext;
+
+/**
+ * One event. Opaque; returned by dora_next_event, freed with free_dora_event.
+ */
+typedef struct DoraEvent DoraEvent;
+
+/**
+ * Metadata parameters: a map from keys to typed values. Opaque.
+ */
+typedef struct DoraMetadata DoraMetadata;
+
+/**
+ * An output buffer the node fills in place, then sends (shared memory when large).
+ * Opaque.
+ */
+typedef struct DoraOutputSample DoraOutputSample;
+
+/**
+ * Kinds of events (dora's enum).
+ */
+enum DoraEventType {
+  /** The dataflow is being stopped; the stream ends after this event. */
+  DoraEventType_Stop,
+  /** A message on one of the node's inputs. */
+  DoraEventType_Input,
+  /** Every sender of an input has finished; no more messages on it. */
+  DoraEventType_InputClosed,
+  /** A runtime error (for example the daemon went away); see dora_event_message. */
+  DoraEventType_Error,
+  /** Anything else; also what read_dora_event_type returns for NULL. */
+  DoraEventType_Unknown,
+};
+
+/**
+ * Types of metadata parameter values; the numbers are the wire tags of docs/protocol.md.
+ */
+enum DoraParameterType {
+  /** No parameter with that key. */
+  DORA_PARAMETER_NONE = 0,
+  /** bool */
+  DORA_PARAMETER_BOOL = 1,
+  /** int64_t */
+  DORA_PARAMETER_INT = 2,
+  /** double */
+  DORA_PARAMETER_FLOAT = 3,
+  /** UTF-8 string */
+  DORA_PARAMETER_STRING = 4,
+  /** list of bool */
+  DORA_PARAMETER_LIST_BOOL = 5,
+  /** list of int64_t */
+  DORA_PARAMETER_LIST_INT = 6,
+  /** list of double */
+  DORA_PARAMETER_LIST_FLOAT = 7,
+  /** list of UTF-8 strings */
+  DORA_PARAMETER_LIST_STRING = 8,
+  /** int64_t nanoseconds since the Unix epoch, UTC */
+  DORA_PARAMETER_TIMESTAMP = 9,
+};
+
+
+/* ------------------------------------------------------------------------------------ */
+/* dora's C node API */
+
+/**
+ * Connects to the dataflow described by the environment the daemon sets
+ * (DORA_NODE_CONFIG) and waits for the start barrier. Returns a DoraContext (as void *)
+ * that the caller frees with free_dora_context, or NULL on failure (dora_last_error says
+ * why, e.g. when the program was not started by dora).
+ */
+void *init_dora_context_from_env(void);
+
+/**
+ * Closes every output (receivers get InputClosed), tells the daemon, unlinks this node's
+ * shared memory and frees the context. NULL is a no-op.
+ */
+void free_dora_context(void *dora_context);
+
+/**
+ * Blocks until the next event and returns it (a DoraEvent, as void *); the caller frees
+ * it with free_dora_event. Returns NULL when the event stream has ended: after a Stop or
+ * Error event, or when every input is closed.
+ */
+void *dora_next_event(void *dora_context);
+
+/**
+ * Frees an event. Pointers read from it become invalid; a shared-memory input is returned
+ * to its sender once no exported Arrow array uses it either. NULL is a no-op.
+ */
+void free_dora_event(void *dora_event);
+
+/**
+ * The event's type.
+ */
+enum DoraEventType read_dora_event_type(void *dora_event);
+
+/**
+ * The input id of an Input or InputClosed event, as a pointer and length (also
+ * NUL-terminated), valid until free_dora_event. Other events give NULL and 0.
+ */
+void read_dora_input_id(void *dora_event, char **out_ptr, size_t *out_len);
+
+/**
+ * The raw bytes of an Input event whose data is a primitive fixed-width array (a uint8
+ * array for bytes sent with dora_send_output): its values, in place and without copying
+ * (in shared memory for large inputs), valid until free_dora_event. Gives NULL and 0 for
+ * other events, for empty data and for other types (use dora_event_arrow).
+ */
+void read_dora_input_data(void *dora_event, char **out_ptr, size_t *out_len);
+
+/**
+ * The message's timestamp (hybrid logical clock, nanoseconds since the Unix epoch); 0 for
+ * events without one.
+ */
+unsigned long long read_dora_input_timestamp(void *dora_event);
+
+/**
+ * Sends data_len bytes as a uint8 Arrow array on the output id_ptr[0..id_len). The bytes
+ * are copied once (into shared memory at or above the dataflow's threshold); the caller
+ * keeps ownership of data_ptr. Returns 0 on success, -1 on failure (dora_last_error says
+ * why, e.g. an undeclared output).
+ */
+int dora_send_output(void *dora_context, const char *id_ptr, size_t id_len, const char *data_ptr, size_t data_len);
+
+/**
+ * Writes a log record (level: error, warn, info, debug or trace) to the node's log in the
+ * dataflow's logs. Returns 0 on success, -1 on failure.
+ */
+int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len);
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Errors and identity */
+
+/**
+ * A description of the last failure of a call on this thread, or NULL if none failed yet.
+ * Owned by the library, valid until the next failing call on this thread.
+ */
+const char *dora_last_error(void);
+
+/**
+ * The node's id, NUL-terminated, valid until free_dora_context.
+ */
+const char *dora_node_id(const DoraContext *context);
+
+/**
+ * The dataflow run's id (a UUID), NUL-terminated, valid until free_dora_context.
+ */
+const char *dora_dataflow_id(const DoraContext *context);
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Events */
+
+/**
+ * Like dora_next_event, waiting at most timeout_ms milliseconds (0: only what has
+ * arrived, negative: no limit). Returns NULL on timeout and at the end of the stream;
+ * dora_event_stream_ended tells which. The caller frees the event with free_dora_event.
+ */
+DoraEvent *dora_next_event_timeout(DoraContext *context, int64_t timeout_ms);
+
+/**
+ * True once the event stream has ended (dora_next_event returns NULL from then on).
+ */
+bool dora_event_stream_ended(const DoraContext *context);
+
+/**
+ * For a Stop event its cause ("MANUAL" or "ALL_INPUTS_CLOSED"), for an Error event its
+ * message; NULL otherwise. NUL-terminated, valid until free_dora_event.
+ */
+const char *dora_event_message(const DoraEvent *event);
+
+/**
+ * Exports an Input event's data through the Arrow C Data Interface, without copying: the
+ * array's buffers point into the received message (into the sender's shared memory for
+ * large inputs). The caller owns both structs and calls their release callbacks when
+ * done; they stay valid after free_dora_event. Returns 0, or -1 for events without data.
+ */
+int dora_event_arrow(const DoraEvent *event, struct ArrowArray *out_array, struct ArrowSchema *out_schema);
+
+/**
+ * The metadata parameters of an Input event (an empty map for other events). Owned by the
+ * event, valid until free_dora_event.
+ */
+const DoraMetadata *dora_event_metadata(const DoraEvent *event);
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Metadata parameters */
+
+/**
+ * An empty parameter map, for sending; the caller frees it with dora_metadata_free. NULL
+ * if out of memory.
+ */
+DoraMetadata *dora_metadata_new(void);
+
+/**
+ * Frees a map made with dora_metadata_new (never one returned by dora_event_metadata).
+ * NULL is a no-op.
+ */
+void dora_metadata_free(DoraMetadata *metadata);
+
+/**
+ * The number of parameters.
+ */
+size_t dora_metadata_len(const DoraMetadata *metadata);
+
+/**
+ * The key of parameter index (0 <= index < dora_metadata_len), NUL-terminated, owned by
+ * the map; NULL when out of range.
+ */
+const char *dora_metadata_key(const DoraMetadata *metadata, size_t index);
+
+/**
+ * The type of the parameter named key, DORA_PARAMETER_NONE if there is none.
+ */
+enum DoraParameterType dora_metadata_type(const DoraMetadata *metadata, const char *key);
+
+/**
+ * Reads a bool parameter. Returns 0, or -1 if key is missing or of another type.
+ */
+int dora_metadata_get_bool(const DoraMetadata *metadata, const char *key, bool *out);
+
+/**
+ * Reads an integer (or timestamp) parameter. Returns 0, or -1 if key is missing or of
+ * another type.
+ */
+int dora_metadata_get_int(const DoraMetadata *metadata, const char *key, int64_t *out);
+
+/**
+ * Reads a float parameter (an integer parameter is converted). Returns 0, or -1 if key is
+ * missing or of another type.
+ */
+int dora_metadata_get_float(const DoraMetadata *metadata, const char *key, double *out);
+
+/**
+ * Reads a string parameter as a pointer and length (also NUL-terminated), owned by the
+ * map. Returns 0, or -1 if key is missing or of another type.
+ */
+int dora_metadata_get_string(const DoraMetadata *metadata, const char *key, const char **out_ptr, size_t *out_len);
+
+/**
+ * The number of elements of a list parameter. Returns 0, or -1 if key is missing or not a
+ * list.
+ */
+int dora_metadata_list_len(const DoraMetadata *metadata, const char *key, size_t *out_len);
+
+/**
+ * Reads a list of integers, in place (owned by the map). Returns 0, or -1 if key is
+ * missing or of another type.
+ */
+int dora_metadata_get_int_list(const DoraMetadata *metadata, const char *key, const int64_t **out_ptr, size_t *out_len);
+
+/**
+ * Reads a list of floats, in place (owned by the map). Returns 0, or -1 if key is missing
+ * or of another type.
+ */
+int dora_metadata_get_float_list(const DoraMetadata *metadata, const char *key, const double **out_ptr, size_t *out_len);
+
+/**
+ * Reads element index of a list of strings (into out_string/out_len, owned by the map) or
+ * of booleans (into out_bool); pass NULL for the outputs you do not need. Returns 0, or
+ * -1 if key is missing, of another type, or index is out of range.
+ */
+int dora_metadata_get_list_item(const DoraMetadata *metadata, const char *key, size_t index, const char **out_string, size_t *out_len, bool *out_bool);
+
+/**
+ * Sets a bool parameter, replacing any parameter with that key. Returns 0, or -1 on
+ * failure.
+ */
+int dora_metadata_set_bool(DoraMetadata *metadata, const char *key, bool value);
+
+/**
+ * Sets an integer parameter. Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_int(DoraMetadata *metadata, const char *key, int64_t value);
+
+/**
+ * Sets a float parameter. Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_float(DoraMetadata *metadata, const char *key, double value);
+
+/**
+ * Sets a string parameter to the UTF-8 bytes value[0..len) (copied). Returns 0, or -1 on
+ * failure (e.g. invalid UTF-8).
+ */
+int dora_metadata_set_string(DoraMetadata *metadata, const char *key, const char *value, size_t len);
+
+/**
+ * Sets a timestamp parameter (nanoseconds since the Unix epoch, UTC). Returns 0, or -1 on
+ * failure.
+ */
+int dora_metadata_set_timestamp(DoraMetadata *metadata, const char *key, int64_t nanoseconds);
+
+/**
+ * Sets a list-of-integers parameter (copied). Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_int_list(DoraMetadata *metadata, const char *key, const int64_t *values, size_t len);
+
+/**
+ * Sets a list-of-floats parameter (copied). Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_float_list(DoraMetadata *metadata, const char *key, const double *values, size_t len);
+
+/**
+ * Sets a list-of-strings parameter from len NUL-terminated UTF-8 strings (copied).
+ * Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_string_list(DoraMetadata *metadata, const char *key, const char *const *values, size_t len);
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Sending */
+
+/**
+ * dora_send_output with metadata parameters (metadata may be NULL; the caller keeps
+ * ownership of it and of the data). Returns 0, or -1 on failure.
+ */
+int dora_send_output_with_metadata(DoraContext *context, const char *id_ptr, size_t id_len, const char *data_ptr, size_t data_len, const DoraMetadata *metadata);
+
+/**
+ * Sends an Arrow array given through the Arrow C Data Interface. Its buffers are copied
+ * once into the message (into shared memory at or above the threshold); the caller keeps
+ * ownership of array, schema and metadata (may be NULL) and releases them as usual.
+ * Supported types are those of docs/protocol.md. Returns 0, or -1 on failure.
+ */
+int dora_send_output_arrow(DoraContext *context, const char *id_ptr, size_t id_len, const struct ArrowArray *array, const struct ArrowSchema *schema, const DoraMetadata *metadata);
+
+/**
+ * A buffer of len bytes to fill in place and send with dora_send_output_sample: in shared
+ * memory at or above the dataflow's threshold, so the data is never copied. The caller
+ * gives it back through dora_send_output_sample or dora_discard_output_sample. NULL on
+ * failure.
+ */
+DoraOutputSample *dora_allocate_output(DoraContext *context, size_t len);
+
+/**
+ * The sample's bytes (len of them), writable until the sample is sent or discarded.
+ */
+uint8_t *dora_output_sample_data(DoraOutputSample *sample);
+
+/**
+ * Sends the sample's bytes as a uint8 array. Takes ownership of sample in every case (do
+ * not touch it afterwards, even on failure); metadata (may be NULL) stays the caller's.
+ * Returns 0, or -1 on failure.
+ */
+int dora_send_output_sample(DoraContext *context, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const DoraMetadata *metadata);
+
+/**
+ * Gives back a sample that will not be sent. NULL is a no-op.
+ */
+void dora_discard_output_sample(DoraContext *context, DoraOutputSample *sample);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DORA_NODE_API_H */

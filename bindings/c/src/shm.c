@@ -1,0 +1,159 @@
+/* POSIX shared memory: senders' segments and receivers' cached read-only mappings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SEGMENT_PREFIX "dora-ts-"
+/* Idle mappings (no reference) kept for reuse; beyond this the least recently used go. */
+#define MAX_IDLE_MAPPINGS 32
+
+int dora__segment_name_valid(const char *name) {
+  size_t n = strlen(name);
+  if (n > 200 || strncmp(name, SEGMENT_PREFIX, strlen(SEGMENT_PREFIX)) != 0) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return 0;
+  }
+  return 1;
+}
+
+static void evict(dora_segment_cache *c) {
+  size_t idle = 0;
+  for (dora_mapping *m = c->head; m; m = m->next) idle += m->refs == 0;
+  while (idle > MAX_IDLE_MAPPINGS) {
+    dora_mapping **oldest = NULL;
+    for (dora_mapping **pm = &c->head; *pm; pm = &(*pm)->next)
+      if ((*pm)->refs == 0 && (!oldest || (*pm)->last_used < (*oldest)->last_used)) oldest = pm;
+    dora_mapping *m = *oldest;
+    *oldest = m->next;
+    if (m->ptr) munmap(m->ptr, m->size);
+    free(m->name);
+    free(m);
+    idle--;
+  }
+}
+
+int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, uint64_t length, dora_mapping **out) {
+  if (!dora__segment_name_valid(name)) return dora__fail("shared-memory segment \"%s\": refusing to open, not a dora-ts segment name", name);
+  dora_mapping *m = c->head;
+  while (m && strcmp(m->name, name) != 0) m = m->next;
+  if (!m) {
+    char path[256];
+    snprintf(path, sizeof path, "/%s", name);
+    int fd = shm_open(path, O_RDONLY, 0);
+    if (fd < 0) {
+      int err = errno;
+      return dora__fail("shared-memory segment \"%s\" %s", name, err == ENOENT ? "does not exist" : strerror(err));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int err = errno;
+      close(fd);
+      return dora__fail("shared-memory segment \"%s\": %s", name, strerror(err));
+    }
+    void *ptr = NULL;
+    if (st.st_size > 0) {
+      ptr = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+      if (ptr == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        return dora__fail("mmap of shared-memory segment \"%s\" failed: %s", name, strerror(err));
+      }
+    }
+    close(fd);
+    m = calloc(1, sizeof *m);
+    char *copy = malloc(strlen(name) + 1);
+    if (!m || !copy) {
+      if (ptr) munmap(ptr, (size_t)st.st_size);
+      free(m);
+      free(copy);
+      return dora__fail("out of memory");
+    }
+    strcpy(copy, name);
+    *m = (dora_mapping){copy, ptr, (size_t)st.st_size, 0, 0, c->head};
+    c->head = m;
+  }
+  m->last_used = ++c->tick;
+  if (offset > m->size || length > m->size - offset) {
+    int rc = dora__fail("payload [%llu, %llu) lies outside the %zu-byte segment %s", (unsigned long long)offset,
+                        (unsigned long long)(offset + length), m->size, name);
+    evict(c);
+    return rc;
+  }
+  m->refs++;
+  *out = m;
+  return 0;
+}
+
+void dora__cache_unref(dora_segment_cache *c, dora_mapping *m) {
+  if (--m->refs == 0) evict(c);
+}
+
+void dora__cache_close(dora_segment_cache *c) {
+  dora_mapping **pm = &c->head;
+  while (*pm) {
+    dora_mapping *m = *pm;
+    if (m->refs > 0) { /* still viewed by an array the user holds: leave it mapped */
+      pm = &m->next;
+      continue;
+    }
+    *pm = m->next;
+    if (m->ptr) munmap(m->ptr, m->size);
+    free(m->name);
+    free(m);
+  }
+}
+
+int dora__segment_create(const char *prefix, size_t size, dora_segment *out) {
+  uint8_t random[12];
+  if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) return dora__fail("getrandom failed: %s", strerror(errno));
+  size_t plen = strlen(prefix);
+  char *name = malloc(plen + 2 * sizeof random + 1);
+  if (!name) return dora__fail("out of memory");
+  memcpy(name, prefix, plen);
+  for (size_t i = 0; i < sizeof random; i++) snprintf(name + plen + 2 * i, 3, "%02x", random[i]);
+  char path[300];
+  snprintf(path, sizeof path, "/%s", name);
+  int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    int err = errno;
+    free(name);
+    return dora__fail("shm_open(%s) failed: %s", path, strerror(err));
+  }
+  if (ftruncate(fd, (off_t)size) != 0) {
+    int err = errno;
+    close(fd);
+    shm_unlink(path);
+    free(name);
+    return dora__fail("ftruncate(%s, %zu) failed: %s", path, size, strerror(err));
+  }
+  /* pre-faulted: first-touch page faults would cost more than the copy itself */
+  void *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (ptr == MAP_FAILED) {
+    shm_unlink(path);
+    free(name);
+    return dora__fail("mmap(%s, %zu) failed: %s", path, size, strerror(err));
+  }
+  *out = (dora_segment){name, ptr, size};
+  return 0;
+}
+
+void dora__segment_destroy(dora_segment *s) {
+  if (!s->name) return;
+  char path[300];
+  snprintf(path, sizeof path, "/%s", s->name);
+  shm_unlink(path);
+  if (s->ptr) munmap(s->ptr, s->size);
+  free(s->name);
+  memset(s, 0, sizeof *s);
+}
