@@ -91,6 +91,17 @@ program
     if (opts.open) spawn('xdg-open', [target], { stdio: 'ignore', detached: true }).on('error', () => console.log('(could not open a browser)')).unref();
   });
 
+/**
+ * The environment of build commands: pkg-config also finds this checkout's C library
+ * (bindings/c/build/pkgconfig), so `cc node.c $(pkg-config --cflags --libs dora-node-api)`
+ * works before the library is installed.
+ */
+function buildEnv(): NodeJS.ProcessEnv {
+  const inTree = path.resolve(__dirname, '../../bindings/c/build/pkgconfig');
+  const current = process.env.PKG_CONFIG_PATH;
+  return { ...process.env, PKG_CONFIG_PATH: current ? `${inTree}:${current}` : inTree };
+}
+
 program
   .command('build')
   .description("run every node's `build` command, in the dataflow file's folder")
@@ -100,7 +111,7 @@ program
     for (const node of dataflow.nodes) {
       if (!node.build) continue;
       console.log(`[${node.id}] $ ${node.build}`);
-      const r = spawnSync(node.build, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit' });
+      const r = spawnSync(node.build, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit', env: buildEnv() });
       if (r.status !== 0) throw new DoraError(`build of node "${node.id}" failed (${r.signal ?? `status ${r.status}`}): ${node.build}`);
     }
   });

@@ -607,6 +607,15 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       this.request({ t: 'outputs-closed', node: this.id });
     }
     if (this.pendingTokens.size > 0) this.flushTokens();
+    // Give receivers a moment to take (and return) what was just sent: samples still
+    // held when the pool closes stay in place until the run ends.
+    const deadline = performance.now() + RELEASE_WAIT_MS;
+    while (initialized && this.pool && this.pool.outstandingCount > 0 && !this.daemonGone && performance.now() < deadline) {
+      await this.drain().catch(() => undefined); // peer-exited events release too
+      await this.readDropTokens();
+      await new Promise((r) => setTimeout(r, 5));
+      this.checkDaemon();
+    }
     this.pub?.close();
     this.sub.close();
     this.requests.close();
@@ -615,6 +624,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     this.pool?.close();
   }
 }
+
+/** How long a closing node waits for receivers to return its shared-memory samples. */
+const RELEASE_WAIT_MS = 2000;
 
 function isTimeout(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'EAGAIN';

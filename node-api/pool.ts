@@ -101,9 +101,13 @@ export class SamplePool {
   }
 
   /** Unlinks every segment (receivers' existing mappings stay valid). */
+  /**
+   * Unlinks the free segments. Samples still held are left in place: a receiver may
+   * not have opened them yet (unlinking would lose the message); the daemon removes
+   * every segment of the dataflow when the run ends.
+   */
   close(): void {
     for (const s of this.free) s.unlink();
-    for (const o of this.outstanding.values()) o.sample.segment.unlink();
     this.free.length = 0;
     this.outstanding.clear();
   }

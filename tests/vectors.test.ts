@@ -12,6 +12,7 @@ import { PayloadReader, type Decoded } from '../node-api/transport';
 import { SegmentCache } from '../node-api/segments';
 import { generateVectors, VECTORS_DIR } from '../scripts/generate-vectors';
 import { dataType, toJson, type TypeJson, type ValueJson } from './support/arrow-json';
+import { ERRORS } from './support/vector-errors';
 
 const read = (rel: string) => new Uint8Array(fs.readFileSync(path.join(VECTORS_DIR, rel)));
 const readJson = (rel: string) => JSON.parse(fs.readFileSync(path.join(VECTORS_DIR, rel), 'utf8'));
@@ -155,30 +156,6 @@ describe('message vectors', () => {
     }
   });
 });
-
-/** How this implementation words each class of failure. */
-const ERRORS: Record<string, RegExp> = {
-  magic: /bad magic/,
-  version: /protocol version 2, this node speaks version 1/,
-  kind: /kind/,
-  location: /location/,
-  truncated: /truncated|exceed the frame/,
-  trailing: /trailing bytes/,
-  'payload-length': /header announced/,
-  frames: /frames, expected/,
-  range: /outside|shorter|exceed|empty/,
-  'null-count': /null count/,
-  buffers: /buffers|absent/,
-  format: /format string/,
-  children: /no children/,
-  depth: /too deeply/,
-  utf8: /not valid UTF-8/,
-  parameter: /parameter/,
-  'shm-offset': /not a multiple of 64/,
-  'shm-missing': /does not exist/,
-  'shm-range': /outside the 4096-byte segment/,
-  'shm-name': /not a dora-ts segment name/,
-};
 
 describe('invalid vectors are refused with a clear error', () => {
   test.each(jsonFiles('invalid'))('%s', (file) => {

@@ -36,7 +36,7 @@ function df_record(name: string): string {
 test('a stream of 1000 4 MiB samples to two fast receivers and a slow one reuses a bounded pool', async () => {
   const df = tempDataflow(
     `nodes:\n` +
-      node('sender', 'shm-sender.ts', `    env: { COUNT: 1000, BYTES: 4194304, DELAY_MS: 2, LINGER_MS: 300, RECORD: ${df_record('sender')} }\n    outputs: [out]\n`) +
+      node('sender', 'shm-sender.ts', `    env: { COUNT: 1000, BYTES: 4194304, DELAY_MS: 2, LINGER_MS: 20000, RECORD: ${df_record('sender')} }\n    outputs: [out]\n`) +
       node('fast1', 'shm-receiver.ts', `    env: { RECORD: ${df_record('fast1')} }\n    inputs: { data: { source: sender/out, queue_size: 1000 } }\n`) +
       node('fast2', 'shm-receiver.ts', `    env: { RECORD: ${df_record('fast2')} }\n    inputs: { data: { source: sender/out, queue_size: 1000 } }\n`) +
       node('slow', 'shm-receiver.ts', `    env: { SLOW_MS: 20, RECORD: ${df_record('slow')} }\n    inputs: { data: { source: sender/out, queue_size: 2 } }\n`),
@@ -74,7 +74,7 @@ test('a stream of 1000 4 MiB samples to two fast receivers and a slow one reuses
 test('a receiver that crashes while holding samples releases them', async () => {
   const df = tempDataflow(
     `nodes:\n` +
-      node('sender', 'shm-sender.ts', `    env: { COUNT: 300, BYTES: 1048576, DELAY_MS: 2, LINGER_MS: 300, RECORD: ${df_record('sender')} }\n    outputs: [out]\n`) +
+      node('sender', 'shm-sender.ts', `    env: { COUNT: 300, BYTES: 1048576, DELAY_MS: 2, LINGER_MS: 20000, RECORD: ${df_record('sender')} }\n    outputs: [out]\n`) +
       node('holder', 'shm-receiver.ts', `    env: { HOLD: 1, EXIT_AFTER: 20, RECORD: ${df_record('holder')} }\n    inputs: { data: { source: sender/out, queue_size: 100 } }\n`) +
       node('ok', 'shm-receiver.ts', `    env: { RECORD: ${df_record('ok')} }\n    inputs: { data: { source: sender/out, queue_size: 300 } }\n`),
   );

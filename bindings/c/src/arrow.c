@@ -237,7 +237,8 @@ static int validate(const vctx *v, const dora_layout *l, const char *path, int d
     case K_FIXED: {
       uint64_t need;
       if (__builtin_mul_overflow(total, fc.width, &need)) return dora__fail("%s: offset + length overflows", path);
-      return check_range(v, &l->buffers[1], need, fc.width <= 8 ? fc.width : 1, path, "values");
+      bool word = l->format[0] != 'w' && (fc.width == 2 || fc.width == 4 || fc.width == 8); /* w:N is bytes */
+      return check_range(v, &l->buffers[1], need, word ? fc.width : 1, path, "values");
     }
     case K_VAR32:
     case K_VAR64: {
@@ -444,7 +445,7 @@ static int plan_node(planner *pl, const struct ArrowArray *a, const struct Arrow
   if (fc.k == K_NULL) nulls = a->length;
   else if (nulls < 0) nulls = bitmap ? count_nulls(bitmap, l->offset, l->length) : 0;
   else if (!bitmap) nulls = 0;
-  l->null_count = fc.k == K_NULL ? 0 : nulls;
+  l->null_count = nulls; /* a null array's elements are all null */
   if (fc.k == K_NULL) return 0;
   if (nulls > 0 && place(pl, bitmap, (total + 7) / 8, &l->buffers[0])) return -1;
   switch (fc.k) {

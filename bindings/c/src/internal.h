@@ -223,6 +223,7 @@ void dora__clock_observe(dora_clock *c, uint64_t remote);
  * memory included. On success *out_event is an Input event (free with free_dora_event)
  * or, for end of stream, NULL with *out_eos set.
  */
+uint64_t dora__event_seq(const DoraEvent *ev);
 int dora__decode_frames(const uint8_t *const *frames, const size_t *lens, size_t n, DoraEvent **out_event, bool *out_eos);
 
 #endif /* DORA_INTERNAL_H */

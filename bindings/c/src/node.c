@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -23,6 +24,7 @@
 #define REGISTER_TIMEOUT_MS 30000
 #define MIN_SEGMENT (64 * 1024)
 #define OUTPUT_LINGER_MS 1000       /* flush end-of-stream to live receivers, never hang on dead ones */
+#define RELEASE_WAIT_MS 2000        /* how long a closing node waits for its samples to come back */
 
 /* ---- types ------------------------------------------------------------------------ */
 
@@ -45,7 +47,7 @@ struct DoraEvent {
   char *id;
   size_t id_len;
   char *message;
-  uint64_t timestamp;
+  uint64_t timestamp, seq;
   DoraMetadata *metadata;
   dora_layout *layout;
   payload *payload;
@@ -493,6 +495,7 @@ static int decode(DoraContext *ctx, dora_segment_cache *cache, pthread_mutex_t *
     return dora__fail("out of memory");
   }
   ev->timestamp = h.timestamp;
+  ev->seq = h.seq;
   ev->metadata = h.metadata;
   ev->layout = h.layout;
   ev->payload = p;
@@ -512,9 +515,10 @@ int dora__decode_frames(const uint8_t *const *frames, const size_t *lens, size_t
   uint64_t seq;
   int rc = decode(NULL, &standalone_cache, &standalone_lock, msgs, n, -1, out_event, out_eos, &seq);
   for (size_t i = 0; i < n; i++) zmq_msg_close(&msgs[i]);
-  if (rc == 0 && *out_event) (*out_event)->id = NULL;
   return rc;
 }
+
+uint64_t dora__event_seq(const DoraEvent *ev) { return ev ? ev->seq : 0; }
 
 static int find_topic(const DoraContext *ctx, const void *data, size_t len) {
   for (size_t i = 0; i < ctx->n_topics; i++)
@@ -1273,6 +1277,20 @@ static void close_context(DoraContext *ctx) {
     if (ctx->req) simple_request(ctx, "outputs-closed");
   }
   if (ctx->zctx) flush_tokens(ctx);
+  /* Give receivers a moment to take (and return) what was just sent: a sample still held
+     after that stays in place (unlinking it could lose a message not yet opened); the
+     daemon removes every segment of the dataflow when the run ends. */
+  int64_t deadline = now_ms() + RELEASE_WAIT_MS;
+  while (ctx->pull && !ctx->daemon_gone && now_ms() < deadline) {
+    bool outstanding = false;
+    for (size_t i = 0; i < ctx->n_samples && !outstanding; i++) outstanding = ctx->samples[i].state == SAMPLE_OUT;
+    if (!outstanding) break;
+    drain(ctx); /* peer-exited events release too */
+    read_tokens(ctx);
+    zmq_pollitem_t item = {ctx->pull, 0, ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, 5);
+    check_daemon(ctx);
+  }
   while (ctx->head) {
     DoraEvent *ev = ctx->head;
     ctx->head = ev->next;
@@ -1288,8 +1306,14 @@ static void close_context(DoraContext *ctx) {
   close_socket(&ctx->pub);
   close_socket(&ctx->req);
   for (size_t i = 0; i < ctx->n_samples; i++) {
-    dora__segment_destroy(&ctx->samples[i].seg); /* receivers keep their own mappings */
-    free(ctx->samples[i].holders);
+    sample_t *s = &ctx->samples[i];
+    if (s->state == SAMPLE_OUT) { /* still held: unmap ours, leave the name for the daemon */
+      munmap(s->seg.ptr, s->seg.size);
+      free(s->seg.name);
+    } else {
+      dora__segment_destroy(&s->seg); /* receivers keep their own mappings */
+    }
+    free(s->holders);
   }
   free(ctx->samples);
   ctx->samples = NULL;

@@ -1,0 +1,286 @@
+/**
+ * The C node API (bindings/c): built with warnings as errors, checked against the
+ * golden vectors, called through koffi, and run as real C nodes in dataflows —
+ * also under AddressSanitizer and UBSan.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import koffi from 'koffi';
+import { apiFunctions, loadApi } from '../bindings/c/generate-header';
+import { dora, leftovers, NODES, readRecord, ROOT, startDora, tempDataflow, waitFor } from './support/dataflow';
+import { ERRORS } from './support/vector-errors';
+
+const C_DIR = path.join(ROOT, 'bindings/c');
+const VECTORS = path.join(ROOT, 'tests/vectors');
+const SEGMENT_DIR = '/dev/shm';
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  // The Makefile's flags include -Wall -Wextra -Werror: a warning fails here.
+  for (const target of [[], ['asan']]) {
+    const r = run('make', ['-s', '-C', C_DIR, 'all', 'check-vectors', ...target]);
+    if (r.status !== 0) throw new Error(`make ${target.join(' ')} failed:\n${r.stderr}`);
+  }
+}, 240_000);
+
+afterEach(() => {
+  expect(leftovers()).toEqual([]);
+});
+
+test('the committed header, compat header and export list are what api.json generates', () => {
+  const r = run(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(C_DIR, 'generate-header.ts'), '--check']);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+});
+
+test('the shared library has a SONAME and exports exactly the API', () => {
+  const so = path.join(C_DIR, 'build/libdora_node_api.so');
+  expect(run('readelf', ['-d', so]).stdout).toMatch(/SONAME.*\[libdora_node_api\.so\.0\]/);
+  const exported = run('nm', ['-D', '--defined-only', so])
+    .stdout.split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length === 3 && f[1] === 'T')
+    .map((f) => f[2].replace(/@.*$/, ''));
+  expect(exported.sort()).toEqual(apiFunctions().map((f) => f.name).sort());
+  expect(fs.existsSync(path.join(C_DIR, 'build/libdora_node_api.a'))).toBe(true);
+  const pc = run('pkg-config', ['--cflags', '--libs', 'dora-node-api'], { PKG_CONFIG_PATH: path.join(C_DIR, 'build/pkgconfig') });
+  expect(pc.stdout).toContain(`-I${path.join(C_DIR, 'include')}`);
+  expect(pc.stdout).toContain('-ldora_node_api');
+});
+
+// ---------------------------------------------------------------------------
+// Golden vectors, checked by bindings/c/tests/check_vectors.c
+
+type Line = Record<string, any>;
+const withDefaults = (t: any): any => ({ format: t.format, name: t.name ?? '', nullable: t.nullable ?? true, children: (t.children ?? []).map(withDefaults) });
+
+function checkVectors(build: string, files: string[] = []): Map<string, Line> {
+  const r = run(path.join(C_DIR, build, 'check-vectors'), [VECTORS, ...files]);
+  expect(r.stderr).toBe(''); // under ASan: no report
+  expect(r.status).toBe(0);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
+  return new Map(lines.map((l) => [l.file, l]));
+}
+
+function withSegment<T>(name: string, bytes: Uint8Array | null, body: () => T): T {
+  const file = path.join(SEGMENT_DIR, name);
+  if (bytes) fs.writeFileSync(file, bytes, { mode: 0o600 });
+  try {
+    return body();
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+describe.each(['build', 'build-asan'])('golden vectors in C (%s)', (build) => {
+  const plain = (dir: string) =>
+    fs
+      .readdirSync(path.join(VECTORS, dir))
+      .filter((f) => f.endsWith('.json') && f !== 'control.json')
+      .filter((f) => !JSON.parse(fs.readFileSync(path.join(VECTORS, dir, f), 'utf8')).segment && !f.startsWith('shm-'))
+      .map((f) => `${dir}/${f}`);
+
+  test('every Arrow vector decodes to its values and re-encodes to the same bytes', () => {
+    const files = plain('arrow');
+    const lines = checkVectors(build, files);
+    for (const file of files) {
+      const v = JSON.parse(fs.readFileSync(path.join(VECTORS, file), 'utf8'));
+      const line = lines.get(file)!;
+      expect({ file, ok: line.ok, error: line.error }).toEqual({ file, ok: true, error: undefined });
+      expect({ file, type: line.type, values: line.values, length: line.length }).toEqual({ file, type: withDefaults(v.type), values: v.values, length: v.length });
+      expect([line.timestamp, line.seq]).toEqual([v.timestamp, v.seq]);
+      if (!v.decodeOnly) expect({ file, reencoded: line.reencoded }).toEqual({ file, reencoded: true });
+    }
+  });
+
+  test('message vectors', () => {
+    const lines = checkVectors(build, plain('messages'));
+    const params = JSON.parse(fs.readFileSync(path.join(VECTORS, 'messages/data-parameters.json'), 'utf8'));
+    expect(lines.get('messages/data-parameters.json')!.parameters).toEqual(params.parameters);
+    expect(lines.get('messages/data-parameters.json')!.values).toEqual(params.values);
+    expect(lines.get('messages/end-of-stream.json')).toMatchObject({ ok: true, eos: true });
+    expect(lines.get('messages/timer-tick.json')).toMatchObject({ ok: true, seq: '5', values: [], type: { format: 'n' } });
+    for (const name of ['drop-tokens', 'drop-tokens-empty']) {
+      const v = JSON.parse(fs.readFileSync(path.join(VECTORS, `messages/${name}.json`), 'utf8'));
+      expect(lines.get(`messages/${name}.json`)).toEqual({ file: `messages/${name}.json`, ok: true, receiver: v.receiver, samples: v.samples, lost: v.lost, reencoded: true });
+    }
+    const shm = JSON.parse(fs.readFileSync(path.join(VECTORS, 'messages/data-shm.json'), 'utf8'));
+    const line = withSegment(shm.segment.name, fs.readFileSync(path.join(VECTORS, 'messages', shm.segment.file)), () =>
+      checkVectors(build, ['messages/data-shm.json']).get('messages/data-shm.json')!,
+    );
+    // The values are the segment's bytes, read where the segment is mapped: no copy.
+    expect(line).toMatchObject({ ok: true, seq: '12', bytesEqual: true, inPlace: true });
+  });
+
+  test('every invalid vector is refused with a clear error, never a crash', () => {
+    for (const file of fs.readdirSync(path.join(VECTORS, 'invalid')).filter((f) => f.endsWith('.json'))) {
+      const v = JSON.parse(fs.readFileSync(path.join(VECTORS, 'invalid', file), 'utf8'));
+      const line = withSegment(v.segment?.name ?? 'dora-ts-vectors-none', v.segment ? new Uint8Array(v.segment.size) : null, () =>
+        checkVectors(build, [`invalid/${file}`]).get(`invalid/${file}`)!,
+      );
+      expect({ file, ok: line.ok }).toEqual({ file, ok: false });
+      expect({ file, error: line.error }).toEqual({ file, error: expect.stringMatching(ERRORS[v.error]) });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The library through koffi, declared from the same API description
+
+function bindLibrary(file: string) {
+  const lib = koffi.load(file);
+  const byName = new Map(apiFunctions(loadApi()).map((f) => [f.name, f]));
+  const koffiType = (t: string, out: boolean): string => {
+    if (t === 'const char *') return 'const char *';
+    if (t.startsWith('enum ')) return 'int';
+    if (t === 'unsigned long long') return 'uint64_t';
+    if (out && /^(bool|int64_t|double|size_t) \*$/.test(t)) return `_Out_ ${t}`;
+    if (t.includes('*')) return 'void *';
+    return t;
+  };
+  return (name: string) => {
+    const f = byName.get(name)!;
+    const params = f.params.map(([t]) => koffiType(t, true)).join(', ');
+    return lib.func(`${koffiType(f.returns, false)} ${name}(${params || 'void'})`);
+  };
+}
+
+test('outside a dataflow, init fails with an error saying how to run the node', () => {
+  const fn = bindLibrary(path.join(C_DIR, 'build/libdora_node_api.so'));
+  const saved = process.env.DORA_NODE_CONFIG;
+  delete process.env.DORA_NODE_CONFIG;
+  try {
+    expect(fn('init_dora_context_from_env')()).toBeNull();
+    expect(fn('dora_last_error')()).toMatch(/DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora/);
+    expect(fn('dora_next_event')(null)).toBeNull();
+    expect(fn('read_dora_event_type')(null)).toBe(4); // DoraEventType_Unknown
+    expect(fn('dora_send_output')(null, 'out', 3, 'x', 1)).toBe(-1);
+  } finally {
+    if (saved !== undefined) process.env.DORA_NODE_CONFIG = saved;
+  }
+});
+
+test('metadata parameters through koffi', () => {
+  const fn = bindLibrary(path.join(C_DIR, 'build/libdora_node_api.so'));
+  const m = fn('dora_metadata_new')();
+  expect(fn('dora_metadata_set_int')(m, 'frame', 42)).toBe(0);
+  expect(fn('dora_metadata_set_float')(m, 'gain', 0.5)).toBe(0);
+  expect(fn('dora_metadata_set_bool')(m, 'ok', true)).toBe(0);
+  expect(fn('dora_metadata_set_string')(m, 'frame', 'replaced', 8)).toBe(0);
+  expect(fn('dora_metadata_len')(m)).toBe(3);
+  expect([fn('dora_metadata_type')(m, 'frame'), fn('dora_metadata_type')(m, 'gain'), fn('dora_metadata_type')(m, 'none')]).toEqual([4, 3, 0]);
+  const gain = [0];
+  expect(fn('dora_metadata_get_float')(m, 'gain', gain)).toBe(0);
+  expect(gain[0]).toBe(0.5);
+  const wrong = [0];
+  expect(fn('dora_metadata_get_int')(m, 'gain', wrong)).toBe(-1);
+  expect(fn('dora_last_error')()).toMatch(/parameter "gain" has type 3/);
+  expect(fn('dora_metadata_set_string')(m, 'name', 'é', 2)).toBe(0); // koffi passes UTF-8: c3 a9
+  expect(fn('dora_metadata_set_string')(m, 'cut', 'é', 1)).toBe(-1); // half a character
+  expect(fn('dora_last_error')()).toMatch(/not valid UTF-8/);
+  expect(fn('dora_metadata_len')(m)).toBe(4);
+  fn('dora_metadata_free')(m);
+});
+
+// ---------------------------------------------------------------------------
+// C nodes in real dataflows
+
+const cNode = (id: string, build: string, extra: string) =>
+  `  - id: ${id}\n    path: ./${id}\n    build: ${build}\n${extra}`;
+const echoBuild = (flags = '$(pkg-config --cflags --libs dora-node-api)') => `cc -std=c11 -Wall -Wextra -Werror ${path.join(ROOT, 'tests/fixtures/c/echo.c')} -o echo ${flags}`;
+const tsNode = (id: string, script: string, extra: string) => `  - id: ${id}\n    path: ${path.join(NODES, script)}\n${extra}`;
+
+function vectorPipeline(echoEnv: string, build = echoBuild()) {
+  return tempDataflow(
+    `nodes:\n` +
+      tsNode('sender', 'vector-sender.ts', `    outputs: [out]\n`) +
+      cNode('echo', build, `    env: { ${echoEnv} }\n    inputs:\n      data: { source: sender/out, queue_size: 100 }\n    outputs: [out]\n`) +
+      tsNode('receiver', 'vector-receiver.ts', `    env: { RECORD: ./received.jsonl }\n    inputs:\n      data: { source: echo/out, queue_size: 100 }\n`),
+  );
+}
+
+function expectEveryVector(dir: string): void {
+  const received = readRecord(path.join(dir, 'received.jsonl')).filter((e) => e.type === 'INPUT');
+  const files = fs.readdirSync(path.join(VECTORS, 'arrow')).filter((f) => f.endsWith('.json')).sort();
+  let count = 0;
+  for (const file of files) {
+    const v = JSON.parse(fs.readFileSync(path.join(VECTORS, 'arrow', file), 'utf8'));
+    if (v.decodeOnly) continue;
+    const name = file.slice(0, -5);
+    const got = received.find((e) => e.vector === name);
+    expect({ name, values: got?.values }).toEqual({ name, values: v.values });
+    count++;
+  }
+  expect(received.find((e) => e.vector === 'large')).toMatchObject({ length: 4 << 20, patternOk: true });
+  expect(received).toHaveLength(count + 1);
+}
+
+test('TypeScript → C → TypeScript: every Arrow vector type and a 4 MiB shared-memory payload round-trip', async () => {
+  const df = vectorPipeline('ARROW: 1');
+  const built = await dora(['build', df.file]);
+  expect(built.stderr).toBe('');
+  expect(built.code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  expectEveryVector(df.dir);
+  expect(result.stdout).toMatch(/echo.*echo: \d+ inputs, 1 closed, 0 stops/);
+}, 60_000);
+
+test.each([['BYTES: 1'], ['ALLOCATE: 1']])('C node with dora’s byte API (%s) passes large payloads through shared memory', async (env) => {
+  const df = vectorPipeline(env);
+  fs.writeFileSync(df.file, fs.readFileSync(df.file, 'utf8').replace('    outputs: [out]\n', '    env: { VECTORS: uint8 }\n    outputs: [out]\n'));
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  const received = readRecord(path.join(df.dir, 'received.jsonl')).filter((e) => e.type === 'INPUT');
+  expect(received.map((e) => e.vector)).toEqual(['uint8', 'large']);
+  expect(received[1]).toMatchObject({ length: 4 << 20, patternOk: true });
+  // bytes of a uint8 array with a null: the null slot's byte travels too (raw bytes, no validity)
+  expect(received[0].values).toEqual([0, 1, 0, 255]);
+}, 60_000);
+
+test('a C node on a timer gets STOP on Ctrl-C and exits cleanly', async () => {
+  const df = tempDataflow(`nodes:\n` + cNode('echo', echoBuild(), `    inputs:\n      tick: dora/timer/millis/20\n    outputs: [out]\n`));
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const { child, done } = startDora(['run', df.file]);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor(() => (output.match(/input tick/g) ?? []).length >= 5, 15000, 'ticks to reach the C node');
+  child.kill('SIGINT');
+  const result = await done;
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/stop MANUAL/);
+  expect(result.stdout).toMatch(/echo: \d+ inputs, 0 closed, 1 stops/);
+}, 60_000);
+
+test('a C node sending on an undeclared output gets an error listing the declared ones', async () => {
+  const source = path.join(ROOT, 'tests/fixtures/c/echo.c');
+  const df = tempDataflow(
+    `nodes:\n` +
+      tsNode('sender', 'vector-sender.ts', `    env: { VECTORS: uint8, LARGE: 0 }\n    outputs: [out]\n`) +
+      cNode('echo', `sed 's/"out", 3/"nope", 4/' ${source} > echo.c && cc -std=c11 echo.c -o echo $(pkg-config --cflags --libs dora-node-api)`, `    env: { BYTES: 1 }\n    inputs:\n      data: sender/out\n    outputs: [out, debug]\n`),
+  );
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.stderr + result.stdout).toMatch(/node "echo" has no output "nope" \(declared outputs: out, debug\)/);
+}, 60_000);
+
+test('under AddressSanitizer and UBSan a C node runs a whole dataflow with no error and no leak', async () => {
+  const asan = path.join(C_DIR, 'build-asan');
+  const flags = `-fsanitize=address,undefined -fno-omit-frame-pointer -I${path.join(C_DIR, 'include')} ${path.join(asan, 'libdora_node_api.a')} $(pkg-config --libs libzmq) -lpthread`;
+  const df = vectorPipeline('ARROW: 1', echoBuild(flags));
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file], { env: { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' } });
+  const logs = result.stdout + result.stderr + fs.readdirSync(path.join(df.dir, 'out')).map((d) => {
+    const file = path.join(df.dir, 'out', d, 'log_echo.txt');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  }).join('');
+  expect(logs).not.toMatch(/AddressSanitizer|LeakSanitizer|runtime error/);
+  expect(result.code).toBe(0);
+  expectEveryVector(df.dir);
+}, 90_000);
