@@ -340,7 +340,8 @@ export class DataflowRun {
     const id = state.spec.id;
     if (exit.spawnError) {
       state.status = 'failed';
-      state.detail = `could not be started: ${exit.spawnError.message}`;
+      const unbuilt = state.spec.build !== undefined && (exit.spawnError as NodeJS.ErrnoException).code === 'ENOENT';
+      state.detail = `could not be started: ${exit.spawnError.message}${unbuilt ? ` (it has a build command: run \`dora build ${this.dataflow.file}\` first)` : ''}`;
     } else if (exit.code === 0) {
       state.status = 'succeeded';
       state.detail = 'exited with status 0';

@@ -6,8 +6,13 @@ async function main(): Promise<void> {
   let count = 0;
   let brightness = 0;
   let latencyUs = 0;
+  let commands = 0;
+  let gain = NaN;
   for await (const event of node) {
-    if (event.type === 'INPUT') {
+    if (event.type === 'INPUT' && event.id === 'command') {
+      commands++;
+      [gain] = event.data.toArray() as Float64Array;
+    } else if (event.type === 'INPUT') {
       const [mean] = event.data.toArray() as Float64Array;
       count++;
       brightness += mean;
@@ -23,6 +28,7 @@ async function main(): Promise<void> {
   const avg = count > 0 ? (brightness / count).toFixed(1) : '-';
   const lat = count > 0 ? (latencyUs / count).toFixed(0) : '-';
   console.log(`sink: ${count} frames, average brightness ${avg}, average camera→sink processing time ${lat} µs`);
+  console.log(`sink: ${commands} exposure commands from the C controller, last gain ${gain.toFixed(2)}`);
 }
 
 void main();

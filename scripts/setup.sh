@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything dora-ts needs on a fresh machine (idempotent, quick when done):
 # the system packages of the C binding (libzmq, pkg-config), the npm packages (and the
-# TypeScript build, via `prepare`), and the C library.
+# TypeScript build, via `prepare`), the C library and the example's C node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,6 @@ else
   npm run --silent build
 fi
 
-if [ -f bindings/c/Makefile ]; then
-  make -s -C bindings/c
-fi
+# The C library, then the example's C node (through `dora build`, as a user would).
+make -s -C bindings/c
+node dist/cli/main.js build examples/dataflow.yml >/dev/null
