@@ -284,3 +284,71 @@ test('under AddressSanitizer and UBSan a C node runs a whole dataflow with no er
   expect(result.code).toBe(0);
   expectEveryVector(df.dir);
 }, 90_000);
+
+test('a node written for dora’s C API compiles unchanged and runs', async () => {
+  const source = path.join(ROOT, 'tests/fixtures/c/dora_style.c');
+  const df = tempDataflow(
+    `nodes:\n` +
+      cNode('node', `cc ${source} -o node $(pkg-config --cflags --libs dora-node-api)`, `    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n`) +
+      tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n`),
+  );
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  const messages = readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT');
+  expect(messages.map((e) => Buffer.from(e.values as number[]).toString())).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i}`));
+  const log = fs.readFileSync(path.join(df.dir, 'out', /dataflow ([0-9a-f-]{36})/.exec(result.stderr)![1], 'log_node.txt'), 'utf8');
+  expect(log.match(/\[info\] input tick at \d{19}/g)).toHaveLength(20);
+}, 60_000);
+
+test('dora_next_event_timeout returns NULL on timeout without ending the stream', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      tsNode('sender', 'sender.ts', `    env: { COUNT: 3 }\n    inputs:\n      tick: dora/timer/millis/300\n    outputs: [out]\n`) +
+      cNode('echo', echoBuild(), `    env: { TIMEOUT_MS: 50, BYTES: 1 }\n    inputs:\n      data: sender/out\n    outputs: [out]\n`),
+  );
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  const summary = /echo: (\d+) inputs, 1 closed, 0 stops, (\d+) timeouts/.exec(result.stdout);
+  expect(summary).not.toBeNull();
+  expect(Number(summary![1])).toBe(3);
+  expect(Number(summary![2])).toBeGreaterThanOrEqual(4); // 300 ms between messages, 50 ms timeouts
+}, 60_000);
+
+test('malformed frames sent to a C node (under ASan) are logged with their sender and dropped', async () => {
+  const asan = path.join(C_DIR, 'build-asan');
+  const flags = `-fsanitize=address,undefined -fno-omit-frame-pointer -I${path.join(C_DIR, 'include')} ${path.join(asan, 'libdora_node_api.a')} $(pkg-config --libs libzmq) -lpthread`;
+  const df = tempDataflow(
+    `nodes:\n` +
+      tsNode('rogue', 'rogue.ts', `    outputs: [out]\n`) +
+      cNode('echo', echoBuild(flags), `    env: { BYTES: 1 }\n    inputs:\n      data: rogue/out\n    outputs: [out]\n`),
+  );
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  expect(result.stdout.match(/input data 8 bytes/g)).toHaveLength(2); // the two valid int64 messages
+  const log = fs.readFileSync(path.join(df.dir, 'out', /dataflow ([0-9a-f-]{36})/.exec(result.stderr)![1], 'log_echo.txt'), 'utf8');
+  expect(log).not.toMatch(/AddressSanitizer|runtime error/);
+  expect(log.split('\n').filter((l) => l.includes('dropped a malformed message from rogue/out'))).toHaveLength(8);
+  for (const reason of [/bad magic/, /protocol version 2/, /truncated/, /header announced/, /does not exist/, /not a dora-ts segment name/, /outside the \d+-byte segment/, /outside the 40-byte payload/]) {
+    expect(log).toMatch(reason);
+  }
+}, 60_000);
+
+test('make install puts the headers, libraries and a pkg-config file under the prefix', () => {
+  const dest = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-install-'));
+  try {
+    const r = run('make', ['-s', '-C', C_DIR, 'install', `DESTDIR=${dest}`, 'PREFIX=/opt/dora']);
+    expect(r.status).toBe(0);
+    const root = path.join(dest, 'opt/dora');
+    for (const f of ['include/dora_node_api.h', 'include/node_api.h', 'lib/libdora_node_api.so.0.1.0', 'lib/libdora_node_api.so.0', 'lib/libdora_node_api.so', 'lib/libdora_node_api.a']) {
+      expect([f, fs.existsSync(path.join(root, f))]).toEqual([f, true]);
+    }
+    const pc = fs.readFileSync(path.join(root, 'lib/pkgconfig/dora-node-api.pc'), 'utf8');
+    expect(pc).toContain('includedir=/opt/dora/include');
+    expect(pc).toContain('libdir=/opt/dora/lib');
+  } finally {
+    fs.rmSync(dest, { recursive: true, force: true });
+  }
+});
