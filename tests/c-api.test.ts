@@ -6,8 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import koffi from 'koffi';
-import { apiFunctions, loadApi } from '../bindings/c/generate-header';
+import { apiFunctions } from '../bindings/c/generate-header';
+import { bindLibrary } from './support/c-library';
 import { dora, leftovers, NODES, readRecord, ROOT, startDora, tempDataflow, waitFor } from './support/dataflow';
 import { ERRORS } from './support/vector-errors';
 
@@ -132,26 +132,8 @@ describe.each(['build', 'build-asan'])('golden vectors in C (%s)', (build) => {
 // ---------------------------------------------------------------------------
 // The library through koffi, declared from the same API description
 
-function bindLibrary(file: string) {
-  const lib = koffi.load(file);
-  const byName = new Map(apiFunctions(loadApi()).map((f) => [f.name, f]));
-  const koffiType = (t: string, out: boolean): string => {
-    if (t === 'const char *') return 'const char *';
-    if (t.startsWith('enum ')) return 'int';
-    if (t === 'unsigned long long') return 'uint64_t';
-    if (out && /^(bool|int64_t|double|size_t) \*$/.test(t)) return `_Out_ ${t}`;
-    if (t.includes('*')) return 'void *';
-    return t;
-  };
-  return (name: string) => {
-    const f = byName.get(name)!;
-    const params = f.params.map(([t]) => koffiType(t, true)).join(', ');
-    return lib.func(`${koffiType(f.returns, false)} ${name}(${params || 'void'})`);
-  };
-}
-
 test('outside a dataflow, init fails with an error saying how to run the node', () => {
-  const fn = bindLibrary(path.join(C_DIR, 'build/libdora_node_api.so'));
+  const fn = bindLibrary();
   const saved = process.env.DORA_NODE_CONFIG;
   delete process.env.DORA_NODE_CONFIG;
   try {
@@ -166,7 +148,7 @@ test('outside a dataflow, init fails with an error saying how to run the node', 
 });
 
 test('metadata parameters through koffi', () => {
-  const fn = bindLibrary(path.join(C_DIR, 'build/libdora_node_api.so'));
+  const fn = bindLibrary();
   const m = fn('dora_metadata_new')();
   expect(fn('dora_metadata_set_int')(m, 'frame', 42)).toBe(0);
   expect(fn('dora_metadata_set_float')(m, 'gain', 0.5)).toBe(0);
@@ -186,6 +168,25 @@ test('metadata parameters through koffi', () => {
   expect(fn('dora_metadata_len')(m)).toBe(4);
   fn('dora_metadata_free')(m);
 });
+
+test('through koffi, a TypeScript process is a node via the C library: inputs, closing, sending', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      tsNode('sender', 'sender.ts', `    env: { COUNT: 5 }\n    inputs:\n      tick: dora/timer/millis/20\n    outputs: [out]\n`) +
+      tsNode('viaC', 'koffi-node.ts', `    env: { RECORD: ./c.jsonl }\n    inputs:\n      data: sender/out\n    outputs: [out]\n`) +
+      tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      data: viaC/out\n`),
+  );
+  const result = await dora(['run', df.file]);
+  expect(result.code).toBe(0);
+  const events = readRecord(path.join(df.dir, 'c.jsonl'));
+  expect(events.map((e) => e.type)).toEqual(['INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT_CLOSED', 'END']);
+  // the sender's int64 [seq] arrays, as raw little-endian bytes
+  expect(events.slice(0, 5).map((e) => Buffer.from(e.bytes).readBigInt64LE())).toEqual([0n, 1n, 2n, 3n, 4n]);
+  expect(events[0].id).toBe('data');
+  expect(BigInt(events[1].timestamp)).toBeGreaterThan(BigInt(events[0].timestamp));
+  const forwarded = readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT');
+  expect(forwarded.map((e) => e.values)).toEqual(events.slice(0, 5).map((e) => e.bytes));
+}, 60_000);
 
 // ---------------------------------------------------------------------------
 // C nodes in real dataflows
