@@ -33,23 +33,29 @@ program
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
   .action(async (file: string, opts: { grace: string; out?: string }) => {
     const dataflow = loadDescriptor(path.resolve(file));
-    const run = await DataflowRun.start(dataflow, {
+    // Handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them.
+    let run: DataflowRun | undefined;
+    let interrupts = 0;
+    const act = () => {
+      if (!run || interrupts === 0) return;
+      if (interrupts === 1) void run.stop(parseDuration(opts.grace));
+      else void run.kill();
+    };
+    const onSignal = () => {
+      interrupts++;
+      if (interrupts === 1) process.stderr.write(`\nstopping dataflow${run ? ` ${run.id}` : ''} (Ctrl-C again to kill)\n`);
+      act();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    run = await DataflowRun.start(dataflow, {
       outDir: opts.out ? path.resolve(opts.out) : undefined,
       onLine: (l) => {
         const out = l.stream === 'stderr' ? process.stderr : process.stdout;
         out.write(`[${l.node}] ${l.line}\n`);
       },
     });
-    let interrupts = 0;
-    const onSignal = () => {
-      interrupts++;
-      if (interrupts === 1) {
-        process.stderr.write(`\nstopping dataflow ${run.id} (Ctrl-C again to kill)\n`);
-        void run.stop(parseDuration(opts.grace));
-      } else void run.kill();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    act();
     const result = await run.finished;
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
