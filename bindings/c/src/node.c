@@ -321,22 +321,26 @@ static void read_tokens(DoraContext *ctx) {
   }
 }
 
+/* The PUSH socket to a sender's drop-token endpoint, connected on first use. */
+static void *sender_socket(DoraContext *ctx, sender_t *s) {
+  if (!s->push) {
+    s->push = zmq_socket(ctx->zctx, ZMQ_PUSH);
+    if (!s->push) return NULL;
+    int zero = 0;
+    zmq_setsockopt(s->push, ZMQ_LINGER, &zero, sizeof zero); /* a sender that is gone released everything anyway */
+    zmq_setsockopt(s->push, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_connect(s->push, s->endpoint);
+  }
+  return s->push;
+}
+
 static void add_lost(DoraContext *ctx, topic_t *t, uint64_t first, uint64_t last) {
   if (t->sender < 0) return;
   sender_t *s = &ctx->senders[t->sender];
   dora_buf b = {0};
   dora_lost lost = {(char *)t->output, first, last};
   dora__tokens_write(&b, ctx->node_id, NULL, 0, &lost, 1);
-  if (!b.oom) {
-    if (!s->push) {
-      s->push = zmq_socket(ctx->zctx, ZMQ_PUSH);
-      int zero = 0;
-      zmq_setsockopt(s->push, ZMQ_LINGER, &zero, sizeof zero); /* a sender that is gone released everything anyway */
-      zmq_setsockopt(s->push, ZMQ_SNDHWM, &zero, sizeof zero);
-      zmq_connect(s->push, s->endpoint);
-    }
-    zmq_send(s->push, b.data, b.len, ZMQ_DONTWAIT);
-  }
+  if (!b.oom && sender_socket(ctx, s)) zmq_send(s->push, b.data, b.len, ZMQ_DONTWAIT);
   dora__buf_free(&b);
 }
 
@@ -346,16 +350,9 @@ static void flush_tokens(DoraContext *ctx) {
   for (size_t i = 0; i < ctx->n_senders; i++) {
     sender_t *s = &ctx->senders[i];
     if (s->n == 0) continue;
-    if (!s->push) {
-      s->push = zmq_socket(ctx->zctx, ZMQ_PUSH);
-      int zero = 0;
-      zmq_setsockopt(s->push, ZMQ_LINGER, &zero, sizeof zero);
-      zmq_setsockopt(s->push, ZMQ_SNDHWM, &zero, sizeof zero);
-      zmq_connect(s->push, s->endpoint);
-    }
     dora_buf b = {0};
     dora__tokens_write(&b, ctx->node_id, s->samples, s->n, NULL, 0);
-    if (!b.oom) zmq_send(s->push, b.data, b.len, ZMQ_DONTWAIT);
+    if (!b.oom && sender_socket(ctx, s)) zmq_send(s->push, b.data, b.len, ZMQ_DONTWAIT);
     dora__buf_free(&b);
     s->n = 0;
   }
