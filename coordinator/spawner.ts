@@ -4,6 +4,7 @@
  * into lines for the log store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ResolvedNode } from './dataflow';
@@ -20,10 +21,20 @@ function typescriptLoader(): string {
   return tsLoader;
 }
 
-/** The interpreter of the active virtual environment, else the system's python3. */
-export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The Python that runs `.py` nodes: $DORA_PYTHON, else the active virtual environment's,
+ * else the nearest `.venv` in the node file's folder or above it (the project's
+ * environment, as `scripts/setup.sh` creates it), else the system's python3.
+ */
+export function pythonInterpreter(env: NodeJS.ProcessEnv = process.env, nodeFile?: string): string {
   if (env.DORA_PYTHON) return env.DORA_PYTHON;
   if (env.VIRTUAL_ENV) return path.join(env.VIRTUAL_ENV, 'bin', 'python');
+  for (let dir = nodeFile ? path.dirname(nodeFile) : undefined; dir; ) {
+    const candidate = path.join(dir, '.venv', 'bin', 'python');
+    if (fs.existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    dir = parent === dir ? undefined : parent;
+  }
   return 'python3';
 }
 
@@ -47,7 +58,7 @@ export function commandFor(node: Pick<ResolvedNode, 'resolvedPath' | 'args'>, en
     case '.cjs':
       return { program: process.execPath, args: [...NODE_FLAGS, file, ...node.args] };
     case '.py':
-      return { program: pythonInterpreter(env), args: ['-u', file, ...node.args] };
+      return { program: pythonInterpreter(env, file), args: ['-u', file, ...node.args] };
     default:
       return { program: file, args: [...node.args] };
   }

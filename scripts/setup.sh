@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything dora-ts needs on a fresh machine (idempotent, quick when done):
 # the system packages of the C binding (libzmq, pkg-config), the npm packages (and the
-# TypeScript build, via `prepare`), the C library and the example's C node.
+# TypeScript build, via `prepare`), the C library and the example's C node, and the
+# Python package with its test dependencies in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +24,8 @@ fi
 # The C library, then the example's C node (through `dora build`, as a user would).
 make -s -C bindings/c
 node dist/cli/main.js build examples/dataflow.yml >/dev/null
+
+# The Python package (its native core is the C library) in the project's virtual
+# environment, .venv, where `dora run` finds it for .py nodes.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check './bindings/python[test]'

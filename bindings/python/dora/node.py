@@ -1,0 +1,355 @@
+"""dora's Python node API over the native core.
+
+Inputs arrive as pyarrow arrays imported through the Arrow C Data Interface: their
+buffers point into the received message (into the sender's shared memory for large
+inputs), and the sample goes back to its sender when pyarrow frees the array.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import ctypes
+import datetime as _dt
+import json
+import logging
+import os
+import threading
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from . import _ffi
+from ._ffi import lib
+
+_EVENT_TYPES = {0: "STOP", 1: "INPUT", 2: "INPUT_CLOSED", 3: "ERROR"}
+_LEVELS = ("error", "warn", "info", "debug", "trace")
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+# metadata parameter types (the wire tags of docs/protocol.md)
+_BOOL, _INT, _FLOAT, _STRING, _LIST_BOOL, _LIST_INT, _LIST_FLOAT, _LIST_STRING, _TIMESTAMP = range(1, 10)
+
+
+def _ns_to_datetime(ns: int) -> _dt.datetime:
+    return _EPOCH + _dt.timedelta(microseconds=ns // 1000)
+
+
+def _datetime_to_ns(value: _dt.datetime) -> int:
+    if value.tzinfo is None:
+        value = value.astimezone()  # naive datetimes are local time, as in Python
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+class _Metadata:
+    """A DoraMetadata built from a dict; freed with the object."""
+
+    def __init__(self, parameters: dict[str, Any] | None) -> None:
+        self.handle = lib.dora_metadata_new()
+        for key, value in (parameters or {}).items():
+            if key == "timestamp" or value is None:
+                continue  # the message's own timestamp is set by the sender
+            self._set(str(key), value)
+
+    def _set(self, key: str, value: Any) -> None:
+        k = key.encode()
+        h = self.handle
+        if isinstance(value, bool):
+            rc = lib.dora_metadata_set_bool(h, k, value)
+        elif isinstance(value, int):
+            rc = lib.dora_metadata_set_int(h, k, value)
+        elif isinstance(value, float):
+            rc = lib.dora_metadata_set_float(h, k, value)
+        elif isinstance(value, str):
+            data = value.encode()
+            rc = lib.dora_metadata_set_string(h, k, data, len(data))
+        elif isinstance(value, _dt.datetime):
+            rc = lib.dora_metadata_set_timestamp(h, k, _datetime_to_ns(value))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, bool) for v in value) and value:
+            raise TypeError(f"metadata {key!r}: lists of booleans cannot be sent yet")
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            arr = (ctypes.c_int64 * len(value))(*value)
+            rc = lib.dora_metadata_set_int_list(h, k, arr, len(value))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            arr = (ctypes.c_double * len(value))(*value)
+            rc = lib.dora_metadata_set_float_list(h, k, arr, len(value))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            arr = (ctypes.c_char_p * len(value))(*(v.encode() for v in value))
+            rc = lib.dora_metadata_set_string_list(h, k, arr, len(value))
+        else:
+            raise TypeError(
+                f"metadata {key!r}: {type(value).__name__} values are not supported "
+                "(bool, int, float, str, datetime, or a list of int, float or str)"
+            )
+        if rc != 0:
+            raise ValueError(f"metadata {key!r}: {_ffi.last_error()}")
+
+    def __del__(self) -> None:
+        if getattr(self, "handle", None):
+            lib.dora_metadata_free(self.handle)
+            self.handle = None
+
+
+def _read_metadata(handle: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i in range(lib.dora_metadata_len(handle)):
+        key = lib.dora_metadata_key(handle, i)
+        kind = lib.dora_metadata_type(handle, key)
+        name = key.decode()
+        if kind == _BOOL:
+            b = ctypes.c_bool()
+            lib.dora_metadata_get_bool(handle, key, ctypes.byref(b))
+            out[name] = b.value
+        elif kind in (_INT, _TIMESTAMP):
+            n = ctypes.c_int64()
+            lib.dora_metadata_get_int(handle, key, ctypes.byref(n))
+            out[name] = n.value if kind == _INT else _ns_to_datetime(n.value)
+        elif kind == _FLOAT:
+            d = ctypes.c_double()
+            lib.dora_metadata_get_float(handle, key, ctypes.byref(d))
+            out[name] = d.value
+        elif kind == _STRING:
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            lib.dora_metadata_get_string(handle, key, ctypes.byref(p), ctypes.byref(n))
+            out[name] = ctypes.string_at(p.value, n.value).decode() if n.value else ""
+        elif kind in (_LIST_INT, _LIST_FLOAT):
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            getter = lib.dora_metadata_get_int_list if kind == _LIST_INT else lib.dora_metadata_get_float_list
+            getter(handle, key, ctypes.byref(p), ctypes.byref(n))
+            ctype = ctypes.c_int64 if kind == _LIST_INT else ctypes.c_double
+            out[name] = list((ctype * n.value).from_address(p.value)) if n.value else []
+        elif kind in (_LIST_BOOL, _LIST_STRING):
+            n = ctypes.c_size_t()
+            lib.dora_metadata_list_len(handle, key, ctypes.byref(n))
+            items: list[Any] = []
+            for k in range(n.value):
+                p, length, b = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_bool()
+                lib.dora_metadata_get_list_item(handle, key, k, ctypes.byref(p), ctypes.byref(length), ctypes.byref(b))
+                items.append(b.value if kind == _LIST_BOOL else (ctypes.string_at(p.value, length.value).decode() if length.value else ""))
+            out[name] = items
+    return out
+
+
+def _import_arrow(event: int) -> pa.Array:
+    """The event's data as a pyarrow array over the received bytes (no copy)."""
+    array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+    schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+    if lib.dora_event_arrow(event, ctypes.addressof(array), ctypes.addressof(schema)) != 0:
+        raise RuntimeError(_ffi.last_error())
+    # pyarrow moves the structs' contents out and calls release when the array is freed
+    return pa.Array._import_from_c(ctypes.addressof(array), ctypes.addressof(schema))
+
+
+def _to_arrow(data: Any) -> pa.Array:
+    if isinstance(data, pa.ChunkedArray):
+        return data.combine_chunks()
+    if isinstance(data, pa.Array):
+        return data
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        np = None
+    if np is not None and isinstance(data, np.ndarray):
+        flat = data.reshape(-1) if data.flags.c_contiguous else np.ascontiguousarray(data).reshape(-1)
+        return pa.array(flat)  # zero copy for primitive dtypes
+    if isinstance(data, (list, tuple)):
+        return pa.array(data)
+    raise TypeError(f"send_output: cannot send {type(data).__name__} (send a pyarrow.Array, bytes, a numpy array or a list)")
+
+
+class _LogHandler(logging.Handler):
+    """Python logging → the dataflow's logs, under the node's id."""
+
+    _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error", logging.CRITICAL: "error"}
+
+    def __init__(self, node: "Node") -> None:
+        super().__init__()
+        self._node = node
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = self._LEVELS.get(record.levelno, "trace" if record.levelno < logging.DEBUG else "info")
+            self._node.log(level, self.format(record), target=record.name)
+        except Exception:  # never let logging break the node
+            self.handleError(record)
+
+
+class Node:
+    """A dora node: ``Node()`` joins the dataflow described by the daemon's environment."""
+
+    def __init__(self, node_id: str | None = None) -> None:
+        raw = os.environ.get("DORA_NODE_CONFIG")
+        if raw is None:
+            raise RuntimeError(
+                "DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora, "
+                "e.g. `dora run dataflow.yml` with this node in the dataflow"
+            )
+        self._config = json.loads(raw)
+        if node_id is not None and node_id != self._config.get("nodeId"):
+            raise RuntimeError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
+        self._lock = threading.Lock()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._ctx = lib.init_dora_context_from_env()
+        if not self._ctx:
+            raise RuntimeError(f"could not join the dataflow: {_ffi.last_error()}")
+        self._outputs = list(self._config.get("outputs", []))
+        self._handler = _LogHandler(self)
+        logging.getLogger().addHandler(self._handler)
+        if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
+            logging.getLogger().setLevel(logging.INFO)
+        atexit.register(self.close)
+
+    # -- events -----------------------------------------------------------------------
+
+    def next(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event; None on timeout and once the stream has ended."""
+        if self._pending:
+            return self._pending.popleft()
+        with self._lock:
+            if not self._ctx:
+                return None
+            event = lib.dora_next_event_timeout(self._ctx, -1 if timeout is None else max(0, int(timeout * 1000)))
+            if not event:
+                return None
+            try:
+                return self._convert(event)
+            finally:
+                lib.free_dora_event(event)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        event = self.next()
+        if event is None:
+            raise StopIteration
+        return event
+
+    def try_recv(self) -> dict[str, Any] | None:
+        """An event that has already arrived, or None (never waits)."""
+        return self.next(timeout=0)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every event that has already arrived."""
+        events = []
+        while (event := self.try_recv()) is not None:
+            events.append(event)
+        return events
+
+    def is_empty(self) -> bool:
+        """True if no event is waiting."""
+        if self._pending:
+            return False
+        event = self.try_recv()
+        if event is None:
+            return True
+        self._pending.append(event)
+        return False
+
+    async def recv_async(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """``next`` for asyncio: waits in a worker thread, so the event loop keeps running."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
+
+    def _convert(self, event: int) -> dict[str, Any]:
+        kind = _EVENT_TYPES.get(lib.read_dora_event_type(event), "UNKNOWN")
+        if kind in ("INPUT", "INPUT_CLOSED"):
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            lib.read_dora_input_id(event, ctypes.byref(p), ctypes.byref(n))
+            input_id = ctypes.string_at(p.value, n.value).decode()
+            if kind == "INPUT_CLOSED":
+                return {"type": kind, "id": input_id, "kind": "dora"}
+            metadata = _read_metadata(lib.dora_event_metadata(event))
+            metadata["timestamp"] = _ns_to_datetime(lib.read_dora_input_timestamp(event))
+            return {"type": kind, "id": input_id, "kind": "dora", "value": _import_arrow(event), "metadata": metadata}
+        message = lib.dora_event_message(event)
+        text = message.decode("utf-8", "replace") if message else ""
+        if kind == "STOP":
+            return {"type": kind, "id": text or "MANUAL", "kind": "dora"}
+        if kind == "ERROR":
+            return {"type": kind, "error": text, "kind": "dora"}
+        return {"type": kind, "kind": "dora"}
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send_output(self, output_id: str, data: Any, metadata: dict[str, Any] | None = None) -> None:
+        """Sends ``data`` (pyarrow array, bytes, numpy array or list) on ``output_id``."""
+        if output_id not in self._outputs:
+            raise ValueError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
+        meta = _Metadata(metadata)
+        oid = output_id.encode()
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            buf = bytes(data) if not isinstance(data, bytes) else data
+            with self._lock:
+                rc = lib.dora_send_output_with_metadata(self._ctx, oid, len(oid), buf, len(buf), meta.handle)
+        else:
+            arr = _to_arrow(data)
+            c_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+            c_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+            arr._export_to_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))
+            try:
+                with self._lock:
+                    rc = lib.dora_send_output_arrow(self._ctx, oid, len(oid), ctypes.addressof(c_array), ctypes.addressof(c_schema), meta.handle)
+            finally:
+                # hand the exported structs back to pyarrow, which releases them
+                pa.Array._import_from_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))
+        if rc != 0:
+            raise RuntimeError(_ffi.last_error())
+
+    # -- the dataflow -----------------------------------------------------------------
+
+    def dataflow_id(self) -> str:
+        return str(self._config["dataflowId"])
+
+    def node_config(self) -> dict[str, Any]:
+        """This node's entry of the dataflow YAML, as a dict."""
+        return dict(self._config.get("nodeDescriptor", {}))
+
+    def dataflow_descriptor(self) -> dict[str, Any]:
+        """The whole dataflow descriptor, as a dict."""
+        with open(self._config["dataflowDescriptorFile"], encoding="utf-8") as f:
+            return json.load(f)
+
+    def log(self, level: str, message: str, target: str | None = None, fields: dict[str, Any] | None = None) -> None:
+        """Writes a record to the node's log in the dataflow's logs."""
+        level = {"warning": "warn"}.get(level.lower(), level.lower())
+        if level not in _LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(_LEVELS)}")
+        text = message if not target else f"{target}: {message}"
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        data, lvl = text.encode(), level.encode()
+        with self._lock:
+            if self._ctx:
+                lib.dora_log(self._ctx, lvl, len(lvl), data, len(data))
+
+    def log_error(self, message: str) -> None:
+        self.log("error", message)
+
+    def log_warn(self, message: str) -> None:
+        self.log("warn", message)
+
+    def log_info(self, message: str) -> None:
+        self.log("info", message)
+
+    def log_debug(self, message: str) -> None:
+        self.log("debug", message)
+
+    def log_trace(self, message: str) -> None:
+        self.log("trace", message)
+
+    def close(self) -> None:
+        """Closes the outputs (receivers get INPUT_CLOSED) and leaves the dataflow; idempotent."""
+        with self._lock:
+            if not self._ctx:
+                return
+            logging.getLogger().removeHandler(self._handler)
+            ctx, self._ctx = self._ctx, None
+            self._pending.clear()
+        lib.free_dora_context(ctx)
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,37 @@
+"""Builds the native core: the C node library (bindings/c/src) compiled into the package.
+
+The Python API binds it with ctypes, so the extension has no Python-specific code: it is
+libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
+"""
+import os
+import pathlib
+import subprocess
+
+from setuptools import Extension, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+C_ROOT = HERE.parent / "c"
+
+
+def pkg_config(*args: str) -> list[str]:
+    try:
+        return subprocess.check_output(["pkg-config", *args, "libzmq"], text=True).split()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise SystemExit(
+            "dora-ts needs libzmq and pkg-config to build its native core "
+            "(Debian/Ubuntu: apt-get install libzmq3-dev pkg-config)"
+        ) from err
+
+
+# setuptools wants paths relative to this folder, even outside it
+sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c"))
+native = Extension(
+    "dora._native",
+    sources=sources,
+    include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
+    define_macros=[("_GNU_SOURCE", None)],
+    extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
+    extra_link_args=[*pkg_config("--libs"), "-lpthread"],
+)
+
+setup(ext_modules=[native])
