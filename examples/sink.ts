@@ -8,8 +8,14 @@ async function main(): Promise<void> {
   let latencyUs = 0;
   let commands = 0;
   let gain = NaN;
+  let detections = 0;
+  let last = '';
   for await (const event of node) {
-    if (event.type === 'INPUT' && event.id === 'command') {
+    if (event.type === 'INPUT' && event.id === 'detections') {
+      detections += event.data.length;
+      const d = event.data.get(0)?.toJSON();
+      if (d) last = `${d.w}x${d.h} at (${d.x}, ${d.y})`;
+    } else if (event.type === 'INPUT' && event.id === 'command') {
       commands++;
       [gain] = event.data.toArray() as Float64Array;
     } else if (event.type === 'INPUT') {
@@ -29,6 +35,7 @@ async function main(): Promise<void> {
   const lat = count > 0 ? (latencyUs / count).toFixed(0) : '-';
   console.log(`sink: ${count} frames, average brightness ${avg}, average camera→sink processing time ${lat} µs`);
   console.log(`sink: ${commands} exposure commands from the C controller, last gain ${gain.toFixed(2)}`);
+  console.log(`sink: ${detections} detections from the Python detector, last ${last || '-'}`);
 }
 
 void main();

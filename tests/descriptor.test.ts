@@ -254,7 +254,7 @@ test('`dora check` reports errors without running anything, and accepts the exam
   expect(fs.readdirSync(df.dir)).toEqual(['dataflow.yml']); // no out/ folder: nothing ran
   const good = await dora(['check', 'examples/dataflow.yml']);
   expect(good.code).toBe(0);
-  expect(good.stdout).toMatch(/ok \(4 nodes, 1 timer\)/);
+  expect(good.stdout).toMatch(/ok \(5 nodes, 1 timer\)/);
 });
 
 test('the JSON Schema file is valid JSON Schema and documents every node field', () => {
