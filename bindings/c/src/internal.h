@@ -224,6 +224,9 @@ void dora__clock_observe(dora_clock *c, uint64_t remote);
  * or, for end of stream, NULL with *out_eos set.
  */
 uint64_t dora__event_seq(const DoraEvent *ev);
+/* Encodes an inline data message of `array` (for tools and tests); *header and *out_payload are malloc'd: the caller frees both. */
+int dora__encode_inline(const struct ArrowArray *array, const struct ArrowSchema *schema, const DoraMetadata *metadata, uint64_t timestamp,
+                        uint64_t seq, uint8_t **header, size_t *header_len, uint8_t **out_payload, size_t *payload_len);
 int dora__decode_frames(const uint8_t *const *frames, const size_t *lens, size_t n, DoraEvent **out_event, bool *out_eos);
 
 #endif /* DORA_INTERNAL_H */

@@ -517,6 +517,35 @@ int dora__decode_frames(const uint8_t *const *frames, const size_t *lens, size_t
 
 uint64_t dora__event_seq(const DoraEvent *ev) { return ev ? ev->seq : 0; }
 
+int dora__encode_inline(const struct ArrowArray *array, const struct ArrowSchema *schema, const DoraMetadata *metadata, uint64_t timestamp,
+                        uint64_t seq, uint8_t **header, size_t *header_len, uint8_t **out_payload, size_t *payload_len) {
+  dora_plan plan;
+  if (dora__plan_arrow(array, schema, &plan)) return -1;
+  dora_header h = {0};
+  h.kind = DORA_KIND_DATA;
+  h.location = DORA_LOC_INLINE;
+  h.timestamp = timestamp;
+  h.seq = seq;
+  h.metadata = (DoraMetadata *)metadata;
+  h.inline_length = plan.size;
+  h.layout = plan.layout;
+  dora_buf b = {0};
+  int rc = dora__header_write(&b, &h);
+  uint8_t *data = rc == 0 ? malloc(plan.size + 1) : NULL;
+  if (rc == 0 && !data) rc = dora__fail("out of memory");
+  if (rc == 0) {
+    dora__plan_write(&plan, data);
+    *header = b.data;
+    *header_len = b.len;
+    *out_payload = data;
+    *payload_len = plan.size;
+  } else {
+    dora__buf_free(&b);
+  }
+  dora__plan_free(&plan);
+  return rc;
+}
+
 static int find_topic(const DoraContext *ctx, const void *data, size_t len) {
   for (size_t i = 0; i < ctx->n_topics; i++)
     if (ctx->topics[i].topic_len == len && memcmp(ctx->topics[i].topic, data, len) == 0) return (int)i;

@@ -26,10 +26,12 @@ class Run(NamedTuple):
         return (directory / "out" / str(self.dataflow_id) / f"log_{node}.txt").read_text()
 
 
-def run_dataflow(directory: pathlib.Path, yaml: str, timeout: float = 60) -> Run:
-    """Writes dataflow.yml into `directory` and runs it in the foreground with this Python."""
+def run_dataflow(directory: pathlib.Path, yaml: str, timeout: float = 60, build: bool = False) -> Run:
+    """Writes dataflow.yml into `directory`, builds it if asked, and runs it in the foreground with this Python."""
     (directory / "dataflow.yml").write_text(yaml)
     env = {**os.environ, "DORA_PYTHON": sys.executable}
+    if build:
+        subprocess.run(["node", str(CLI), "build", "dataflow.yml"], cwd=directory, env=env, check=True, capture_output=True, timeout=timeout)
     done = subprocess.run(["node", str(CLI), "run", "dataflow.yml"], cwd=directory, env=env, capture_output=True, text=True, timeout=timeout)
     match = re.search(r"dataflow ([0-9a-f-]{36})", done.stderr)
     dataflow_id = match.group(1) if match else None

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import NODES, TS_NODES, VECTORS, read_record, run_dataflow
+from conftest import NODES, ROOT, TS_NODES, VECTORS, read_record, run_dataflow
 
 
 def test_outside_a_dataflow_node_raises_a_clear_runtime_error():
@@ -75,6 +75,44 @@ def test_every_arrow_vector_type_round_trips_typescript_python_typescript(workdi
         assert received[path.stem]["values"] == vector["values"], path.stem
     assert received["large"]["patternOk"] is True and received["large"]["length"] == 4 << 20
     assert len(received) == expected + 1
+
+
+def test_every_arrow_vector_type_passes_python_and_c_nodes_in_both_directions(workdir):
+    echo_c = ROOT / "tests" / "fixtures" / "c" / "echo.c"
+    subprocess.run(["make", "-s", "-C", str(ROOT / "bindings" / "c")], check=True)
+    run = run_dataflow(workdir, f"""nodes:
+  - id: sender
+    path: {TS_NODES / 'vector-sender.ts'}
+    outputs: [out]
+  - id: py1
+    path: {NODES / 'py_echo.py'}
+    inputs:
+      data: {{ source: sender/out, queue_size: 100 }}
+    outputs: [out]
+  - id: c
+    path: ./echo
+    build: cc {echo_c} -o echo $(pkg-config --cflags --libs dora-node-api)
+    inputs:
+      data: {{ source: py1/out, queue_size: 100 }}
+    outputs: [out]
+  - id: py2
+    path: {NODES / 'py_echo.py'}
+    inputs:
+      data: {{ source: c/out, queue_size: 100 }}
+    outputs: [out]
+  - id: receiver
+    path: {TS_NODES / 'vector-receiver.ts'}
+    env: {{ RECORD: ./received.jsonl }}
+    inputs:
+      data: {{ source: py2/out, queue_size: 100 }}
+""", build=True)
+    assert run.code == 0, run.stderr
+    received = {e["vector"]: e for e in read_record(workdir / "received.jsonl") if e["type"] == "INPUT"}
+    for path in sorted((VECTORS / "arrow").glob("*.json")):
+        vector = json.loads(path.read_text())
+        if not vector.get("decodeOnly"):
+            assert received[path.stem]["values"] == vector["values"], path.stem
+    assert received["large"]["patternOk"] is True
 
 
 def test_api_methods_logging_and_undeclared_outputs(workdir):
