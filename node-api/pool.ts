@@ -120,7 +120,8 @@ export class SamplePool {
   }
 
   private recycle(segment: Segment): void {
-    if (this.free.length < Math.max(MIN_KEPT_FREE, this.peakOutstanding)) this.free.push(segment);
+    // + 1: the sample being filled while the peak was outstanding is a segment too.
+    if (this.free.length < Math.max(MIN_KEPT_FREE, this.peakOutstanding + 1)) this.free.push(segment);
     else segment.unlink();
   }
 }
