@@ -1,95 +1,372 @@
 /**
- * `npm run bench`: a sender → receiver dataflow through `dora run` at several payload
- * sizes. Prints one-way latency (p50/p90/p99, paced sends) and throughput (back-to-back
- * sends, every message counted) per size as a Markdown table and writes a CSV.
+ * `npm run bench`: sender → receiver latency and throughput per payload size, for
+ * dora-ts's language pairs and, in the same run, for the baselines: raw ZeroMQ between
+ * two processes (zeromq.js and libzmq) and dora 1.1 itself (its Python API, in a virtual
+ * environment this script creates under bench/.dora-venv when missing).
  *
- *   npm run bench                       full run (a minute or two)
- *   npm run bench -- --quick            a few seconds: smoke test, numbers are not meaningful
- *   npm run bench -- --sizes 8,4096     chosen sizes (bytes)
- *   npm run bench -- --csv FILE         where the CSV goes (default bench/results.csv)
- *   npm run bench -- --langs ts,py      sender → receiver pairs: ts (TypeScript), py (Python); default both
+ *   npm run bench                            every system, every size, once (several minutes)
+ *   npm run bench -- --runs 3                medians of three runs (what docs/benchmarks.md quotes)
+ *   npm run bench -- --quick                 a few seconds: smoke test, numbers are not meaningful
+ *   npm run bench -- --systems ts,py,dora    chosen systems (see SYSTEMS); --sizes 8,4096 chosen sizes
+ *   npm run bench -- --out DIR               where results.md, results.csv and latency.svg go (default bench/results)
+ *
+ * Latency: WARMUP messages, then 200 paced at 100 Hz; one-way, from send to receive, both
+ * timestamps from CLOCK_MONOTONIC (shared by every process on the machine). Throughput:
+ * back to back, receiver queue large enough to drop nothing, every message counted.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+const BUILD = path.join(__dirname, 'build');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+const DORA_VENV = path.join(__dirname, '.dora-venv');
+
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-
 const quick = flag('--quick');
-const SIZES = (option('--sizes') ?? (quick ? '8,65536,4194304' : '8,4096,65536,1048576,4194304,16777216')).split(',').map(Number);
+const SIZES = (option('--sizes') ?? (quick ? '8,65536' : '8,4096,65536,1048576,4194304,16777216,40000000')).split(',').map(Number);
+const RUNS = Number(option('--runs') ?? 1);
 const LATENCY_COUNT = quick ? 20 : 200;
+const WARMUP = quick ? 3 : 100; // 1 s at 100 Hz: also covers receivers still starting up (dora has no start barrier)
 const RATE = 100;
-const csvFile = path.resolve(option('--csv') ?? path.join(ROOT, 'bench', 'results.csv'));
-const LANGS = (option('--langs') ?? 'ts,py').split(',') as Lang[];
-type Lang = 'ts' | 'py';
-const EXTENSION: Record<Lang, string> = { ts: 'ts', py: 'py' };
-const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+const OUT = path.resolve(option('--out') ?? path.join(__dirname, 'results'));
 
 interface Run {
   received: number;
   latenciesNs: number[];
   spanNs: number;
+  /** Peak resident memory of the dataflow's daemon (the `dora run` process), bytes. */
+  daemonPeakRss?: number;
 }
 
-function runDataflow(dir: string, lang: Lang, mode: 'latency' | 'throughput', size: number, count: number): Run {
-  const result = path.join(dir, `${lang}-${mode}-${size}.json`);
-  const yaml = `nodes:
+type Mode = 'latency' | 'throughput';
+
+interface System {
+  readonly id: string;
+  readonly label: string;
+  /** Why it cannot run here, or undefined. */
+  unavailable(): string | undefined;
+  run(dir: string, mode: Mode, size: number, count: number): Promise<Run>;
+}
+
+// ---------------------------------------------------------------------------
+// Running processes
+
+function env(mode: Mode, size: number, count: number): Record<string, string> {
+  return { MODE: mode, SIZE: String(size), COUNT: String(count), RATE: String(RATE), WARMUP: String(WARMUP) };
+}
+
+/** Runs a command; polls its peak RSS (VmHWM) while it runs. */
+function run(cmd: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stderr: string; peakRss: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let peakRss = 0;
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const poll = setInterval(() => {
+      try {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (hwm) peakRss = Math.max(peakRss, Number(hwm[1]) * 1024);
+      } catch {
+        // exited
+      }
+    }, 50);
+    child.on('close', (code) => {
+      clearInterval(poll);
+      resolve({ code, stderr, peakRss });
+    });
+  });
+}
+
+const readResult = (file: string): Run => JSON.parse(fs.readFileSync(file, 'utf8')) as Run;
+
+/** A dora-ts dataflow: `sender` → `receiver`, each a node file or binary. */
+function doraTs(id: string, label: string, sender: string, receiver: string): System {
+  return {
+    id,
+    label,
+    unavailable: () => (fs.existsSync(CLI) ? (needsPython(sender, receiver) && !fs.existsSync(PYTHON) ? 'no .venv: run scripts/setup.sh' : undefined) : 'dist/ is missing: run npm run build'),
+    async run(dir, mode, size, count) {
+      const result = path.join(dir, `${id}-${mode}-${size}.json`);
+      const file = path.join(dir, `${id}-${mode}-${size}.yml`);
+      const e = env(mode, size, count);
+      fs.writeFileSync(
+        file,
+        `nodes:
   - id: sender
-    path: ${path.join(__dirname, 'nodes', `sender.${EXTENSION[lang]}`)}
-    env: { MODE: ${mode}, SIZE: ${size}, COUNT: ${count}, RATE: ${RATE}, WARMUP: ${quick ? 3 : 10} }
+    path: ${sender}
+    env: ${JSON.stringify(e)}
     outputs: [data]
   - id: receiver
-    path: ${path.join(__dirname, 'nodes', `receiver.${EXTENSION[lang]}`)}
+    path: ${receiver}
     env: { RESULT: ${JSON.stringify(result)} }
     inputs:
       data: { source: sender/data, queue_size: ${count + 100} }
-`;
-  const file = path.join(dir, `${lang}-${mode}-${size}.yml`);
-  fs.writeFileSync(file, yaml);
-  const env = { ...process.env, DORA_PYTHON: PYTHON };
-  const run = spawnSync(process.execPath, [CLI, 'run', file, '--out', path.join(dir, 'out')], { encoding: 'utf8', env });
-  if (run.status !== 0) throw new Error(`benchmark dataflow failed (${lang}, ${mode}, ${size} B):\n${run.stderr}`);
-  return JSON.parse(fs.readFileSync(result, 'utf8')) as Run;
+`,
+      );
+      const r = await run(process.execPath, [CLI, 'run', file, '--out', path.join(dir, 'out')], { env: { DORA_PYTHON: PYTHON } });
+      if (r.code !== 0) throw new Error(`${label} failed (${mode}, ${size} B):\n${r.stderr}`);
+      return { ...readResult(result), daemonPeakRss: r.peakRss };
+    },
+  };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const needsPython = (...files: string[]) => files.some((f) => f.endsWith('.py'));
+
+/** Raw ZeroMQ PUSH → PULL between two processes, no middleware. */
+function rawZmq(id: string, label: string, command: string[]): System {
+  return {
+    id,
+    label,
+    unavailable: () => (fs.existsSync(command[0]) ? undefined : `${command[0]} is missing`),
+    async run(dir, mode, size, count) {
+      const result = path.join(dir, `${id}-${mode}-${size}.json`);
+      const endpoint = `ipc://@dora-bench-${process.pid}-${id}-${mode}-${size}`;
+      const e = { ...env(mode, size, count), RESULT: result };
+      const receiver = run(command[0], [...command.slice(1), 'recv', endpoint], { env: e });
+      await new Promise((r) => setTimeout(r, 300)); // let it bind
+      const sender = await run(command[0], [...command.slice(1), 'send', endpoint], { env: e });
+      const recv = await receiver;
+      if (sender.code !== 0 || recv.code !== 0) throw new Error(`${label} failed (${mode}, ${size} B):\n${sender.stderr}${recv.stderr}`);
+      return readResult(result);
+    },
+  };
 }
 
-const human = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`);
+/** dora 1.1 itself, running the same Python sender/receiver with its own `dora run`. */
+function dora(): System {
+  const bin = path.join(DORA_VENV, 'bin');
+  return {
+    id: 'dora',
+    label: 'dora 1.1 Python → Python',
+    unavailable: () => {
+      if (fs.existsSync(path.join(bin, 'dora'))) return undefined;
+      console.error(`creating ${DORA_VENV} with dora 1.1 (pip install dora-rs-cli dora-rs pyarrow numpy)...`);
+      const venv = spawnSync('python3', ['-m', 'venv', DORA_VENV], { stdio: 'inherit' });
+      const pip = venv.status === 0 && spawnSync(path.join(bin, 'pip'), ['install', '-q', 'dora-rs-cli>=1.1,<1.2', 'dora-rs>=1.1,<1.2', 'pyarrow', 'numpy'], { stdio: 'inherit' });
+      return pip && pip.status === 0 ? undefined : 'could not install dora 1.1 from PyPI';
+    },
+    async run(dir, mode, size, count) {
+      const result = path.join(dir, `dora-${mode}-${size}.json`);
+      const file = path.join(dir, `dora-${mode}-${size}.yml`);
+      const e = { ...env(mode, size, count), LINGER: '2' }; // dora drops in-flight messages when the sender exits at once
+      fs.writeFileSync(
+        file,
+        `nodes:
+  - id: sender
+    path: ${path.join(__dirname, 'nodes', 'sender.py')}
+    env: ${JSON.stringify(e)}
+    outputs: [data]
+  - id: receiver
+    path: ${path.join(__dirname, 'nodes', 'receiver.py')}
+    env: { RESULT: ${JSON.stringify(result)} }
+    inputs:
+      data: { source: sender/data, queue_size: ${count + 100}, queue_policy: backpressure }
+`,
+      );
+      const r = await run(path.join(bin, 'dora'), ['run', file], { cwd: dir, env: { PATH: `${bin}:${process.env.PATH}`, VIRTUAL_ENV: DORA_VENV } });
+      if (r.code !== 0 || !fs.existsSync(result)) throw new Error(`dora 1.1 failed (${mode}, ${size} B):\n${r.stderr.slice(-2000)}`);
+      return readResult(result);
+    },
+  };
+}
 
-function main(): void {
-  if (!fs.existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` first');
+const node = (name: string) => path.join(__dirname, 'nodes', name);
+const SYSTEMS: Record<string, System> = {
+  ts: doraTs('ts', 'dora-ts TypeScript → TypeScript', node('sender.ts'), node('receiver.ts')),
+  py: doraTs('py', 'dora-ts Python → Python', node('sender.py'), node('receiver.py')),
+  c: doraTs('c', 'dora-ts C → C', path.join(BUILD, 'sender'), path.join(BUILD, 'receiver')),
+  'c-py': doraTs('c-py', 'dora-ts C → Python', path.join(BUILD, 'sender'), node('receiver.py')),
+  'zmq-ts': rawZmq('zmq-ts', 'raw zeromq.js', [TSX, path.join(__dirname, 'raw', 'zmq.ts')]),
+  'zmq-c': rawZmq('zmq-c', 'raw libzmq (C)', [path.join(BUILD, 'zmq')]),
+  dora: dora(),
+};
+const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : Object.keys(SYSTEMS).join(','))).split(',');
+
+/** The C programs of the benchmark, built against this checkout's library. */
+function buildC(): void {
+  fs.mkdirSync(BUILD, { recursive: true });
+  const pc = `export PKG_CONFIG_PATH=${path.join(ROOT, 'bindings/c/build/pkgconfig')};`;
+  const cc = (out: string, src: string, libs: string) =>
+    spawnSync('sh', ['-c', `${pc} cc -std=c11 -O2 -Wall -Werror -D_GNU_SOURCE ${src} -o ${out} ${libs}`], { stdio: 'inherit' }).status === 0;
+  const ok =
+    spawnSync('make', ['-s', '-C', path.join(ROOT, 'bindings/c')], { stdio: 'inherit' }).status === 0 &&
+    cc(path.join(BUILD, 'sender'), node('sender.c'), '$(pkg-config --cflags --libs dora-node-api)') &&
+    cc(path.join(BUILD, 'receiver'), node('receiver.c'), '$(pkg-config --cflags --libs dora-node-api)') &&
+    cc(path.join(BUILD, 'zmq'), path.join(__dirname, 'raw', 'zmq.c'), '$(pkg-config --cflags --libs libzmq)');
+  if (!ok) throw new Error('building the C benchmark programs failed');
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and reports
+
+interface Row {
+  system: string;
+  size: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  msgsPerSec: number;
+  gbPerSec: number;
+  daemonPeakRssMb: number | null;
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const human = (bytes: number) => (bytes >= 1 << 20 && bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : bytes >= 1e6 ? `${bytes / 1e6} MB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`);
+const us = (ns: number) => ns / 1e3;
+
+async function measure(system: System, dir: string, size: number): Promise<Row> {
+  const latency = await system.run(dir, 'latency', size, LATENCY_COUNT);
+  if (latency.received !== LATENCY_COUNT) throw new Error(`${system.label}: latency run at ${size} B received ${latency.received} of ${LATENCY_COUNT}`);
+  const sorted = [...latency.latenciesNs].sort((a, b) => a - b);
+  const count = quick ? 50 : Math.max(50, Math.min(2000, Math.floor((512 << 20) / size)));
+  const throughput = await system.run(dir, 'throughput', size, count);
+  if (throughput.received !== count) throw new Error(`${system.label}: throughput run at ${size} B received ${throughput.received} of ${count}`);
+  const perSecond = (throughput.received - 1) / (throughput.spanNs / 1e9);
+  const rss = Math.max(latency.daemonPeakRss ?? 0, throughput.daemonPeakRss ?? 0);
+  return { system: system.id, size, p50: us(percentile(sorted, 50)), p90: us(percentile(sorted, 90)), p99: us(percentile(sorted, 99)), msgsPerSec: perSecond, gbPerSec: (perSecond * size) / 1e9, daemonPeakRssMb: rss ? rss / 1e6 : null };
+}
+
+function medianRow(rows: Row[]): Row {
+  const m = (k: 'p50' | 'p90' | 'p99' | 'msgsPerSec' | 'gbPerSec') => median(rows.map((r) => r[k]));
+  const rss = rows.map((r) => r.daemonPeakRssMb).filter((x): x is number => x !== null);
+  return { ...rows[0], p50: m('p50'), p90: m('p90'), p99: m('p99'), msgsPerSec: m('msgsPerSec'), gbPerSec: m('gbPerSec'), daemonPeakRssMb: rss.length ? Math.max(...rss) : null };
+}
+
+const RATIOS: [string, string, string][] = [
+  ['py', 'dora', 'Python ÷ dora'],
+  ['ts', 'zmq-ts', 'TS ÷ zeromq.js'],
+  ['c', 'zmq-c', 'C ÷ libzmq'],
+];
+
+function table(rows: Row[], systems: System[], metric: 'p50' | 'msgsPerSec', unit: string): string {
+  const get = (id: string, size: number) => rows.find((r) => r.system === id && r.size === size)?.[metric];
+  const ratios = RATIOS.filter(([a, b]) => systems.some((s) => s.id === a) && systems.some((s) => s.id === b));
+  const head = ['size', ...systems.map((s) => `${s.label} (${unit})`), ...ratios.map(([, , l]) => l)];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const size of SIZES) {
+    const cells = systems.map((s) => get(s.id, size)).map((v) => (v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1)));
+    const rs = ratios.map(([a, b]) => {
+      const x = get(a, size);
+      const y = get(b, size);
+      return x !== undefined && y !== undefined ? `${(x / y).toFixed(2)}×` : '–';
+    });
+    lines.push(`| ${human(size)} | ${[...cells, ...rs].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Latency vs size, log-log, one line per system. */
+function svg(rows: Row[], systems: System[]): string {
+  const W = 760, H = 460, L = 70, R = 220, T = 30, B = 50;
+  const xs = SIZES.map(Math.log10);
+  const ys = rows.map((r) => Math.log10(r.p50));
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.floor(Math.min(...ys)), Math.ceil(Math.max(...ys))];
+  const px = (v: number) => L + ((Math.log10(v) - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const py = (v: number) => T + (1 - (Math.log10(v) - y0) / (y1 - y0 || 1)) * (H - T - B);
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
+  for (let e = y0; e <= y1; e++) {
+    const y = py(10 ** e);
+    out.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${L - 8}" y="${y + 4}" text-anchor="end">${10 ** e >= 1000 ? `${10 ** (e - 3)} ms` : `${10 ** e} µs`}</text>`);
+  }
+  for (const size of SIZES) out.push(`<text x="${px(size)}" y="${H - B + 18}" text-anchor="middle">${human(size)}</text>`);
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">message size (log)</text>`, `<text x="16" y="${T - 10}">one-way latency p50 (log)</text>`);
+  systems.forEach((s, i) => {
+    const pts = SIZES.map((size) => rows.find((r) => r.system === s.id && r.size === size)).filter((r): r is Row => !!r);
+    if (pts.length === 0) return;
+    out.push(`<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${pts.map((r) => `${px(r.size).toFixed(1)},${py(r.p50).toFixed(1)}`).join(' ')}"/>`);
+    for (const r of pts) out.push(`<circle cx="${px(r.size).toFixed(1)}" cy="${py(r.p50).toFixed(1)}" r="3" fill="${colors[i % colors.length]}"/>`);
+    out.push(`<line x1="${W - R + 15}" x2="${W - R + 35}" y1="${T + 10 + i * 20}" y2="${T + 10 + i * 20}" stroke="${colors[i % colors.length]}" stroke-width="2"/><text x="${W - R + 40}" y="${T + 14 + i * 20}">${s.label}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+function targets(rows: Row[]): string[] {
+  const get = (id: string, size: number) => rows.find((r) => r.system === id && r.size === size);
+  const lines: string[] = [];
+  const check = (what: string, ok: boolean | undefined, detail: string) => lines.push(`- ${ok === undefined ? 'not measured' : ok ? 'met' : 'missed'}: ${what} (${detail})`);
+  const pyRows = SIZES.map((s) => [get('py', s), get('dora', s)] as const).filter(([a, b]) => a && b);
+  check('Python→Python p50 ≤ 0.5× dora at every size', pyRows.length ? pyRows.every(([a, b]) => a!.p50 <= 0.5 * b!.p50) : undefined, pyRows.map(([a, b]) => `${human(a!.size)} ${(a!.p50 / b!.p50).toFixed(2)}×`).join(', '));
+  const py40 = get('py', 40_000_000);
+  check('Python→Python p50 under 2 ms at 40 MB', py40 ? py40.p50 < 2000 : undefined, py40 ? `${py40.p50.toFixed(0)} µs` : '–');
+  const [ts8, z8] = [get('ts', 8), get('zmq-ts', 8)];
+  check('TypeScript 8 B p50 ≤ 1.3× raw zeromq.js', ts8 && z8 ? ts8.p50 <= 1.3 * z8.p50 : undefined, ts8 && z8 ? `${(ts8.p50 / z8.p50).toFixed(2)}×` : '–');
+  for (const size of [4 << 20, 16 << 20]) {
+    const big = get('ts', size);
+    check(`TypeScript ${human(size)} p50 ≤ 1.2× its 8 B p50`, big && ts8 ? big.p50 <= 1.2 * ts8.p50 : undefined, big && ts8 ? `${(big.p50 / ts8.p50).toFixed(2)}×` : '–');
+  }
+  check('TypeScript 8 B throughput ≥ 0.8× raw zeromq.js', ts8 && z8 ? ts8.msgsPerSec >= 0.8 * z8.msgsPerSec : undefined, ts8 && z8 ? `${(ts8.msgsPerSec / z8.msgsPerSec).toFixed(2)}×` : '–');
+  const rss = rows.filter((r) => r.size === 40_000_000 && r.daemonPeakRssMb !== null).map((r) => r.daemonPeakRssMb!);
+  check('daemon resident memory below 100 MB during the 40 MB runs', rss.length ? Math.max(...rss) < 100 : undefined, rss.length ? `peak ${Math.max(...rss).toFixed(0)} MB` : '–');
+  return lines;
+}
+
+async function main(): Promise<void> {
+  if (CHOSEN.some((s) => ['c', 'c-py', 'zmq-c'].includes(s))) buildC();
+  const systems: System[] = [];
+  for (const id of CHOSEN) {
+    const system = SYSTEMS[id];
+    if (!system) throw new Error(`unknown system "${id}" (known: ${Object.keys(SYSTEMS).join(', ')})`);
+    const why = system.unavailable();
+    if (why) console.error(`skipping ${system.label}: ${why}`);
+    else systems.push(system);
+  }
+  const cpu = os.cpus();
+  const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+  console.log(`dora-ts benchmark on ${machine}; ${RUNS} run(s), medians${quick ? ' (quick: not meaningful)' : ''}\n`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-bench-'));
-  const rows: string[][] = [];
+  const rows: Row[] = [];
   try {
-    console.log(`dora-ts benchmark: sender → receiver, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.type()} ${os.release()}, Node ${process.version}${quick ? ' (quick: not meaningful)' : ''}\n`);
-    console.log('| pair | size | p50 latency (µs) | p90 (µs) | p99 (µs) | throughput (msg/s) | throughput (GB/s) |');
-    console.log('|---|---|---|---|---|---|---|');
-    for (const lang of LANGS)
-    for (const size of SIZES) {
-      const latency = runDataflow(dir, lang, 'latency', size, LATENCY_COUNT);
-      if (latency.received !== LATENCY_COUNT) throw new Error(`latency run at ${size} B received ${latency.received} of ${LATENCY_COUNT}`);
-      const sorted = [...latency.latenciesNs].sort((a, b) => a - b);
-      const count = quick ? 50 : Math.max(50, Math.min(2000, Math.floor((512 << 20) / size)));
-      const throughput = runDataflow(dir, lang, 'throughput', size, count);
-      if (throughput.received !== count) throw new Error(`throughput run at ${size} B received ${throughput.received} of ${count}`);
-      const perSecond = (throughput.received - 1) / (throughput.spanNs / 1e9);
-      const row = [size, percentile(sorted, 50) / 1e3, percentile(sorted, 90) / 1e3, percentile(sorted, 99) / 1e3, perSecond, (perSecond * size) / 1e9];
-      rows.push([`${lang}-${lang}`, ...row.map(String)]);
-      console.log(`| ${lang} → ${lang} | ${human(size)} | ${row[1].toFixed(0)} | ${row[2].toFixed(0)} | ${row[3].toFixed(0)} | ${perSecond.toFixed(0)} | ${row[5].toFixed(3)} |`);
+    for (const system of systems) {
+      for (const size of SIZES) {
+        const runs: Row[] = [];
+        for (let i = 0; i < RUNS; i++) runs.push(await measure(system, dir, size));
+        const row = medianRow(runs);
+        rows.push(row);
+        console.log(`${system.label.padEnd(34)} ${human(size).padStart(8)}  p50 ${row.p50.toFixed(0).padStart(6)} µs  p99 ${row.p99.toFixed(0).padStart(6)} µs  ${row.msgsPerSec.toFixed(0).padStart(7)} msg/s  ${row.gbPerSec.toFixed(3)} GB/s`);
+      }
     }
-    fs.mkdirSync(path.dirname(csvFile), { recursive: true });
-    fs.writeFileSync(csvFile, ['pair,size_bytes,p50_us,p90_us,p99_us,msgs_per_s,gb_per_s', ...rows.map((r) => r.join(','))].join('\n') + '\n');
-    console.log(`\nCSV: ${csvFile}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  const report = [
+    `Machine: ${machine}. ${RUNS} run(s) per cell, medians. Latency: ${LATENCY_COUNT} messages paced at ${RATE} Hz after ${WARMUP} warm-up messages, one-way.`,
+    '',
+    '**One-way latency, p50**',
+    '',
+    table(rows, systems, 'p50', 'µs'),
+    '',
+    '**Throughput**',
+    '',
+    table(rows, systems, 'msgsPerSec', 'msg/s'),
+    '',
+    '**Targets**',
+    '',
+    ...targets(rows),
+    '',
+  ].join('\n');
+  console.log(`\n${report}`);
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'results.md'), report);
+  fs.writeFileSync(
+    path.join(OUT, 'results.csv'),
+    ['system,size_bytes,p50_us,p90_us,p99_us,msgs_per_s,gb_per_s,daemon_peak_rss_mb', ...rows.map((r) => [r.system, r.size, r.p50, r.p90, r.p99, r.msgsPerSec, r.gbPerSec, r.daemonPeakRssMb ?? ''].join(','))].join('\n') + '\n',
+  );
+  fs.writeFileSync(path.join(OUT, 'latency.svg'), svg(rows, systems));
+  console.log(`wrote ${path.relative(process.cwd(), OUT) || '.'}/results.md, results.csv, latency.svg`);
 }
 
-main();
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

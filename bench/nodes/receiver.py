@@ -1,4 +1,4 @@
-"""Benchmark receiver in Python (the twin of receiver.ts): one-way latency of every non-warm-up
+"""Benchmark receiver in Python (the twin of receiver.ts; runs unchanged on dora 1.1 too): one-way latency of every non-warm-up
 message and the receive times, written as JSON to RESULT when the input closes."""
 import json
 import os
