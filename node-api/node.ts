@@ -121,6 +121,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private flushScheduled = false;
   private heldSamples = 0;
   private lastGc = 0;
+  private lastDaemonCheck = 0;
+  /** `ready` has resolved: the hot paths skip awaiting it. */
+  private initialized = false;
   private pump?: NodeJS.Timeout;
   private pumping?: Promise<void>;
   private readingDrops = false;
@@ -210,7 +213,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     if (this.receiving) throw new DoraError('next() is already pending: events must be read by one consumer at a time');
     this.receiving = true;
     try {
-      await this.ready;
+      if (!this.initialized) await this.ready;
       if (this.pumping) await this.pumping; // one reader of the socket at a time
       const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
       for (;;) {
@@ -250,11 +253,11 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    */
   async sendOutput(output: string, data: unknown, parameters: Parameters = {}): Promise<void> {
     const topic = this.topicOf(output);
-    await this.ready;
+    if (!this.initialized) await this.ready;
     if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`);
-    this.checkDaemon();
+    this.checkDaemonNow();
     if (this.daemonGone) throw new DoraError(`the dora daemon of node "${this.id}" is gone`);
-    await this.readDropTokens(); // returned samples are reusable right away
+    if (this.pool && this.pool.outstandingCount > 0) await this.readDropTokens(); // returned samples are reusable right away
     const seq = this.outputSeq.get(output)!;
     this.outputSeq.set(output, seq + 1n);
     const timestamp = this.clock.now();
@@ -357,6 +360,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     }
     this.pump = setInterval(() => this.pumpOnce(), PUMP_MS);
     this.pump.unref();
+    this.initialized = true;
   }
 
   /** Background drain of whatever is waiting, unless next() is reading the socket itself. */
@@ -464,9 +468,11 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     if (!info) return;
     let decoded;
     let lease: Lease | undefined;
+    let viewDone: (() => void) | undefined;
     const makeLease = (sample: bigint) => {
       lease = new Lease(() => {
         this.heldSamples--;
+        viewDone?.();
         this.returnSample(info, sample);
       });
       this.heldSamples++;
@@ -479,6 +485,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       this.log('warn', `dropped a malformed message from ${this.inputSources.get(info.inputs[0])}: ${(err as Error).message}`);
       return;
     }
+    if (decoded.kind === 'data') viewDone = decoded.done;
     this.clock.observe(decoded.timestamp);
     if (decoded.kind === 'eos') {
       for (const id of info.inputs) this.closeInput(id);
@@ -578,6 +585,14 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
 
   private closeInput(id: string): void {
     if (this.openInputs.delete(id)) this.queue.pushControl({ type: 'INPUT_CLOSED', id });
+  }
+
+  /** checkDaemon at most every DAEMON_CHECK_MS: process.ppid is a system call, too slow for every send. */
+  private checkDaemonNow(): void {
+    const now = performance.now();
+    if (now - this.lastDaemonCheck < DAEMON_CHECK_MS) return;
+    this.lastDaemonCheck = now;
+    this.checkDaemon();
   }
 
   /** The daemon is our parent: if the parent changed, it is gone and this node must not linger. */

@@ -10,15 +10,51 @@ interface Entry<E> {
   readonly event: E;
 }
 
+/**
+ * A FIFO over a growable ring: O(1) at both ends. (Array#shift copies the whole
+ * array once it is large, which made a deep input queue quadratic.)
+ */
+class Ring<T> {
+  private items: (T | undefined)[] = new Array(16);
+  private head = 0;
+  length = 0;
+
+  push(item: T): void {
+    if (this.length === this.items.length) this.grow();
+    this.items[(this.head + this.length) & (this.items.length - 1)] = item;
+    this.length++;
+  }
+
+  peek(): T | undefined {
+    return this.length > 0 ? this.items[this.head] : undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.length === 0) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head] = undefined; // the event may hold a shared-memory sample: let it go
+    this.head = (this.head + 1) & (this.items.length - 1);
+    this.length--;
+    return item;
+  }
+
+  private grow(): void {
+    const items: (T | undefined)[] = new Array(this.items.length * 2);
+    for (let i = 0; i < this.length; i++) items[i] = this.items[(this.head + i) & (this.items.length - 1)];
+    this.items = items;
+    this.head = 0;
+  }
+}
+
 export class EventQueue {
   private seq = 0;
-  private readonly inputs = new Map<string, { capacity: number; entries: Entry<InputEvent>[] }>();
-  private readonly control: Entry<Event>[] = [];
+  private readonly inputs = new Map<string, { capacity: number; entries: Ring<Entry<InputEvent>> }>();
+  private readonly control = new Ring<Entry<Event>>();
   /** Messages dropped because their queue was full, per input. */
   readonly dropped = new Map<string, number>();
 
   constructor(capacities: Iterable<[input: string, capacity: number]>) {
-    for (const [id, capacity] of capacities) this.inputs.set(id, { capacity: Math.max(1, capacity), entries: [] });
+    for (const [id, capacity] of capacities) this.inputs.set(id, { capacity: Math.max(1, capacity), entries: new Ring() });
   }
 
   /** Queues an input event; returns the event dropped to make room, if the queue was full. */
@@ -46,9 +82,9 @@ export class EventQueue {
 
   /** Removes and returns the oldest event across all queues. */
   shift(): Event | undefined {
-    let best: Entry<Event>[] | undefined = this.control.length > 0 ? this.control : undefined;
+    let best: Ring<Entry<Event>> | undefined = this.control.length > 0 ? this.control : undefined;
     for (const q of this.inputs.values()) {
-      if (q.entries.length > 0 && (!best || q.entries[0].seq < best[0].seq)) best = q.entries;
+      if (q.entries.length > 0 && (!best || q.entries.peek()!.seq < best.peek()!.seq)) best = q.entries;
     }
     return best?.shift()?.event;
   }

@@ -1,9 +1,9 @@
 /**
  * The receiver's side of shared memory: read-only mappings of senders' segments,
- * cached by name, and the tracking that makes unmapping safe. Every message gets
- * its own ArrayBuffer over the mapping; a FinalizationRegistry learns when the
- * last view of it became unreachable. A mapping is unmapped only when none of its
- * ArrayBuffers can be reached any more, and only if it has been idle for a while.
+ * cached by name, and the tracking that makes unmapping safe. FinalizationRegistries
+ * learn when ArrayBuffers over a mapping became unreachable. A mapping is unmapped
+ * only when none of its ArrayBuffers can be reached any more, and only if it has
+ * been idle for a while.
  */
 import { WireError } from '../protocol';
 import { Segment, ShmError } from './shm';
@@ -16,22 +16,45 @@ interface Mapping {
   /** ArrayBuffers over this mapping that may still be reachable. */
   live: number;
   lastUsed: number;
+  /** The buffer the next message may share, and how many messages over it are not done yet. */
+  current?: { readonly buffer: WeakRef<ArrayBuffer>; pending: number };
 }
 
+/** One message's bytes in a mapped segment. */
+export interface SharedView {
+  readonly bytes: Uint8Array;
+  /**
+   * The message is done with (its events were disposed): its bytes will not be read
+   * again, so its ArrayBuffer may carry the next message, and `onUnreachable` will not run.
+   */
+  done(): void;
+}
+
+/**
+ * Why messages share ArrayBuffers: V8 counts every ArrayBuffer over foreign memory
+ * as newly allocated external memory, so a fresh 16 MiB view per message forced a
+ * full garbage collection every few messages (milliseconds each). A message gets
+ * the mapping's current buffer when every earlier message over it is done (disposed),
+ * and a fresh one otherwise, so a message whose events are not disposed is still
+ * tracked by its own buffer's reachability, as before.
+ */
 export class SegmentCache {
   private readonly mappings = new Map<string, Mapping>();
   private tick = 0;
-  private readonly registry = new FinalizationRegistry<{ mapping: Mapping; onUnreachable: () => void }>((held) => {
-    held.mapping.live--;
-    held.onUnreachable();
+  /** Buffer reachability, per mapping: unmapping is safe once none is reachable. */
+  private readonly buffers = new FinalizationRegistry<Mapping>((mapping) => {
+    mapping.live--;
     this.evict();
   });
+  /** The safety net for messages whose events were never disposed. */
+  private readonly messages = new FinalizationRegistry<() => void>((onUnreachable) => onUnreachable());
 
   /**
-   * A view of `length` bytes at `offset` in segment `name`, zero copy. `onUnreachable`
-   * runs once nothing can reach the view (or any view derived from its buffer).
+   * A view of `length` bytes at `offset` in segment `name`, zero copy. Unless `done()`
+   * is called first, `onUnreachable` runs once nothing can reach the view (or any
+   * view derived from its buffer).
    */
-  view(name: string, offset: number, length: number, onUnreachable: () => void): Uint8Array {
+  view(name: string, offset: number, length: number, onUnreachable: () => void): SharedView {
     let mapping = this.mappings.get(name);
     if (!mapping) {
       let segment: Segment;
@@ -48,10 +71,28 @@ export class SegmentCache {
     if (offset + length > mapping.segment.size) {
       throw new WireError(`payload [${offset}, ${offset + length}) lies outside the ${mapping.segment.size}-byte segment ${name}`);
     }
-    const buffer = mapping.segment.view();
-    mapping.live++;
-    this.registry.register(buffer, { mapping, onUnreachable });
-    return new Uint8Array(buffer, offset, length);
+    let current = mapping.current;
+    let buffer = current && current.pending === 0 ? current.buffer.deref() : undefined;
+    if (!buffer || !current) {
+      buffer = mapping.segment.view();
+      mapping.live++;
+      this.buffers.register(buffer, mapping);
+      current = mapping.current = { buffer: new WeakRef(buffer), pending: 0 };
+    }
+    const slot = current;
+    slot.pending++;
+    const token = {};
+    this.messages.register(buffer, onUnreachable, token);
+    let finished = false;
+    return {
+      bytes: new Uint8Array(buffer, offset, length),
+      done: () => {
+        if (finished) return;
+        finished = true;
+        slot.pending--;
+        this.messages.unregister(token);
+      },
+    };
   }
 
   /** Mappings currently held (for tests and diagnostics). */

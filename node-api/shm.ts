@@ -65,6 +65,7 @@ export class ShmError extends Error {
 /** A mapped shared-memory segment. */
 export class Segment {
   private mapped = true;
+  private cached?: ArrayBuffer;
 
   private constructor(
     /** Name without the leading slash, as it appears in /dev/shm. */
@@ -121,6 +122,17 @@ export class Segment {
   view(): ArrayBuffer {
     if (!this.mapped) throw new ShmError(`segment ${this.name} is no longer mapped`, 22);
     return this.ptr === null ? new ArrayBuffer(0) : koffi.view(this.ptr, this.size);
+  }
+
+  /**
+   * One ArrayBuffer over the whole mapping, made once: for the sender, which owns its
+   * segments and writes every message through the same buffer (a fresh foreign
+   * ArrayBuffer per message would count as new external memory and trigger GCs).
+   */
+  get buffer(): ArrayBuffer {
+    if (!this.mapped) throw new ShmError(`segment ${this.name} is no longer mapped`, 22);
+    this.cached ??= this.view();
+    return this.cached;
   }
 
   /** The mapping as bytes (a fresh view; see view()). */

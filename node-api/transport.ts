@@ -34,6 +34,8 @@ export type Decoded =
       readonly data: arrow.Data;
       /** Set for shared-memory payloads: the sample id to return in a drop token. */
       readonly sample?: bigint;
+      /** Set for shared-memory payloads: call once the message's events are disposed (see SharedView.done). */
+      readonly done?: () => void;
     }
   | { readonly kind: 'eos'; readonly timestamp: bigint };
 
@@ -48,7 +50,7 @@ export class PayloadWriter {
   allocate(size: number): OutputSample {
     if (this.pool && size >= this.threshold && size > 0) {
       const sample = this.pool.acquire(size);
-      return new OutputSample(new Uint8Array(sample.segment.view(), 0, size), sample);
+      return new OutputSample(new Uint8Array(sample.segment.buffer, 0, size), sample);
     }
     return new OutputSample(new Uint8Array(size), undefined);
   }
@@ -62,7 +64,7 @@ export class PayloadWriter {
     const prepared = prepareArrow(data);
     if (this.pool && prepared.payloadSize >= this.threshold && prepared.payloadSize > 0) {
       const sample = this.pool.acquire(prepared.payloadSize);
-      prepared.writePayload(new Uint8Array(sample.segment.view(), 0, prepared.payloadSize));
+      prepared.writePayload(new Uint8Array(sample.segment.buffer, 0, prepared.payloadSize));
       return { frames: [this.shmHeader(prepared.layout, parameters, timestamp, seq, sample, prepared.payloadSize)], sample };
     }
     // A fresh buffer per message: zeromq.js sends large buffers without copying, after send() resolves.
@@ -129,9 +131,9 @@ export class PayloadReader {
     if (frames.length > 1) throw new WireError(`shared-memory message has ${frames.length + 1} frames, expected 2`);
     if (p.offset % 64 !== 0) throw new WireError(`shared-memory payload offset ${p.offset} is not a multiple of 64`);
     const sample = p.sample;
-    const payload = this.segments.view(p.segment, p.offset, p.length, () => onUnreachable(sample));
+    const view = this.segments.view(p.segment, p.offset, p.length, () => onUnreachable(sample));
     // If decoding fails the view is simply dropped; the finalizer still returns the sample.
-    const data = decodeArrow(header.layout, payload);
-    return { kind: 'data', timestamp: header.timestamp, seq: header.seq, parameters: header.parameters, data, sample };
+    const data = decodeArrow(header.layout, view.bytes);
+    return { kind: 'data', timestamp: header.timestamp, seq: header.seq, parameters: header.parameters, data, sample, done: view.done };
   }
 }

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { SamplePool } from '../node-api/pool';
+import { SegmentCache } from '../node-api/segments';
 import { Segment, isSegmentName, unlinkDataflowSegments } from '../node-api/shm';
 
 const dataflow = randomUUID();
@@ -79,4 +80,24 @@ test('a receiver that leaves releases everything it held', () => {
   expect(pool.freeCount).toBe(20); // as many as were ever in flight are kept for reuse
   expect(ours().length).toBe(20);
   pool.close();
+});
+
+test('messages share an ArrayBuffer over a mapping only once the ones before them are done', () => {
+  const segment = Segment.create(prefix, 1 << 16);
+  segment.bytes.set([9, 8, 7], 4096);
+  const cache = new SegmentCache();
+  const a = cache.view(segment.name, 0, 4096, () => undefined);
+  const b = cache.view(segment.name, 4096, 3, () => undefined);
+  // a is not done: b must not share its buffer, or b's reachability would hide a's
+  expect(b.bytes.buffer).not.toBe(a.bytes.buffer);
+  expect([...b.bytes]).toEqual([9, 8, 7]);
+  b.done();
+  const c = cache.view(segment.name, 4096, 3, () => undefined);
+  expect(c.bytes.buffer).toBe(b.bytes.buffer); // no new foreign ArrayBuffer (no GC pressure)
+  expect([...c.bytes]).toEqual([9, 8, 7]);
+  a.done();
+  c.done();
+  c.done(); // idempotent
+  expect(cache.view(segment.name, 0, 1, () => undefined).bytes.buffer).toBe(c.bytes.buffer);
+  expect(cache.size).toBe(1);
 });
