@@ -335,11 +335,29 @@ async function main(): Promise<void> {
         rows.push(row);
         console.log(`${system.label.padEnd(34)} ${human(size).padStart(8)}  p50 ${row.p50.toFixed(0).padStart(6)} µs  p99 ${row.p99.toFixed(0).padStart(6)} µs  ${row.msgsPerSec.toFixed(0).padStart(7)} msg/s  ${row.gbPerSec.toFixed(3)} GB/s`);
       }
+      writeReports(rows, systems.slice(0, systems.indexOf(system) + 1), machine, false); // a long run that is cut short keeps what it measured
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  const report = writeReports(rows, systems, machine, true);
+  console.log(`\n${report}`);
+  console.log(`wrote ${path.relative(process.cwd(), OUT) || '.'}/results.md, results.csv, latency.svg`);
+}
+
+function fullTable(rows: Row[], systems: System[]): string {
+  const lines = ['| system | size | p50 µs | p90 µs | p99 µs | msg/s | GB/s | daemon peak RSS MB |', '|---|---|---|---|---|---|---|---|'];
+  const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+  for (const r of rows) {
+    const label = systems.find((s) => s.id === r.system)?.label ?? r.system;
+    lines.push(`| ${label} | ${human(r.size)} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${r.msgsPerSec.toFixed(0)} | ${r.gbPerSec.toFixed(3)} | ${r.daemonPeakRssMb === null ? '–' : r.daemonPeakRssMb.toFixed(0)} |`);
+  }
+  return lines.join('\n');
+}
+
+function writeReports(rows: Row[], systems: System[], machine: string, complete: boolean): string {
   const report = [
+    ...(complete ? [] : ['*Partial: the run is still going or was cut short.*', '']),
     `Machine: ${machine}. ${RUNS} run(s) per cell, medians. Latency: ${LATENCY_COUNT} messages paced at ${RATE} Hz after ${WARMUP} warm-up messages, one-way.`,
     '',
     '**One-way latency, p50**',
@@ -354,8 +372,11 @@ async function main(): Promise<void> {
     '',
     ...targets(rows),
     '',
+    '**Every measurement** (latency p50/p90/p99 one-way; throughput back to back; the daemon column is the `dora run` process of our dataflows)',
+    '',
+    fullTable(rows, systems),
+    '',
   ].join('\n');
-  console.log(`\n${report}`);
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'results.md'), report);
   fs.writeFileSync(
@@ -363,7 +384,7 @@ async function main(): Promise<void> {
     ['system,size_bytes,p50_us,p90_us,p99_us,msgs_per_s,gb_per_s,daemon_peak_rss_mb', ...rows.map((r) => [r.system, r.size, r.p50, r.p90, r.p99, r.msgsPerSec, r.gbPerSec, r.daemonPeakRssMb ?? ''].join(','))].join('\n') + '\n',
   );
   fs.writeFileSync(path.join(OUT, 'latency.svg'), svg(rows, systems));
-  console.log(`wrote ${path.relative(process.cwd(), OUT) || '.'}/results.md, results.csv, latency.svg`);
+  return report;
 }
 
 main().catch((err) => {
