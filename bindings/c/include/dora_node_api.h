@@ -386,6 +386,32 @@ int dora_metadata_set_float_list(DoraMetadata *metadata, const char *key, const 
  */
 int dora_metadata_set_string_list(DoraMetadata *metadata, const char *key, const char *const *values, size_t len);
 
+/**
+ * The whole map as one JSON object, NUL-terminated (its length without the NUL in
+ * *out_len, which may be NULL): bools, integers, floats (NaN, Infinity and -Infinity
+ * written as Python's json module writes them, beyond strict JSON), strings and lists as
+ * JSON values; a timestamp as {"timestamp_ns": N}. The caller frees the string with
+ * dora_free_string. NULL (and dora_last_error) on failure. One call instead of one per
+ * parameter: for language bindings.
+ */
+char *dora_metadata_to_json(const DoraMetadata *metadata, size_t *out_len);
+
+/**
+ * A new map from a JSON object of len bytes: true/false → bool, a number without '.', 'e'
+ * or 'E' → int (it must fit int64), any other number → float, a string → string, null →
+ * no parameter, a list of only bools, only integers, only numbers or only strings → the
+ * matching list type (an empty list is a list of int). Objects and mixed lists are
+ * refused. The caller frees the map with dora_metadata_free. NULL (and dora_last_error
+ * naming the parameter or the byte at fault) on failure.
+ */
+DoraMetadata *dora_metadata_from_json(const char *json, size_t len);
+
+/**
+ * Frees a string this library returned for the caller to free (dora_metadata_to_json).
+ * NULL is a no-op.
+ */
+void dora_free_string(char *string);
+
 
 /* ------------------------------------------------------------------------------------ */
 /* Sending */
@@ -428,6 +454,14 @@ int dora_send_output_sample(DoraContext *context, const char *id_ptr, size_t id_
  * Gives back a sample that will not be sent. NULL is a no-op.
  */
 void dora_discard_output_sample(DoraContext *context, DoraOutputSample *sample);
+
+/**
+ * Calls the release callbacks of array and schema when they are set (either may be NULL),
+ * as their owner would: for a caller that exported an array only to send it with
+ * dora_send_output_arrow, such as a binding that cannot call a C function pointer
+ * cheaply.
+ */
+void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema);
 
 #ifdef __cplusplus
 }

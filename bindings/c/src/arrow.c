@@ -524,3 +524,8 @@ uint64_t dora__fixed_width(const char *format) {
   fclass fc;
   return classify(format, &fc) && fc.k == K_FIXED ? fc.width : 0;
 }
+
+void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema) {
+  if (array && array->release) array->release(array);
+  if (schema && schema->release) schema->release(schema);
+}

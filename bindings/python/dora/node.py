@@ -27,8 +27,6 @@ _EVENT_TYPES = {0: "STOP", 1: "INPUT", 2: "INPUT_CLOSED", 3: "ERROR"}
 _LEVELS = ("error", "warn", "info", "debug", "trace")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
-# metadata parameter types (the wire tags of docs/protocol.md)
-_BOOL, _INT, _FLOAT, _STRING, _LIST_BOOL, _LIST_INT, _LIST_FLOAT, _LIST_STRING, _TIMESTAMP = range(1, 10)
 
 
 def _ns_to_datetime(ns: int) -> _dt.datetime:
@@ -43,44 +41,45 @@ def _datetime_to_ns(value: _dt.datetime) -> int:
 
 
 class _Metadata:
-    """A DoraMetadata built from a dict; freed with the object."""
+    """A DoraMetadata built from a dict; freed with the object.
+
+    The common case (bools, numbers, strings and lists of them) crosses into C as one
+    JSON object in one call: a call per parameter cost more than the send itself.
+    """
 
     def __init__(self, parameters: dict[str, Any] | None) -> None:
-        self.handle = lib.dora_metadata_new()
-        for key, value in (parameters or {}).items():
-            if key == "timestamp" or value is None:
-                continue  # the message's own timestamp is set by the sender
-            self._set(str(key), value)
+        self.handle = None
+        params = parameters or {}
+        if "timestamp" in params:
+            params = {k: v for k, v in params.items() if k != "timestamp"}  # set by the sender itself
+        try:
+            text = _dumps(params)
+            special: dict[str, Any] = {}
+        except (TypeError, ValueError):  # datetimes, NaN/infinity, or something unsupported
+            plain = {k: v for k, v in params.items() if _plain(v)}
+            special = {str(k): v for k, v in params.items() if k not in plain and v is not None}
+            text = _dumps(plain)
+        data = text.encode()
+        self.handle = lib.dora_metadata_from_json(data, len(data))
+        if not self.handle:
+            raise ValueError(f"metadata: {_ffi.last_error()}")
+        for key, value in special.items():
+            self._set(key, value)
 
     def _set(self, key: str, value: Any) -> None:
         k = key.encode()
         h = self.handle
-        if isinstance(value, bool):
-            rc = lib.dora_metadata_set_bool(h, k, value)
-        elif isinstance(value, int):
-            rc = lib.dora_metadata_set_int(h, k, value)
-        elif isinstance(value, float):
+        if isinstance(value, float):
             rc = lib.dora_metadata_set_float(h, k, value)
-        elif isinstance(value, str):
-            data = value.encode()
-            rc = lib.dora_metadata_set_string(h, k, data, len(data))
         elif isinstance(value, _dt.datetime):
             rc = lib.dora_metadata_set_timestamp(h, k, _datetime_to_ns(value))
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, bool) for v in value) and value:
-            raise TypeError(f"metadata {key!r}: lists of booleans cannot be sent yet")
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            arr = (ctypes.c_int64 * len(value))(*value)
-            rc = lib.dora_metadata_set_int_list(h, k, arr, len(value))
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             arr = (ctypes.c_double * len(value))(*value)
             rc = lib.dora_metadata_set_float_list(h, k, arr, len(value))
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            arr = (ctypes.c_char_p * len(value))(*(v.encode() for v in value))
-            rc = lib.dora_metadata_set_string_list(h, k, arr, len(value))
         else:
             raise TypeError(
                 f"metadata {key!r}: {type(value).__name__} values are not supported "
-                "(bool, int, float, str, datetime, or a list of int, float or str)"
+                "(bool, int, float, str, datetime, or a list of bool, int, float or str)"
             )
         if rc != 0:
             raise ValueError(f"metadata {key!r}: {_ffi.last_error()}")
@@ -91,53 +90,43 @@ class _Metadata:
             self.handle = None
 
 
+_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
+def _plain(value: Any) -> bool:
+    """True if ``value`` goes through JSON unchanged (finite floats only)."""
+    try:
+        _dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def _read_metadata(handle: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i in range(lib.dora_metadata_len(handle)):
-        key = lib.dora_metadata_key(handle, i)
-        kind = lib.dora_metadata_type(handle, key)
-        name = key.decode()
-        if kind == _BOOL:
-            b = ctypes.c_bool()
-            lib.dora_metadata_get_bool(handle, key, ctypes.byref(b))
-            out[name] = b.value
-        elif kind in (_INT, _TIMESTAMP):
-            n = ctypes.c_int64()
-            lib.dora_metadata_get_int(handle, key, ctypes.byref(n))
-            out[name] = n.value if kind == _INT else _ns_to_datetime(n.value)
-        elif kind == _FLOAT:
-            d = ctypes.c_double()
-            lib.dora_metadata_get_float(handle, key, ctypes.byref(d))
-            out[name] = d.value
-        elif kind == _STRING:
-            p, n = ctypes.c_void_p(), ctypes.c_size_t()
-            lib.dora_metadata_get_string(handle, key, ctypes.byref(p), ctypes.byref(n))
-            out[name] = ctypes.string_at(p.value, n.value).decode() if n.value else ""
-        elif kind in (_LIST_INT, _LIST_FLOAT):
-            p, n = ctypes.c_void_p(), ctypes.c_size_t()
-            getter = lib.dora_metadata_get_int_list if kind == _LIST_INT else lib.dora_metadata_get_float_list
-            getter(handle, key, ctypes.byref(p), ctypes.byref(n))
-            ctype = ctypes.c_int64 if kind == _LIST_INT else ctypes.c_double
-            out[name] = list((ctype * n.value).from_address(p.value)) if n.value else []
-        elif kind in (_LIST_BOOL, _LIST_STRING):
-            n = ctypes.c_size_t()
-            lib.dora_metadata_list_len(handle, key, ctypes.byref(n))
-            items: list[Any] = []
-            for k in range(n.value):
-                p, length, b = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_bool()
-                lib.dora_metadata_get_list_item(handle, key, k, ctypes.byref(p), ctypes.byref(length), ctypes.byref(b))
-                items.append(b.value if kind == _LIST_BOOL else (ctypes.string_at(p.value, length.value).decode() if length.value else ""))
-            out[name] = items
+    """The parameters of a received message: one call into C, one json.loads."""
+    text = lib.dora_metadata_to_json(handle, None)
+    if not text:
+        raise RuntimeError(_ffi.last_error())
+    try:
+        out: dict[str, Any] = json.loads(ctypes.string_at(text))
+    finally:
+        lib.dora_free_string(text)
+    for key, value in out.items():
+        if type(value) is dict:  # {"timestamp_ns": N}
+            out[key] = _ns_to_datetime(value["timestamp_ns"])
     return out
 
 
-def _import_arrow(event: int) -> pa.Array:
-    """The event's data as a pyarrow array over the received bytes (no copy)."""
-    array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-    schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+def _import_arrow(event: int, array: ctypes.Array[ctypes.c_char] | None = None, schema: ctypes.Array[ctypes.c_char] | None = None) -> pa.Array:
+    """The event's data as a pyarrow array over the received bytes (no copy).
+
+    ``array`` and ``schema`` are scratch structs (pyarrow moves their contents out); new ones if not given."""
+    if array is None or schema is None:
+        array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+        schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
     if lib.dora_event_arrow(event, ctypes.addressof(array), ctypes.addressof(schema)) != 0:
         raise RuntimeError(_ffi.last_error())
-    # pyarrow moves the structs' contents out and calls release when the array is freed
+    # pyarrow takes over the structs' contents and calls release when the array is freed
     return pa.Array._import_from_c(ctypes.addressof(array), ctypes.addressof(schema))
 
 
@@ -189,6 +178,13 @@ class Node:
         if node_id is not None and node_id != self._config.get("nodeId"):
             raise RuntimeError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
         self._lock = threading.Lock()
+        # Scratch Arrow C Data Interface structs, used under the lock (receiving, sending)
+        self._in_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+        self._in_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+        self._out_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+        self._out_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+        self._out_array_ptr = ctypes.addressof(self._out_array)
+        self._out_schema_ptr = ctypes.addressof(self._out_schema)
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._ctx = lib.init_dora_context_from_env()
         if not self._ctx:
@@ -261,7 +257,7 @@ class Node:
                 return {"type": kind, "id": input_id, "kind": "dora"}
             metadata = _read_metadata(lib.dora_event_metadata(event))
             metadata["timestamp"] = _ns_to_datetime(lib.read_dora_input_timestamp(event))
-            return {"type": kind, "id": input_id, "kind": "dora", "value": _import_arrow(event), "metadata": metadata}
+            return {"type": kind, "id": input_id, "kind": "dora", "value": _import_arrow(event, self._in_array, self._in_schema), "metadata": metadata}
         message = lib.dora_event_message(event)
         text = message.decode("utf-8", "replace") if message else ""
         if kind == "STOP":
@@ -284,15 +280,13 @@ class Node:
                 rc = lib.dora_send_output_with_metadata(self._ctx, oid, len(oid), buf, len(buf), meta.handle)
         else:
             arr = _to_arrow(data)
-            c_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-            c_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
-            arr._export_to_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))
-            try:
-                with self._lock:
-                    rc = lib.dora_send_output_arrow(self._ctx, oid, len(oid), ctypes.addressof(c_array), ctypes.addressof(c_schema), meta.handle)
-            finally:
-                # hand the exported structs back to pyarrow, which releases them
-                pa.Array._import_from_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))
+            with self._lock:
+                array, schema = self._out_array_ptr, self._out_schema_ptr
+                arr._export_to_c(array, schema)
+                try:
+                    rc = lib.dora_send_output_arrow(self._ctx, oid, len(oid), array, schema, meta.handle)
+                finally:
+                    lib.dora_arrow_release(array, schema)  # the export existed only for this send
         if rc != 0:
             raise RuntimeError(_ffi.last_error())
 
