@@ -12,7 +12,8 @@
  *
  * Latency: WARMUP messages, then 200 paced at 100 Hz; one-way, from send to receive, both
  * timestamps from CLOCK_MONOTONIC (shared by every process on the machine). Throughput:
- * back to back, receiver queue large enough to drop nothing, every message counted.
+ * back to back, receiver queue large enough to drop nothing, every message counted; the
+ * rate is from the first counted message's send to the last one's receipt.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -229,7 +230,9 @@ async function measure(system: System, dir: string, size: number): Promise<Row> 
   const count = quick ? 50 : Math.max(50, Math.min(2000, Math.floor((512 << 20) / size)));
   const throughput = await system.run(dir, 'throughput', size, count);
   if (throughput.received !== count) throw new Error(`${system.label}: throughput run at ${size} B received ${throughput.received} of ${count}`);
-  const perSecond = (throughput.received - 1) / (throughput.spanNs / 1e9);
+  // From the first counted message's send to the last one's receipt: end to end, so a
+  // backlog that a receiver drains in a burst at the end does not inflate the rate.
+  const perSecond = (throughput.received - 1) / ((throughput.spanNs + throughput.latenciesNs[0]) / 1e9);
   const rss = Math.max(latency.daemonPeakRss ?? 0, throughput.daemonPeakRss ?? 0);
   return { system: system.id, size, p50: us(percentile(sorted, 50)), p90: us(percentile(sorted, 90)), p99: us(percentile(sorted, 99)), msgsPerSec: perSecond, gbPerSec: (perSecond * size) / 1e9, daemonPeakRssMb: rss ? rss / 1e6 : null };
 }
@@ -325,17 +328,23 @@ async function main(): Promise<void> {
   const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
   console.log(`dora-ts benchmark on ${machine}; ${RUNS} run(s), medians${quick ? ' (quick: not meaningful)' : ''}\n`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-bench-'));
-  const rows: Row[] = [];
+  // Interleaved: run after run, size after size, every system back to back, so that the
+  // machine's load drifting over a long run weighs on every system alike.
+  const cells = new Map<string, Row[]>();
+  const medians = () => systems.flatMap((system) => SIZES.flatMap((size) => (cells.has(`${system.id}/${size}`) ? [medianRow(cells.get(`${system.id}/${size}`)!)] : [])));
+  let rows: Row[] = [];
   try {
-    for (const system of systems) {
+    for (let i = 0; i < RUNS; i++) {
       for (const size of SIZES) {
-        const runs: Row[] = [];
-        for (let i = 0; i < RUNS; i++) runs.push(await measure(system, dir, size));
-        const row = medianRow(runs);
-        rows.push(row);
-        console.log(`${system.label.padEnd(34)} ${human(size).padStart(8)}  p50 ${row.p50.toFixed(0).padStart(6)} µs  p99 ${row.p99.toFixed(0).padStart(6)} µs  ${row.msgsPerSec.toFixed(0).padStart(7)} msg/s  ${row.gbPerSec.toFixed(3)} GB/s`);
+        for (const system of systems) {
+          const row = await measure(system, dir, size);
+          const key = `${system.id}/${size}`;
+          cells.set(key, [...(cells.get(key) ?? []), row]);
+          console.log(`run ${i + 1}/${RUNS}  ${system.label.padEnd(34)} ${human(size).padStart(8)}  p50 ${row.p50.toFixed(0).padStart(6)} µs  p99 ${row.p99.toFixed(0).padStart(6)} µs  ${row.msgsPerSec.toFixed(0).padStart(7)} msg/s  ${row.gbPerSec.toFixed(3)} GB/s`);
+        }
       }
-      writeReports(rows, systems.slice(0, systems.indexOf(system) + 1), machine, false); // a long run that is cut short keeps what it measured
+      rows = medians();
+      if (i + 1 < RUNS) writeReports(rows, systems, machine, false); // a long run that is cut short keeps what it measured
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -357,7 +366,7 @@ function fullTable(rows: Row[], systems: System[]): string {
 
 function writeReports(rows: Row[], systems: System[], machine: string, complete: boolean): string {
   const report = [
-    ...(complete ? [] : ['*Partial: the run is still going or was cut short.*', '']),
+    ...(complete ? [] : ['*Partial: fewer runs than asked for (the run is still going or was cut short).*', '']),
     `Machine: ${machine}. ${RUNS} run(s) per cell, medians. Latency: ${LATENCY_COUNT} messages paced at ${RATE} Hz after ${WARMUP} warm-up messages, one-way.`,
     '',
     '**One-way latency, p50**',

@@ -16,8 +16,8 @@ interface Mapping {
   /** ArrayBuffers over this mapping that may still be reachable. */
   live: number;
   lastUsed: number;
-  /** The buffer the next message may share, and how many messages over it are not done yet. */
-  current?: { readonly buffer: WeakRef<ArrayBuffer>; pending: number };
+  /** Per offset: the buffer the next message there may share, and how many messages over it are not done yet. */
+  readonly current: Map<number, { readonly buffer: WeakRef<ArrayBuffer>; pending: number }>;
 }
 
 /** One message's bytes in a mapped segment. */
@@ -31,12 +31,13 @@ export interface SharedView {
 }
 
 /**
- * Why messages share ArrayBuffers: V8 counts every ArrayBuffer over foreign memory
- * as newly allocated external memory, so a fresh 16 MiB view per message forced a
- * full garbage collection every few messages (milliseconds each). A message gets
- * the mapping's current buffer when every earlier message over it is done (disposed),
- * and a fresh one otherwise, so a message whose events are not disposed is still
- * tracked by its own buffer's reachability, as before.
+ * Each message gets an ArrayBuffer over just its bytes. Why messages share them: V8
+ * counts every ArrayBuffer over foreign memory as newly allocated external memory, so
+ * a fresh 16 MiB view per message forced a full garbage collection every few messages
+ * (milliseconds each). A message gets the buffer of the last message at the same
+ * offset when that one and every other over the buffer is done (disposed) and the
+ * buffer is large enough; a fresh one otherwise. So a message whose events are not
+ * disposed is still tracked by its own buffer's reachability.
  */
 export class SegmentCache {
   private readonly mappings = new Map<string, Mapping>();
@@ -64,20 +65,21 @@ export class SegmentCache {
         const reason = err instanceof ShmError && err.errno === 2 ? 'does not exist' : (err as Error).message;
         throw new WireError(`shared-memory segment ${JSON.stringify(name)} ${reason}`);
       }
-      mapping = { segment, live: 0, lastUsed: 0 };
+      mapping = { segment, live: 0, lastUsed: 0, current: new Map() };
       this.mappings.set(name, mapping);
     }
     mapping.lastUsed = ++this.tick;
     if (offset + length > mapping.segment.size) {
       throw new WireError(`payload [${offset}, ${offset + length}) lies outside the ${mapping.segment.size}-byte segment ${name}`);
     }
-    let current = mapping.current;
+    let current = mapping.current.get(offset);
     let buffer = current && current.pending === 0 ? current.buffer.deref() : undefined;
-    if (!buffer || !current) {
-      buffer = mapping.segment.view();
+    if (!buffer || !current || buffer.byteLength < length) {
+      buffer = mapping.segment.viewAt(offset, length);
       mapping.live++;
       this.buffers.register(buffer, mapping);
-      current = mapping.current = { buffer: new WeakRef(buffer), pending: 0 };
+      current = { buffer: new WeakRef(buffer), pending: 0 };
+      mapping.current.set(offset, current);
     }
     const slot = current;
     slot.pending++;
@@ -85,7 +87,7 @@ export class SegmentCache {
     this.messages.register(buffer, onUnreachable, token);
     let finished = false;
     return {
-      bytes: new Uint8Array(buffer, offset, length),
+      bytes: new Uint8Array(buffer, 0, length),
       done: () => {
         if (finished) return;
         finished = true;

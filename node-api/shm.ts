@@ -135,6 +135,16 @@ export class Segment {
     return this.cached;
   }
 
+  /**
+   * A new ArrayBuffer over `length` bytes at `offset` (a receiver's view of one message:
+   * V8 counts an ArrayBuffer's size as external memory, so views stay as small as the message).
+   */
+  viewAt(offset: number, length: number): ArrayBuffer {
+    if (!this.mapped) throw new ShmError(`segment ${this.name} is no longer mapped`, 22);
+    if (offset < 0 || length < 0 || offset + length > this.size) throw new ShmError(`range [${offset}, ${offset + length}) outside segment ${this.name}`, 22);
+    return this.ptr === null || length === 0 ? new ArrayBuffer(0) : koffi.view(koffi.address(this.ptr) + BigInt(offset), length);
+  }
+
   /** The mapping as bytes (a fresh view; see view()). */
   get bytes(): Uint8Array {
     return new Uint8Array(this.view());

@@ -50,7 +50,7 @@ export class PayloadWriter {
   allocate(size: number): OutputSample {
     if (this.pool && size >= this.threshold && size > 0) {
       const sample = this.pool.acquire(size);
-      return new OutputSample(new Uint8Array(sample.segment.buffer, 0, size), sample);
+      return new OutputSample(new Uint8Array(sample.segment.buffer, sample.offset, size), sample);
     }
     return new OutputSample(new Uint8Array(size), undefined);
   }
@@ -64,7 +64,7 @@ export class PayloadWriter {
     const prepared = prepareArrow(data);
     if (this.pool && prepared.payloadSize >= this.threshold && prepared.payloadSize > 0) {
       const sample = this.pool.acquire(prepared.payloadSize);
-      prepared.writePayload(new Uint8Array(sample.segment.buffer, 0, prepared.payloadSize));
+      prepared.writePayload(new Uint8Array(sample.segment.buffer, sample.offset, prepared.payloadSize));
       return { frames: [this.shmHeader(prepared.layout, parameters, timestamp, seq, sample, prepared.payloadSize)], sample };
     }
     // A fresh buffer per message: zeromq.js sends large buffers without copying, after send() resolves.
@@ -103,7 +103,7 @@ export class PayloadWriter {
       seq,
       parameters,
       layout,
-      payload: { location: 'shm', segment: sample.segment.name, sample: sample.id, offset: 0, length },
+      payload: { location: 'shm', segment: sample.segment.name, sample: sample.id, offset: sample.offset, length },
     });
   }
 }

@@ -70,9 +70,24 @@ test('a steady stream of 4 MiB samples reuses a handful of segments', () => {
   pool.close();
 });
 
+test('small samples are slots of shared slab segments, at 64-byte aligned offsets', () => {
+  const pool = new SamplePool(prefix);
+  const samples = Array.from({ length: 300 }, () => pool.acquire(4096));
+  for (const s of samples) pool.sent(s, ['r']);
+  expect(pool.created).toBe(2); // 256 slots of 4 KiB per 1 MiB slab
+  expect(new Set(samples.map((s) => `${s.segment.name}@${s.offset}`)).size).toBe(300);
+  expect(samples.every((s) => s.offset % 64 === 0 && s.offset + s.capacity <= s.segment.size)).toBe(true);
+  for (const s of samples) pool.release(s.id, 'r');
+  const again = pool.acquire(3000);
+  expect(pool.created).toBe(2); // a returned slot is reused
+  pool.sent(again, ['r']);
+  pool.close();
+  expect(ours().length).toBe(1); // the slab holding the outstanding slot stays for the daemon to remove
+});
+
 test('a receiver that leaves releases everything it held', () => {
   const pool = new SamplePool(prefix);
-  for (let i = 0; i < 20; i++) pool.sent(pool.acquire(100_000), ['crashed', 'alive']);
+  for (let i = 0; i < 20; i++) pool.sent(pool.acquire(300_000), ['crashed', 'alive']); // whole segments (above the slab sizes)
   pool.releaseAll('crashed');
   expect(pool.outstandingCount).toBe(20);
   pool.releaseAll('alive');
@@ -95,9 +110,11 @@ test('messages share an ArrayBuffer over a mapping only once the ones before the
   const c = cache.view(segment.name, 4096, 3, () => undefined);
   expect(c.bytes.buffer).toBe(b.bytes.buffer); // no new foreign ArrayBuffer (no GC pressure)
   expect([...c.bytes]).toEqual([9, 8, 7]);
-  a.done();
   c.done();
   c.done(); // idempotent
-  expect(cache.view(segment.name, 0, 1, () => undefined).bytes.buffer).toBe(c.bytes.buffer);
+  expect(cache.view(segment.name, 4096, 4096, () => undefined).bytes.buffer).not.toBe(c.bytes.buffer); // too small for it
+  a.done();
+  expect(cache.view(segment.name, 0, 1, () => undefined).bytes.buffer).toBe(a.bytes.buffer);
+  expect(a.bytes.buffer.byteLength).toBe(4096); // a view covers its message, not the whole segment
   expect(cache.size).toBe(1);
 });

@@ -126,9 +126,12 @@ describe('message vectors', () => {
       expect(decoded.sample).toBe(BigInt(v.handle.sample));
       const values = decoded.data.values as Uint8Array;
       expect(Buffer.from(values).equals(Buffer.from(segment.subarray(v.handle.offset, v.handle.offset + v.handle.length)))).toBe(true);
-      // A view of the whole mapped segment, not a 4096-byte copy.
-      expect(values.buffer.byteLength).toBe(segment.length);
-      expect(values.byteOffset).toBe(v.handle.offset);
+      // A view of the mapped segment, not a copy: a write to the segment shows through.
+      expect(values.buffer.byteLength).toBe(v.handle.length);
+      const fd = fs.openSync(path.join('/dev/shm', v.segment.name), 'r+');
+      fs.writeSync(fd, Uint8Array.of(values[0] ^ 0xff), 0, 1, v.handle.offset);
+      fs.closeSync(fd);
+      expect(values[0]).toBe(segment[v.handle.offset] ^ 0xff);
     });
   });
 

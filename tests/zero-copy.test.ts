@@ -21,9 +21,8 @@ test('receivers read the sender’s memory in place, one copy shared by every re
   for (const r of ['a', 'b']) {
     const [input] = readRecord(`${df.dir}/${r}.jsonl`).filter((e) => e.type === 'INPUT');
     expect(input.length).toBe(65536);
-    // The view spans the whole mapped segment, not a 64 KiB copy of the message...
     expect(input.bufferBytes).toBeGreaterThanOrEqual(65536);
-    // ...and a write the sender made after sending shows through: same memory.
+    // A write the sender made after sending shows through: the view is the sender's memory, not a copy.
     expect([input.first, input.firstLater]).toEqual([1, 2]);
   }
 });
