@@ -7,7 +7,7 @@
  *   npm run bench                            every system, every size, once (several minutes)
  *   npm run bench -- --runs 3                medians of three runs (what docs/benchmarks.md quotes)
  *   npm run bench -- --quick                 a few seconds: smoke test, numbers are not meaningful
- *   npm run bench -- --systems ts,py,dora    chosen systems (see SYSTEMS); --sizes 8,4096 chosen sizes
+ *   npm run bench -- --systems ts,py,dora    chosen systems (see SYSTEMS; ts-in-place only when named); --sizes 8,4096 chosen sizes
  *   npm run bench -- --out DIR               where results.md, results.csv and latency.svg go (default bench/results)
  *
  * Latency: WARMUP messages, then 200 paced at 100 Hz; one-way, from send to receive, both
@@ -88,7 +88,7 @@ function run(cmd: string, argv: string[], options: { cwd?: string; env?: NodeJS.
 const readResult = (file: string): Run => JSON.parse(fs.readFileSync(file, 'utf8')) as Run;
 
 /** A dora-ts dataflow: `sender` → `receiver`, each a node file or binary. */
-function doraTs(id: string, label: string, sender: string, receiver: string): System {
+function doraTs(id: string, label: string, sender: string, receiver: string, senderEnv: Record<string, string> = {}): System {
   return {
     id,
     label,
@@ -96,7 +96,7 @@ function doraTs(id: string, label: string, sender: string, receiver: string): Sy
     async run(dir, mode, size, count) {
       const result = path.join(dir, `${id}-${mode}-${size}.json`);
       const file = path.join(dir, `${id}-${mode}-${size}.yml`);
-      const e = env(mode, size, count);
+      const e = { ...env(mode, size, count), ...senderEnv };
       fs.writeFileSync(
         file,
         `nodes:
@@ -181,6 +181,7 @@ function dora(): System {
 const node = (name: string) => path.join(__dirname, 'nodes', name);
 const SYSTEMS: Record<string, System> = {
   ts: doraTs('ts', 'dora-ts TypeScript → TypeScript', node('sender.ts'), node('receiver.ts')),
+  'ts-in-place': doraTs('ts-in-place', 'dora-ts TS → TS, sender fills in place', node('sender.ts'), node('receiver.ts'), { IN_PLACE: '1' }),
   py: doraTs('py', 'dora-ts Python → Python', node('sender.py'), node('receiver.py')),
   c: doraTs('c', 'dora-ts C → C', path.join(BUILD, 'sender'), path.join(BUILD, 'receiver')),
   'c-py': doraTs('c-py', 'dora-ts C → Python', path.join(BUILD, 'sender'), node('receiver.py')),
@@ -188,7 +189,9 @@ const SYSTEMS: Record<string, System> = {
   'zmq-c': rawZmq('zmq-c', 'raw libzmq (C)', [path.join(BUILD, 'zmq')]),
   dora: dora(),
 };
-const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : Object.keys(SYSTEMS).join(','))).split(',');
+/** Measured unless --systems says otherwise; ts-in-place is on demand (see docs/benchmarks.md). */
+const DEFAULT_SYSTEMS = ['ts', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora'];
+const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : DEFAULT_SYSTEMS.join(','))).split(',');
 
 /** The C programs of the benchmark, built against this checkout's library. */
 function buildC(): void {

@@ -1,7 +1,7 @@
 // Benchmark sender: MODE=latency sends COUNT messages of SIZE bytes paced at RATE Hz
 // (after WARMUP unpaced-ish warm-up messages); MODE=throughput sends COUNT back to back.
 // Every message carries its send time (CLOCK_MONOTONIC, shared by all processes) in ns.
-import { Node } from 'dora-ts';
+import { Node, OutputSample } from 'dora-ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -13,6 +13,8 @@ async function main(): Promise<void> {
   const rate = Number(process.env.RATE ?? 100);
   const paced = process.env.MODE === 'latency';
   // One prebuilt payload, sent like a typical node sends a buffer it made (one copy into shared memory).
+  // IN_PLACE=1: each message is instead produced straight into an output sample (allocateOutput), no copy.
+  const inPlace = process.env.IN_PLACE === '1';
   const payload = new Uint8Array(size).fill(7);
   const start = performance.now();
   for (let i = 0; i < warmup + count; i++) {
@@ -21,7 +23,12 @@ async function main(): Promise<void> {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
     }
-    await node.sendOutput('data', payload, { sent: process.hrtime.bigint(), i, warmup: i < warmup });
+    let data: Uint8Array | OutputSample = payload;
+    if (inPlace) {
+      data = node.allocateOutput('data', size);
+      data.bytes.fill(7); // producing the message (a camera driver would write its frame here)
+    }
+    await node.sendOutput('data', data, { sent: process.hrtime.bigint(), i, warmup: i < warmup });
   }
 }
 
