@@ -171,12 +171,23 @@ function dora(): System {
       data: { source: sender/data, queue_size: ${count + 100}, queue_policy: backpressure }
 `,
       );
+      const before = new Set(shmEntries());
       const r = await run(path.join(bin, 'dora'), ['run', file], { cwd: dir, env: { PATH: `${bin}:${process.env.PATH}`, VIRTUAL_ENV: DORA_VENV } });
+      // dora 1.1 (its zenoh transport) leaves a /dev/shm/<n>.zenoh file behind after each run: remove what this run left.
+      for (const entry of shmEntries()) if (!before.has(entry) && entry.endsWith('.zenoh')) fs.rmSync(path.join('/dev/shm', entry), { force: true });
       if (r.code !== 0 || !fs.existsSync(result)) throw new Error(`dora 1.1 failed (${mode}, ${size} B):\n${r.stderr.slice(-2000)}`);
       return readResult(result);
     },
   };
 }
+
+const shmEntries = (): string[] => {
+  try {
+    return fs.readdirSync('/dev/shm');
+  } catch {
+    return [];
+  }
+};
 
 const node = (name: string) => path.join(__dirname, 'nodes', name);
 const SYSTEMS: Record<string, System> = {
