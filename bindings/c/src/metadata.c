@@ -288,8 +288,9 @@ int dora_metadata_set_float_list(DoraMetadata *m, const char *key, const double 
   return set_list(m, key, DORA_PARAMETER_LIST_FLOAT, values, len, sizeof(double));
 }
 
-int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *const *values, size_t len) {
-  if (len > 0 && !values) return dora__fail("list values are NULL");
+/* A list-of-strings parameter from len strings; item(ctx, i, &n) gives string i and its
+ * length, or NULL (refused). Shared by the C setter and the JSON reader. */
+static int set_strings(DoraMetadata *m, const char *key, size_t len, const char *(*item)(const void *ctx, size_t i, size_t *n), const void *ctx) {
   param *p = slot(m, key);
   if (!p) return -1;
   p->type = DORA_PARAMETER_LIST_STRING;
@@ -300,14 +301,27 @@ int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *
   }
   p->items = items;
   for (size_t i = 0; i < len; i++) {
-    if (!values[i] || copy_str(&items[i], values[i], strlen(values[i]))) {
+    size_t n = 0;
+    const char *s = item(ctx, i, &n);
+    if (!s || copy_str(&items[i], s, n)) {
       p->n = i;
-      if (!values[i]) dora__fail("list element %zu is NULL", i);
+      if (!s) dora__fail("list element %zu is NULL", i);
       return abandon(m, p);
     }
   }
   p->n = len;
   return 0;
+}
+
+static const char *c_string_item(const void *ctx, size_t i, size_t *n) {
+  const char *s = ((const char *const *)ctx)[i];
+  if (s) *n = strlen(s);
+  return s;
+}
+
+int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *const *values, size_t len) {
+  if (len > 0 && !values) return dora__fail("list values are NULL");
+  return set_strings(m, key, len, c_string_item, values);
 }
 
 /* ---- JSON: the whole map in one call (language bindings, configuration files) ----- */
@@ -380,6 +394,12 @@ char *dora_metadata_to_json(const DoraMetadata *m, size_t *out_len) {
 
 void dora_free_string(char *s) { free(s); }
 
+static const char *json_string_item(const void *ctx, size_t i, size_t *n) {
+  const dora_json *e = &((const dora_json *)ctx)->items[i];
+  *n = e->string_len;
+  return e->string;
+}
+
 /* One JSON value as the parameter key (already known to be valid). */
 static int set_from_json(DoraMetadata *m, const char *key, const dora_json *v) {
   switch (v->type) {
@@ -423,25 +443,7 @@ static int set_from_json(DoraMetadata *m, const char *key, const dora_json *v) {
     free(xs);
     return rc;
   }
-  if (strings) {
-    param *p = slot(m, key);
-    if (!p) return -1;
-    p->type = DORA_PARAMETER_LIST_STRING;
-    dora_str *items = calloc(n + 1, sizeof *items);
-    if (!items) {
-      dora__fail("out of memory");
-      return abandon(m, p);
-    }
-    p->items = items;
-    for (size_t i = 0; i < n; i++) {
-      if (copy_str(&items[i], v->items[i].string, v->items[i].string_len)) {
-        p->n = i;
-        return abandon(m, p);
-      }
-    }
-    p->n = n;
-    return 0;
-  }
+  if (strings) return set_strings(m, key, n, json_string_item, v);
   return dora__fail("parameter \"%s\": a list must hold only booleans, only numbers or only strings", key);
 }
 
