@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -24,6 +25,8 @@ from . import _ffi
 from ._ffi import lib
 
 _EVENT_TYPES = {0: "STOP", 1: "INPUT", 2: "INPUT_CLOSED", 3: "ERROR"}
+# Longest stretch next() holds the native context while waiting (see Node.next).
+_WAIT_SLICE_MS = 20
 _LEVELS = ("error", "warn", "info", "debug", "trace")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -202,16 +205,25 @@ class Node:
         """The next event; None on timeout and once the stream has ended."""
         if self._pending:
             return self._pending.popleft()
-        with self._lock:
-            if not self._ctx:
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            # The native context serves one thread at a time, so the wait is cut into short
+            # slices: another thread (send_output while recv_async waits) gets the context
+            # between two of them instead of after the whole wait.
+            slice_ms = _WAIT_SLICE_MS if deadline is None else max(0, min(_WAIT_SLICE_MS, int((deadline - time.monotonic()) * 1000)))
+            with self._lock:
+                if not self._ctx:
+                    return None
+                event = lib.dora_next_event_timeout(self._ctx, slice_ms)
+                if event:
+                    try:
+                        return self._convert(event)
+                    finally:
+                        lib.free_dora_event(event)
+                if lib.dora_event_stream_ended(self._ctx):
+                    return None
+            if deadline is not None and time.monotonic() >= deadline:
                 return None
-            event = lib.dora_next_event_timeout(self._ctx, -1 if timeout is None else max(0, int(timeout * 1000)))
-            if not event:
-                return None
-            try:
-                return self._convert(event)
-            finally:
-                lib.free_dora_event(event)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self

@@ -142,6 +142,8 @@ def test_api_methods_logging_and_undeclared_outputs(workdir):
     assert report["node_config_id"] == "api"
     assert report["descriptor_nodes"] == ["sender", "api"]
     assert report["undeclared"] == "node 'api' has no output 'nope' (declared outputs: result, debug)"
+    # waits in slices: a send from another thread does not wait for the receive to time out (1.2 s more)
+    assert report["send_while_receiving"] < 0.5 and report["recv_async_timeout"] is None
     log = run.log(workdir, "api")
     assert "[info] root: hello from python logging" in log
     assert "[warn] a warning through node.log_warn" in log

@@ -1,11 +1,14 @@
 """Test node: exercises recv_async, is_empty, drain, try_recv, next(timeout), logging,
-dataflow_id/node_config/dataflow_descriptor and an undeclared output; writes a JSON report.
+dataflow_id/node_config/dataflow_descriptor, an undeclared output and send_output while
+recv_async waits; writes a JSON report.
 Inputs: `data` (three messages, then closed) and `slow` (a 10 s timer that keeps the stream open)."""
 import asyncio
 import json
 import logging
 import os
 import time
+
+import pyarrow as pa
 
 from dora import Node
 
@@ -27,6 +30,19 @@ try:
     node.send_output("nope", b"x")
 except ValueError as err:
     report["undeclared"] = str(err)
+
+
+async def send_while_receiving() -> tuple[float, object]:
+    """send_output from the event loop while recv_async waits in a worker thread."""
+    waiting = asyncio.ensure_future(node.recv_async(timeout=1.5))  # nothing comes: `slow` ticks every 10 s
+    await asyncio.sleep(0.3)  # the worker is inside next() by now
+    start = time.monotonic()
+    node.send_output("result", pa.array([1, 2, 3]))
+    took = time.monotonic() - start
+    return took, await waiting
+
+
+report["send_while_receiving"], report["recv_async_timeout"] = asyncio.run(send_while_receiving())
 logging.info("hello from python logging")
 node.log_warn("a warning through node.log_warn")
 with open(os.environ["RECORD"], "w") as out:
