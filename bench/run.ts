@@ -293,7 +293,7 @@ function svg(rows: Row[], systems: System[]): string {
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
   for (let e = y0; e <= y1; e++) {
     const y = py(10 ** e);
-    out.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${L - 8}" y="${y + 4}" text-anchor="end">${10 ** e >= 1000 ? `${10 ** (e - 3)} ms` : `${10 ** e} µs`}</text>`);
+    out.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${L - 8}" y="${y + 4}" text-anchor="end">${10 ** e >= 1e6 ? `${10 ** (e - 6)} s` : 10 ** e >= 1000 ? `${10 ** (e - 3)} ms` : `${10 ** e} µs`}</text>`);
   }
   for (const size of SIZES) out.push(`<text x="${px(size)}" y="${H - B + 18}" text-anchor="middle">${human(size)}</text>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">message size (log)</text>`, `<text x="16" y="${T - 10}">one-way latency p50 (log)</text>`);
