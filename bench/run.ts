@@ -9,6 +9,7 @@
  *   npm run bench -- --quick                 a few seconds: smoke test, numbers are not meaningful
  *   npm run bench -- --systems ts,py,dora    chosen systems (see SYSTEMS; ts-in-place only when named); --sizes 8,4096 chosen sizes
  *   npm run bench -- --out DIR               where results.md, results.csv and latency.svg go (default bench/results)
+ *   npm run bench -- --replot DIR            redraws DIR/latency.svg from DIR/results.csv
  *
  * Latency: WARMUP messages, then 200 paced at 100 Hz; one-way, from send to receive, both
  * timestamps from CLOCK_MONOTONIC (shared by every process on the machine). Throughput:
@@ -328,7 +329,21 @@ function targets(rows: Row[]): string[] {
   return lines;
 }
 
+/** `--replot DIR`: rewrites DIR/latency.svg from DIR/results.csv (no measuring). */
+function replot(dir: string): void {
+  const [, ...lines] = fs.readFileSync(path.join(dir, 'results.csv'), 'utf8').trim().split('\n');
+  const rows: Row[] = lines.map((line) => {
+    const [system, size, p50, p90, p99, msgs, gb, rss] = line.split(',');
+    return { system, size: Number(size), p50: Number(p50), p90: Number(p90), p99: Number(p99), msgsPerSec: Number(msgs), gbPerSec: Number(gb), daemonPeakRssMb: rss ? Number(rss) : null };
+  });
+  const systems = [...new Set(rows.map((r) => r.system))].map((id) => SYSTEMS[id]).filter((s): s is System => s !== undefined);
+  fs.writeFileSync(path.join(dir, 'latency.svg'), svg(rows, systems));
+  console.log(`wrote ${path.join(dir, 'latency.svg')}`);
+}
+
 async function main(): Promise<void> {
+  const replotDir = option('--replot');
+  if (replotDir) return replot(path.resolve(replotDir));
   if (CHOSEN.some((s) => ['c', 'c-py', 'zmq-c'].includes(s))) buildC();
   const systems: System[] = [];
   for (const id of CHOSEN) {
