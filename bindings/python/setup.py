@@ -1,6 +1,7 @@
 """Builds the native core: the C node library (bindings/c/src) compiled into the package.
 
-The Python API binds it with ctypes, so the extension has no Python-specific code: it is
+The Python API binds it with ctypes, plus src/fast.c: the two per-message calls (receive
+an event, send an array) as a CPython module in the same shared object. It is
 libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
 """
 import os
@@ -24,7 +25,7 @@ def pkg_config(*args: str) -> list[str]:
 
 
 # setuptools wants paths relative to this folder, even outside it
-sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c"))
+sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/fast.c"]
 native = Extension(
     "dora._native",
     sources=sources,

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from . import _ffi
+from . import _ffi, _native
 from ._ffi import lib
 
 _EVENT_TYPES = {0: "STOP", 1: "INPUT", 2: "INPUT_CLOSED", 3: "ERROR"}
@@ -111,9 +111,14 @@ def _read_metadata(handle: int) -> dict[str, Any]:
     if not text:
         raise RuntimeError(_ffi.last_error())
     try:
-        out: dict[str, Any] = json.loads(ctypes.string_at(text))
+        return _parameters(ctypes.string_at(text))
     finally:
         lib.dora_free_string(text)
+
+
+def _parameters(json_text: bytes) -> dict[str, Any]:
+    """Parameters from dora_metadata_to_json's JSON."""
+    out: dict[str, Any] = json.loads(json_text)
     for key, value in out.items():
         if type(value) is dict:  # {"timestamp_ns": N}
             out[key] = _ns_to_datetime(value["timestamp_ns"])
@@ -188,6 +193,8 @@ class Node:
         self._out_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
         self._out_array_ptr = ctypes.addressof(self._out_array)
         self._out_schema_ptr = ctypes.addressof(self._out_schema)
+        self._in_array_ptr = ctypes.addressof(self._in_array)
+        self._in_schema_ptr = ctypes.addressof(self._in_schema)
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._ctx = lib.init_dora_context_from_env()
         if not self._ctx:
@@ -214,12 +221,9 @@ class Node:
             with self._lock:
                 if not self._ctx:
                     return None
-                event = lib.dora_next_event_timeout(self._ctx, slice_ms)
-                if event:
-                    try:
-                        return self._convert(event)
-                    finally:
-                        lib.free_dora_event(event)
+                event = _native.next_event(self._ctx, slice_ms, self._in_array_ptr, self._in_schema_ptr)
+                if event is not None:
+                    return self._event(*event)
                 if lib.dora_event_stream_ended(self._ctx):
                     return None
             if deadline is not None and time.monotonic() >= deadline:
@@ -259,23 +263,24 @@ class Node:
         """``next`` for asyncio: waits in a worker thread, so the event loop keeps running."""
         return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
 
-    def _convert(self, event: int) -> dict[str, Any]:
-        kind = _EVENT_TYPES.get(lib.read_dora_event_type(event), "UNKNOWN")
-        if kind in ("INPUT", "INPUT_CLOSED"):
-            p, n = ctypes.c_void_p(), ctypes.c_size_t()
-            lib.read_dora_input_id(event, ctypes.byref(p), ctypes.byref(n))
-            input_id = ctypes.string_at(p.value, n.value).decode()
-            if kind == "INPUT_CLOSED":
-                return {"type": kind, "id": input_id, "kind": "dora"}
-            metadata = _read_metadata(lib.dora_event_metadata(event))
-            metadata["timestamp"] = _ns_to_datetime(lib.read_dora_input_timestamp(event))
-            return {"type": kind, "id": input_id, "kind": "dora", "value": _import_arrow(event, self._in_array, self._in_schema), "metadata": metadata}
-        message = lib.dora_event_message(event)
-        text = message.decode("utf-8", "replace") if message else ""
+    def _event(self, type_code: int, input_id: str | None, timestamp: int, metadata: bytes | None, message: str | None) -> dict[str, Any]:
+        """An event dict from _native.next_event's tuple (called under the lock)."""
+        kind = _EVENT_TYPES.get(type_code, "UNKNOWN")
+        if kind == "INPUT":
+            try:
+                value = pa.Array._import_from_c(self._in_array_ptr, self._in_schema_ptr)
+            except BaseException:
+                lib.dora_arrow_release(self._in_array_ptr, self._in_schema_ptr)
+                raise
+            parameters = _parameters(metadata or b"{}")
+            parameters["timestamp"] = _ns_to_datetime(timestamp)
+            return {"type": kind, "id": input_id, "kind": "dora", "value": value, "metadata": parameters}
+        if kind == "INPUT_CLOSED":
+            return {"type": kind, "id": input_id, "kind": "dora"}
         if kind == "STOP":
-            return {"type": kind, "id": text or "MANUAL", "kind": "dora"}
+            return {"type": kind, "id": message or "MANUAL", "kind": "dora"}
         if kind == "ERROR":
-            return {"type": kind, "error": text, "kind": "dora"}
+            return {"type": kind, "error": message or "", "kind": "dora"}
         return {"type": kind, "kind": "dora"}
 
     # -- sending ----------------------------------------------------------------------
@@ -284,8 +289,23 @@ class Node:
         """Sends ``data`` (pyarrow array, bytes, numpy array or list) on ``output_id``."""
         if output_id not in self._outputs:
             raise ValueError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
-        meta = _Metadata(metadata)
         oid = output_id.encode()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            params = metadata or {}
+            if "timestamp" in params:
+                params = {k: v for k, v in params.items() if k != "timestamp"}  # set by the sender itself
+            try:
+                text = _dumps(params).encode()
+            except (TypeError, ValueError):
+                text = None  # datetimes, NaN/infinity or unsupported values: the general path below
+            if text is not None:
+                # The common case in one crossing: export, then metadata, send and release in C.
+                arr = _to_arrow(data)
+                with self._lock:
+                    arr._export_to_c(self._out_array_ptr, self._out_schema_ptr)
+                    _native.send_arrow(self._ctx, oid, self._out_array_ptr, self._out_schema_ptr, text)
+                return
+        meta = _Metadata(metadata)
         if isinstance(data, (bytes, bytearray, memoryview)):
             buf = bytes(data) if not isinstance(data, bytes) else data
             with self._lock:
