@@ -83,18 +83,18 @@ export class SegmentCache {
     }
     const slot = current;
     slot.pending++;
-    const token = {};
-    this.messages.register(buffer, onUnreachable, token);
     let finished = false;
-    return {
+    const view: SharedView = {
       bytes: new Uint8Array(buffer, 0, length),
       done: () => {
         if (finished) return;
         finished = true;
         slot.pending--;
-        this.messages.unregister(token);
+        this.messages.unregister(view);
       },
     };
+    this.messages.register(buffer, onUnreachable, view); // the view is its own unregister token (held weakly)
+    return view;
   }
 
   /** Mappings currently held (for tests and diagnostics). */

@@ -1,7 +1,7 @@
 """Builds the native core: the C node library (bindings/c/src) compiled into the package.
 
-The Python API binds it with ctypes, plus src/fast.c: the two per-message calls (receive
-an event, send an array) as a CPython module in the same shared object. It is
+The Python API binds it with ctypes, plus src/fast.c: the per-message calls (receive
+an event, send) and the parameters conversion as a CPython module in the same shared object. It is
 libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
 """
 import os

@@ -381,36 +381,15 @@ int dora_metadata_set_int_list(DoraMetadata *metadata, const char *key, const in
 int dora_metadata_set_float_list(DoraMetadata *metadata, const char *key, const double *values, size_t len);
 
 /**
+ * Sets a list-of-bool parameter from len values (copied). Returns 0, or -1 on failure.
+ */
+int dora_metadata_set_bool_list(DoraMetadata *metadata, const char *key, const bool *values, size_t len);
+
+/**
  * Sets a list-of-strings parameter from len NUL-terminated UTF-8 strings (copied).
  * Returns 0, or -1 on failure.
  */
 int dora_metadata_set_string_list(DoraMetadata *metadata, const char *key, const char *const *values, size_t len);
-
-/**
- * The whole map as one JSON object, NUL-terminated (its length without the NUL in
- * *out_len, which may be NULL): bools, integers, floats (NaN, Infinity and -Infinity
- * written as Python's json module writes them, beyond strict JSON), strings and lists as
- * JSON values; a timestamp as {"timestamp_ns": N}. The caller frees the string with
- * dora_free_string. NULL (and dora_last_error) on failure. One call instead of one per
- * parameter: for language bindings.
- */
-char *dora_metadata_to_json(const DoraMetadata *metadata, size_t *out_len);
-
-/**
- * A new map from a JSON object of len bytes: true/false → bool, a number without '.', 'e'
- * or 'E' → int (it must fit int64), any other number → float, a string → string, null →
- * no parameter, a list of only bools, only integers, only numbers or only strings → the
- * matching list type (an empty list is a list of int). Objects and mixed lists are
- * refused. The caller frees the map with dora_metadata_free. NULL (and dora_last_error
- * naming the parameter or the byte at fault) on failure.
- */
-DoraMetadata *dora_metadata_from_json(const char *json, size_t len);
-
-/**
- * Frees a string this library returned for the caller to free (dora_metadata_to_json).
- * NULL is a no-op.
- */
-void dora_free_string(char *string);
 
 
 /* ------------------------------------------------------------------------------------ */
@@ -458,8 +437,7 @@ void dora_discard_output_sample(DoraContext *context, DoraOutputSample *sample);
 /**
  * Calls the release callbacks of array and schema when they are set (either may be NULL),
  * as their owner would: for a caller that exported an array only to send it with
- * dora_send_output_arrow, such as a binding that cannot call a C function pointer
- * cheaply.
+ * dora_send_output_arrow.
  */
 void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema);
 

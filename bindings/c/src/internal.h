@@ -69,8 +69,6 @@ typedef struct dora_json {
   dora_json_type type;
   bool boolean;
   double number;
-  bool integer;  /* DJ_NUMBER written without '.', 'e' or 'E' and within int64: exact in int_value */
-  int64_t int_value;
   char *string; /* DJ_STRING: UTF-8, NUL-terminated (it may also contain NULs: see string_len) */
   size_t string_len;
   size_t count; /* DJ_ARRAY / DJ_OBJECT: number of items */

@@ -2,7 +2,6 @@
  * A small strict JSON reader: the node configuration (DORA_NODE_CONFIG) and the
  * daemon's control messages are all the library reads, so no dependency is worth it.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +140,6 @@ static int parse_number(parser *ps, dora_json *out) {
   if (*end != 0 || !isfinite(v)) return fail_at(ps, "bad number");
   out->type = DJ_NUMBER;
   out->number = v;
-  if (!strpbrk(tmp, ".eE")) {
-    errno = 0;
-    long long i = strtoll(tmp, &end, 10);
-    if (errno == ERANGE) return fail_at(ps, "integer out of the int64 range");
-    out->integer = true;
-    out->int_value = (int64_t)i;
-  }
   return 0;
 }
 

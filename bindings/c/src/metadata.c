@@ -1,6 +1,4 @@
 /* Metadata parameters: the typed key → value map of docs/protocol.md §5.2. */
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,9 +286,17 @@ int dora_metadata_set_float_list(DoraMetadata *m, const char *key, const double 
   return set_list(m, key, DORA_PARAMETER_LIST_FLOAT, values, len, sizeof(double));
 }
 
-/* A list-of-strings parameter from len strings; item(ctx, i, &n) gives string i and its
- * length, or NULL (refused). Shared by the C setter and the JSON reader. */
-static int set_strings(DoraMetadata *m, const char *key, size_t len, const char *(*item)(const void *ctx, size_t i, size_t *n), const void *ctx) {
+int dora_metadata_set_bool_list(DoraMetadata *m, const char *key, const bool *values, size_t len) {
+  if (set_list(m, key, DORA_PARAMETER_LIST_BOOL, values, len, sizeof(bool)) != 0) return -1;
+  /* stored as bytes 0/1 (the wire's form), whatever the platform's bool representation */
+  const param *p = find(m, key);
+  uint8_t *items = p->items;
+  for (size_t i = 0; i < len; i++) items[i] = values[i] ? 1 : 0;
+  return 0;
+}
+
+int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *const *values, size_t len) {
+  if (len > 0 && !values) return dora__fail("list values are NULL");
   param *p = slot(m, key);
   if (!p) return -1;
   p->type = DORA_PARAMETER_LIST_STRING;
@@ -301,173 +307,14 @@ static int set_strings(DoraMetadata *m, const char *key, size_t len, const char 
   }
   p->items = items;
   for (size_t i = 0; i < len; i++) {
-    size_t n = 0;
-    const char *s = item(ctx, i, &n);
-    if (!s || copy_str(&items[i], s, n)) {
+    if (!values[i] || copy_str(&items[i], values[i], strlen(values[i]))) {
       p->n = i;
-      if (!s) dora__fail("list element %zu is NULL", i);
+      if (!values[i]) dora__fail("list element %zu is NULL", i);
       return abandon(m, p);
     }
   }
   p->n = len;
   return 0;
-}
-
-static const char *c_string_item(const void *ctx, size_t i, size_t *n) {
-  const char *s = ((const char *const *)ctx)[i];
-  if (s) *n = strlen(s);
-  return s;
-}
-
-int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *const *values, size_t len) {
-  if (len > 0 && !values) return dora__fail("list values are NULL");
-  return set_strings(m, key, len, c_string_item, values);
-}
-
-/* ---- JSON: the whole map in one call (language bindings, configuration files) ----- */
-
-static void put_text(dora_buf *b, const char *text) { dora__buf_raw(b, text, strlen(text)); }
-
-static void put_int(dora_buf *b, int64_t v) {
-  char tmp[32];
-  put_text(b, (snprintf(tmp, sizeof tmp, "%lld", (long long)v), tmp));
-}
-
-/* The shortest of %.15g/%.16g/%.17g that reads back exactly, always with a '.' or an exponent. */
-static void put_float(dora_buf *b, double v) {
-  if (isnan(v) || isinf(v)) {
-    put_text(b, isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
-    return;
-  }
-  char tmp[40];
-  for (int digits = 15; digits <= 17; digits++) {
-    snprintf(tmp, sizeof tmp, "%.*g", digits, v);
-    if (strtod(tmp, NULL) == v) break;
-  }
-  put_text(b, tmp);
-  if (!strpbrk(tmp, ".eE")) put_text(b, ".0");
-}
-
-char *dora_metadata_to_json(const DoraMetadata *m, size_t *out_len) {
-  dora_buf b = {0};
-  size_t n = m ? m->n : 0;
-  dora__buf_u8(&b, '{');
-  for (size_t i = 0; i < n; i++) {
-    const param *p = &m->items[i];
-    if (i) dora__buf_u8(&b, ',');
-    dora__json_quote(&b, p->key, strlen(p->key));
-    dora__buf_u8(&b, ':');
-    bool list = is_list(p->type);
-    if (list) dora__buf_u8(&b, '[');
-    for (size_t k = 0; k < (list ? p->n : 1); k++) {
-      if (k) dora__buf_u8(&b, ',');
-      switch (p->type) {
-        case DORA_PARAMETER_BOOL: put_text(&b, p->v.b ? "true" : "false"); break;
-        case DORA_PARAMETER_INT: put_int(&b, p->v.i); break;
-        case DORA_PARAMETER_TIMESTAMP:
-          put_text(&b, "{\"timestamp_ns\":");
-          put_int(&b, p->v.i);
-          dora__buf_u8(&b, '}');
-          break;
-        case DORA_PARAMETER_FLOAT: put_float(&b, p->v.f); break;
-        case DORA_PARAMETER_STRING: dora__json_quote(&b, p->v.s.ptr, p->v.s.len); break;
-        case DORA_PARAMETER_LIST_BOOL: put_text(&b, ((const uint8_t *)p->items)[k] ? "true" : "false"); break;
-        case DORA_PARAMETER_LIST_INT: put_int(&b, ((const int64_t *)p->items)[k]); break;
-        case DORA_PARAMETER_LIST_FLOAT: put_float(&b, ((const double *)p->items)[k]); break;
-        case DORA_PARAMETER_LIST_STRING: dora__json_quote(&b, ((const dora_str *)p->items)[k].ptr, ((const dora_str *)p->items)[k].len); break;
-        case DORA_PARAMETER_NONE: put_text(&b, "null"); break;
-      }
-    }
-    if (list) dora__buf_u8(&b, ']');
-  }
-  dora__buf_u8(&b, '}');
-  size_t len = b.len;
-  dora__buf_u8(&b, 0);
-  if (b.oom) {
-    dora__buf_free(&b);
-    dora__fail("out of memory");
-    return NULL;
-  }
-  if (out_len) *out_len = len;
-  return (char *)b.data;
-}
-
-void dora_free_string(char *s) { free(s); }
-
-static const char *json_string_item(const void *ctx, size_t i, size_t *n) {
-  const dora_json *e = &((const dora_json *)ctx)->items[i];
-  *n = e->string_len;
-  return e->string;
-}
-
-/* One JSON value as the parameter key (already known to be valid). */
-static int set_from_json(DoraMetadata *m, const char *key, const dora_json *v) {
-  switch (v->type) {
-    case DJ_NULL: return 0;
-    case DJ_BOOL: return dora_metadata_set_bool(m, key, v->boolean);
-    case DJ_NUMBER: return v->integer ? dora_metadata_set_int(m, key, v->int_value) : dora_metadata_set_float(m, key, v->number);
-    case DJ_STRING: return dora_metadata_set_string(m, key, v->string, v->string_len);
-    case DJ_OBJECT: return dora__fail("parameter \"%s\": objects are not supported (bool, number, string or a list of one of these)", key);
-    case DJ_ARRAY: break;
-  }
-  size_t n = v->count;
-  bool bools = true, ints = true, numbers = true, strings = true;
-  for (size_t i = 0; i < n; i++) {
-    const dora_json *e = &v->items[i];
-    bools &= e->type == DJ_BOOL;
-    ints &= e->type == DJ_NUMBER && e->integer;
-    numbers &= e->type == DJ_NUMBER;
-    strings &= e->type == DJ_STRING;
-  }
-  if (n == 0 || ints) {
-    int64_t *xs = malloc((n + 1) * sizeof *xs);
-    if (!xs) return dora__fail("out of memory");
-    for (size_t i = 0; i < n; i++) xs[i] = v->items[i].int_value;
-    int rc = dora_metadata_set_int_list(m, key, xs, n);
-    free(xs);
-    return rc;
-  }
-  if (numbers) {
-    double *xs = malloc(n * sizeof *xs);
-    if (!xs) return dora__fail("out of memory");
-    for (size_t i = 0; i < n; i++) xs[i] = v->items[i].number;
-    int rc = dora_metadata_set_float_list(m, key, xs, n);
-    free(xs);
-    return rc;
-  }
-  if (bools) {
-    uint8_t *xs = malloc(n);
-    if (!xs) return dora__fail("out of memory");
-    for (size_t i = 0; i < n; i++) xs[i] = v->items[i].boolean ? 1 : 0;
-    int rc = set_list(m, key, DORA_PARAMETER_LIST_BOOL, xs, n, 1);
-    free(xs);
-    return rc;
-  }
-  if (strings) return set_strings(m, key, n, json_string_item, v);
-  return dora__fail("parameter \"%s\": a list must hold only booleans, only numbers or only strings", key);
-}
-
-DoraMetadata *dora_metadata_from_json(const char *json, size_t len) {
-  if (!json) {
-    dora__fail("dora_metadata_from_json: json is NULL");
-    return NULL;
-  }
-  dora_json *root = dora__json_parse(json, len);
-  if (!root) return NULL;
-  DoraMetadata *m = NULL;
-  if (root->type != DJ_OBJECT) {
-    dora__fail("metadata JSON must be an object of parameters");
-  } else if ((m = dora_metadata_new())) {
-    for (size_t i = 0; i < root->count; i++) {
-      if (set_from_json(m, root->keys[i], &root->items[i])) {
-        dora_metadata_free(m);
-        m = NULL;
-        break;
-      }
-    }
-  }
-  dora__json_free(root);
-  return m;
 }
 
 int dora__metadata_write(dora_buf *b, const DoraMetadata *m) {

@@ -43,86 +43,22 @@ def _datetime_to_ns(value: _dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-class _Metadata:
-    """A DoraMetadata built from a dict; freed with the object.
-
-    The common case (bools, numbers, strings and lists of them) crosses into C as one
-    JSON object in one call: a call per parameter cost more than the send itself.
-    """
-
-    def __init__(self, parameters: dict[str, Any] | None) -> None:
-        self.handle = None
-        params = parameters or {}
-        if "timestamp" in params:
-            params = {k: v for k, v in params.items() if k != "timestamp"}  # set by the sender itself
-        try:
-            text = _dumps(params)
-            special: dict[str, Any] = {}
-        except (TypeError, ValueError):  # datetimes, NaN/infinity, or something unsupported
-            plain = {k: v for k, v in params.items() if _plain(v)}
-            special = {str(k): v for k, v in params.items() if k not in plain and v is not None}
-            text = _dumps(plain)
-        data = text.encode()
-        self.handle = lib.dora_metadata_from_json(data, len(data))
-        if not self.handle:
-            raise ValueError(f"metadata: {_ffi.last_error()}")
-        for key, value in special.items():
-            self._set(key, value)
-
-    def _set(self, key: str, value: Any) -> None:
-        k = key.encode()
-        h = self.handle
-        if isinstance(value, float):
-            rc = lib.dora_metadata_set_float(h, k, value)
-        elif isinstance(value, _dt.datetime):
-            rc = lib.dora_metadata_set_timestamp(h, k, _datetime_to_ns(value))
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            arr = (ctypes.c_double * len(value))(*value)
-            rc = lib.dora_metadata_set_float_list(h, k, arr, len(value))
-        else:
-            raise TypeError(
-                f"metadata {key!r}: {type(value).__name__} values are not supported "
-                "(bool, int, float, str, datetime, or a list of bool, int, float or str)"
-            )
-        if rc != 0:
-            raise ValueError(f"metadata {key!r}: {_ffi.last_error()}")
-
-    def __del__(self) -> None:
-        if getattr(self, "handle", None):
-            lib.dora_metadata_free(self.handle)
-            self.handle = None
+def _timestamp_ns(key: str, value: Any) -> int:
+    """A datetime parameter as nanoseconds (the core calls this for values of no other type)."""
+    if isinstance(value, _dt.datetime):
+        return _datetime_to_ns(value)
+    raise TypeError(
+        f"metadata {key!r}: {type(value).__name__} values are not supported "
+        "(bool, int, float, str, datetime, or a list of bool, int, float or str)"
+    )
 
 
-_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
-
-
-def _plain(value: Any) -> bool:
-    """True if ``value`` goes through JSON unchanged (finite floats only)."""
-    try:
-        _dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
+_native.configure(_ns_to_datetime, _timestamp_ns)
 
 
 def _read_metadata(handle: int) -> dict[str, Any]:
-    """The parameters of a received message: one call into C, one json.loads."""
-    text = lib.dora_metadata_to_json(handle, None)
-    if not text:
-        raise RuntimeError(_ffi.last_error())
-    try:
-        return _parameters(ctypes.string_at(text))
-    finally:
-        lib.dora_free_string(text)
-
-
-def _parameters(json_text: bytes) -> dict[str, Any]:
-    """Parameters from dora_metadata_to_json's JSON."""
-    out: dict[str, Any] = json.loads(json_text)
-    for key, value in out.items():
-        if type(value) is dict:  # {"timestamp_ns": N}
-            out[key] = _ns_to_datetime(value["timestamp_ns"])
-    return out
+    """The parameters of a DoraMetadata, converted in C."""
+    return _native.metadata_dict(handle)
 
 
 def _import_arrow(event: int, array: ctypes.Array[ctypes.c_char] | None = None, schema: ctypes.Array[ctypes.c_char] | None = None) -> pa.Array:
@@ -263,7 +199,7 @@ class Node:
         """``next`` for asyncio: waits in a worker thread, so the event loop keeps running."""
         return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
 
-    def _event(self, type_code: int, input_id: str | None, timestamp: int, metadata: bytes | None, message: str | None) -> dict[str, Any]:
+    def _event(self, type_code: int, input_id: str | None, timestamp: int, metadata: dict[str, Any] | None, message: str | None) -> dict[str, Any]:
         """An event dict from _native.next_event's tuple (called under the lock)."""
         kind = _EVENT_TYPES.get(type_code, "UNKNOWN")
         if kind == "INPUT":
@@ -272,7 +208,7 @@ class Node:
             except BaseException:
                 lib.dora_arrow_release(self._in_array_ptr, self._in_schema_ptr)
                 raise
-            parameters = _parameters(metadata or b"{}")
+            parameters = metadata if metadata is not None else {}
             parameters["timestamp"] = _ns_to_datetime(timestamp)
             return {"type": kind, "id": input_id, "kind": "dora", "value": value, "metadata": parameters}
         if kind == "INPUT_CLOSED":
@@ -290,37 +226,15 @@ class Node:
         if output_id not in self._outputs:
             raise ValueError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
         oid = output_id.encode()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            params = metadata or {}
-            if "timestamp" in params:
-                params = {k: v for k, v in params.items() if k != "timestamp"}  # set by the sender itself
-            try:
-                text = _dumps(params).encode()
-            except (TypeError, ValueError):
-                text = None  # datetimes, NaN/infinity or unsupported values: the general path below
-            if text is not None:
-                # The common case in one crossing: export, then metadata, send and release in C.
-                arr = _to_arrow(data)
-                with self._lock:
-                    arr._export_to_c(self._out_array_ptr, self._out_schema_ptr)
-                    _native.send_arrow(self._ctx, oid, self._out_array_ptr, self._out_schema_ptr, text)
-                return
-        meta = _Metadata(metadata)
+        # One crossing into the core each: the parameters dict is converted there.
         if isinstance(data, (bytes, bytearray, memoryview)):
-            buf = bytes(data) if not isinstance(data, bytes) else data
             with self._lock:
-                rc = lib.dora_send_output_with_metadata(self._ctx, oid, len(oid), buf, len(buf), meta.handle)
-        else:
-            arr = _to_arrow(data)
-            with self._lock:
-                array, schema = self._out_array_ptr, self._out_schema_ptr
-                arr._export_to_c(array, schema)
-                try:
-                    rc = lib.dora_send_output_arrow(self._ctx, oid, len(oid), array, schema, meta.handle)
-                finally:
-                    lib.dora_arrow_release(array, schema)  # the export existed only for this send
-        if rc != 0:
-            raise RuntimeError(_ffi.last_error())
+                _native.send_bytes(self._ctx, oid, data, metadata)
+            return
+        arr = _to_arrow(data)
+        with self._lock:
+            arr._export_to_c(self._out_array_ptr, self._out_schema_ptr)
+            _native.send_arrow(self._ctx, oid, self._out_array_ptr, self._out_schema_ptr, metadata)
 
     # -- the dataflow -----------------------------------------------------------------
 

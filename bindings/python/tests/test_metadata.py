@@ -1,5 +1,5 @@
-"""Metadata parameters cross into the native core as one JSON object each way
-(dora_metadata_from_json / dora_metadata_to_json); every parameter type must survive."""
+"""Metadata parameters are converted between Python dicts and the core's map in C
+(dora/_native, src/fast.c); every parameter type must survive."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ import math
 
 import pytest
 
-from dora.node import _Metadata, _read_metadata
+from dora import _native
+from dora._ffi import lib
+from dora.node import _read_metadata
 
 
 def roundtrip(params: dict) -> dict:
-    metadata = _Metadata(params)  # owns the handle: keep it alive while reading
-    return _read_metadata(metadata.handle)
+    handle = _native.metadata_new(params)
+    try:
+        return _read_metadata(handle)
+    finally:
+        lib.dora_metadata_free(handle)
 
 
-def test_every_json_type_round_trips_exactly() -> None:
+def test_every_plain_type_round_trips_exactly() -> None:
     params = {
         "int": -(2**63),
         "max": 2**63 - 1,
@@ -37,7 +42,7 @@ def test_every_json_type_round_trips_exactly() -> None:
     assert [type(v) for v in out["floats"]] == [float, float]
 
 
-def test_values_json_cannot_carry_take_the_per_parameter_path() -> None:
+def test_datetimes_and_non_finite_floats_round_trip() -> None:
     when = dt.datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
     out = roundtrip({"nan": math.nan, "inf": -math.inf, "when": when, "with_nan": [1.0, math.nan], "n": 1})
     assert math.isnan(out["nan"]) and out["inf"] == -math.inf
@@ -60,9 +65,9 @@ def test_the_message_timestamp_and_none_values_are_not_parameters() -> None:
 )
 def test_unsupported_values_are_refused_with_the_parameter_named(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _Metadata(params)
+        _native.metadata_new(params)
 
 
 def test_values_of_other_python_types_are_refused() -> None:
     with pytest.raises(TypeError, match=r"metadata 'obj': object values are not supported"):
-        _Metadata({"obj": object()})
+        _native.metadata_new({"obj": object()})
