@@ -31,7 +31,6 @@ _LEVELS = ("error", "warn", "info", "debug", "trace")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
-
 def _ns_to_datetime(ns: int) -> _dt.datetime:
     return _EPOCH + _dt.timedelta(microseconds=ns // 1000)
 
@@ -61,16 +60,13 @@ def _read_metadata(handle: int) -> dict[str, Any]:
     return _native.metadata_dict(handle)
 
 
-def _import_arrow(event: int, array: ctypes.Array[ctypes.c_char] | None = None, schema: ctypes.Array[ctypes.c_char] | None = None) -> pa.Array:
-    """The event's data as a pyarrow array over the received bytes (no copy).
-
-    ``array`` and ``schema`` are scratch structs (pyarrow moves their contents out); new ones if not given."""
-    if array is None or schema is None:
-        array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-        schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
+def _import_arrow(event: int) -> pa.Array:
+    """The event's data as a pyarrow array over the received bytes (no copy)."""
+    array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
+    schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
     if lib.dora_event_arrow(event, ctypes.addressof(array), ctypes.addressof(schema)) != 0:
         raise RuntimeError(_ffi.last_error())
-    # pyarrow takes over the structs' contents and calls release when the array is freed
+    # pyarrow moves the structs' contents out and calls release when the array is freed
     return pa.Array._import_from_c(ctypes.addressof(array), ctypes.addressof(schema))
 
 
