@@ -1,0 +1,130 @@
+/*
+ * A context's life: init_dora_context_from_env (configuration, sockets, registration,
+ * start barrier), its identity accessors, and closing: end of stream on every output,
+ * a short wait for samples to come back, then the sockets and segments. The context
+ * itself is freed when its last reference (it, or a payload still held) goes.
+ */
+#include <stdio.h>
+#include <sys/mman.h>
+
+#include "node.h"
+
+#define RELEASE_WAIT_MS 2000        /* how long a closing node waits for its samples to come back */
+
+/* ---- opening ------------------------------------------------------------------------ */
+
+void *init_dora_context_from_env(void) {
+  DoraContext *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    dora__fail("out of memory");
+    return NULL;
+  }
+  ctx->refs = 1;
+  ctx->next_sample_id = 1;
+  pthread_mutex_init(&ctx->lock, NULL);
+  if (dora__read_config(ctx) || dora__open_sockets(ctx) || dora__register_node(ctx) || dora__await_start(ctx)) {
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+    free_dora_context(ctx);
+    dora__fail("%s", saved);
+    return NULL;
+  }
+  return ctx;
+}
+
+const char *dora_node_id(const DoraContext *ctx) { return ctx ? ctx->node_id : NULL; }
+const char *dora_dataflow_id(const DoraContext *ctx) { return ctx ? ctx->dataflow_id : NULL; }
+
+/* ---- closing ------------------------------------------------------------------------ */
+
+void dora__ctx_unref(DoraContext *ctx) {
+  if (__atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  /* every event and array is gone: what is still mapped can go */
+  dora__cache_close(&ctx->cache);
+  for (size_t i = 0; i < ctx->n_senders; i++) free(ctx->senders[i].samples);
+  for (size_t i = 0; i < ctx->n_outputs; i++) free((char *)ctx->outputs[i].topic);
+  free(ctx->senders);
+  free(ctx->outputs);
+  free(ctx->inputs);
+  free(ctx->topics);
+  free(ctx->exited);
+  free(ctx->event_topic);
+  dora__json_free(ctx->config);
+  pthread_mutex_destroy(&ctx->lock);
+  free(ctx);
+}
+
+static void close_socket(void **s) {
+  if (*s) zmq_close(*s);
+  *s = NULL;
+}
+
+static void close_context(DoraContext *ctx) {
+  if (ctx->pub) {
+    dora_buf eos = {0};
+    dora__eos_write(&eos, dora__clock_now(&ctx->clock));
+    for (size_t i = 0; i < ctx->n_outputs; i++) {
+      dora__zsend(ctx->pub, ctx->outputs[i].topic, ctx->outputs[i].topic_len, ZMQ_SNDMORE);
+      dora__zsend(ctx->pub, eos.data, eos.len, 0);
+    }
+    dora__buf_free(&eos);
+    if (ctx->req) dora__simple_request(ctx, "outputs-closed");
+  }
+  if (ctx->zctx) dora__flush_tokens(ctx);
+  /* Give receivers a moment to take (and return) what was just sent: a sample still held
+     after that stays in place (unlinking it could lose a message not yet opened); the
+     daemon removes every segment of the dataflow when the run ends. */
+  int64_t deadline = dora__now_ms() + RELEASE_WAIT_MS;
+  while (ctx->pull && !ctx->daemon_gone && dora__now_ms() < deadline) {
+    bool outstanding = false;
+    for (size_t i = 0; i < ctx->n_samples && !outstanding; i++) outstanding = ctx->samples[i].state == SAMPLE_OUT;
+    if (!outstanding) break;
+    dora__drain(ctx); /* peer-exited events release too */
+    dora__read_tokens(ctx);
+    zmq_pollitem_t item = {ctx->pull, 0, ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, 5);
+    dora__check_daemon(ctx);
+  }
+  while (ctx->head) {
+    DoraEvent *ev = ctx->head;
+    ctx->head = ev->next;
+    free_dora_event(ev);
+  }
+  ctx->tail = NULL;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->closed = true; /* from now on releases send no tokens */
+  pthread_mutex_unlock(&ctx->lock);
+  close_socket(&ctx->sub);
+  close_socket(&ctx->pull);
+  for (size_t i = 0; i < ctx->n_senders; i++) close_socket(&ctx->senders[i].push);
+  close_socket(&ctx->pub);
+  close_socket(&ctx->req);
+  for (size_t i = 0; i < ctx->n_samples; i++) {
+    sample_t *s = &ctx->samples[i];
+    if (s->state == SAMPLE_OUT) { /* still held: unmap ours, leave the name for the daemon */
+      munmap(s->seg.ptr, s->seg.size);
+      free(s->seg.name);
+    } else {
+      dora__segment_destroy(&s->seg); /* receivers keep their own mappings */
+    }
+    free(s->holders);
+  }
+  free(ctx->samples);
+  ctx->samples = NULL;
+  ctx->n_samples = 0;
+  if (ctx->zctx) {
+    while (zmq_ctx_term(ctx->zctx) < 0 && errno == EINTR) {
+    }
+    ctx->zctx = NULL;
+  }
+  pthread_mutex_lock(&ctx->lock);
+  dora__cache_close(&ctx->cache);
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+void free_dora_context(void *dora_context) {
+  DoraContext *ctx = dora_context;
+  if (!ctx) return;
+  if (!ctx->closed) close_context(ctx);
+  dora__ctx_unref(ctx);
+}

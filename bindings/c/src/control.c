@@ -1,0 +1,199 @@
+/*
+ * Talking with the daemon: requests on the DEALER socket (logs, dora_log, ready,
+ * outputs-closed), the control messages it publishes to this node (start, stop,
+ * peer-exited, inputs-closed), registration and the start barrier that
+ * init_dora_context_from_env waits on, and the check that the daemon (our parent) lives.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "node.h"
+
+#define REGISTER_TIMEOUT_MS 30000
+
+/* ---- daemon requests ---------------------------------------------------------------- */
+
+static int request(DoraContext *ctx, dora_buf *json) {
+  int rc = json->oom ? dora__fail("out of memory") : dora__zsend(ctx->req, json->data, json->len, 0);
+  dora__buf_free(json);
+  return rc;
+}
+
+static void json_field(dora_buf *b, const char *key, const char *value, bool first) {
+  if (!first) dora__buf_u8(b, ',');
+  dora__json_quote(b, key, strlen(key));
+  dora__buf_u8(b, ':');
+  dora__json_quote(b, value, strlen(value));
+}
+
+void dora__simple_request(DoraContext *ctx, const char *t) {
+  dora_buf b = {0};
+  dora__buf_u8(&b, '{');
+  json_field(&b, "t", t, true);
+  json_field(&b, "node", ctx->node_id, false);
+  dora__buf_u8(&b, '}');
+  request(ctx, &b);
+}
+
+void dora__log_to_daemon(DoraContext *ctx, const char *level, const char *fmt, ...) {
+  char message[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  if (!ctx || !ctx->req) {
+    fprintf(stderr, "[%s] %s\n", level, message);
+    return;
+  }
+  dora_buf b = {0};
+  dora__buf_u8(&b, '{');
+  json_field(&b, "t", "log", true);
+  json_field(&b, "node", ctx->node_id, false);
+  json_field(&b, "level", level, false);
+  json_field(&b, "message", message, false);
+  dora__buf_u8(&b, '}');
+  request(ctx, &b);
+}
+
+int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len) {
+  DoraContext *ctx = dora_context;
+  if (!ctx || ctx->closed) return dora__fail("dora_log: no open context");
+  static const char *levels[] = {"error", "warn", "info", "debug", "trace"};
+  const char *level = NULL;
+  for (size_t i = 0; i < 5; i++)
+    if (level_ptr && strlen(levels[i]) == level_len && strncmp(levels[i], level_ptr, level_len) == 0) level = levels[i];
+  if (!level) return dora__fail("dora_log: level must be error, warn, info, debug or trace");
+  if (!msg_ptr && msg_len) return dora__fail("dora_log: message is NULL");
+  dora_buf b = {0};
+  dora__buf_u8(&b, '{');
+  json_field(&b, "t", "log", true);
+  json_field(&b, "node", ctx->node_id, false);
+  json_field(&b, "level", level, false);
+  dora__buf_raw(&b, ",\"message\":", 11);
+  dora__json_quote(&b, msg_ptr ? msg_ptr : "", msg_len);
+  dora__buf_u8(&b, '}');
+  return request(ctx, &b);
+}
+
+/* ---- control messages from the daemon ----------------------------------------------- */
+
+void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
+  dora_json *msg = dora__json_parse((const char *)data, len);
+  const char *t = msg ? dora__jstr(msg, "t") : NULL;
+  if (!t) {
+    dora__log_to_daemon(ctx, "warn", "ignored a malformed control message from the daemon");
+  } else if (strcmp(t, "start") == 0) {
+    ctx->started = true;
+  } else if (strcmp(t, "stop") == 0) {
+    ctx->stop_requested = true;
+    const char *cause = dora__jstr(msg, "cause");
+    dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : "MANUAL"));
+  } else if (strcmp(t, "peer-exited") == 0) {
+    const char *node = dora__jstr(msg, "node");
+    if (node && !dora__is_exited(ctx, node)) {
+      /* the exited list keeps strings of the config, which outlives it */
+      const char *kept = NULL;
+      for (size_t i = 0; i < ctx->n_outputs && !kept; i++)
+        for (size_t k = 0; ctx->outputs[i].subscribers && k < ctx->outputs[i].subscribers->count && !kept; k++)
+          if (strcmp(ctx->outputs[i].subscribers->items[k].string, node) == 0) kept = ctx->outputs[i].subscribers->items[k].string;
+      if (kept) {
+        const char **grown = dora__grow(ctx->exited, ctx->n_exited, sizeof *grown);
+        if (grown) {
+          ctx->exited = grown;
+          ctx->exited[ctx->n_exited++] = kept;
+        }
+        dora__release_all(ctx, kept);
+      }
+    }
+  } else if (strcmp(t, "inputs-closed") == 0) {
+    const dora_json *ids = dora__json_get(msg, "inputs");
+    for (size_t k = 0; ids && ids->type == DJ_ARRAY && k < ids->count; k++)
+      for (size_t i = 0; i < ctx->n_inputs; i++)
+        if (ids->items[k].type == DJ_STRING && strcmp(ids->items[k].string, ctx->inputs[i].id) == 0) dora__close_input(ctx, i);
+  }
+  dora__json_free(msg);
+}
+
+/* The daemon is our parent: if the parent changed, it is gone and this node must not linger. */
+void dora__check_daemon(DoraContext *ctx) {
+  if (ctx->daemon_gone || getppid() == (pid_t)ctx->daemon_pid) return;
+  ctx->daemon_gone = true;
+  char message[256];
+  snprintf(message, sizeof message, "the dora daemon (pid %ld) is gone; node \"%s\" is shutting down", ctx->daemon_pid, ctx->node_id);
+  dora__push_event(ctx, dora__event_new(DoraEventType_Error, NULL, message));
+}
+
+/* ---- joining the dataflow ------------------------------------------------------------- */
+
+int dora__register_node(DoraContext *ctx) {
+  dora_buf b = {0};
+  char tail[64];
+  dora__buf_u8(&b, '{');
+  json_field(&b, "t", "register", true);
+  json_field(&b, "node", ctx->node_id, false);
+  snprintf(tail, sizeof tail, ",\"version\":%d,\"pid\":%ld}", DORA_PROTOCOL_VERSION, (long)getpid());
+  dora__buf_raw(&b, tail, strlen(tail));
+  if (request(ctx, &b)) return -1;
+  int64_t deadline = dora__now_ms() + REGISTER_TIMEOUT_MS;
+  for (;;) {
+    zmq_pollitem_t item = {ctx->req, 0, ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, POLL_MS);
+    if (item.revents & ZMQ_POLLIN) break;
+    dora__check_daemon(ctx);
+    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (dora__now_ms() > deadline)
+      return dora__fail("node \"%s\" could not register with the dora daemon within %d s", ctx->node_id, REGISTER_TIMEOUT_MS / 1000);
+  }
+  zmq_msg_t reply;
+  zmq_msg_init(&reply);
+  zmq_msg_recv(&reply, ctx->req, 0);
+  dora_json *msg = dora__json_parse(zmq_msg_data(&reply), zmq_msg_size(&reply));
+  zmq_msg_close(&reply);
+  const char *t = msg ? dora__jstr(msg, "t") : NULL;
+  int rc = 0;
+  if (!t) rc = dora__fail("node \"%s\": malformed registration reply from the daemon", ctx->node_id);
+  else if (strcmp(t, "ok") != 0) rc = dora__fail("the dora daemon refused node \"%s\": %s", ctx->node_id, dora__jstr(msg, "message") ? dora__jstr(msg, "message") : "no reason given");
+  dora__json_free(msg);
+  return rc;
+}
+
+static bool subscribers_joined(const DoraContext *ctx) {
+  for (size_t i = 0; i < ctx->n_outputs; i++) {
+    const output_t *o = &ctx->outputs[i];
+    size_t expected = 0;
+    for (size_t k = 0; o->subscribers && k < o->subscribers->count; k++)
+      if (o->subscribers->items[k].type == DJ_STRING && !dora__is_exited(ctx, o->subscribers->items[k].string)) expected++;
+    if (o->subscriptions_seen < expected) return false;
+  }
+  return true;
+}
+
+/* The start barrier: our subscribers have joined, then every node is ready. */
+int dora__await_start(DoraContext *ctx) {
+  while (ctx->pub && !subscribers_joined(ctx) && !ctx->stop_requested) {
+    dora__drain(ctx);
+    zmq_pollitem_t items[2] = {{ctx->pub, 0, ZMQ_POLLIN, 0}, {ctx->sub, 0, ZMQ_POLLIN, 0}};
+    zmq_poll(items, 2, POLL_MS);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (zmq_msg_recv(&msg, ctx->pub, ZMQ_DONTWAIT) >= 0) {
+      const uint8_t *d = zmq_msg_data(&msg);
+      size_t n = zmq_msg_size(&msg);
+      if (n > 0 && d[0] == 1)
+        for (size_t i = 0; i < ctx->n_outputs; i++)
+          if (ctx->outputs[i].topic_len == n - 1 && memcmp(ctx->outputs[i].topic, d + 1, n - 1) == 0) ctx->outputs[i].subscriptions_seen++;
+    }
+    zmq_msg_close(&msg);
+    dora__check_daemon(ctx);
+    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+  }
+  dora__simple_request(ctx, "ready");
+  /* a stop during start-up (Ctrl-C while nodes load) ends the wait: the stream then yields STOP */
+  while (!ctx->started && !ctx->stop_requested) {
+    dora__drain(ctx);
+    if (ctx->started || ctx->stop_requested) break;
+    dora__wait_readable(ctx, POLL_MS);
+    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+  }
+  return 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * The node runtime: joining the dataflow (configuration, registration, start
+ * barrier), receiving into bounded per-input queues, sending inline or through
+ * pooled shared memory, and returning samples with drop tokens. It follows
+ * docs/protocol.md; node-api/node.ts is the TypeScript twin.
+ *
+ * Threads: the context is driven by one thread at a time (the caller's). Events and
+ * exported arrays may be released from any thread, so what their release touches
+ * (the mapping cache and pending drop tokens) is guarded by ctx->lock.
+ *
+ * This header is private to the runtime's files: config.c (reading DORA_NODE_CONFIG),
+ * transport.c (sockets, draining the SUB socket, decoding data messages), control.c
+ * (daemon requests and logs, control messages, registration and the start barrier,
+ * the daemon-liveness check), events.c (payloads, events, the per-input queues,
+ * next_event and the event readers), pool.c (the sample pool and drop tokens), send.c
+ * (every send function) and context.c (opening, closing and freeing a context). It
+ * holds the structures they share and the functions that cross between them; like
+ * internal.h, every such symbol is prefixed dora__ and hidden from the exports.
+ */
+#ifndef DORA_NODE_H
+#define DORA_NODE_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "internal.h"
+
+#define POLL_MS 100                 /* how often a waiting node checks that its daemon lives */
+
+/* ---- types ------------------------------------------------------------------------ */
+
+typedef struct payload {
+  long refs;
+  DoraContext *ctx; /* NULL when decoded without a dataflow (vector checks) */
+  const uint8_t *data;
+  size_t len;
+  zmq_msg_t msg;
+  bool has_msg;
+  uint8_t *copy;          /* an aligned copy of a misaligned inline payload */
+  dora_mapping *mapping;  /* shared memory */
+  dora_segment_cache *cache;
+  uint64_t sample;
+  int sender;             /* index in ctx->senders, -1 for none */
+} payload;
+
+struct DoraEvent {
+  enum DoraEventType type;
+  char *id;
+  size_t id_len;
+  char *message;
+  uint64_t timestamp, seq;
+  DoraMetadata *metadata;
+  dora_layout *layout;
+  payload *payload;
+  int input;
+  struct DoraEvent *next;
+};
+
+typedef struct {
+  const char *id;
+  size_t queue_size, queued;
+  int topic;
+  bool open;
+} input_t;
+
+typedef struct {
+  const char *topic;
+  size_t topic_len;
+  const char *source; /* node/output, for messages */
+  const char *output; /* the sender's output name (after the '/') */
+  int sender;         /* -1 for timers */
+  bool seen;
+  uint64_t next_seq;
+} topic_t;
+
+typedef struct {
+  const char *endpoint;
+  void *push;
+  uint64_t *samples;
+  size_t n, cap;
+} sender_t;
+
+typedef struct {
+  const char *name;
+  const char *topic;
+  size_t topic_len;
+  uint64_t seq;
+  const dora_json *subscribers; /* array of node ids */
+  size_t subscriptions_seen;
+} output_t;
+
+enum { SAMPLE_FREE, SAMPLE_ACQUIRED, SAMPLE_OUT };
+
+typedef struct {
+  dora_segment seg;
+  uint64_t id;
+  int state;
+  int output;
+  uint64_t seq;
+  const char **holders;
+  size_t n_holders;
+} sample_t;
+
+struct DoraOutputSample {
+  uint8_t *data;
+  size_t len;
+  int sample; /* index in ctx->samples, -1 for an inline buffer */
+};
+
+struct DoraContext {
+  long refs;
+  pthread_mutex_t lock;
+  bool closed;
+  dora_json *config;
+  const char *node_id, *dataflow_id, *segment_prefix, *event_topic_src;
+  char *event_topic;
+  size_t event_topic_len;
+  long daemon_pid;
+  uint64_t threshold;
+  void *zctx, *sub, *req, *pub, *pull;
+  input_t *inputs;
+  size_t n_inputs, open_inputs;
+  topic_t *topics;
+  size_t n_topics;
+  output_t *outputs;
+  size_t n_outputs;
+  sender_t *senders;
+  size_t n_senders;
+  sample_t *samples;
+  size_t n_samples;
+  uint64_t next_sample_id;
+  const char **exited;
+  size_t n_exited;
+  dora_segment_cache cache;
+  DoraEvent *head, *tail;
+  bool started, stop_requested, ended, daemon_gone;
+  dora_clock clock;
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static inline int64_t dora__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline const char *dora__jstr(const dora_json *object, const char *key) {
+  const dora_json *v = dora__json_get(object, key);
+  return v && v->type == DJ_STRING ? v->string : NULL;
+}
+
+static inline void *dora__grow(void *items, size_t n, size_t size) { return realloc(items, (n + 1) * size); }
+
+static inline bool dora__is_exited(const DoraContext *ctx, const char *node) {
+  for (size_t i = 0; i < ctx->n_exited; i++)
+    if (strcmp(ctx->exited[i], node) == 0) return true;
+  return false;
+}
+
+static inline int dora__zsend(void *socket, const void *data, size_t len, int flags) {
+  for (;;) {
+    if (zmq_send(socket, data, len, flags) >= 0) return 0;
+    if (errno != EINTR) return dora__fail("zmq_send failed: %s", zmq_strerror(errno));
+  }
+}
+
+/* ---- functions shared between the runtime's files ----------------------------------- */
+
+/* config.c */
+int dora__read_config(DoraContext *ctx);
+
+/* transport.c */
+int dora__open_sockets(DoraContext *ctx);
+int dora__find_topic(const DoraContext *ctx, const void *data, size_t len);
+void dora__drain(DoraContext *ctx);
+void dora__pump(DoraContext *ctx);
+void dora__wait_readable(DoraContext *ctx, long ms);
+
+/* control.c */
+void dora__simple_request(DoraContext *ctx, const char *t);
+void dora__log_to_daemon(DoraContext *ctx, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len);
+void dora__check_daemon(DoraContext *ctx);
+int dora__register_node(DoraContext *ctx);
+int dora__await_start(DoraContext *ctx);
+
+/* events.c */
+extern pthread_mutex_t dora__standalone_lock;
+extern const uint8_t dora__empty_payload[64];
+extern dora_segment_cache dora__standalone_cache;
+void dora__payload_unref(payload *p);
+DoraEvent *dora__event_new(enum DoraEventType type, const char *id, const char *message);
+void dora__push_event(DoraContext *ctx, DoraEvent *ev);
+void dora__push_input(DoraContext *ctx, DoraEvent *ev);
+void dora__close_input(DoraContext *ctx, size_t i);
+
+/* pool.c */
+void dora__release_all(DoraContext *ctx, const char *holder);
+void dora__read_tokens(DoraContext *ctx);
+void dora__add_lost(DoraContext *ctx, topic_t *t, uint64_t first, uint64_t last);
+void dora__flush_tokens(DoraContext *ctx);
+int dora__acquire(DoraContext *ctx, size_t size);
+void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq);
+
+/* context.c */
+void dora__ctx_unref(DoraContext *ctx);
+
+#endif /* DORA_NODE_H */
