@@ -1,7 +1,7 @@
-"""Builds the native core: the C node library (bindings/c/src) compiled into the package.
+"""Builds the native core: the C node library (bindings/c/src) and its Python binding
+(src/native.c) compiled together into one CPython extension module, dora._native.
 
-The Python API binds it with ctypes, plus src/fast.c: the per-message calls (receive
-an event, send) and the parameters conversion as a CPython module in the same shared object. It is
+Every call from Python into the core goes through that module (no ctypes). It is
 libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
 """
 import os
@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 HERE = pathlib.Path(__file__).resolve().parent
 C_ROOT = HERE.parent / "c"
@@ -24,8 +25,16 @@ def pkg_config(*args: str) -> list[str]:
         ) from err
 
 
+class BuildPy(build_py):
+    """Leaves out dora/_api.py: the C header generator still writes those ctypes signatures
+    (bindings/c/generate-header.ts), but the package no longer uses ctypes."""
+
+    def find_package_modules(self, package: str, package_dir: str) -> list[tuple[str, str, str]]:
+        return [m for m in super().find_package_modules(package, package_dir) if m[:2] != ("dora", "_api")]
+
+
 # setuptools wants paths relative to this folder, even outside it
-sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/fast.c"]
+sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
 native = Extension(
     "dora._native",
     sources=sources,
@@ -35,4 +44,4 @@ native = Extension(
     extra_link_args=[*pkg_config("--libs"), "-lpthread"],
 )
 
-setup(ext_modules=[native])
+setup(ext_modules=[native], cmdclass={"build_py": BuildPy})

@@ -1,6 +1,6 @@
-"""dora's Python node API over the native core.
+"""dora's Python node API over the native core (the compiled module ``dora._native``).
 
-Inputs arrive as pyarrow arrays imported through the Arrow C Data Interface: their
+Inputs arrive as pyarrow arrays imported through the Arrow PyCapsule interface: their
 buffers point into the received message (into the sender's shared memory for large
 inputs), and the sample goes back to its sender when pyarrow frees the array.
 """
@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
-import ctypes
 import datetime as _dt
 import json
 import logging
 import os
-import threading
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
-from . import _ffi, _native
-from ._ffi import lib
+from . import _native
 
-_EVENT_TYPES = {0: "STOP", 1: "INPUT", 2: "INPUT_CLOSED", 3: "ERROR"}
+if TYPE_CHECKING:
+    from . import Event, MetadataValue
+
 # Longest stretch next() holds the native context while waiting (see Node.next).
 _WAIT_SLICE_MS = 20
 _LEVELS = ("error", "warn", "info", "debug", "trace")
@@ -42,7 +41,7 @@ def _datetime_to_ns(value: _dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _timestamp_ns(key: str, value: Any) -> int:
+def _timestamp_ns(key: str, value: object) -> int:
     """A datetime parameter as nanoseconds (the core calls this for values of no other type)."""
     if isinstance(value, _dt.datetime):
         return _datetime_to_ns(value)
@@ -52,22 +51,9 @@ def _timestamp_ns(key: str, value: Any) -> int:
     )
 
 
-_native.configure(_ns_to_datetime, _timestamp_ns)
-
-
-def _read_metadata(handle: int) -> dict[str, Any]:
-    """The parameters of a DoraMetadata, converted in C."""
-    return _native.metadata_dict(handle)
-
-
-def _import_arrow(event: int) -> pa.Array:
-    """The event's data as a pyarrow array over the received bytes (no copy)."""
-    array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-    schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
-    if lib.dora_event_arrow(event, ctypes.addressof(array), ctypes.addressof(schema)) != 0:
-        raise RuntimeError(_ffi.last_error())
-    # pyarrow moves the structs' contents out and calls release when the array is freed
-    return pa.Array._import_from_c(ctypes.addressof(array), ctypes.addressof(schema))
+# Received inputs reach pyarrow through the Arrow PyCapsule interface: pa.array() takes the
+# core's export (an object with __arrow_c_array__) over the received bytes, without a copy.
+_native.configure(_ns_to_datetime, _timestamp_ns, pa.array)
 
 
 def _to_arrow(data: Any) -> pa.Array:
@@ -114,23 +100,13 @@ class Node:
                 "DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora, "
                 "e.g. `dora run dataflow.yml` with this node in the dataflow"
             )
-        self._config = json.loads(raw)
+        self._config: dict[str, Any] = json.loads(raw)
         if node_id is not None and node_id != self._config.get("nodeId"):
             raise RuntimeError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
-        self._lock = threading.Lock()
-        # Scratch Arrow C Data Interface structs, used under the lock (receiving, sending)
-        self._in_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-        self._in_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
-        self._out_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-        self._out_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
-        self._out_array_ptr = ctypes.addressof(self._out_array)
-        self._out_schema_ptr = ctypes.addressof(self._out_schema)
-        self._in_array_ptr = ctypes.addressof(self._in_array)
-        self._in_schema_ptr = ctypes.addressof(self._in_schema)
-        self._pending: collections.deque[dict[str, Any]] = collections.deque()
-        self._ctx = lib.init_dora_context_from_env()
-        if not self._ctx:
-            raise RuntimeError(f"could not join the dataflow: {_ffi.last_error()}")
+        self._pending: collections.deque[Event] = collections.deque()
+        # The handle of the native core; it serializes the calls of several threads itself,
+        # and raises RuntimeError("node is closed") once closed.
+        self._ctx = _native.Context()
         self._outputs = list(self._config.get("outputs", []))
         self._handler = _LogHandler(self)
         logging.getLogger().addHandler(self._handler)
@@ -140,41 +116,44 @@ class Node:
 
     # -- events -----------------------------------------------------------------------
 
-    def next(self, timeout: float | None = None) -> dict[str, Any] | None:
+    def next(self, timeout: float | None = None) -> Event | None:
         """The next event; None on timeout and once the stream has ended."""
         if self._pending:
             return self._pending.popleft()
+        ctx = self._ctx
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         while True:
             # The native context serves one thread at a time, so the wait is cut into short
             # slices: another thread (send_output while recv_async waits) gets the context
             # between two of them instead of after the whole wait.
             slice_ms = _WAIT_SLICE_MS if deadline is None else max(0, min(_WAIT_SLICE_MS, int((deadline - time.monotonic()) * 1000)))
-            with self._lock:
-                if not self._ctx:
-                    return None
-                event = _native.next_event(self._ctx, slice_ms, self._in_array_ptr, self._in_schema_ptr)
+            try:
+                event = ctx.next_event(slice_ms)  # the event dict, built in C; the value is zero copy
                 if event is not None:
-                    return self._event(*event)
-                if lib.dora_event_stream_ended(self._ctx):
+                    return event
+                if ctx.stream_ended():
                     return None
+            except RuntimeError:
+                if ctx.closed:  # closed (before or meanwhile): no more events
+                    return None
+                raise
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[Event]:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> Event:
         event = self.next()
         if event is None:
             raise StopIteration
         return event
 
-    def try_recv(self) -> dict[str, Any] | None:
+    def try_recv(self) -> Event | None:
         """An event that has already arrived, or None (never waits)."""
         return self.next(timeout=0)
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[Event]:
         """Every event that has already arrived."""
         events = []
         while (event := self.try_recv()) is not None:
@@ -191,46 +170,22 @@ class Node:
         self._pending.append(event)
         return False
 
-    async def recv_async(self, timeout: float | None = None) -> dict[str, Any] | None:
+    async def recv_async(self, timeout: float | None = None) -> Event | None:
         """``next`` for asyncio: waits in a worker thread, so the event loop keeps running."""
         return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
 
-    def _event(self, type_code: int, input_id: str | None, timestamp: int, metadata: dict[str, Any] | None, message: str | None) -> dict[str, Any]:
-        """An event dict from _native.next_event's tuple (called under the lock)."""
-        kind = _EVENT_TYPES.get(type_code, "UNKNOWN")
-        if kind == "INPUT":
-            try:
-                value = pa.Array._import_from_c(self._in_array_ptr, self._in_schema_ptr)
-            except BaseException:
-                lib.dora_arrow_release(self._in_array_ptr, self._in_schema_ptr)
-                raise
-            parameters = metadata if metadata is not None else {}
-            parameters["timestamp"] = _ns_to_datetime(timestamp)
-            return {"type": kind, "id": input_id, "kind": "dora", "value": value, "metadata": parameters}
-        if kind == "INPUT_CLOSED":
-            return {"type": kind, "id": input_id, "kind": "dora"}
-        if kind == "STOP":
-            return {"type": kind, "id": message or "MANUAL", "kind": "dora"}
-        if kind == "ERROR":
-            return {"type": kind, "error": message or "", "kind": "dora"}
-        return {"type": kind, "kind": "dora"}
-
     # -- sending ----------------------------------------------------------------------
 
-    def send_output(self, output_id: str, data: Any, metadata: dict[str, Any] | None = None) -> None:
+    def send_output(self, output_id: str, data: Any, metadata: dict[str, MetadataValue] | None = None) -> None:
         """Sends ``data`` (pyarrow array, bytes, numpy array or list) on ``output_id``."""
         if output_id not in self._outputs:
             raise ValueError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
-        oid = output_id.encode()
-        # One crossing into the core each: the parameters dict is converted there.
+        # One crossing into the core each: the parameters dict is converted there, and an
+        # array is read through its __arrow_c_array__ capsules.
         if isinstance(data, (bytes, bytearray, memoryview)):
-            with self._lock:
-                _native.send_bytes(self._ctx, oid, data, metadata)
-            return
-        arr = _to_arrow(data)
-        with self._lock:
-            arr._export_to_c(self._out_array_ptr, self._out_schema_ptr)
-            _native.send_arrow(self._ctx, oid, self._out_array_ptr, self._out_schema_ptr, metadata)
+            self._ctx.send_bytes(output_id, data, metadata)
+        else:
+            self._ctx.send_arrow(output_id, _to_arrow(data), metadata)
 
     # -- the dataflow -----------------------------------------------------------------
 
@@ -244,7 +199,8 @@ class Node:
     def dataflow_descriptor(self) -> dict[str, Any]:
         """The whole dataflow descriptor, as a dict."""
         with open(self._config["dataflowDescriptorFile"], encoding="utf-8") as f:
-            return json.load(f)
+            descriptor: dict[str, Any] = json.load(f)
+        return descriptor
 
     def log(self, level: str, message: str, target: str | None = None, fields: dict[str, Any] | None = None) -> None:
         """Writes a record to the node's log in the dataflow's logs."""
@@ -254,10 +210,11 @@ class Node:
         text = message if not target else f"{target}: {message}"
         if fields:
             text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
-        data, lvl = text.encode(), level.encode()
-        with self._lock:
-            if self._ctx:
-                lib.dora_log(self._ctx, lvl, len(lvl), data, len(data))
+        try:
+            self._ctx.log(level, text)
+        except RuntimeError:
+            if not self._ctx.closed:
+                raise  # after close(), records are dropped
 
     def log_error(self, message: str) -> None:
         self.log("error", message)
@@ -276,13 +233,9 @@ class Node:
 
     def close(self) -> None:
         """Closes the outputs (receivers get INPUT_CLOSED) and leaves the dataflow; idempotent."""
-        with self._lock:
-            if not self._ctx:
-                return
-            logging.getLogger().removeHandler(self._handler)
-            ctx, self._ctx = self._ctx, None
-            self._pending.clear()
-        lib.free_dora_context(ctx)
+        logging.getLogger().removeHandler(self._handler)
+        self._pending.clear()
+        self._ctx.close()
 
     def __enter__(self) -> "Node":
         return self

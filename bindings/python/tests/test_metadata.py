@@ -1,5 +1,5 @@
 """Metadata parameters are converted between Python dicts and the core's map in C
-(dora/_native, src/fast.c); every parameter type must survive."""
+(dora/_native, src/native.c); every parameter type must survive."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ import math
 import pytest
 
 from dora import _native
-from dora._ffi import lib
-from dora.node import _read_metadata
 
 
 def roundtrip(params: dict) -> dict:
-    handle = _native.metadata_new(params)
-    try:
-        return _read_metadata(handle)
-    finally:
-        lib.dora_metadata_free(handle)
+    return _native.metadata_roundtrip(params)
 
 
 def test_every_plain_type_round_trips_exactly() -> None:
@@ -65,9 +59,9 @@ def test_the_message_timestamp_and_none_values_are_not_parameters() -> None:
 )
 def test_unsupported_values_are_refused_with_the_parameter_named(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _native.metadata_new(params)
+        _native.metadata_roundtrip(params)
 
 
 def test_values_of_other_python_types_are_refused() -> None:
     with pytest.raises(TypeError, match=r"metadata 'obj': object values are not supported"):
-        _native.metadata_new({"obj": object()})
+        _native.metadata_roundtrip({"obj": object()})

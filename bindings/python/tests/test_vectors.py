@@ -1,7 +1,6 @@
 """The golden vectors (tests/vectors) through the Python binding: every Arrow vector decodes
 to its described value as a pyarrow array, a pyarrow array built from the description
 encodes to the vector's exact bytes, and every invalid data frame is refused."""
-import ctypes
 import json
 import os
 import re
@@ -11,16 +10,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import VECTORS
-from dora import _ffi
-from dora._ffi import lib
-from dora.node import _import_arrow, _read_metadata
-
-lib.dora__encode_inline.restype = ctypes.c_int
-lib.dora__encode_inline.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
-                                    ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
-                                    ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
-libc = ctypes.CDLL(None)
-libc.free.argtypes = [ctypes.c_void_p]
+from dora import _native
 
 UNITS = {"s": "s", "m": "ms", "u": "us", "n": "ns"}
 SIMPLE = {"n": pa.null(), "b": pa.bool_(), "c": pa.int8(), "C": pa.uint8(), "s": pa.int16(), "S": pa.uint16(), "i": pa.int32(),
@@ -114,13 +104,11 @@ def json_value(v, typ: pa.DataType):
 
 
 def decode(frames: list[bytes]):
-    """Decodes frames as a node does; returns (event handle, None) or (None, error)."""
-    arr = (ctypes.c_char_p * len(frames))(*frames)
-    lens = (ctypes.c_size_t * len(frames))(*(len(f) for f in frames))
-    event, eos = ctypes.c_void_p(), ctypes.c_bool()
-    if lib.dora__decode_frames(arr, lens, len(frames), ctypes.byref(event), ctypes.byref(eos)) != 0:
-        return None, _ffi.last_error()
-    return event.value, None
+    """Decodes frames as a node does; returns (event dict, None) or (None, error)."""
+    try:
+        return _native.decode_frames(frames), None
+    except RuntimeError as err:
+        return None, str(err)
 
 
 def load(folder: str, name: str):
@@ -137,10 +125,7 @@ def test_arrow_vector_decodes_to_its_values(name):
     vector, frames = load("arrow", name)
     event, error = decode(frames)
     assert error is None
-    try:
-        array = _import_arrow(event)
-    finally:
-        lib.free_dora_event(event)
+    array = event["value"]
     assert array.type == arrow_type(vector["type"])
     assert to_json(array) == vector["values"]
 
@@ -149,19 +134,7 @@ def test_arrow_vector_decodes_to_its_values(name):
 def test_pyarrow_array_from_the_description_encodes_to_the_vector_bytes(name):
     vector, frames = load("arrow", name)
     array = from_json(vector["values"], vector["type"])
-    c_array = ctypes.create_string_buffer(_ffi.ARROW_ARRAY_SIZE)
-    c_schema = ctypes.create_string_buffer(_ffi.ARROW_SCHEMA_SIZE)
-    array._export_to_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))
-    header, hlen, payload, plen = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_void_p(), ctypes.c_size_t()
-    try:
-        rc = lib.dora__encode_inline(ctypes.addressof(c_array), ctypes.addressof(c_schema), None, int(vector["timestamp"]), int(vector["seq"]),
-                                     ctypes.byref(header), ctypes.byref(hlen), ctypes.byref(payload), ctypes.byref(plen))
-        assert rc == 0, _ffi.last_error()
-        encoded = [ctypes.string_at(header.value, hlen.value)] + ([ctypes.string_at(payload.value, plen.value)] if plen.value else [])
-    finally:
-        pa.Array._import_from_c(ctypes.addressof(c_array), ctypes.addressof(c_schema))  # releases the export
-        libc.free(header.value)
-        libc.free(payload.value)
+    encoded = _native.encode_inline(array, int(vector["timestamp"]), int(vector["seq"]))
     assert encoded == frames
 
 
@@ -169,10 +142,7 @@ def test_parameters_of_every_type_decode():
     vector, frames = load("messages", "data-parameters.json")
     event, error = decode(frames)
     assert error is None
-    try:
-        parameters = _read_metadata(lib.dora_event_metadata(event))
-    finally:
-        lib.free_dora_event(event)
+    parameters = event["metadata"]
     for key, described in vector["parameters"].items():
         value = parameters[key]
         kind = described["type"]

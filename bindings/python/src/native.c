@@ -1,0 +1,757 @@
+/*
+ * dora._native: the Python binding of libdora_node_api, a CPython extension module
+ * compiled together with the C library (bindings/c/src) into one shared object. Every
+ * call from Python into the core goes through here; no raw pointer reaches Python.
+ *
+ *   Context      a node's DoraContext: next_event, send_arrow, send_bytes, log, close.
+ *                Once closed, every call but close() raises RuntimeError("node is closed").
+ *   ArrowExport  a received input exported through the Arrow C Data Interface, handed to
+ *                pyarrow through the Arrow PyCapsule interface (__arrow_c_array__). Its
+ *                buffers are the received bytes (the sender's shared memory for large
+ *                inputs): zero copy. The sample goes back to its sender when pyarrow frees
+ *                the array.
+ *
+ * Sending reads an array through its own __arrow_c_array__ capsules (any object of the
+ * PyCapsule interface, pyarrow's arrays among them). The parameters dict is converted
+ * straight to and from the core's metadata map. Each message crosses into the core once.
+ *
+ * Threads: the core serves a context from one thread at a time, so each Context has a
+ * lock. It is held only around calls into the core, with the GIL released, never while
+ * Python code runs: a finalizer or logging handler that calls back into the node while an
+ * event is being converted cannot deadlock. A received event is the caller's alone once
+ * dequeued (it holds its own reference to the context's state), so it is converted
+ * outside the lock.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dora_node_api.h"
+#include "internal.h" /* dora__decode_frames, dora__encode_inline: the golden-vector tests' entry points */
+
+static PyObject *last_error(void) {
+  const char *message = dora_last_error();
+  PyErr_SetString(PyExc_RuntimeError, message ? message : "unknown error");
+  return NULL;
+}
+
+static PyObject *closed_error(void) {
+  PyErr_SetString(PyExc_RuntimeError, "node is closed");
+  return NULL;
+}
+
+/* Set by configure(): ns -> datetime, (key, value) -> ns for a datetime value (raising
+ * TypeError, with the key, for a value of no supported type), and the importer of an
+ * __arrow_c_array__ object (pyarrow.array). */
+static PyObject *to_datetime, *timestamp_ns, *import_array;
+
+/* Interned strings: the event dicts' keys and constant values. */
+static PyObject *s_type, *s_id, *s_kind, *s_value, *s_metadata, *s_error, *s_timestamp, *s_dora, *s_INPUT, *s_INPUT_CLOSED, *s_STOP,
+    *s_ERROR, *s_UNKNOWN, *s_MANUAL, *s_empty, *s_arrow_c_array;
+
+static PyObject *value_error(const char *key) {
+  const char *message = dora_last_error();
+  return PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": %s", key, message ? message : "invalid"), NULL;
+}
+
+/* A received message's parameters as a dict, straight from the core's map. */
+static PyObject *metadata_to_dict(const DoraMetadata *m) {
+  PyObject *dict = PyDict_New();
+  if (!dict) return NULL;
+  size_t n = dora_metadata_len(m);
+  for (size_t i = 0; i < n; i++) {
+    const char *key = dora_metadata_key(m, i);
+    PyObject *value = NULL;
+    bool b;
+    int64_t v;
+    double d;
+    const char *str;
+    size_t len;
+    switch (dora_metadata_type(m, key)) {
+      case DORA_PARAMETER_BOOL: dora_metadata_get_bool(m, key, &b); value = PyBool_FromLong(b); break;
+      case DORA_PARAMETER_INT: dora_metadata_get_int(m, key, &v); value = PyLong_FromLongLong(v); break;
+      case DORA_PARAMETER_TIMESTAMP:
+        dora_metadata_get_int(m, key, &v);
+        value = to_datetime ? PyObject_CallFunction(to_datetime, "L", (long long)v) : PyLong_FromLongLong(v);
+        break;
+      case DORA_PARAMETER_FLOAT: dora_metadata_get_float(m, key, &d); value = PyFloat_FromDouble(d); break;
+      case DORA_PARAMETER_STRING:
+        dora_metadata_get_string(m, key, &str, &len);
+        value = PyUnicode_DecodeUTF8(str ? str : "", (Py_ssize_t)len, "replace");
+        break;
+      case DORA_PARAMETER_LIST_INT:
+      case DORA_PARAMETER_LIST_FLOAT: {
+        const int64_t *ints = NULL;
+        const double *floats = NULL;
+        bool is_int = dora_metadata_type(m, key) == DORA_PARAMETER_LIST_INT;
+        if (is_int) dora_metadata_get_int_list(m, key, &ints, &len);
+        else dora_metadata_get_float_list(m, key, &floats, &len);
+        if (!(value = PyList_New((Py_ssize_t)len))) break;
+        for (size_t k = 0; k < len; k++) {
+          PyObject *item = is_int ? PyLong_FromLongLong(ints[k]) : PyFloat_FromDouble(floats[k]);
+          if (!item) Py_CLEAR(value);
+          if (!value) break;
+          PyList_SET_ITEM(value, (Py_ssize_t)k, item);
+        }
+        break;
+      }
+      case DORA_PARAMETER_LIST_BOOL:
+      case DORA_PARAMETER_LIST_STRING: {
+        bool is_bool = dora_metadata_type(m, key) == DORA_PARAMETER_LIST_BOOL;
+        dora_metadata_list_len(m, key, &len);
+        if (!(value = PyList_New((Py_ssize_t)len))) break;
+        for (size_t k = 0; k < len; k++) {
+          size_t item_len = 0;
+          dora_metadata_get_list_item(m, key, k, &str, &item_len, &b);
+          PyObject *item = is_bool ? PyBool_FromLong(b) : PyUnicode_DecodeUTF8(str ? str : "", (Py_ssize_t)item_len, "replace");
+          if (!item) Py_CLEAR(value);
+          if (!value) break;
+          PyList_SET_ITEM(value, (Py_ssize_t)k, item);
+        }
+        break;
+      }
+      default: continue;
+    }
+    if (!value || PyDict_SetItemString(dict, key, value) < 0) {
+      Py_XDECREF(value);
+      Py_DECREF(dict);
+      return NULL;
+    }
+    Py_DECREF(value);
+  }
+  return dict;
+}
+
+/* Sets key to a list value: only bools, only ints, only numbers or only strings. */
+static int set_list(DoraMetadata *m, const char *key, PyObject *seq) {
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  PyObject **items = PySequence_Fast_ITEMS(seq);
+  bool bools = true, ints = true, numbers = true, strings = true;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *e = items[i];
+    bool is_bool = PyBool_Check(e);
+    bools &= is_bool;
+    ints &= PyLong_Check(e) && !is_bool;
+    numbers &= (PyLong_Check(e) || PyFloat_Check(e)) && !is_bool;
+    strings &= PyUnicode_Check(e);
+  }
+  int rc = -1;
+  if (n == 0 || ints) {
+    int64_t *xs = PyMem_Malloc(((size_t)n + 1) * sizeof *xs);
+    if (!xs) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+      xs[i] = PyLong_AsLongLong(items[i]);
+      if (xs[i] == -1 && PyErr_Occurred()) {
+        PyMem_Free(xs);
+        PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": integer out of the int64 range", key);
+        return -1;
+      }
+    }
+    rc = dora_metadata_set_int_list(m, key, xs, (size_t)n);
+    PyMem_Free(xs);
+  } else if (numbers) {
+    double *xs = PyMem_Malloc((size_t)n * sizeof *xs);
+    if (!xs) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) xs[i] = PyFloat_AsDouble(items[i]);
+    rc = PyErr_Occurred() ? -2 : dora_metadata_set_float_list(m, key, xs, (size_t)n);
+    PyMem_Free(xs);
+    if (rc == -2) return -1;
+  } else if (bools) {
+    bool *xs = PyMem_Malloc((size_t)n * sizeof *xs);
+    if (!xs) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) xs[i] = items[i] == Py_True;
+    rc = dora_metadata_set_bool_list(m, key, xs, (size_t)n);
+    PyMem_Free(xs);
+  } else if (strings) {
+    const char **xs = PyMem_Malloc((size_t)n * sizeof *xs);
+    if (!xs) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+      Py_ssize_t len;
+      if (!(xs[i] = PyUnicode_AsUTF8AndSize(items[i], &len)) || (size_t)len != strlen(xs[i])) {
+        PyMem_Free(xs);
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": a list string contains a NUL character", key);
+        return -1;
+      }
+    }
+    rc = dora_metadata_set_string_list(m, key, xs, (size_t)n);
+    PyMem_Free(xs);
+  } else {
+    PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": a list must hold only booleans, only numbers or only strings", key);
+    return -1;
+  }
+  return rc == 0 ? 0 : (value_error(key), -1);
+}
+
+static int set_value(DoraMetadata *m, const char *key, PyObject *value) {
+  int rc;
+  if (PyBool_Check(value)) {
+    rc = dora_metadata_set_bool(m, key, value == Py_True);
+  } else if (PyLong_Check(value)) {
+    long long v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) {
+      PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": integer out of the int64 range", key);
+      return -1;
+    }
+    rc = dora_metadata_set_int(m, key, v);
+  } else if (PyFloat_Check(value)) {
+    rc = dora_metadata_set_float(m, key, PyFloat_AS_DOUBLE(value));
+  } else if (PyUnicode_Check(value)) {
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+    if (!s) return -1;
+    rc = dora_metadata_set_string(m, key, s, (size_t)len);
+  } else if (PyList_Check(value) || PyTuple_Check(value)) {
+    PyObject *seq = PySequence_Fast(value, "a list");
+    if (!seq) return -1;
+    rc = set_list(m, key, seq);
+    Py_DECREF(seq);
+    return rc;
+  } else if (PyDict_Check(value)) {
+    PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": objects are not supported (bool, number, string or a list of one of these)", key);
+    return -1;
+  } else {
+    /* A datetime, or a TypeError naming the key and the type (Python decides). */
+    PyObject *ns = timestamp_ns ? PyObject_CallFunction(timestamp_ns, "sO", key, value) : NULL;
+    if (!ns) {
+      if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "metadata '%s': unsupported value", key);
+      return -1;
+    }
+    long long v = PyLong_AsLongLong(ns);
+    Py_DECREF(ns);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    rc = dora_metadata_set_timestamp(m, key, v);
+  }
+  return rc == 0 ? 0 : (value_error(key), -1);
+}
+
+/* A new map from a parameters dict (None or a dict); NULL with an exception set on failure.
+ * The key "timestamp" (the message's own) and None values are skipped. */
+static DoraMetadata *metadata_from_dict(PyObject *params) {
+  DoraMetadata *m = dora_metadata_new();
+  if (!m) return (DoraMetadata *)last_error();
+  if (params == Py_None) return m;
+  if (!PyDict_Check(params)) {
+    dora_metadata_free(m);
+    PyErr_SetString(PyExc_TypeError, "metadata must be a dict");
+    return NULL;
+  }
+  PyObject *key_obj, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(params, &pos, &key_obj, &value)) {
+    PyObject *key_str = PyObject_Str(key_obj);
+    const char *key = key_str ? PyUnicode_AsUTF8(key_str) : NULL;
+    int rc = key ? 0 : -1;
+    if (key && value != Py_None && strcmp(key, "timestamp") != 0) rc = set_value(m, key, value);
+    Py_XDECREF(key_str);
+    if (rc != 0) {
+      dora_metadata_free(m);
+      return NULL;
+    }
+  }
+  return m;
+}
+
+
+/* ---- ArrowExport: a received input on its way into pyarrow --------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  struct ArrowArray array; /* release == NULL once moved out (or never filled) */
+  struct ArrowSchema schema;
+} ArrowExportObject;
+
+static PyTypeObject ArrowExportType;
+
+static void release_schema_capsule(PyObject *capsule) {
+  struct ArrowSchema *schema = PyCapsule_GetPointer(capsule, "arrow_schema");
+  if (schema && schema->release) schema->release(schema);
+  free(schema);
+}
+
+static void release_array_capsule(PyObject *capsule) {
+  struct ArrowArray *array = PyCapsule_GetPointer(capsule, "arrow_array");
+  if (array && array->release) array->release(array);
+  free(array);
+}
+
+static void arrow_export_dealloc(ArrowExportObject *self) {
+  dora_arrow_release(&self->array, &self->schema);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* __arrow_c_array__(requested_schema=None) -> (schema capsule, array capsule), once: the
+ * structs move into the capsules (the consumer moves them on, or the capsules release them).
+ * A requested schema is not honoured (the PyCapsule protocol allows that): the array keeps
+ * the type it was sent with. */
+static PyObject *arrow_export_c_array(ArrowExportObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  (void)args;
+  if (nargs > 1 || (kwnames && PyTuple_GET_SIZE(kwnames) + nargs > 1))
+    return PyErr_SetString(PyExc_TypeError, "__arrow_c_array__() takes at most one argument (requested_schema)"), NULL;
+  if (!self->array.release) return PyErr_SetString(PyExc_RuntimeError, "this input's array was already handed over"), NULL;
+  struct ArrowSchema *schema = malloc(sizeof *schema);
+  struct ArrowArray *array = malloc(sizeof *array);
+  if (!schema || !array) {
+    free(schema);
+    free(array);
+    return PyErr_NoMemory();
+  }
+  schema->release = NULL;
+  array->release = NULL;
+  PyObject *schema_capsule = PyCapsule_New(schema, "arrow_schema", release_schema_capsule);
+  if (!schema_capsule) {
+    free(schema);
+    free(array);
+    return NULL;
+  }
+  PyObject *array_capsule = PyCapsule_New(array, "arrow_array", release_array_capsule);
+  if (!array_capsule) {
+    free(array);
+    Py_DECREF(schema_capsule);
+    return NULL;
+  }
+  *schema = self->schema;
+  *array = self->array;
+  self->schema.release = NULL;
+  self->array.release = NULL;
+  PyObject *pair = PyTuple_New(2);
+  if (!pair) {
+    Py_DECREF(schema_capsule);
+    Py_DECREF(array_capsule);
+    return NULL;
+  }
+  PyTuple_SET_ITEM(pair, 0, schema_capsule);
+  PyTuple_SET_ITEM(pair, 1, array_capsule);
+  return pair;
+}
+
+static PyMethodDef arrow_export_methods[] = {
+    {"__arrow_c_array__", (PyCFunction)(void (*)(void))arrow_export_c_array, METH_FASTCALL | METH_KEYWORDS,
+     "The Arrow C Data Interface structs as PyCapsules (arrow_schema, arrow_array); once."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ArrowExportType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._native.ArrowExport",
+    .tp_doc = "A received input exported through the Arrow C Data Interface, for pyarrow.array() (zero copy).",
+    .tp_basicsize = sizeof(ArrowExportObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)arrow_export_dealloc,
+    .tp_methods = arrow_export_methods,
+};
+
+/* ---- events --------------------------------------------------------------------------- */
+
+static PyObject *decode_utf8(const char *text, size_t len) { return PyUnicode_DecodeUTF8(text ? text : "", (Py_ssize_t)len, "replace"); }
+
+/* dict with the given key/value pairs (values are stolen; NULL values make it fail). */
+static PyObject *build_dict(int n, PyObject **keys, PyObject **values) {
+  PyObject *dict = NULL;
+  for (int i = 0; i < n; i++)
+    if (!values[i]) goto done;
+  if (!(dict = _PyDict_NewPresized(n))) goto done;
+  for (int i = 0; i < n; i++)
+    if (PyDict_SetItem(dict, keys[i], values[i]) < 0) {
+      Py_CLEAR(dict);
+      break;
+    }
+done:
+  for (int i = 0; i < n; i++) Py_XDECREF(values[i]);
+  return dict;
+}
+
+/* The input's value: the event's data as a pyarrow array over the received bytes. */
+static PyObject *input_value(DoraEvent *event) {
+  if (!import_array) return PyErr_SetString(PyExc_RuntimeError, "dora._native.configure() was not called"), NULL;
+  ArrowExportObject *export = PyObject_New(ArrowExportObject, &ArrowExportType);
+  if (!export) return NULL;
+  export->array.release = NULL;
+  export->schema.release = NULL;
+  if (dora_event_arrow(event, &export->array, &export->schema) != 0) {
+    Py_DECREF(export);
+    return last_error();
+  }
+  PyObject *value = PyObject_CallOneArg(import_array, (PyObject *)export);
+  Py_DECREF(export); /* releases the structs if pyarrow did not take them */
+  return value;
+}
+
+/* The event as dora's event dict; the event stays the caller's. */
+static PyObject *event_dict(DoraEvent *event) {
+  enum DoraEventType type = read_dora_event_type(event);
+  char *id = NULL;
+  size_t id_len = 0;
+  if (type == DoraEventType_Input || type == DoraEventType_InputClosed) read_dora_input_id(event, &id, &id_len);
+  const char *message = dora_event_message(event);
+  switch (type) {
+    case DoraEventType_Input: {
+      PyObject *metadata = metadata_to_dict(dora_event_metadata(event));
+      PyObject *ns = PyLong_FromUnsignedLongLong(read_dora_input_timestamp(event));
+      PyObject *when = ns && to_datetime ? PyObject_CallOneArg(to_datetime, ns) : Py_XNewRef(ns);
+      Py_XDECREF(ns);
+      if (!metadata || !when || PyDict_SetItem(metadata, s_timestamp, when) < 0) {
+        Py_XDECREF(metadata);
+        Py_XDECREF(when);
+        return NULL;
+      }
+      Py_DECREF(when);
+      PyObject *keys[] = {s_type, s_id, s_kind, s_value, s_metadata};
+      PyObject *values[] = {Py_NewRef(s_INPUT), decode_utf8(id, id_len), Py_NewRef(s_dora), input_value(event), metadata};
+      return build_dict(5, keys, values);
+    }
+    case DoraEventType_InputClosed: {
+      PyObject *keys[] = {s_type, s_id, s_kind};
+      PyObject *values[] = {Py_NewRef(s_INPUT_CLOSED), decode_utf8(id, id_len), Py_NewRef(s_dora)};
+      return build_dict(3, keys, values);
+    }
+    case DoraEventType_Stop: {
+      PyObject *keys[] = {s_type, s_id, s_kind};
+      PyObject *values[] = {Py_NewRef(s_STOP), message && *message ? decode_utf8(message, strlen(message)) : Py_NewRef(s_MANUAL), Py_NewRef(s_dora)};
+      return build_dict(3, keys, values);
+    }
+    case DoraEventType_Error: {
+      PyObject *keys[] = {s_type, s_error, s_kind};
+      PyObject *values[] = {Py_NewRef(s_ERROR), message ? decode_utf8(message, strlen(message)) : Py_NewRef(s_empty), Py_NewRef(s_dora)};
+      return build_dict(3, keys, values);
+    }
+    default: {
+      PyObject *keys[] = {s_type, s_kind};
+      PyObject *values[] = {Py_NewRef(s_UNKNOWN), Py_NewRef(s_dora)};
+      return build_dict(2, keys, values);
+    }
+  }
+}
+
+/* ---- Context: a node's handle --------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  DoraContext *ctx; /* NULL once closed; read and cleared under the lock */
+  PyThread_type_lock lock;
+} ContextObject;
+
+/* Runs `call` on the open context under its lock with the GIL released; `closed` is set
+ * (and `call` skipped) when the context is closed. */
+#define WITH_CONTEXT(self, closed, call)            \
+  do {                                              \
+    Py_BEGIN_ALLOW_THREADS                          \
+    PyThread_acquire_lock((self)->lock, WAIT_LOCK); \
+    DoraContext *ctx = (self)->ctx;                 \
+    if (ctx) {                                      \
+      call;                                         \
+    } else {                                        \
+      closed = 1;                                   \
+    }                                               \
+    PyThread_release_lock((self)->lock);            \
+    Py_END_ALLOW_THREADS                            \
+  } while (0)
+
+static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+  if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs)))
+    return PyErr_SetString(PyExc_TypeError, "Context() takes no arguments"), NULL;
+  ContextObject *self = (ContextObject *)type->tp_alloc(type, 0);
+  if (!self) return NULL;
+  if (!(self->lock = PyThread_allocate_lock())) {
+    Py_DECREF(self);
+    return PyErr_NoMemory();
+  }
+  DoraContext *ctx;
+  Py_BEGIN_ALLOW_THREADS
+  ctx = init_dora_context_from_env();
+  Py_END_ALLOW_THREADS
+  if (!ctx) {
+    const char *message = dora_last_error();
+    PyErr_Format(PyExc_RuntimeError, "could not join the dataflow: %s", message ? message : "unknown error");
+    Py_DECREF(self);
+    return NULL;
+  }
+  self->ctx = ctx;
+  return (PyObject *)self;
+}
+
+static void context_dealloc(ContextObject *self) {
+  DoraContext *ctx = self->ctx; /* nobody else can hold self now */
+  self->ctx = NULL;
+  if (ctx) {
+    Py_BEGIN_ALLOW_THREADS
+    free_dora_context(ctx);
+    Py_END_ALLOW_THREADS
+  }
+  if (self->lock) PyThread_free_lock(self->lock);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* close(): closes the outputs and leaves the dataflow; idempotent. Waits for a call in
+ * another thread to finish (next_event waits at most its timeout). */
+static PyObject *context_close(ContextObject *self, PyObject *unused) {
+  (void)unused;
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(self->lock, WAIT_LOCK);
+  DoraContext *ctx = self->ctx;
+  self->ctx = NULL;
+  PyThread_release_lock(self->lock);
+  if (ctx) free_dora_context(ctx);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+static PyObject *context_closed(ContextObject *self, void *unused) {
+  (void)unused;
+  return PyBool_FromLong(self->ctx == NULL);
+}
+
+/* next_event(timeout_ms) -> the next event as dora's event dict, or None when none came
+ * within timeout_ms (< 0: no limit) or the stream has ended (see stream_ended). */
+static PyObject *context_next_event(ContextObject *self, PyObject *timeout_obj) {
+  long long timeout_ms = PyLong_AsLongLong(timeout_obj);
+  if (timeout_ms == -1 && PyErr_Occurred()) return NULL;
+  DoraEvent *event = NULL;
+  int closed = 0;
+  WITH_CONTEXT(self, closed, event = dora_next_event_timeout(ctx, (int64_t)timeout_ms));
+  if (closed) return closed_error();
+  if (!event) Py_RETURN_NONE;
+  PyObject *dict = event_dict(event);
+  free_dora_event(event);
+  return dict;
+}
+
+/* stream_ended() -> True once the event stream has ended (STOP, ERROR or every input closed). */
+static PyObject *context_stream_ended(ContextObject *self, PyObject *unused) {
+  (void)unused;
+  bool ended = false;
+  int closed = 0;
+  WITH_CONTEXT(self, closed, ended = dora_event_stream_ended(ctx));
+  return closed ? closed_error() : PyBool_FromLong(ended);
+}
+
+static int parse_send(const char *name, PyObject *const *args, Py_ssize_t nargs, const char **id, Py_ssize_t *id_len) {
+  if (nargs != 3) return PyErr_Format(PyExc_TypeError, "%s() takes 3 arguments (output_id, data, metadata)", name), -1;
+  if (!PyUnicode_Check(args[0])) return PyErr_Format(PyExc_TypeError, "%s(): output_id must be a str", name), -1;
+  return (*id = PyUnicode_AsUTF8AndSize(args[0], id_len)) ? 0 : -1;
+}
+
+/* The structs behind an object's __arrow_c_array__() capsules; the pair keeps them alive
+ * (the capsules release them when the pair goes). */
+static PyObject *arrow_capsules(PyObject *data, struct ArrowArray **array, struct ArrowSchema **schema) {
+  PyObject *pair = PyObject_CallMethodNoArgs(data, s_arrow_c_array);
+  if (!pair) {
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+      PyErr_Clear();
+      PyErr_Format(PyExc_TypeError, "cannot send %s: not an Arrow array (no __arrow_c_array__)", Py_TYPE(data)->tp_name);
+    }
+    return NULL;
+  }
+  if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+    Py_DECREF(pair);
+    return PyErr_SetString(PyExc_TypeError, "__arrow_c_array__() must return (schema capsule, array capsule)"), NULL;
+  }
+  *schema = PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 0), "arrow_schema");
+  *array = *schema ? PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 1), "arrow_array") : NULL;
+  if (!*array) {
+    Py_DECREF(pair);
+    return NULL;
+  }
+  if (!(*schema)->release || !(*array)->release) {
+    Py_DECREF(pair);
+    return PyErr_SetString(PyExc_ValueError, "__arrow_c_array__() returned released structs"), NULL;
+  }
+  return pair;
+}
+
+/* send_arrow(output_id, data, metadata): sends an object of the Arrow PyCapsule interface
+ * (a pyarrow.Array) with a parameters dict (or None). Raises RuntimeError, or
+ * ValueError/TypeError for a parameter. */
+static PyObject *context_send_arrow(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  const char *id;
+  Py_ssize_t id_len;
+  if (parse_send("send_arrow", args, nargs, &id, &id_len) < 0) return NULL;
+  struct ArrowArray *array;
+  struct ArrowSchema *schema;
+  PyObject *capsules = arrow_capsules(args[1], &array, &schema);
+  if (!capsules) return NULL;
+  DoraMetadata *metadata = metadata_from_dict(args[2]);
+  if (!metadata) {
+    Py_DECREF(capsules);
+    return NULL;
+  }
+  int rc = 0, closed = 0;
+  WITH_CONTEXT(self, closed, rc = dora_send_output_arrow(ctx, id, (size_t)id_len, array, schema, metadata));
+  dora_metadata_free(metadata);
+  Py_DECREF(capsules); /* the send copied what it needed: the capsules release the export */
+  if (closed) return closed_error();
+  if (rc != 0) return last_error();
+  Py_RETURN_NONE;
+}
+
+/* send_bytes(output_id, data, metadata): data (any contiguous bytes-like object) as uint8. */
+static PyObject *context_send_bytes(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  const char *id;
+  Py_ssize_t id_len;
+  if (parse_send("send_bytes", args, nargs, &id, &id_len) < 0) return NULL;
+  Py_buffer data;
+  if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) return NULL;
+  DoraMetadata *metadata = metadata_from_dict(args[2]);
+  if (!metadata) {
+    PyBuffer_Release(&data);
+    return NULL;
+  }
+  int rc = 0, closed = 0;
+  WITH_CONTEXT(self, closed, rc = dora_send_output_with_metadata(ctx, id, (size_t)id_len, data.buf, (size_t)data.len, metadata));
+  PyBuffer_Release(&data);
+  dora_metadata_free(metadata);
+  if (closed) return closed_error();
+  if (rc != 0) return last_error();
+  Py_RETURN_NONE;
+}
+
+/* log(level, message) -> whether the core took the record. */
+static PyObject *context_log(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
+    return PyErr_SetString(PyExc_TypeError, "log() takes 2 str arguments (level, message)"), NULL;
+  Py_ssize_t level_len, message_len;
+  const char *level = PyUnicode_AsUTF8AndSize(args[0], &level_len);
+  const char *message = level ? PyUnicode_AsUTF8AndSize(args[1], &message_len) : NULL;
+  if (!message) return NULL;
+  int rc = 0, closed = 0;
+  WITH_CONTEXT(self, closed, rc = dora_log(ctx, level, (size_t)level_len, message, (size_t)message_len));
+  return closed ? closed_error() : PyBool_FromLong(rc == 0);
+}
+
+static PyMethodDef context_methods[] = {
+    {"next_event", (PyCFunction)context_next_event, METH_O, "next_event(timeout_ms) -> the next event dict, or None (timeout or end of stream)."},
+    {"stream_ended", (PyCFunction)context_stream_ended, METH_NOARGS, "True once the event stream has ended."},
+    {"send_arrow", (PyCFunction)(void (*)(void))context_send_arrow, METH_FASTCALL, "send_arrow(output_id, array, metadata): sends an __arrow_c_array__ object."},
+    {"send_bytes", (PyCFunction)(void (*)(void))context_send_bytes, METH_FASTCALL, "send_bytes(output_id, data, metadata): sends bytes as uint8."},
+    {"log", (PyCFunction)(void (*)(void))context_log, METH_FASTCALL, "log(level, message) -> whether the record was taken."},
+    {"close", (PyCFunction)context_close, METH_NOARGS, "Closes the outputs and leaves the dataflow; idempotent."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef context_getset[] = {
+    {"closed", (getter)context_closed, NULL, "True once close() was called.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ContextType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._native.Context",
+    .tp_doc = "A node's connection to its dataflow: Context() joins it (from DORA_NODE_CONFIG).",
+    .tp_basicsize = sizeof(ContextObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = context_new,
+    .tp_dealloc = (destructor)context_dealloc,
+    .tp_methods = context_methods,
+    .tp_getset = context_getset,
+};
+
+/* ---- module functions ----------------------------------------------------------------- */
+
+/* configure(to_datetime, timestamp_ns, import_array): see their declaration above. */
+static PyObject *configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  (void)self;
+  if (nargs != 3) return PyErr_SetString(PyExc_TypeError, "configure() takes 3 arguments"), NULL;
+  Py_XSETREF(to_datetime, Py_NewRef(args[0]));
+  Py_XSETREF(timestamp_ns, Py_NewRef(args[1]));
+  Py_XSETREF(import_array, Py_NewRef(args[2]));
+  Py_RETURN_NONE;
+}
+
+/* metadata_roundtrip(parameters) -> the parameters through the core's metadata map and back
+ * (what a receiver sees, less the message timestamp). For the tests. */
+static PyObject *metadata_roundtrip(PyObject *self, PyObject *params) {
+  (void)self;
+  DoraMetadata *m = metadata_from_dict(params);
+  if (!m) return NULL;
+  PyObject *dict = metadata_to_dict(m);
+  dora_metadata_free(m);
+  return dict;
+}
+
+/* decode_frames(frames) -> the event dict a node makes of these ZeroMQ frames, or None
+ * (end of stream); RuntimeError with the core's reason when it refuses them. For the
+ * golden-vector tests. */
+static PyObject *decode_frames(PyObject *self, PyObject *frames_obj) {
+  (void)self;
+  PyObject *seq = PySequence_Fast(frames_obj, "frames must be a sequence of bytes");
+  if (!seq) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  if (n > 8) {
+    Py_DECREF(seq);
+    return PyErr_SetString(PyExc_ValueError, "at most 8 frames"), NULL;
+  }
+  const uint8_t *frames[8];
+  size_t lens[8];
+  for (Py_ssize_t i = 0; i < n; i++) {
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &data, &len) < 0) {
+      Py_DECREF(seq);
+      return NULL;
+    }
+    frames[i] = (const uint8_t *)data;
+    lens[i] = (size_t)len;
+  }
+  DoraEvent *event = NULL;
+  bool eos = false;
+  int rc = dora__decode_frames(frames, lens, (size_t)n, &event, &eos);
+  Py_DECREF(seq);
+  if (rc != 0) return last_error();
+  if (!event) Py_RETURN_NONE;
+  PyObject *dict = event_dict(event);
+  free_dora_event(event);
+  return dict;
+}
+
+/* encode_inline(array, timestamp, seq) -> [header, payload] (payload only when not empty):
+ * the frames an inline data message carries for an __arrow_c_array__ object, without
+ * parameters. For the golden-vector tests. */
+static PyObject *encode_inline(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *data;
+  unsigned long long timestamp, seq_no;
+  if (!PyArg_ParseTuple(args, "OKK", &data, &timestamp, &seq_no)) return NULL;
+  struct ArrowArray *array;
+  struct ArrowSchema *schema;
+  PyObject *capsules = arrow_capsules(data, &array, &schema);
+  if (!capsules) return NULL;
+  uint8_t *header = NULL, *payload = NULL;
+  size_t header_len = 0, payload_len = 0;
+  int rc = dora__encode_inline(array, schema, NULL, timestamp, seq_no, &header, &header_len, &payload, &payload_len);
+  Py_DECREF(capsules);
+  if (rc != 0) return last_error();
+  PyObject *frames = payload_len ? Py_BuildValue("[y#y#]", header, (Py_ssize_t)header_len, payload, (Py_ssize_t)payload_len)
+                                 : Py_BuildValue("[y#]", header, (Py_ssize_t)header_len);
+  free(header);
+  free(payload);
+  return frames;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "configure(to_datetime, timestamp_ns, import_array): timestamps to datetimes and back, and the Arrow importer."},
+    {"metadata_roundtrip", metadata_roundtrip, METH_O, "Parameters through the core's metadata map and back (tests)."},
+    {"decode_frames", decode_frames, METH_O, "The event dict a node makes of ZeroMQ frames (tests)."},
+    {"encode_inline", encode_inline, METH_VARARGS, "The frames of an inline data message for an Arrow array (tests)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "dora._native", "The native core of dora-ts: libdora_node_api and its Python binding.", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+static int intern(PyObject **slot, const char *text) { return (*slot = PyUnicode_InternFromString(text)) ? 0 : -1; }
+
+PyMODINIT_FUNC PyInit__native(void) {
+  if (intern(&s_type, "type") || intern(&s_id, "id") || intern(&s_kind, "kind") || intern(&s_value, "value") || intern(&s_metadata, "metadata") ||
+      intern(&s_error, "error") || intern(&s_timestamp, "timestamp") || intern(&s_dora, "dora") || intern(&s_INPUT, "INPUT") ||
+      intern(&s_INPUT_CLOSED, "INPUT_CLOSED") || intern(&s_STOP, "STOP") || intern(&s_ERROR, "ERROR") || intern(&s_UNKNOWN, "UNKNOWN") ||
+      intern(&s_MANUAL, "MANUAL") || intern(&s_empty, "") || intern(&s_arrow_c_array, "__arrow_c_array__"))
+    return NULL;
+  if (PyType_Ready(&ArrowExportType) < 0 || PyType_Ready(&ContextType) < 0) return NULL;
+  PyObject *m = PyModule_Create(&module);
+  if (!m) return NULL;
+  if (PyModule_AddObjectRef(m, "Context", (PyObject *)&ContextType) < 0 || PyModule_AddObjectRef(m, "ArrowExport", (PyObject *)&ArrowExportType) < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}
