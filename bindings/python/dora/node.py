@@ -64,7 +64,7 @@ def _to_arrow(data: Any) -> pa.Array:
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency
-        np = None
+        np = None  # type: ignore[assignment]
     if np is not None and isinstance(data, np.ndarray):
         flat = data.reshape(-1) if data.flags.c_contiguous else np.ascontiguousarray(data).reshape(-1)
         return pa.array(flat)  # zero copy for primitive dtypes

@@ -1,0 +1,49 @@
+"""A typed dora node, checked by mypy --strict against the package's stubs (tests/test_typing.py).
+It is only type-checked, never run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from dora import Node
+
+if TYPE_CHECKING:  # type-only names of the stubs
+    from dora import Event, MetadataValue
+
+
+def describe(event: Event) -> str:
+    if event["type"] == "INPUT":
+        value: pa.Array = event["value"]
+        when: object = event["metadata"]["timestamp"]
+        return f"{event['id']}: {len(value)} values at {when}"
+    if event["type"] == "INPUT_CLOSED":
+        return f"{event['id']} closed"
+    if event["type"] == "STOP":
+        cause: str = event["id"]
+        return f"stop ({cause})"
+    return f"error: {event['error']}"
+
+
+def main() -> None:
+    parameters: dict[str, MetadataValue] = {"frame": 1, "gain": 0.5, "ok": True, "label": "cam", "shape": [480, 640],
+                                           "when": datetime.datetime.now(datetime.timezone.utc)}
+    with Node() as node:
+        node.send_output("out", pa.array([1, 2, 3]), parameters)
+        node.send_output("out", b"raw", {"tags": ["a", "b"]})
+        node.send_output("out", np.zeros((2, 3), dtype=np.float32))
+        node.send_output("out", [1.5, 2.5], None)
+        for event in node:
+            print(describe(event))
+        later: Event | None = node.next(timeout=0.5)
+        maybe = node.try_recv()
+        rest: list[Event] = node.drain()
+        empty: bool = node.is_empty()
+        print(later, maybe, rest, empty, node.dataflow_id(), node.node_config(), node.dataflow_descriptor())
+        node.log("info", "done", target="usage", fields={"n": len(rest)})
+        node.log_warn("careful")
+        print(asyncio.run(node.recv_async(timeout=1.0)))
