@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: sender → receiver latency and throughput per payload size, for
  * dora-ts's language pairs and, in the same run, for the baselines: raw ZeroMQ between
- * two processes (zeromq.js and libzmq) and dora 1.1 itself (its Python API, in a virtual
- * environment this script creates under bench/.dora-venv when missing).
+ * two processes (zeromq.js and libzmq), dora 1.1 itself, and the peers a user might pick
+ * instead, iceoryx2 and zenoh (Python → Python each: their PyPI packages, pinned in PYPI,
+ * in a virtual environment this script creates under bench/.dora-venv when missing).
  *
  *   npm run bench                            every system, every size, once (several minutes)
  *   npm run bench -- --runs 3                medians of three runs (what docs/benchmarks.md quotes)
@@ -16,8 +17,9 @@
  * back to back, receiver queue large enough to drop nothing, every message counted; the
  * rate is from the first counted message's send to the last one's receipt.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -26,7 +28,14 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const BUILD = path.join(__dirname, 'build');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+/** The benchmark's own virtual environment: every PyPI package it compares against. */
 const DORA_VENV = path.join(__dirname, '.dora-venv');
+/** Those packages, per system, pinned to a minor version (the labels quote it): installed on demand. */
+const PYPI = {
+  dora: { version: '1.1', packages: ['dora-rs-cli', 'dora-rs'], with: ['pyarrow', 'numpy'] },
+  iceoryx2: { version: '0.10', packages: ['iceoryx2'], with: [] },
+  zenoh: { version: '1.10', packages: ['eclipse-zenoh'], with: [] },
+} as const;
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -45,6 +54,8 @@ interface Run {
   spanNs: number;
   /** Peak resident memory of the dataflow's daemon (the `dora run` process), bytes. */
   daemonPeakRss?: number;
+  /** What a run observed that the numbers do not show (how many of zenoh's payloads came through shared memory): listed in results.md. */
+  notes?: string[];
 }
 
 type Mode = 'latency' | 'throughput';
@@ -65,9 +76,10 @@ function env(mode: Mode, size: number, count: number): Record<string, string> {
 }
 
 /** Runs a command; polls its peak RSS (VmHWM) while it runs. */
-function run(cmd: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stderr: string; peakRss: number }> {
+function run(cmd: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; spawned?: (child: ChildProcess) => void } = {}): Promise<{ code: number | null; stderr: string; peakRss: number }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    options.spawned?.(child);
     let stderr = '';
     let peakRss = 0;
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -146,14 +158,8 @@ function dora(): System {
   const bin = path.join(DORA_VENV, 'bin');
   return {
     id: 'dora',
-    label: 'dora 1.1 Python → Python',
-    unavailable: () => {
-      if (fs.existsSync(path.join(bin, 'dora'))) return undefined;
-      console.error(`creating ${DORA_VENV} with dora 1.1 (pip install dora-rs-cli dora-rs pyarrow numpy)...`);
-      const venv = spawnSync('python3', ['-m', 'venv', DORA_VENV], { stdio: 'inherit' });
-      const pip = venv.status === 0 && spawnSync(path.join(bin, 'pip'), ['install', '-q', 'dora-rs-cli>=1.1,<1.2', 'dora-rs>=1.1,<1.2', 'pyarrow', 'numpy'], { stdio: 'inherit' });
-      return pip && pip.status === 0 ? undefined : 'could not install dora 1.1 from PyPI';
-    },
+    label: `dora ${PYPI.dora.version} Python → Python`,
+    unavailable: () => pypiUnavailable('dora'),
     async run(dir, mode, size, count) {
       const result = path.join(dir, `dora-${mode}-${size}.json`);
       const file = path.join(dir, `dora-${mode}-${size}.yml`);
@@ -190,6 +196,119 @@ const shmEntries = (): string[] => {
   }
 };
 
+/**
+ * Why a system's PyPI packages (PYPI) cannot be had, or undefined once they are in the
+ * benchmark's virtual environment (created, and the packages installed, when missing).
+ */
+function pypiUnavailable(system: keyof typeof PYPI): string | undefined {
+  const { version, packages, with: others } = PYPI[system];
+  const specs = [...packages.map((p) => `${p}~=${version}.0`), ...others];
+  const pip = path.join(DORA_VENV, 'bin', 'pip');
+  const quiet = { stdio: 'ignore' as const, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } };
+  // Installed already (checked against the pins without asking PyPI, so this works offline)?
+  if (fs.existsSync(pip) && spawnSync(pip, ['install', '-q', '--no-index', ...specs], quiet).status === 0) return undefined;
+  console.error(`installing ${specs.join(' ')} into ${path.relative(ROOT, DORA_VENV)} (for ${system})...`);
+  if (!fs.existsSync(pip) && spawnSync('python3', ['-m', 'venv', DORA_VENV], { stdio: 'inherit' }).status !== 0) return `could not create ${DORA_VENV} (python3 -m venv)`;
+  const install = spawnSync(pip, ['install', '-q', '--retries', '2', '--timeout', '20', ...specs], { stdio: ['ignore', 'inherit', 'pipe'], env: quiet.env, encoding: 'utf8' });
+  if (install.status === 0) return undefined;
+  const why = (install.stderr ?? '').trim().split('\n').filter((l) => /error/i.test(l)).pop() ?? `pip exited with ${install.status}`;
+  return `could not install ${specs.join(' ')} from PyPI (${why.trim()})`;
+}
+
+/** A free TCP port on the loopback interface (for zenoh's endpoint). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A peer measured Python → Python outside dora: `bench/peers/<script> recv` then, once the
+ * receiver created its READY file, `<script> send`, both with the benchmark's environment
+ * (see bench/peers/common.py) plus what `setup` returns; `cleanup` removes whatever the
+ * run left on the machine, whether it succeeded or not.
+ */
+function peer(
+  id: 'iceoryx2' | 'zenoh',
+  label: string,
+  script: string,
+  setup: (tag: string, dir: string) => Promise<Record<string, string>>,
+  cleanup: (tag: string, dir: string, shmBefore: Set<string>) => void,
+): System {
+  const python = path.join(DORA_VENV, 'bin', 'python');
+  return {
+    id,
+    label,
+    unavailable: () => pypiUnavailable(id),
+    async run(dir, mode, size, count) {
+      const tag = `${id}-${mode}-${size}-${process.pid}-${Date.now()}`;
+      const result = path.join(dir, `${tag}.json`);
+      const ready = path.join(dir, `${tag}.ready`);
+      const shmBefore = new Set(shmEntries());
+      const e = { ...env(mode, size, count), RESULT: result, READY: ready, VIRTUAL_ENV: DORA_VENV, ...(await setup(tag, dir)) };
+      const file = path.join(__dirname, 'peers', script);
+      let receiverProcess: ChildProcess | undefined;
+      let receiverDone = false;
+      try {
+        const receiver = run(python, [file, 'recv'], { env: e, spawned: (c) => (receiverProcess = c) }).finally(() => (receiverDone = true));
+        for (const end = Date.now() + 30_000; !fs.existsSync(ready) && !receiverDone && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+        if (!fs.existsSync(ready)) {
+          if (!receiverDone) receiverProcess?.kill('SIGKILL');
+          throw new Error(`${label}: the receiver did not get ready (${mode}, ${size} B):\n${(await receiver).stderr.slice(-2000)}`);
+        }
+        const sender = await run(python, [file, 'send'], { env: e });
+        if (sender.code !== 0 && !receiverDone) receiverProcess?.kill('SIGKILL'); // it would wait for messages that will not come
+        const recv = await receiver;
+        if (sender.code !== 0 || recv.code !== 0 || !fs.existsSync(result)) throw new Error(`${label} failed (${mode}, ${size} B):\n${sender.stderr.slice(-2000)}${recv.stderr.slice(-2000)}`);
+        return readResult(result);
+      } finally {
+        cleanup(tag, dir, shmBefore);
+      }
+    },
+  };
+}
+
+/**
+ * iceoryx2: its services' files go under a root folder and a /dev/shm prefix of this run's
+ * own (a node leaves /dev/shm/<prefix>…global_mgmt behind, and the folders stay): all removed.
+ * Kept short: the listener's socket, <root><prefix><30 digits>.event, must fit in 107 bytes.
+ */
+let iceoryx2Runs = 0;
+const iceoryx2Files = (dir: string) => ({ root: path.join(dir, `iox2-${iceoryx2Runs}`) + '/', prefix: `iox2_db${process.pid}_${iceoryx2Runs}_` });
+const iceoryx2 = (): System =>
+  peer(
+    'iceoryx2',
+    `iceoryx2 ${PYPI.iceoryx2.version} Python → Python`,
+    'iceoryx2_pubsub.py',
+    async (_tag, dir) => {
+      iceoryx2Runs++;
+      const { root, prefix } = iceoryx2Files(dir);
+      return { IOX2_ROOT: root, IOX2_PREFIX: prefix };
+    },
+    (_tag, dir) => {
+      const { root, prefix } = iceoryx2Files(dir);
+      fs.rmSync(root, { recursive: true, force: true });
+      for (const entry of shmEntries()) if (entry.startsWith(prefix)) fs.rmSync(path.join('/dev/shm', entry), { force: true });
+    },
+  );
+
+/** zenoh: two peers on a free loopback port; its shared-memory pools leave /dev/shm/<n>.zenoh files behind: removed. */
+const zenoh = (): System =>
+  peer(
+    'zenoh',
+    `zenoh ${PYPI.zenoh.version} Python → Python`,
+    'zenoh_pubsub.py',
+    async () => ({ ZENOH_ENDPOINT: `tcp/127.0.0.1:${await freePort()}` }),
+    (_tag, _dir, before) => {
+      for (const entry of shmEntries()) if (!before.has(entry) && entry.endsWith('.zenoh')) fs.rmSync(path.join('/dev/shm', entry), { force: true });
+    },
+  );
+
 const node = (name: string) => path.join(__dirname, 'nodes', name);
 const SYSTEMS: Record<string, System> = {
   ts: doraTs('ts', 'dora-ts TypeScript → TypeScript', node('sender.ts'), node('receiver.ts')),
@@ -200,9 +319,11 @@ const SYSTEMS: Record<string, System> = {
   'zmq-ts': rawZmq('zmq-ts', 'raw zeromq.js', [TSX, path.join(__dirname, 'raw', 'zmq.ts')]),
   'zmq-c': rawZmq('zmq-c', 'raw libzmq (C)', [path.join(BUILD, 'zmq')]),
   dora: dora(),
+  iceoryx2: iceoryx2(),
+  zenoh: zenoh(),
 };
 /** Measured unless --systems says otherwise; ts-in-place is on demand (see docs/benchmarks.md). */
-const DEFAULT_SYSTEMS = ['ts', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora'];
+const DEFAULT_SYSTEMS = ['ts', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora', 'iceoryx2', 'zenoh'];
 const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : DEFAULT_SYSTEMS.join(','))).split(',');
 
 /** The C programs of the benchmark, built against this checkout's library. */
@@ -238,6 +359,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const human = (bytes: number) => (bytes >= 1 << 20 && bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : bytes >= 1e6 ? `${bytes / 1e6} MB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`);
 const us = (ns: number) => ns / 1e3;
 
+/** Notes of the runs (Run.notes), one line per system, size and note, for results.md. */
+const NOTES = new Set<string>();
+const note = (system: System, size: number, runs: Run[]) => {
+  for (const n of runs.flatMap((r) => r.notes ?? [])) {
+    const line = `${system.label}, ${human(size)}: ${n}`;
+    if (!NOTES.has(line)) console.log(`note: ${line}`);
+    NOTES.add(line);
+  }
+};
+
 async function measure(system: System, dir: string, size: number): Promise<Row> {
   const latency = await system.run(dir, 'latency', size, LATENCY_COUNT);
   if (latency.received !== LATENCY_COUNT) throw new Error(`${system.label}: latency run at ${size} B received ${latency.received} of ${LATENCY_COUNT}`);
@@ -245,6 +376,7 @@ async function measure(system: System, dir: string, size: number): Promise<Row> 
   const count = quick ? 50 : Math.max(50, Math.min(2000, Math.floor((512 << 20) / size)));
   const throughput = await system.run(dir, 'throughput', size, count);
   if (throughput.received !== count) throw new Error(`${system.label}: throughput run at ${size} B received ${throughput.received} of ${count}`);
+  note(system, size, [latency, throughput]);
   // From the first counted message's send to the last one's receipt: end to end, so a
   // backlog that a receiver drains in a burst at the end does not inflate the rate.
   const perSecond = (throughput.received - 1) / ((throughput.spanNs + throughput.latenciesNs[0]) / 1e9);
@@ -260,6 +392,8 @@ function medianRow(rows: Row[]): Row {
 
 const RATIOS: [string, string, string][] = [
   ['py', 'dora', 'Python ÷ dora'],
+  ['py', 'iceoryx2', 'Python ÷ iceoryx2'],
+  ['py', 'zenoh', 'Python ÷ zenoh'],
   ['ts', 'zmq-ts', 'TS ÷ zeromq.js'],
   ['c', 'zmq-c', 'C ÷ libzmq'],
 ];
@@ -290,7 +424,7 @@ function svg(rows: Row[], systems: System[]): string {
   const [y0, y1] = [Math.floor(Math.min(...ys)), Math.ceil(Math.max(...ys))];
   const px = (v: number) => L + ((Math.log10(v) - x0) / (x1 - x0 || 1)) * (W - L - R);
   const py = (v: number) => T + (1 - (Math.log10(v) - y0) / (y1 - y0 || 1)) * (H - T - B);
-  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
   for (let e = y0; e <= y1; e++) {
     const y = py(10 ** e);
@@ -410,6 +544,7 @@ function writeReports(rows: Row[], systems: System[], machine: string, complete:
     '',
     ...targets(rows),
     '',
+    ...(NOTES.size ? ['**Notes** (what the runs observed beside the numbers)', '', ...[...NOTES].map((n) => `- ${n}`), ''] : []),
     '**Every measurement** (latency p50/p90/p99 one-way; throughput back to back; the daemon column is the `dora run` process of our dataflows)',
     '',
     fullTable(rows, systems),
