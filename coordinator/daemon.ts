@@ -25,7 +25,7 @@ import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { LogStore, type LogLine } from './logs';
 import { NodeProcess, commandFor, type Exit } from './spawner';
-import { SEGMENT_PREFIX, unlinkDataflowSegments } from '../node-api/shm';
+import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 export type NodeStatus = 'running' | 'succeeded' | 'failed' | 'stopped';

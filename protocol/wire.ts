@@ -87,6 +87,17 @@ export class ByteWriter {
     return this.u32(encoded.length).raw(encoded);
   }
 
+  /** The bytes written so far, as a view of the writer's buffer (valid until the next write or reset). */
+  written(): Uint8Array {
+    return this.bytes.subarray(0, this.at);
+  }
+
+  /** Starts over, keeping the buffer. */
+  reset(): this {
+    this.at = 0;
+    return this;
+  }
+
   /** The bytes written so far, in a buffer of exactly that size. */
   finish(): Uint8Array {
     return this.bytes.slice(0, this.at);

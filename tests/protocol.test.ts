@@ -33,7 +33,7 @@ test('parameters keep integers, floats, strings, booleans, lists and dates apart
   const header = encodeDataHeader({ kind: 'data', timestamp: 0n, seq: 0n, parameters, layout: prepareArrow(toArrowData([])).layout, payload: { location: 'inline', length: 0 } });
   const decoded = decodeDataHeader(header);
   expect(decoded.kind === 'data' && decoded.parameters).toEqual(parameters);
-  expect(() => encodeDataHeader({ kind: 'data', timestamp: 0n, seq: 0n, parameters: { bad: [1, 'a'] }, layout: prepareArrow(toArrowData([])).layout, payload: { location: 'inline', length: 0 } })).toThrow(WireError);
+  expect(() => encodeDataHeader({ kind: 'data', timestamp: 0n, seq: 0n, parameters: { bad: [1, 'a'] } as never, layout: prepareArrow(toArrowData([])).layout, payload: { location: 'inline', length: 0 } })).toThrow(WireError);
 });
 
 test('another protocol version is refused with a clear error', () => {

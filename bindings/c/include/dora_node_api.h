@@ -95,6 +95,19 @@ typedef struct DoraMetadata DoraMetadata;
 typedef struct DoraOutputSample DoraOutputSample;
 
 /**
+ * Shared-memory counters of a node (dora_shared_memory_stats): segments it created, its
+ * samples some receiver still holds (and the most ever held at once), its free samples
+ * kept for reuse, and segments of other nodes it has mapped.
+ */
+typedef struct DoraSharedMemoryStats {
+  uint64_t created;
+  uint64_t outstanding;
+  uint64_t peak_outstanding;
+  uint64_t free;
+  uint64_t mapped;
+} DoraSharedMemoryStats;
+
+/**
  * Kinds of events (dora's enum).
  */
 enum DoraEventType {
@@ -261,6 +274,12 @@ int dora_event_arrow(const DoraEvent *event, struct ArrowArray *out_array, struc
  * event, valid until free_dora_event.
  */
 const DoraMetadata *dora_event_metadata(const DoraEvent *event);
+
+/**
+ * How many messages of the input named input (NUL-terminated) were dropped because its
+ * queue was full (queue_size); 0 for an unknown input.
+ */
+uint64_t dora_dropped_messages(const DoraContext *context, const char *input);
 
 
 /* ------------------------------------------------------------------------------------ */
@@ -440,6 +459,123 @@ void dora_discard_output_sample(DoraContext *context, DoraOutputSample *sample);
  * dora_send_output_arrow.
  */
 void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema);
+
+/**
+ * Fills out with the node's shared-memory counters. Returns 0, or -1 for a NULL argument.
+ */
+int dora_shared_memory_stats(const DoraContext *context, DoraSharedMemoryStats *out);
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Language bindings */
+
+/**
+ * Opens a context without joining the dataflow yet: reads the configuration, given as
+ * JSON text (NULL: read DORA_NODE_CONFIG), and binds and connects the sockets, without
+ * waiting for anything. Join with dora_join_dataflow before any other call but
+ * dora_allocate_output. On failure returns NULL and also writes the message,
+ * NUL-terminated and truncated to error_len bytes, into error (may be NULL). Free with
+ * free_dora_context.
+ */
+DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len);
+
+/**
+ * Registers with the daemon and waits for the start barrier (init_dora_context_from_env
+ * is dora_init_context followed by this). It may run on another thread than the context's
+ * other calls; meanwhile that thread may only allocate output samples
+ * (dora_allocate_output, dora_output_sample_data, dora_output_sample_segment), so a
+ * sender can fill its first sample while the dataflow starts. On failure returns -1 and
+ * writes the message into error as dora_init_context does; free the context then.
+ */
+int dora_join_dataflow(DoraContext *context, char *error, size_t error_len);
+
+/**
+ * dora_log with a target (the module or component that logs; target_len 0 for none).
+ * Returns 0, or -1 on failure.
+ */
+int dora_log_with_target(DoraContext *context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr, size_t target_len);
+
+/**
+ * Blocks until events or drop tokens may be waiting, dora_interrupt_wait is called, the
+ * context is being freed, or timeout_ms passes (negative: no limit). The one function
+ * that may run on another thread while the context's thread makes other calls: it only
+ * polls file descriptors. Wake-ups can be spurious; after it returns, take events with
+ * dora_next_event_record. Returns 1 when something may be waiting, 0 on timeout or
+ * interruption, -1 on error.
+ */
+int dora_wait(DoraContext *context, int64_t timeout_ms);
+
+/**
+ * Makes a pending dora_wait return 0 at once (or the next one, if none is pending). Safe
+ * from any thread.
+ */
+void dora_interrupt_wait(DoraContext *context);
+
+/**
+ * Without waiting: moves the messages that have arrived into the input queues (where a
+ * full queue drops its oldest), applies the drop tokens receivers sent, and returns
+ * released samples to their senders. For bindings whose node may be busy between calls.
+ * Returns 0, or -1 without an open context.
+ */
+int dora_pump(DoraContext *context);
+
+/**
+ * Takes the next event without waiting and writes it into record as one self-contained
+ * record, so that a binding needs no further call to read it. Returns the record's
+ * length; 0 when no event is waiting (dora_event_stream_ended tells whether one ever
+ * will); a length greater than capacity, without taking the event, when the record does
+ * not fit (call again with a buffer that large); -1 on error. Layout (little-endian): u8
+ * type (enum DoraEventType), u8 flags (1: the payload is in shared memory), u16 input
+ * index in the configuration's inputs (0xffff: none), u32 record length, u64 timestamp,
+ * u64 event handle (a DoraEvent * the caller frees with free_dora_event, set only for
+ * shared-memory payloads: the event holds the sample, and its data stays where it is),
+ * u64 payload address, u64 payload length, u64 mapping handle, u64 mapping address, u64
+ * mapping length (the mapped segment the payload lies in), u32 layout length, u32
+ * parameters length, u32 message length, u32 inline payload length; then at offset 80 the
+ * Arrow layout and the parameters in their wire encoding (docs/protocol.md), the message
+ * (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline
+ * payload.
+ */
+int64_t dora_next_event_record(DoraContext *context, uint8_t *record, size_t capacity);
+
+/**
+ * Keeps the mapped segment a record's mapping handle names mapped until
+ * dora_mapping_release, beyond the life of the event it came from (and keeps the
+ * context's memory until then). Call it while that event is still held. Returns 0, or -1
+ * for NULL arguments.
+ */
+int dora_mapping_retain(DoraContext *context, void *mapping);
+
+/**
+ * Gives up a reference taken with dora_mapping_retain; the segment is unmapped once
+ * nothing refers to it. Safe from any thread, also after free_dora_context.
+ */
+void dora_mapping_release(DoraContext *context, void *mapping);
+
+/**
+ * For a sample in shared memory: writes the address of the segment it lies in to
+ * out_location[0] and the segment's length to out_location[1]. The segment stays mapped
+ * until free_dora_context. Returns 0, or -1 for a sample below the threshold (plain
+ * memory).
+ */
+int dora_output_sample_segment(const DoraContext *context, const DoraOutputSample *sample, uint64_t *out_location);
+
+/**
+ * Sends data_len bytes laid out as the Arrow layout describes, with the parameters
+ * (parameters_len 0 for none); layout and parameters in their wire encoding
+ * (docs/protocol.md). For bindings that lay out their own arrays. The layout is checked
+ * against the data; the bytes are copied once (into shared memory at or above the
+ * threshold). Returns 0, or -1 on failure.
+ */
+int dora_send_output_encoded(DoraContext *context, const char *id_ptr, size_t id_len, const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len, const uint8_t *data, size_t data_len);
+
+/**
+ * dora_send_output_sample with the sample's bytes laid out as the encoded Arrow layout
+ * describes (layout_len 0: a uint8 array) and encoded parameters: an array written in
+ * place into shared memory, sent without a copy. Takes ownership of sample in every case.
+ * Returns 0, or -1 on failure.
+ */
+int dora_send_output_sample_encoded(DoraContext *context, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len);
 
 #ifdef __cplusplus
 }

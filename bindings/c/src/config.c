@@ -11,8 +11,8 @@
 
 #define NODE_CONFIG_ENV "DORA_NODE_CONFIG"
 
-int dora__read_config(DoraContext *ctx) {
-  const char *text = getenv(NODE_CONFIG_ENV);
+int dora__read_config(DoraContext *ctx, const char *text) {
+  if (!text) text = getenv(NODE_CONFIG_ENV);
   if (!text) {
     return dora__fail(NODE_CONFIG_ENV " is not set: this program is a dora node and must be started by dora, "
                                       "e.g. `dora run dataflow.yml` with this node in the dataflow");
@@ -73,7 +73,7 @@ int dora__read_config(DoraContext *ctx) {
       const char *slash = strchr(source, '/');
       ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, false, 0};
     }
-    ctx->inputs[i] = (input_t){id, queue->number < 1 ? 1 : (size_t)queue->number, 0, ti, true};
+    ctx->inputs[i] = (input_t){.id = id, .queue_size = queue->number < 1 ? 1 : (size_t)queue->number, .topic = ti, .open = true};
   }
   ctx->n_inputs = ctx->open_inputs = inputs->count;
   for (size_t i = 0; i < outputs->count; i++) {

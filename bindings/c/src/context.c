@@ -5,7 +5,9 @@
  * itself is freed when its last reference (it, or a payload still held) goes.
  */
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "node.h"
 
@@ -13,7 +15,20 @@
 
 /* ---- opening ------------------------------------------------------------------------ */
 
-void *init_dora_context_from_env(void) {
+/* Copies the calling thread's last error where a binding on another thread can read it. */
+static void copy_error(char *error, size_t error_len) {
+  if (error && error_len > 0) snprintf(error, error_len, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+}
+
+/* Frees a context that failed to open or join, keeping the failure's message. */
+static void fail_context(DoraContext *ctx) {
+  char saved[1024];
+  snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+  free_dora_context(ctx);
+  dora__fail("%s", saved);
+}
+
+static DoraContext *open_context(const char *config_text) {
   DoraContext *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
     dora__fail("out of memory");
@@ -21,15 +36,37 @@ void *init_dora_context_from_env(void) {
   }
   ctx->refs = 1;
   ctx->next_sample_id = 1;
+  ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
   pthread_mutex_init(&ctx->lock, NULL);
-  if (dora__read_config(ctx) || dora__open_sockets(ctx) || dora__register_node(ctx) || dora__await_start(ctx)) {
-    char saved[1024];
-    snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
-    free_dora_context(ctx);
-    dora__fail("%s", saved);
+  pthread_cond_init(&ctx->idle, NULL);
+  ctx->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (ctx->wake_fd < 0) dora__fail("eventfd failed: %s", strerror(errno));
+  if (ctx->wake_fd < 0 || dora__read_config(ctx, config_text) || dora__open_sockets(ctx)) {
+    fail_context(ctx);
     return NULL;
   }
   return ctx;
+}
+
+void *init_dora_context_from_env(void) {
+  DoraContext *ctx = open_context(NULL);
+  if (ctx && (dora__register_node(ctx) || dora__await_start(ctx))) {
+    fail_context(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len) {
+  DoraContext *ctx = open_context(config_json);
+  if (!ctx) copy_error(error, error_len);
+  return ctx;
+}
+
+int dora_join_dataflow(DoraContext *ctx, char *error, size_t error_len) {
+  int rc = !ctx || ctx->closed ? dora__fail("dora_join_dataflow: no open context") : dora__register_node(ctx) || dora__await_start(ctx) ? -1 : 0;
+  if (rc) copy_error(error, error_len);
+  return rc;
 }
 
 const char *dora_node_id(const DoraContext *ctx) { return ctx ? ctx->node_id : NULL; }
@@ -50,6 +87,8 @@ void dora__ctx_unref(DoraContext *ctx) {
   free(ctx->exited);
   free(ctx->event_topic);
   dora__json_free(ctx->config);
+  dora__buf_free(&ctx->scratch);
+  pthread_cond_destroy(&ctx->idle);
   pthread_mutex_destroy(&ctx->lock);
   free(ctx);
 }
@@ -120,11 +159,19 @@ static void close_context(DoraContext *ctx) {
   pthread_mutex_lock(&ctx->lock);
   dora__cache_close(&ctx->cache);
   pthread_mutex_unlock(&ctx->lock);
+  if (ctx->wake_fd >= 0) close(ctx->wake_fd);
+  ctx->wake_fd = -1;
 }
 
 void free_dora_context(void *dora_context) {
   DoraContext *ctx = dora_context;
   if (!ctx) return;
+  /* a dora_wait on another thread polls the sockets' descriptors: end it before closing them */
+  pthread_mutex_lock(&ctx->lock);
+  ctx->closing = true;
+  dora_interrupt_wait(ctx);
+  while (ctx->waiters > 0) pthread_cond_wait(&ctx->idle, &ctx->lock);
+  pthread_mutex_unlock(&ctx->lock);
   if (!ctx->closed) close_context(ctx);
   dora__ctx_unref(ctx);
 }

@@ -56,14 +56,18 @@ void dora__log_to_daemon(DoraContext *ctx, const char *level, const char *fmt, .
 }
 
 int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len) {
-  DoraContext *ctx = dora_context;
+  return dora_log_with_target(dora_context, level_ptr, level_len, msg_ptr, msg_len, NULL, 0);
+}
+
+int dora_log_with_target(DoraContext *ctx, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr,
+                         size_t target_len) {
   if (!ctx || ctx->closed) return dora__fail("dora_log: no open context");
   static const char *levels[] = {"error", "warn", "info", "debug", "trace"};
   const char *level = NULL;
   for (size_t i = 0; i < 5; i++)
     if (level_ptr && strlen(levels[i]) == level_len && strncmp(levels[i], level_ptr, level_len) == 0) level = levels[i];
   if (!level) return dora__fail("dora_log: level must be error, warn, info, debug or trace");
-  if (!msg_ptr && msg_len) return dora__fail("dora_log: message is NULL");
+  if ((!msg_ptr && msg_len) || (!target_ptr && target_len)) return dora__fail("dora_log: message or target is NULL");
   dora_buf b = {0};
   dora__buf_u8(&b, '{');
   json_field(&b, "t", "log", true);
@@ -71,6 +75,10 @@ int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const 
   json_field(&b, "level", level, false);
   dora__buf_raw(&b, ",\"message\":", 11);
   dora__json_quote(&b, msg_ptr ? msg_ptr : "", msg_len);
+  if (target_len) {
+    dora__buf_raw(&b, ",\"target\":", 10);
+    dora__json_quote(&b, target_ptr, target_len);
+  }
   dora__buf_u8(&b, '}');
   return request(ctx, &b);
 }
@@ -102,7 +110,9 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
           ctx->exited = grown;
           ctx->exited[ctx->n_exited++] = kept;
         }
+        pthread_mutex_lock(&ctx->lock); /* see dora_allocate_output */
         dora__release_all(ctx, kept);
+        pthread_mutex_unlock(&ctx->lock);
       }
     }
   } else if (strcmp(t, "inputs-closed") == 0) {

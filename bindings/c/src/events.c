@@ -99,6 +99,7 @@ void dora__push_input(DoraContext *ctx, DoraEvent *ev) {
     for (DoraEvent *e = ctx->head; e; e = e->next) ctx->tail = e;
   }
   in->queued--;
+  in->dropped++;
   free_dora_event(oldest); /* returns a shared-memory sample to its sender */
 }
 
@@ -107,7 +108,20 @@ void dora__close_input(DoraContext *ctx, size_t i) {
   if (!in->open) return;
   in->open = false;
   ctx->open_inputs--;
-  dora__push_event(ctx, dora__event_new(DoraEventType_InputClosed, in->id, NULL));
+  DoraEvent *ev = dora__event_new(DoraEventType_InputClosed, in->id, NULL);
+  if (ev) ev->input = (int)i;
+  dora__push_event(ctx, ev);
+}
+
+DoraEvent *dora__pop_event(DoraContext *ctx) {
+  DoraEvent *ev = ctx->head;
+  if (!ev) return NULL;
+  ctx->head = ev->next;
+  if (!ctx->head) ctx->tail = NULL;
+  ev->next = NULL;
+  if (ev->type == DoraEventType_Input) ctx->inputs[ev->input].queued--;
+  if (ev->type == DoraEventType_Stop || ev->type == DoraEventType_Error) ctx->ended = true;
+  return ev;
 }
 
 /* ---- events ------------------------------------------------------------------------- */
@@ -120,15 +134,7 @@ DoraEvent *dora_next_event_timeout(DoraContext *ctx, int64_t timeout_ms) {
   int64_t deadline = timeout_ms >= 0 ? dora__now_ms() + timeout_ms : INT64_MAX;
   for (;;) {
     dora__pump(ctx);
-    if (ctx->head) {
-      DoraEvent *ev = ctx->head;
-      ctx->head = ev->next;
-      if (!ctx->head) ctx->tail = NULL;
-      ev->next = NULL;
-      if (ev->type == DoraEventType_Input) ctx->inputs[ev->input].queued--;
-      if (ev->type == DoraEventType_Stop || ev->type == DoraEventType_Error) ctx->ended = true;
-      return ev;
-    }
+    if (ctx->head) return dora__pop_event(ctx);
     if (ctx->ended) return NULL;
     if (ctx->n_inputs > 0 && ctx->open_inputs == 0) {
       ctx->ended = true;
@@ -175,6 +181,12 @@ unsigned long long read_dora_input_timestamp(void *dora_event) {
 
 const char *dora_event_message(const DoraEvent *ev) {
   return ev && (ev->type == DoraEventType_Stop || ev->type == DoraEventType_Error) ? ev->message : NULL;
+}
+
+uint64_t dora_dropped_messages(const DoraContext *ctx, const char *input) {
+  for (size_t i = 0; ctx && input && i < ctx->n_inputs; i++)
+    if (strcmp(ctx->inputs[i].id, input) == 0) return ctx->inputs[i].dropped;
+  return 0;
 }
 
 const DoraMetadata *dora_event_metadata(const DoraEvent *ev) { return ev && ev->metadata ? ev->metadata : dora__metadata_empty(); }

@@ -62,6 +62,7 @@ struct DoraEvent {
 typedef struct {
   const char *id;
   size_t queue_size, queued;
+  uint64_t dropped; /* messages a full queue dropped */
   int topic;
   bool open;
 } input_t;
@@ -137,7 +138,15 @@ struct DoraContext {
   dora_segment_cache cache;
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
+  int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
+  size_t peak_outstanding;
   dora_clock clock;
+  /* dora_wait (wait.c): the file descriptors it polls, and who is inside it (under lock) */
+  int wake_fd, sub_fd, pull_fd;
+  int waiters;
+  bool closing;
+  pthread_cond_t idle;
+  dora_buf scratch; /* event records (record.c) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -170,8 +179,8 @@ static inline int dora__zsend(void *socket, const void *data, size_t len, int fl
 
 /* ---- functions shared between the runtime's files ----------------------------------- */
 
-/* config.c */
-int dora__read_config(DoraContext *ctx);
+/* config.c: text is the configuration JSON, or NULL to read DORA_NODE_CONFIG */
+int dora__read_config(DoraContext *ctx, const char *text);
 
 /* transport.c */
 int dora__open_sockets(DoraContext *ctx);
@@ -197,6 +206,8 @@ DoraEvent *dora__event_new(enum DoraEventType type, const char *id, const char *
 void dora__push_event(DoraContext *ctx, DoraEvent *ev);
 void dora__push_input(DoraContext *ctx, DoraEvent *ev);
 void dora__close_input(DoraContext *ctx, size_t i);
+/* Takes the event at the head of the queue (NULL when empty), marking the stream ended after STOP or ERROR. */
+DoraEvent *dora__pop_event(DoraContext *ctx);
 
 /* pool.c */
 void dora__release_all(DoraContext *ctx, const char *holder);

@@ -137,4 +137,22 @@ void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
   s->output = output;
   s->seq = seq;
   s->state = s->n_holders > 0 ? SAMPLE_OUT : SAMPLE_FREE;
+  size_t outstanding = 0;
+  for (size_t i = 0; i < ctx->n_samples; i++) outstanding += ctx->samples[i].state == SAMPLE_OUT;
+  if (outstanding > ctx->peak_outstanding) ctx->peak_outstanding = outstanding;
+}
+
+int dora_shared_memory_stats(const DoraContext *ctx, DoraSharedMemoryStats *out) {
+  if (!ctx || !out) return dora__fail("dora_shared_memory_stats: NULL context or output");
+  memset(out, 0, sizeof *out);
+  out->created = ctx->n_samples;
+  out->peak_outstanding = ctx->peak_outstanding;
+  for (size_t i = 0; i < ctx->n_samples; i++) {
+    out->outstanding += ctx->samples[i].state == SAMPLE_OUT;
+    out->free += ctx->samples[i].state == SAMPLE_FREE;
+  }
+  pthread_mutex_lock((pthread_mutex_t *)&ctx->lock);
+  for (const dora_mapping *m = ctx->cache.head; m; m = m->next) out->mapped++;
+  pthread_mutex_unlock((pthread_mutex_t *)&ctx->lock);
+  return 0;
 }

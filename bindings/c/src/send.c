@@ -8,12 +8,24 @@
 
 #include "node.h"
 
+#define DAEMON_CHECK_MS 250 /* how often sending checks that the daemon lives (a system call) */
+
 /* ---- sending ------------------------------------------------------------------------ */
+
+/* A sender whose daemon is gone must stop: nobody would remove what it creates. */
+static int check_daemon_alive(DoraContext *ctx) {
+  int64_t now = dora__now_ms();
+  if (now - ctx->last_daemon_check >= DAEMON_CHECK_MS) {
+    ctx->last_daemon_check = now;
+    dora__check_daemon(ctx);
+  }
+  return ctx->daemon_gone ? dora__fail("the dora daemon of node \"%s\" is gone", ctx->node_id) : 0;
+}
 
 static int find_output(DoraContext *ctx, const char *id, size_t len) {
   if (!ctx || ctx->closed) return dora__fail("send: no open context");
   for (size_t i = 0; ctx->pub && i < ctx->n_outputs; i++)
-    if (strlen(ctx->outputs[i].name) == len && memcmp(ctx->outputs[i].name, id, len) == 0) return (int)i;
+    if (strlen(ctx->outputs[i].name) == len && memcmp(ctx->outputs[i].name, id, len) == 0) return check_daemon_alive(ctx) ? -1 : (int)i;
   char declared[512] = "";
   for (size_t i = 0; i < ctx->n_outputs; i++) {
     size_t at = strlen(declared);
@@ -138,7 +150,9 @@ DoraOutputSample *dora_allocate_output(DoraContext *ctx, size_t len) {
   out->sample = -1;
   dora__read_tokens(ctx);
   if (ctx->pub && len > 0 && len >= ctx->threshold) {
+    pthread_mutex_lock(&ctx->lock); /* the pool may also change on the joining thread (see dora_join_dataflow) */
     out->sample = dora__acquire(ctx, len);
+    pthread_mutex_unlock(&ctx->lock);
     if (out->sample < 0) {
       free(out);
       return NULL;
@@ -164,28 +178,113 @@ void dora_discard_output_sample(DoraContext *ctx, DoraOutputSample *sample) {
   free(sample);
 }
 
+/* Gives a sample back after a failure, keeping the failure's message. */
+static int discard_failed(DoraContext *ctx, DoraOutputSample *sample) {
+  char saved[1024];
+  snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+  dora_discard_output_sample(ctx, sample);
+  return dora__fail("%s", saved);
+}
+
+/* Sends a sample filled in place, as `layout` describes its bytes; takes the sample. */
+static int send_sample(DoraContext *ctx, int o, DoraOutputSample *sample, const dora_layout *layout, const DoraMetadata *metadata) {
+  int rc;
+  if (sample->sample >= 0) {
+    rc = send_message(ctx, o, layout, metadata, sample->sample, NULL, sample->len);
+    if (rc) ctx->samples[sample->sample].state = SAMPLE_FREE;
+  } else {
+    rc = send_message(ctx, o, layout, metadata, -1, sample->data, sample->len); /* takes the buffer */
+  }
+  free(sample);
+  return rc;
+}
+
 int dora_send_output_sample(DoraContext *ctx, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const DoraMetadata *metadata) {
   if (!sample) return dora__fail("send: sample is NULL");
   int o = find_output(ctx, id_ptr, id_len);
-  if (o < 0) {
-    char saved[1024];
-    snprintf(saved, sizeof saved, "%s", dora_last_error());
-    dora_discard_output_sample(ctx, sample);
-    return dora__fail("%s", saved);
-  }
+  if (o < 0) return discard_failed(ctx, sample);
   dora_layout *layout = dora__layout_uint8(sample->len);
-  int rc;
   if (!layout) {
-    rc = dora__fail("out of memory");
-    dora_discard_output_sample(ctx, sample);
-  } else if (sample->sample >= 0) {
-    rc = send_message(ctx, o, layout, metadata, sample->sample, NULL, sample->len);
-    if (rc) ctx->samples[sample->sample].state = SAMPLE_FREE;
-    free(sample);
-  } else {
-    rc = send_message(ctx, o, layout, metadata, -1, sample->data, sample->len); /* takes the buffer */
-    free(sample);
+    dora__fail("out of memory");
+    return discard_failed(ctx, sample);
   }
+  int rc = send_sample(ctx, o, sample, layout, metadata);
   dora__layout_free(layout);
+  return rc;
+}
+
+int dora_output_sample_segment(const DoraContext *ctx, const DoraOutputSample *sample, uint64_t *out_location) {
+  if (!ctx || ctx->closed || !sample || !out_location) return dora__fail("dora_output_sample_segment: no open context, sample or output");
+  if (sample->sample < 0) return dora__fail("dora_output_sample_segment: the sample is not in shared memory (it is below the threshold)");
+  const dora_segment *seg = &ctx->samples[sample->sample].seg;
+  out_location[0] = (uint64_t)(uintptr_t)seg->ptr;
+  out_location[1] = seg->size;
+  return 0;
+}
+
+/* ---- pre-encoded payloads (for bindings that lay out their own arrays) ---------------- */
+
+/* Reads a layout and parameters in their wire encoding; every byte must be used. */
+static int read_encoded(const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len, dora_layout **out_layout,
+                        DoraMetadata **out_metadata) {
+  *out_layout = NULL;
+  *out_metadata = NULL;
+  if ((!layout && layout_len) || (!parameters && parameters_len)) return dora__fail("send: layout or parameters are NULL");
+  dora_reader r = {layout, layout_len, 0};
+  if (layout_len && dora__layout_read(&r, out_layout, 0)) return dora__fail("send: invalid Arrow layout: %s", dora_last_error());
+  dora_reader rp = {parameters, parameters_len, 0};
+  int rc = 0;
+  if (r.at != r.len) rc = dora__fail("send: invalid Arrow layout: %zu trailing bytes", r.len - r.at);
+  else if (parameters_len && dora__metadata_read(&rp, out_metadata)) rc = dora__fail("send: invalid parameters: %s", dora_last_error());
+  else if (rp.at != rp.len) rc = dora__fail("send: invalid parameters: %zu trailing bytes", rp.len - rp.at);
+  if (rc) {
+    dora__layout_free(*out_layout);
+    dora_metadata_free(*out_metadata);
+    *out_layout = NULL;
+    *out_metadata = NULL;
+  }
+  return rc;
+}
+
+int dora_send_output_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len, const uint8_t *layout, size_t layout_len,
+                             const uint8_t *parameters, size_t parameters_len, const uint8_t *data, size_t data_len) {
+  int o = find_output(ctx, id_ptr, id_len);
+  if (o < 0) return -1;
+  if (!data && data_len) return dora__fail("send: data is NULL");
+  if (!layout_len) return dora__fail("send: an Arrow layout is required");
+  dora_layout *l;
+  DoraMetadata *m;
+  if (read_encoded(layout, layout_len, parameters, parameters_len, &l, &m)) return -1;
+  int rc = dora__layout_validate(l, data ? data : dora__empty_payload, data_len);
+  if (rc == 0) {
+    struct dora_copy copy = {data, 0, data_len};
+    dora_plan plan = {l, data_len, data_len ? 1 : 0, &copy};
+    rc = send_plan(ctx, o, &plan, m);
+  }
+  dora__layout_free(l);
+  dora_metadata_free(m);
+  return rc;
+}
+
+int dora_send_output_sample_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const uint8_t *layout,
+                                    size_t layout_len, const uint8_t *parameters, size_t parameters_len) {
+  if (!sample) return dora__fail("send: sample is NULL");
+  int o = find_output(ctx, id_ptr, id_len);
+  if (o < 0) return discard_failed(ctx, sample);
+  dora_layout *l;
+  DoraMetadata *m;
+  if (read_encoded(layout, layout_len, parameters, parameters_len, &l, &m)) return discard_failed(ctx, sample);
+  if (!l) l = dora__layout_uint8(sample->len);
+  int rc;
+  if (!l) {
+    dora__fail("out of memory");
+    rc = discard_failed(ctx, sample);
+  } else if (dora__layout_validate(l, sample->data, sample->len)) {
+    rc = discard_failed(ctx, sample);
+  } else {
+    rc = send_sample(ctx, o, sample, l, m);
+  }
+  dora__layout_free(l);
+  dora_metadata_free(m);
   return rc;
 }

@@ -50,6 +50,11 @@ int dora__open_sockets(DoraContext *ctx) {
     socket_opt(ctx->pull, ZMQ_LINGER, 0);
     if (zmq_bind(ctx->pull, drops)) return dora__fail("cannot bind %s: %s", drops, zmq_strerror(errno));
   }
+  /* what dora_wait polls: each socket's signalling descriptor (readable when its state may have changed) */
+  size_t fd_size = sizeof ctx->sub_fd;
+  if (zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &fd_size)) return dora__fail("zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
+  fd_size = sizeof ctx->pull_fd;
+  if (ctx->pull && zmq_getsockopt(ctx->pull, ZMQ_FD, &ctx->pull_fd, &fd_size)) return dora__fail("zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
   socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
   const char *requests = dora__jstr(c, "daemonRequests");
   if (zmq_connect(ctx->req, requests)) return dora__fail("cannot connect to %s: %s", requests, zmq_strerror(errno));

@@ -1,0 +1,106 @@
+/*
+ * Event records: an event handed to a binding in one call, as bytes it can read
+ * without further calls into the library (node-api/receive.ts reads them; the layout
+ * is documented with dora_next_event_record in the header). Inline payloads are
+ * copied into the record and their event freed at once; a shared-memory payload stays
+ * in place, its event handle travels in the record, and the binding frees the event
+ * when the data is released. The binding keeps one view per mapped segment, holding a
+ * reference on the mapping (dora_mapping_retain/release) so that the segment stays
+ * mapped while any of its views can be reached.
+ */
+#include "node.h"
+
+enum {
+  R_TYPE = 0,
+  R_FLAGS = 1,
+  R_INPUT = 2,
+  R_LENGTH = 4,
+  R_TIMESTAMP = 8,
+  R_EVENT = 16,
+  R_PAYLOAD_ADDRESS = 24,
+  R_PAYLOAD_LENGTH = 32,
+  R_MAPPING = 40,
+  R_MAPPING_ADDRESS = 48,
+  R_MAPPING_LENGTH = 56,
+  R_LAYOUT_LENGTH = 64,
+  R_PARAMETERS_LENGTH = 68,
+  R_MESSAGE_LENGTH = 72,
+  R_INLINE_LENGTH = 76,
+  R_BODY = 80,
+};
+enum { RECORD_SHARED = 1 };
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); } /* little-endian hosts only, like the rest */
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof v); }
+
+int64_t dora_next_event_record(DoraContext *ctx, uint8_t *record, size_t capacity) {
+  if (!ctx || ctx->closed) return dora__fail("dora_next_event_record: no open context");
+  dora__pump(ctx);
+  if (!ctx->head && !ctx->ended) dora__check_daemon(ctx); /* an ERROR event if it is gone */
+  DoraEvent *ev = ctx->head;
+  if (!ev) {
+    if (ctx->n_inputs > 0 && ctx->open_inputs == 0) ctx->ended = true;
+    return 0;
+  }
+  dora_buf *b = &ctx->scratch;
+  b->len = 0;
+  size_t layout_len = 0;
+  if (ev->type == DoraEventType_Input) {
+    dora__layout_write(b, ev->layout);
+    layout_len = b->len;
+    dora__metadata_write(b, ev->metadata ? ev->metadata : dora__metadata_empty());
+    if (b->oom) return dora__fail("out of memory");
+  }
+  const payload *p = ev->type == DoraEventType_Input ? ev->payload : NULL;
+  bool shared = p && p->mapping;
+  size_t message_len = ev->message ? strlen(ev->message) : 0;
+  size_t inline_len = p && !shared ? p->len : 0;
+  size_t end = R_BODY + b->len + message_len;
+  size_t total = inline_len > 0 ? ((end + 7) & ~(size_t)7) + inline_len : end;
+  if (total > (size_t)INT64_MAX) return dora__fail("event record too large");
+  if (total > capacity || !record) return (int64_t)total; /* the caller grows its buffer and asks again */
+
+  dora__pop_event(ctx);
+  memset(record, 0, R_BODY);
+  record[R_TYPE] = (uint8_t)ev->type;
+  record[R_FLAGS] = shared ? RECORD_SHARED : 0;
+  put16(record + R_INPUT, ev->input >= 0 ? (uint16_t)ev->input : UINT16_MAX);
+  put32(record + R_LENGTH, (uint32_t)total);
+  put64(record + R_TIMESTAMP, ev->timestamp);
+  put32(record + R_LAYOUT_LENGTH, (uint32_t)layout_len);
+  put32(record + R_PARAMETERS_LENGTH, (uint32_t)(b->len - layout_len));
+  put32(record + R_MESSAGE_LENGTH, (uint32_t)message_len);
+  put32(record + R_INLINE_LENGTH, (uint32_t)inline_len);
+  if (b->len) memcpy(record + R_BODY, b->data, b->len);
+  if (message_len) memcpy(record + R_BODY + b->len, ev->message, message_len);
+  if (shared) {
+    put64(record + R_EVENT, (uint64_t)(uintptr_t)ev);
+    put64(record + R_PAYLOAD_ADDRESS, (uint64_t)(uintptr_t)p->data);
+    put64(record + R_PAYLOAD_LENGTH, p->len);
+    put64(record + R_MAPPING, (uint64_t)(uintptr_t)p->mapping);
+    put64(record + R_MAPPING_ADDRESS, (uint64_t)(uintptr_t)p->mapping->ptr);
+    put64(record + R_MAPPING_LENGTH, p->mapping->size);
+  } else {
+    if (inline_len) memcpy(record + total - inline_len, p->data, inline_len);
+    free_dora_event(ev);
+  }
+  return (int64_t)total;
+}
+
+int dora_mapping_retain(DoraContext *ctx, void *mapping) {
+  if (!ctx || !mapping) return dora__fail("dora_mapping_retain: NULL context or mapping");
+  pthread_mutex_lock(&ctx->lock);
+  ((dora_mapping *)mapping)->refs++;
+  pthread_mutex_unlock(&ctx->lock);
+  __atomic_add_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL); /* the context outlives the mapping */
+  return 0;
+}
+
+void dora_mapping_release(DoraContext *ctx, void *mapping) {
+  if (!ctx || !mapping) return;
+  pthread_mutex_lock(&ctx->lock);
+  dora__cache_unref(&ctx->cache, mapping);
+  pthread_mutex_unlock(&ctx->lock);
+  dora__ctx_unref(ctx);
+}

@@ -1,0 +1,94 @@
+/**
+ * The node core, libdora_node_api, loaded through koffi. Every function's
+ * prototype is derived from the one API description the C header is generated
+ * from (bindings/c/api.json), so this binding and the header cannot disagree.
+ *
+ * Pointers are bigints (koffi's representation); typed arrays passed for pointer
+ * parameters are passed in place, and what the library writes into them is
+ * visible here (used for out-parameters and records, without koffi's slower
+ * out-parameter marshalling).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import api from '../bindings/c/api.json';
+import { DoraError } from '../coordinator/errors';
+
+// koffi ships a CommonJS build, but its type declarations are ESM-flavoured.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'import' } });
+
+type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
+
+/** Environment variable naming the library file to load instead of the one in this package. */
+export const LIBRARY_ENV = 'DORA_NODE_API_LIB';
+
+interface ApiFunction {
+  readonly name: string;
+  readonly returns: string;
+  readonly params: readonly (readonly string[])[];
+}
+
+/** Every function of api.json, in header order. */
+export function apiFunctions(): ApiFunction[] {
+  return (api.sections as readonly { functions?: readonly ApiFunction[] }[]).flatMap((s) => s.functions ?? []);
+}
+
+/**
+ * koffi's spelling of a C type. Pointer parameters become `void *`, so a typed
+ * array can be passed for any of them (out-parameters included); `char **` stays a
+ * koffi out-parameter for the dora-compatible readers.
+ */
+export function koffiType(t: string, parameter: boolean): string {
+  if (t === 'const char *') return 'const char *';
+  if (t.startsWith('enum ')) return 'int';
+  if (t === 'unsigned long long') return 'uint64_t';
+  if (parameter && /^(bool|int64_t|double|size_t) \*$/.test(t)) return `_Out_ ${t}`;
+  if (parameter && t === 'char **') return '_Out_ void **';
+  if (t.includes('*')) return 'void *';
+  return t;
+}
+
+/** Where the library is: $DORA_NODE_API_LIB, else the build beside this package's sources. */
+export function libraryPath(): string {
+  const override = process.env[LIBRARY_ENV];
+  if (override) return override;
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'bindings', 'c', 'build', 'libdora_node_api.so');
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new DoraError(
+    `the dora node library (libdora_node_api.so) was not found beside ${__dirname}: build it with \`make -C bindings/c\` (./scripts/setup.sh does) or point ${LIBRARY_ENV} at it`,
+  );
+}
+
+/** Binds every function of the library by name. */
+export function bindLibrary(file = libraryPath()): Record<string, KoffiFunction> {
+  const lib = koffi.load(file);
+  const fns: Record<string, KoffiFunction> = {};
+  for (const f of apiFunctions()) {
+    const params = f.params.map(([t]) => koffiType(t, true)).join(', ');
+    fns[f.name] = lib.func(`${koffiType(f.returns, false)} ${f.name}(${params || 'void'})`);
+  }
+  return fns;
+}
+
+/** A pending koffi `.async` call as a promise. */
+export function callAsync<T>(fn: KoffiFunction, ...args: unknown[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    (fn.async as (...a: unknown[]) => void)(...args, (err: unknown, result: T) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+/** An ArrayBuffer over `length` bytes of native memory at `address` (no copy, not owned). */
+export function view(address: bigint, length: number): ArrayBuffer {
+  return koffi.view(address, length);
+}
+
+let library: Record<string, KoffiFunction> | undefined;
+
+/** The library, loaded on first use. */
+export function core(): Record<string, KoffiFunction> {
+  library ??= bindLibrary();
+  return library;
+}

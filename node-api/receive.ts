@@ -1,0 +1,187 @@
+/**
+ * Receiving through the core: the core hands each event over as one record
+ * (dora_next_event_record, layout in bindings/c/api.json), and this module turns
+ * a record into an {@link Event}. Shared-memory payloads stay where they are: the
+ * event's arrow-js data views the sender's segment through one ArrayBuffer per
+ * mapping, and the event keeps the core's event handle, whose release returns the
+ * sample to its sender (a drop token).
+ */
+import * as arrow from 'apache-arrow';
+import { ByteReader, decodeArrow, readLayout, readParameters, WireError } from '../protocol';
+import type { StopCause } from '../protocol/control';
+import type { Event, InputEvent } from './events';
+import { core, view } from './native';
+
+/** Field offsets of an event record (little-endian); the C side is bindings/c/src/record.c. */
+export const RECORD = {
+  type: 0,
+  flags: 1,
+  input: 2,
+  length: 4,
+  timestamp: 8,
+  event: 16,
+  payloadAddress: 24,
+  payloadLength: 32,
+  mapping: 40,
+  mappingAddress: 48,
+  mappingLength: 56,
+  layoutLength: 64,
+  parametersLength: 68,
+  messageLength: 72,
+  inlineLength: 76,
+  /** Where the variable part starts: layout, parameters, message, then (8-aligned) the inline payload. */
+  body: 80,
+} as const;
+
+/** DoraEventType values. */
+const TYPES = ['STOP', 'INPUT', 'INPUT_CLOSED', 'ERROR'] as const;
+/** Record flag: the payload is in shared memory, and the event handle must be freed. */
+const FLAG_SHARED = 1;
+
+const utf8 = new TextDecoder();
+
+/**
+ * One ArrayBuffer per mapped segment, shared by every message in it: V8 counts each
+ * foreign ArrayBuffer as newly allocated external memory, and a fresh one per message
+ * forced a full collection every message or two at 16 MiB. Each ArrayBuffer holds a
+ * reference on its mapping, dropped once the ArrayBuffer is garbage collected: the
+ * core unmaps a segment only when nothing here can reach it (touching unmapped memory
+ * would kill the process).
+ */
+class MappingViews {
+  private readonly views = new Map<bigint, WeakRef<ArrayBuffer>>();
+  private readonly finalizer: FinalizationRegistry<bigint>;
+
+  constructor(private readonly ctx: bigint) {
+    const c = core();
+    // The callback reaches the map (of weak references), never a registered buffer.
+    const views = this.views;
+    this.finalizer = new FinalizationRegistry((mapping) => {
+      const ref = views.get(mapping);
+      if (ref && ref.deref() === undefined) views.delete(mapping);
+      c.dora_mapping_release(ctx, mapping);
+    });
+  }
+
+  get(mapping: bigint, address: bigint, length: number): ArrayBuffer {
+    const existing = this.views.get(mapping)?.deref();
+    if (existing) return existing;
+    core().dora_mapping_retain(this.ctx, mapping);
+    const buffer = view(address, length);
+    this.views.set(mapping, new WeakRef(buffer));
+    this.finalizer.register(buffer, mapping);
+    return buffer;
+  }
+
+  get size(): number {
+    return this.views.size;
+  }
+}
+
+/** Turns records into events and tracks the shared-memory events not yet released. */
+export class EventReader {
+  private buffer: Uint8Array;
+  private dv: DataView;
+  private readonly mappings: MappingViews;
+  private readonly released: FinalizationRegistry<bigint>;
+  /** Shared-memory events neither disposed nor collected yet. */
+  held = 0;
+
+  constructor(
+    ctx: bigint,
+    private readonly inputIds: readonly string[],
+    capacity = 64 * 1024,
+  ) {
+    this.buffer = new Uint8Array(capacity);
+    this.dv = new DataView(this.buffer.buffer);
+    this.mappings = new MappingViews(ctx);
+    const c = core();
+    // An event dropped without being disposed returns its sample once its data is unreachable.
+    this.released = new FinalizationRegistry((event) => {
+      this.held--;
+      c.free_dora_event(event);
+    });
+  }
+
+  /** Where the core writes the next record. */
+  get record(): Uint8Array {
+    return this.buffer;
+  }
+
+  /** Makes room for a record of `length` bytes (the core asked for more than there was). */
+  grow(length: number): void {
+    this.buffer = new Uint8Array(length);
+    this.dv = new DataView(this.buffer.buffer);
+  }
+
+  /** The event in the record the core just wrote. */
+  read(): Event {
+    const dv = this.dv;
+    const type = TYPES[dv.getUint8(RECORD.type)];
+    const layoutLength = dv.getUint32(RECORD.layoutLength, true);
+    const parametersLength = dv.getUint32(RECORD.parametersLength, true);
+    const messageAt = RECORD.body + layoutLength + parametersLength;
+    const message = () => utf8.decode(this.buffer.subarray(messageAt, messageAt + dv.getUint32(RECORD.messageLength, true)));
+    switch (type) {
+      case 'STOP':
+        return { type, cause: message() as StopCause };
+      case 'ERROR':
+        return { type, error: message() };
+      case 'INPUT_CLOSED':
+        return { type, id: this.inputIds[dv.getUint16(RECORD.input, true)] };
+      case 'INPUT':
+        return this.input(layoutLength, parametersLength, messageAt + dv.getUint32(RECORD.messageLength, true));
+      default:
+        throw new WireError(`the node core returned an unknown event type ${dv.getUint8(RECORD.type)}`);
+    }
+  }
+
+  private input(layoutLength: number, parametersLength: number, messageEnd: number): InputEvent {
+    const dv = this.dv;
+    const record = this.buffer;
+    const id = this.inputIds[dv.getUint16(RECORD.input, true)];
+    const timestamp = dv.getBigUint64(RECORD.timestamp, true);
+    const layout = readLayout(new ByteReader(record.subarray(RECORD.body, RECORD.body + layoutLength)));
+    const parameters = parametersLength > 4 ? readParameters(new ByteReader(record.subarray(RECORD.body + layoutLength, RECORD.body + layoutLength + parametersLength))) : {};
+    const metadata = { timestamp, parameters };
+    if ((dv.getUint8(RECORD.flags) & FLAG_SHARED) === 0) {
+      // Inline: the record holds a copy of the payload; take it out of the reused record buffer.
+      const at = (messageEnd + 7) & ~7;
+      const bytes = record.slice(at, at + dv.getUint32(RECORD.inlineLength, true));
+      return { type: 'INPUT', id, data: arrow.makeVector(decodeArrow(layout, bytes)), metadata, [Symbol.dispose]: () => undefined };
+    }
+    const event = dv.getBigUint64(RECORD.event, true);
+    const mappingAddress = dv.getBigUint64(RECORD.mappingAddress, true);
+    const buffer = this.mappings.get(dv.getBigUint64(RECORD.mapping, true), mappingAddress, Number(dv.getBigUint64(RECORD.mappingLength, true)));
+    const offset = Number(dv.getBigUint64(RECORD.payloadAddress, true) - mappingAddress);
+    let data: arrow.Vector;
+    try {
+      data = arrow.makeVector(decodeArrow(layout, new Uint8Array(buffer, offset, Number(dv.getBigUint64(RECORD.payloadLength, true)))));
+    } catch (err) {
+      core().free_dora_event(event);
+      throw err;
+    }
+    this.held++;
+    this.released.register(data, event, data);
+    let disposed = false;
+    return {
+      type: 'INPUT',
+      id,
+      data,
+      metadata,
+      [Symbol.dispose]: () => {
+        if (disposed) return;
+        disposed = true;
+        if (this.released.unregister(data)) {
+          this.held--;
+          core().free_dora_event(event);
+        }
+      },
+    };
+  }
+
+  /** Segments of other nodes this node has views of. */
+  get mapped(): number {
+    return this.mappings.size;
+  }
+}
