@@ -1,0 +1,1067 @@
+/*
+ * Unit checks of the node core: the per-input queues (events.c), the sender's sample
+ * pool and drop tokens (pool.c), segments and the receiver's mapping cache (shm.c),
+ * and mapping references (record.c).
+ *
+ *   check-core [segment-prefix [check ...]]   (every check when none is named)
+ *
+ * Prints one JSON line per check: {"check":"<name>","ok":true} or
+ * {"check":"<name>","ok":false,"failures":["line N: ..."]}, and exits 1 when a check
+ * failed. tests/core.test.ts runs it in the normal and the sanitizer build.
+ *
+ * Contexts are built by hand (the configuration through dora__read_config, no
+ * registration, no daemon). Where a path of the core only reads a socket (draining
+ * messages, reading drop tokens) the socket is an inproc one in the context's own ZeroMQ
+ * context, fed by a peer socket of the check: nothing touches the file system or the
+ * network. Every segment is created under the segment prefix (argv[1], or a random one);
+ * after each check, whatever is left in /dev/shm under it fails that check and is removed.
+ *
+ * The pool checks speak about behaviour (placement, sample ids, holders, counters), read
+ * from what the sender puts on the wire (the data-message header), not about how samples
+ * sit in segments; the helpers tx_* and rx_* are the one place that knows the harness.
+ * Pool checks use samples above 256 KiB (whole segments, with or without slab slots);
+ * slab checks can be added with the same helpers (tx_send gives segment and offset).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node.h"
+
+/* ---- reporting ------------------------------------------------------------------------ */
+
+static char prefix[160];
+static dora_buf failures; /* JSON strings, comma-separated */
+static int n_failures;
+
+static void fail_at(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_at(int line, const char *fmt, ...) {
+  char msg[768], full[800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(full, sizeof full, "line %d: %s", line, msg);
+  if (n_failures++) dora__buf_u8(&failures, ',');
+  dora__json_quote(&failures, full, strlen(full));
+}
+
+static const char *last_error(void) { return dora_last_error() ? dora_last_error() : "(no error)"; }
+
+#define CHECK(c)                                  \
+  do {                                            \
+    if (!(c)) fail_at(__LINE__, "%s", #c);        \
+  } while (0)
+/* A precondition: the check cannot go on without it. */
+#define REQUIRE(c)                                                               \
+  do {                                                                           \
+    if (!(c)) {                                                                  \
+      fail_at(__LINE__, "required: %s (last error: %s)", #c, last_error());      \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+#define CHECK_EQ(a, b)                                                                                       \
+  do {                                                                                                       \
+    uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                                         \
+    if (a_ != b_) fail_at(__LINE__, "%s is %" PRIu64 ", expected %s = %" PRIu64, #a, a_, #b, b_);            \
+  } while (0)
+#define CHECK_LE(a, b)                                                                                       \
+  do {                                                                                                       \
+    uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                                         \
+    if (a_ > b_) fail_at(__LINE__, "%s is %" PRIu64 ", expected at most %s = %" PRIu64, #a, a_, #b, b_);     \
+  } while (0)
+#define CHECK_STR(a, b)                                                                                     \
+  do {                                                                                                      \
+    const char *a_ = (a), *b_ = (b);                                                                        \
+    if (!a_ || strcmp(a_, b_) != 0) fail_at(__LINE__, "%s is \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)", b_); \
+  } while (0)
+#define CHECK_CONTAINS(a, b)                                                                                 \
+  do {                                                                                                       \
+    const char *a_ = (a), *b_ = (b);                                                                         \
+    if (!a_ || !strstr(a_, b_)) fail_at(__LINE__, "%s is \"%s\", expected it to contain \"%s\"", #a, a_ ? a_ : "(null)", b_); \
+  } while (0)
+
+/* ---- /dev/shm ------------------------------------------------------------------------- */
+
+static size_t count_segments(void) {
+  size_t n = 0, plen = strlen(prefix);
+  DIR *d = opendir("/dev/shm");
+  if (!d) return 0;
+  for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, prefix, plen) == 0;
+  closedir(d);
+  return n;
+}
+
+/* Fails the current check for every segment left under the prefix, and removes it. */
+static void sweep_segments(void) {
+  size_t plen = strlen(prefix);
+  DIR *d = opendir("/dev/shm");
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, plen) != 0) continue;
+    fail_at(0, "left /dev/shm/%s behind", e->d_name);
+    char path[320];
+    snprintf(path, sizeof path, "/%s", e->d_name);
+    shm_unlink(path);
+  }
+  closedir(d);
+}
+
+/* The permissions /proc/self/maps shows for the mapping holding p ("r--s", ...). */
+static const char *perms_of(const void *p, char out[8]) {
+  strcpy(out, "none");
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return out;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+      strcpy(out, perms);
+      break;
+    }
+  }
+  fclose(f);
+  return out;
+}
+
+/* ---- contexts built by hand ------------------------------------------------------------ */
+
+/*
+ * What open_context (context.c) does, without sockets: the configuration is read the way
+ * a node reads DORA_NODE_CONFIG. free_dora_context frees it (close_context skips what is
+ * NULL). inputs/outputs/subscribers are JSON texts.
+ */
+static DoraContext *node_new(const char *node_id, const char *inputs, const char *outputs, const char *subscribers) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  fprintf(f,
+          "{\"protocolVersion\":%d,\"nodeId\":\"%s\",\"dataflowId\":\"check-core\",\"segmentPrefix\":\"%s\",\"daemonPid\":%ld,"
+          "\"sharedMemoryThreshold\":4096,\"daemonRequests\":\"inproc://daemon-requests\",\"daemonEvents\":\"inproc://daemon-events\","
+          "\"inputs\":%s,\"outputs\":%s,\"subscribers\":%s}",
+          DORA_PROTOCOL_VERSION, node_id, prefix, (long)getppid(), inputs, outputs, subscribers);
+  fclose(f);
+  DoraContext *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    free(text);
+    return NULL;
+  }
+  ctx->refs = 1;
+  ctx->next_sample_id = 1;
+  ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
+  pthread_mutex_init(&ctx->lock, NULL);
+  pthread_cond_init(&ctx->idle, NULL);
+  int rc = dora__read_config(ctx, text);
+  free(text);
+  if (rc) {
+    fail_at(__LINE__, "configuration refused: %s", last_error());
+    free_dora_context(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+/* An input whose sender returns samples to inproc://returns; its topic is "<source>\0". */
+#define INPUT(id, source, queue)                                                                                                 \
+  "{\"id\":\"" id "\",\"source\":\"" source "\",\"endpoint\":\"inproc://data\",\"topic\":\"" source "\\u0000\",\"queueSize\":" #queue \
+  ",\"dropEndpoint\":\"inproc://returns\"}"
+#define TIMER_INPUT(id, timer, queue)                                                                                                   \
+  "{\"id\":\"" id "\",\"source\":\"" timer "\",\"endpoint\":\"inproc://daemon-events\",\"topic\":\"" timer "\\u0000\",\"queueSize\":" #queue \
+  ",\"dropEndpoint\":null}"
+
+/* A control message from the daemon, applied as the drain applies it. */
+static void control(DoraContext *ctx, const char *json) { dora__on_control(ctx, (const uint8_t *)json, strlen(json)); }
+
+static int input_index(const DoraContext *ctx, const char *id) {
+  for (size_t i = 0; i < ctx->n_inputs; i++)
+    if (strcmp(ctx->inputs[i].id, id) == 0) return (int)i;
+  return -1;
+}
+
+/* Queues an input event the way the drain does, labelled by its timestamp. */
+static void push(DoraContext *ctx, const char *input, uint64_t timestamp) {
+  int i = input_index(ctx, input);
+  DoraEvent *ev = i >= 0 ? dora__event_new(DoraEventType_Input, input, NULL) : NULL;
+  if (!ev) {
+    fail_at(__LINE__, "cannot queue an event for input %s", input);
+    return;
+  }
+  ev->input = i;
+  ev->timestamp = timestamp;
+  dora__push_input(ctx, ev);
+}
+
+static void append_label(dora_buf *b, const DoraEvent *ev) {
+  char label[128];
+  switch (read_dora_event_type((void *)ev)) {
+  case DoraEventType_Input:
+    snprintf(label, sizeof label, "%s:%llu", ev->id, read_dora_input_timestamp((void *)ev));
+    break;
+  case DoraEventType_InputClosed:
+    snprintf(label, sizeof label, "closed:%s", ev->id);
+    break;
+  case DoraEventType_Stop:
+    snprintf(label, sizeof label, "STOP");
+    break;
+  case DoraEventType_Error:
+    snprintf(label, sizeof label, "ERROR");
+    break;
+  default:
+    snprintf(label, sizeof label, "?");
+  }
+  if (b->len) dora__buf_u8(b, ' ');
+  dora__buf_raw(b, label, strlen(label));
+}
+
+/* Every event waiting, through dora_next_event_timeout (no wait), as "input:timestamp ..." labels. */
+static char *take_all(DoraContext *ctx) {
+  dora_buf b = {0};
+  for (DoraEvent *ev; (ev = dora_next_event_timeout(ctx, 0));) {
+    append_label(&b, ev);
+    free_dora_event(ev);
+  }
+  dora__buf_u8(&b, 0);
+  return (char *)b.data;
+}
+
+#define CHECK_EVENTS(ctx, expected)                                                                  \
+  do {                                                                                               \
+    char *events_ = take_all(ctx);                                                                   \
+    if (!events_ || strcmp(events_, expected) != 0)                                                  \
+      fail_at(__LINE__, "the events were \"%s\", expected \"%s\"", events_ ? events_ : "(null)", expected); \
+    free(events_);                                                                                   \
+  } while (0)
+
+static void *socket_in(void *zctx, int type, const char *bind, const char *connect) {
+  void *s = zmq_socket(zctx, type);
+  if (!s) return NULL;
+  int zero = 0, timeout = 2000;
+  zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+  zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero);
+  zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero);
+  zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+  if ((bind && zmq_bind(s, bind)) || (connect && zmq_connect(s, connect))) {
+    zmq_close(s);
+    return NULL;
+  }
+  return s;
+}
+
+static bool readable(void *socket, long ms) {
+  zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+  return zmq_poll(&item, 1, ms) == 1;
+}
+
+/* ---- receiver harness: a node with inputs, its data socket fed by the check ------------- */
+
+typedef struct {
+  DoraContext *ctx;
+  void *feed;    /* PUSH → the node's data socket (a PULL: drain only reads it) */
+  void *returns; /* PULL ← the drop tokens the node returns to its senders */
+} rx_t;
+
+static bool rx_open(rx_t *r, const char *inputs) {
+  memset(r, 0, sizeof *r);
+  r->ctx = node_new("rx", inputs, "[]", "{}");
+  if (!r->ctx) return false;
+  DoraContext *ctx = r->ctx;
+  ctx->zctx = zmq_ctx_new();
+  ctx->sub = ctx->zctx ? socket_in(ctx->zctx, ZMQ_PULL, "inproc://data", NULL) : NULL;
+  r->feed = ctx->sub ? socket_in(ctx->zctx, ZMQ_PUSH, NULL, "inproc://data") : NULL;
+  r->returns = r->feed ? socket_in(ctx->zctx, ZMQ_PULL, "inproc://returns", NULL) : NULL;
+  return r->returns != NULL;
+}
+
+static void rx_close(rx_t *r) {
+  if (r->feed) zmq_close(r->feed);
+  if (r->returns) zmq_close(r->returns);
+  free_dora_context(r->ctx); /* closes the node's sockets, terminates its ZeroMQ context */
+  memset(r, 0, sizeof *r);
+}
+
+static void send_frames(void *socket, const void *a, size_t a_len, const void *b, size_t b_len, const void *c, size_t c_len) {
+  zmq_send(socket, a, a_len, ZMQ_SNDMORE);
+  zmq_send(socket, b, b_len, c ? ZMQ_SNDMORE : 0);
+  if (c) zmq_send(socket, c, c_len, 0);
+}
+
+/* A data message from source ("node/output") as its sender publishes it: inline, or in a segment. */
+static void rx_feed(rx_t *r, const char *source, uint64_t seq, uint64_t timestamp, const void *data, size_t len, const char *segment,
+                    uint64_t sample, uint64_t offset) {
+  dora_header h = {0};
+  h.kind = DORA_KIND_DATA;
+  h.location = segment ? DORA_LOC_SHM : DORA_LOC_INLINE;
+  h.timestamp = timestamp;
+  h.seq = seq;
+  h.inline_length = segment ? 0 : len;
+  h.segment = (char *)segment;
+  h.sample = sample;
+  h.shm_offset = offset;
+  h.shm_length = len;
+  h.layout = dora__layout_uint8(len);
+  dora_buf b = {0};
+  if (h.layout && dora__header_write(&b, &h) == 0) {
+    bool with_payload = !segment && len > 0;
+    send_frames(r->feed, source, strlen(source) + 1, b.data, b.len, with_payload ? data : NULL, len);
+  } else {
+    fail_at(__LINE__, "cannot encode a data message: %s", last_error());
+  }
+  dora__layout_free(h.layout);
+  dora__buf_free(&b);
+}
+
+static void rx_feed_eos(rx_t *r, const char *source) {
+  dora_buf b = {0};
+  dora__eos_write(&b, 1);
+  send_frames(r->feed, source, strlen(source) + 1, b.data, b.len, NULL, 0);
+  dora__buf_free(&b);
+}
+
+/* A control message from the daemon, on the node's event topic. */
+static void rx_feed_control(rx_t *r, const char *json) {
+  send_frames(r->feed, r->ctx->event_topic, r->ctx->event_topic_len, json, strlen(json), NULL, 0);
+}
+
+/* Moves what was fed into the queues (inproc: everything sent is already there). */
+static void rx_deliver(rx_t *r) {
+  if (!readable(r->ctx->sub, 2000)) fail_at(__LINE__, "nothing arrived on the node's data socket");
+  dora__drain(r->ctx);
+}
+
+/* The sample ids the node sends back to its senders now (flush), in one drop-token frame. */
+static size_t rx_returned(rx_t *r, uint64_t *ids, size_t cap) {
+  dora__flush_tokens(r->ctx);
+  if (!readable(r->returns, 100)) return 0;
+  zmq_msg_t msg;
+  zmq_msg_init(&msg);
+  size_t n = 0;
+  if (zmq_msg_recv(&msg, r->returns, 0) >= 0) {
+    dora_tokens t;
+    if (dora__tokens_read(zmq_msg_data(&msg), zmq_msg_size(&msg), &t) == 0) {
+      if (strcmp(t.receiver, "rx") != 0) fail_at(__LINE__, "drop tokens from \"%s\", expected \"rx\"", t.receiver);
+      for (size_t i = 0; i < t.n_samples && n < cap; i++) ids[n++] = t.samples[i];
+      dora__tokens_free(&t);
+    } else {
+      fail_at(__LINE__, "malformed drop tokens: %s", last_error());
+    }
+  }
+  zmq_msg_close(&msg);
+  return n;
+}
+
+/* ---- sender harness: a node with outputs; the check reads the wire and sends tokens ------ */
+
+typedef struct {
+  DoraContext *ctx;
+  void *wire;   /* SUB ← the node's data socket (an XPUB, as in a node) */
+  void *tokens; /* PUSH → the node's drop-token socket */
+} tx_t;
+
+/* One sent message, as its header describes it. */
+typedef struct {
+  bool ok;
+  uint64_t id, seq, offset, length;
+  char segment[256];
+  uint8_t *data; /* where the sender wrote it */
+} sent_t;
+
+static bool tx_open(tx_t *t, const char *outputs, const char *subscribers) {
+  memset(t, 0, sizeof *t);
+  t->ctx = node_new("tx", "[]", outputs, subscribers);
+  if (!t->ctx) return false;
+  DoraContext *ctx = t->ctx;
+  ctx->zctx = zmq_ctx_new();
+  ctx->pub = ctx->zctx ? socket_in(ctx->zctx, ZMQ_XPUB, "inproc://out", NULL) : NULL;
+  ctx->pull = ctx->pub ? socket_in(ctx->zctx, ZMQ_PULL, "inproc://drops", NULL) : NULL;
+  t->wire = ctx->pull ? socket_in(ctx->zctx, ZMQ_SUB, NULL, "inproc://out") : NULL;
+  t->tokens = t->wire ? socket_in(ctx->zctx, ZMQ_PUSH, NULL, "inproc://drops") : NULL;
+  if (!t->tokens) return false;
+  zmq_setsockopt(t->wire, ZMQ_SUBSCRIBE, "", 0);
+  char subscription[8];
+  return zmq_recv(ctx->pub, subscription, sizeof subscription, 0) == 1; /* it reached the XPUB: nothing sent is lost */
+}
+
+static void tx_close(tx_t *t) {
+  if (t->wire) zmq_close(t->wire);
+  if (t->tokens) zmq_close(t->tokens);
+  free_dora_context(t->ctx);
+  memset(t, 0, sizeof *t);
+}
+
+/* Sends len bytes on output through dora_allocate_output (written in place) and reads the message back. */
+static sent_t tx_send_at(int line, tx_t *t, const char *output, size_t len) {
+  sent_t s = {0};
+  DoraOutputSample *o = dora_allocate_output(t->ctx, len);
+  if (!o) {
+    fail_at(line, "dora_allocate_output(%zu): %s", len, last_error());
+    return s;
+  }
+  s.data = dora_output_sample_data(o);
+  memset(s.data, 0x5a, len < 64 ? len : 64);
+  if (dora_send_output_sample(t->ctx, output, strlen(output), o, NULL)) {
+    fail_at(line, "dora_send_output_sample(%s): %s", output, last_error());
+    return s;
+  }
+  zmq_msg_t topic, header;
+  zmq_msg_init(&topic);
+  zmq_msg_init(&header);
+  if (zmq_msg_recv(&topic, t->wire, 0) < 0 || !zmq_msg_more(&topic) || zmq_msg_recv(&header, t->wire, 0) < 0) {
+    fail_at(line, "the message on %s did not arrive", output);
+  } else {
+    dora_header h;
+    if (dora__header_read(zmq_msg_data(&header), zmq_msg_size(&header), &h)) {
+      fail_at(line, "the message on %s has a malformed header: %s", output, last_error());
+    } else {
+      if (h.location == DORA_LOC_SHM) {
+        s.ok = true;
+        s.id = h.sample;
+        s.seq = h.seq;
+        s.offset = h.shm_offset;
+        s.length = h.shm_length;
+        snprintf(s.segment, sizeof s.segment, "%s", h.segment);
+      } else if (len >= t->ctx->threshold) {
+        fail_at(line, "a %zu-byte message on %s was not sent in shared memory", len, output);
+      }
+      dora__header_free(&h);
+    }
+    while (zmq_msg_more(&header)) { /* an inline payload */
+      zmq_msg_close(&header);
+      zmq_msg_init(&header);
+      if (zmq_msg_recv(&header, t->wire, 0) < 0) break;
+    }
+  }
+  zmq_msg_close(&topic);
+  zmq_msg_close(&header);
+  return s;
+}
+#define tx_send(t, output, len) tx_send_at(__LINE__, t, output, len)
+
+/* Where a sample sits: the same segment and offset is the same memory. */
+static bool same_place(const sent_t *a, const sent_t *b) { return a->ok && b->ok && strcmp(a->segment, b->segment) == 0 && a->offset == b->offset; }
+
+/* Drop tokens from receiver for ids (and lost ranges), as a receiver sends them; applied at once. */
+static void tx_tokens_at(int line, tx_t *t, const char *receiver, const uint64_t *ids, size_t n, const dora_lost *lost, size_t n_lost) {
+  dora_buf b = {0};
+  dora__tokens_write(&b, receiver, ids, n, lost, n_lost);
+  zmq_send(t->tokens, b.data, b.len, 0);
+  dora__buf_free(&b);
+  if (!readable(t->ctx->pull, 2000)) fail_at(line, "the drop tokens did not arrive");
+  dora__read_tokens(t->ctx);
+}
+#define tx_release(t, receiver, id)                 \
+  do {                                              \
+    uint64_t id_ = (id);                            \
+    tx_tokens_at(__LINE__, t, receiver, &id_, 1, NULL, 0); \
+  } while (0)
+
+static DoraSharedMemoryStats stats_of(const DoraContext *ctx) {
+  DoraSharedMemoryStats s;
+  if (dora_shared_memory_stats(ctx, &s)) memset(&s, 0xff, sizeof s);
+  return s;
+}
+
+/* =========================================================================================
+ * Queues (events.c)
+ * ========================================================================================= */
+
+static void queue_newest_per_input(void) {
+  DoraContext *ctx = node_new("rx", "[" INPUT("a", "src/a", 2) "," INPUT("b", "src/b", 10) "," INPUT("x", "src/x", 10) "]", "[]", "{}");
+  REQUIRE(ctx);
+  push(ctx, "a", 1);
+  push(ctx, "b", 2);
+  push(ctx, "a", 3);
+  dora__close_input(ctx, (size_t)input_index(ctx, "x"));
+  push(ctx, "a", 4); /* a holds 2: a:1 goes */
+  CHECK_EQ(dora_dropped_messages(ctx, "a"), 1);
+  CHECK_EQ(dora_dropped_messages(ctx, "b"), 0);
+  CHECK_EQ(dora_dropped_messages(ctx, "nope"), 0);
+  control(ctx, "{\"t\":\"stop\"}");
+  push(ctx, "b", 5); /* after the stop, still in arrival order */
+  CHECK_EVENTS(ctx, "b:2 a:3 closed:x a:4 STOP b:5");
+  CHECK(dora_event_stream_ended(ctx));
+  free_dora_context(ctx);
+}
+
+static void queue_deep_order_and_bound(void) {
+  DoraContext *ctx = node_new("rx", "[" INPUT("a", "src/a", 1000) "]", "[]", "{}");
+  REQUIRE(ctx);
+  uint64_t *out = malloc(5000 * sizeof *out);
+  REQUIRE(out);
+  size_t n = 0;
+  for (uint64_t i = 0; i < 5000; i++) { /* take one every third push: the head moves while the queue is full */
+    push(ctx, "a", i);
+    if (i % 3 == 0) {
+      DoraEvent *ev = dora_next_event_timeout(ctx, 0);
+      if (ev) out[n++] = read_dora_input_timestamp(ev);
+      free_dora_event(ev);
+    }
+  }
+  size_t kept = 0;
+  for (DoraEvent *ev; (ev = dora_next_event_timeout(ctx, 0)); kept++) {
+    out[n++] = read_dora_input_timestamp(ev);
+    free_dora_event(ev);
+  }
+  CHECK_EQ(kept, 1000);
+  size_t disorder = 0;
+  for (size_t i = 1; i < n; i++) disorder += out[i] <= out[i - 1];
+  CHECK_EQ(disorder, 0);
+  size_t newest = 0;
+  for (size_t i = 0; i < 1000 && i < n; i++) newest += out[n - 1000 + i] == 4000 + i;
+  CHECK_EQ(newest, 1000);
+  CHECK_EQ(dora_dropped_messages(ctx, "a"), 5000 - n);
+  free(out);
+  free_dora_context(ctx);
+}
+
+/* Through the drain: what arrives on the data socket, control messages and timers included. */
+static void queue_drain_arrival_order(void) {
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 2) "," INPUT("b", "src/b", 10) "," TIMER_INPUT("tick", "dora/timer/millis/10", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    return;
+  }
+  const uint8_t bytes[3] = {7, 8, 9};
+  rx_feed(&r, "src/a", 0, 1, bytes, 3, NULL, 0, 0);
+  rx_feed(&r, "src/b", 0, 2, bytes, 3, NULL, 0, 0);
+  rx_feed(&r, "src/a", 1, 3, bytes, 3, NULL, 0, 0);
+  rx_feed(&r, "dora/timer/millis/10", 0, 4, NULL, 0, NULL, 0, 0);
+  rx_feed(&r, "src/a", 2, 5, bytes, 3, NULL, 0, 0); /* a:1 goes */
+  rx_feed_eos(&r, "src/b");
+  rx_feed_control(&r, "{\"t\":\"stop\",\"cause\":\"MANUAL\"}");
+  rx_deliver(&r);
+  CHECK_EQ(dora_dropped_messages(r.ctx, "a"), 1);
+  CHECK_EQ(dora_dropped_messages(r.ctx, "b"), 0);
+  DoraEvent *first = dora_next_event_timeout(r.ctx, 0);
+  REQUIRE(first);
+  char *data = NULL;
+  size_t len = 0;
+  read_dora_input_data(first, &data, &len);
+  CHECK_EQ(len, 3);
+  CHECK(data && memcmp(data, bytes, 3) == 0);
+  CHECK_STR(first->id, "b");
+  free_dora_event(first);
+  CHECK_EVENTS(r.ctx, "a:3 tick:4 a:5 closed:b STOP");
+  rx_close(&r);
+}
+
+static void queue_unknown_inputs_ignored(void) {
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 10) "," INPUT("b", "src/b", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    return;
+  }
+  const uint8_t byte = 1;
+  rx_feed(&r, "src/zzz", 0, 1, &byte, 1, NULL, 0, 0); /* no input has it */
+  rx_feed(&r, "src/ab", 0, 2, &byte, 1, NULL, 0, 0);  /* a near miss */
+  rx_feed(&r, "src", 0, 3, &byte, 1, NULL, 0, 0);
+  rx_feed(&r, "src/a", 0, 4, &byte, 1, NULL, 0, 0);
+  rx_feed_control(&r, "{\"t\":\"inputs-closed\",\"inputs\":[\"a\",\"nope\"]}");
+  rx_feed(&r, "src/a", 1, 5, &byte, 1, NULL, 0, 0); /* a is closed */
+  rx_feed(&r, "src/b", 0, 6, &byte, 1, NULL, 0, 0);
+  rx_deliver(&r);
+  CHECK_EVENTS(r.ctx, "a:4 closed:a b:6");
+  CHECK_EQ(dora_dropped_messages(r.ctx, "a"), 0);
+  CHECK_EQ(r.ctx->open_inputs, 1);
+  rx_close(&r);
+}
+
+/* A message a full queue drops returns its sample to the sender at once; the others when freed. */
+static void queue_drop_returns_sample(void) {
+  dora_segment seg = {0};
+  REQUIRE(dora__segment_create(prefix, 64 * 1024, &seg) == 0);
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 2) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    dora__segment_destroy(&seg);
+    return;
+  }
+  for (int i = 0; i < 3; i++) {
+    memset(seg.ptr + 64 * i, 10 + i, 8);
+    rx_feed(&r, "src/a", (uint64_t)i, (uint64_t)(i + 1), NULL, 8, seg.name, 11 + (uint64_t)i, 64 * (uint64_t)i);
+  }
+  rx_deliver(&r);
+  CHECK_EQ(dora_dropped_messages(r.ctx, "a"), 1);
+  uint64_t ids[8];
+  size_t n = rx_returned(&r, ids, 8);
+  CHECK_EQ(n, 1);
+  if (n >= 1) CHECK_EQ(ids[0], 11);
+  CHECK_EQ(stats_of(r.ctx).mapped, 1); /* one mapping for every message of the segment */
+  DoraEvent *e2 = dora_next_event_timeout(r.ctx, 0), *e3 = dora_next_event_timeout(r.ctx, 0);
+  REQUIRE(e2 && e3);
+  char *d2, *d3;
+  size_t l2, l3;
+  read_dora_input_data(e2, &d2, &l2);
+  read_dora_input_data(e3, &d3, &l3);
+  CHECK((uint8_t *)d2 != seg.ptr + 64 && d2 && d2[0] == 11 && l2 == 8); /* a read-only mapping of its own, same bytes */
+  CHECK(d3 && d3[0] == 12 && l3 == 8);
+  CHECK_EQ(rx_returned(&r, ids, 8), 0); /* held by the node's code */
+  free_dora_event(e2);
+  free_dora_event(e3);
+  n = rx_returned(&r, ids, 8);
+  CHECK_EQ(n, 2);
+  if (n == 2) CHECK((ids[0] == 12 && ids[1] == 13) || (ids[0] == 13 && ids[1] == 12));
+  rx_close(&r);
+  dora__segment_destroy(&seg);
+}
+
+/* =========================================================================================
+ * Segments and the receiver's mapping cache (shm.c)
+ * ========================================================================================= */
+
+static bool all_hex(const char *s) {
+  for (; *s; s++)
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return false;
+  return true;
+}
+
+static void segment_mode_and_names(void) {
+  dora_segment a = {0}, b = {0};
+  REQUIRE(dora__segment_create(prefix, 4096, &a) == 0);
+  if (dora__segment_create(prefix, 4096, &b)) {
+    fail_at(__LINE__, "second segment: %s", last_error());
+    dora__segment_destroy(&a);
+    return;
+  }
+  char path[320];
+  snprintf(path, sizeof path, "/dev/shm/%s", a.name);
+  struct stat st;
+  CHECK(stat(path, &st) == 0);
+  if ((st.st_mode & 0777) != 0600) fail_at(__LINE__, "%s has mode %03o, expected 0600", path, (unsigned)(st.st_mode & 0777));
+  CHECK_EQ(st.st_size, 4096);
+  size_t plen = strlen(prefix);
+  CHECK(strncmp(a.name, prefix, plen) == 0 && strncmp(b.name, prefix, plen) == 0);
+  CHECK(strcmp(a.name, b.name) != 0);
+  CHECK(strlen(a.name) - plen >= 24);
+  CHECK(all_hex(a.name + plen) && all_hex(b.name + plen));
+  CHECK(dora__segment_name_valid(a.name));
+  CHECK_EQ(count_segments(), 2);
+  dora__segment_destroy(&a);
+  dora__segment_destroy(&b);
+  CHECK_EQ(count_segments(), 0);
+}
+
+static void segment_names_checked(void) {
+  static const char *refused[] = {"passwd",      "../etc/passwd",   "dora-ts-../../etc/passwd", "dora-ts-x/../../etc/passwd", "/dev/shm/dora-ts-x",
+                                  "dora-ts-a b", "dora-ts-x\n",     "",                         "dora-ts",                    "dora-ts-\xc3\xa9"};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+    if (dora__segment_name_valid(refused[i])) fail_at(__LINE__, "name \"%s\" is accepted", refused[i]);
+  char longest[256];
+  memset(longest, 'a', sizeof longest - 1);
+  memcpy(longest, "dora-ts-", 8);
+  longest[sizeof longest - 1] = 0;
+  CHECK(!dora__segment_name_valid(longest));
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL;
+  CHECK(dora__cache_view(&cache, "passwd", 0, 1, &m) != 0);
+  CHECK_CONTAINS(dora_last_error(), "not a dora-ts segment name");
+  CHECK(dora__cache_view(&cache, "../dev/shm/x", 0, 1, &m) != 0);
+  CHECK_CONTAINS(dora_last_error(), "not a dora-ts segment name");
+  char missing[256];
+  snprintf(missing, sizeof missing, "%sdoes-not-exist", prefix);
+  CHECK(dora__cache_view(&cache, missing, 0, 1, &m) != 0);
+  CHECK_CONTAINS(dora_last_error(), "does not exist");
+  CHECK(cache.head == NULL); /* nothing mapped, nothing cached */
+  dora__cache_close(&cache);
+}
+
+static void segment_receiver_maps_same_memory(void) {
+  dora_segment seg = {0};
+  REQUIRE(dora__segment_create(prefix, 1 << 20, &seg) == 0);
+  seg.ptr[1000] = 1, seg.ptr[1001] = 2, seg.ptr[1002] = 3;
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL, *again = NULL;
+  if (dora__cache_view(&cache, seg.name, 1000, 3, &m)) {
+    fail_at(__LINE__, "cache_view: %s", last_error());
+    dora__segment_destroy(&seg);
+    return;
+  }
+  CHECK_EQ(m->size, 1 << 20);
+  CHECK(m->ptr != seg.ptr);
+  CHECK(m->ptr[1000] == 1 && m->ptr[1001] == 2 && m->ptr[1002] == 3);
+  seg.ptr[1000] = 42; /* same memory, not a copy */
+  CHECK_EQ(m->ptr[1000], 42);
+  char perms[8];
+  CHECK_STR(perms_of(m->ptr, perms), "r--s"); /* the receiver's view is read-only */
+  CHECK_STR(perms_of(seg.ptr, perms), "rw-s");
+  CHECK(dora__cache_view(&cache, seg.name, 4096, 64, &again) == 0); /* cached: one mapping per segment */
+  CHECK(again == m);
+  CHECK_EQ(m->refs, 2);
+  CHECK(dora__cache_view(&cache, seg.name, (1 << 20) - 2, 3, &again) != 0);
+  CHECK_CONTAINS(dora_last_error(), "lies outside");
+  CHECK(dora__cache_view(&cache, seg.name, (1 << 20) + 64, 0, &again) != 0);
+  CHECK(dora__cache_view(&cache, seg.name, UINT64_MAX - 1, 4, &again) != 0); /* no overflow */
+  CHECK(dora__cache_view(&cache, seg.name, 64, UINT64_MAX, &again) != 0);
+  CHECK_EQ(m->refs, 2);
+  dora__cache_unref(&cache, m);
+  dora__cache_unref(&cache, m);
+  dora__segment_destroy(&seg); /* unlinked: the receiver's mapping stays valid */
+  CHECK_EQ(m->ptr[1000], 42);
+  dora__cache_close(&cache);
+  CHECK(cache.head == NULL);
+}
+
+/* =========================================================================================
+ * The sample pool and drop tokens (pool.c, send.c)
+ * ========================================================================================= */
+
+#define OUTPUTS "[\"both\",\"one\",\"other\",\"stream\",\"leave\"]"
+#define SUBSCRIBERS                                                                                                      \
+  "{\"both\":[\"r1\",\"r2\"],\"one\":[\"r1\"],\"other\":[\"r2\"],\"stream\":[\"fast\",\"slow\"],\"leave\":[\"crashed\",\"alive\"]}"
+#define BIG (3u << 20) /* above any slab slot: a whole segment per sample */
+
+#define OPEN_TX(t)                                                           \
+  do {                                                                       \
+    if (!tx_open(t, OUTPUTS, SUBSCRIBERS)) {                                 \
+      fail_at(__LINE__, "sender harness: %s", last_error());                 \
+      tx_close(t);                                                           \
+      return;                                                                \
+    }                                                                        \
+  } while (0)
+
+static void pool_reuse_after_every_holder(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  sent_t first = tx_send(&t, "both", 3000000);
+  sent_t second = tx_send(&t, "one", 3000000);
+  if (!first.ok || !second.ok) {
+    tx_close(&t);
+    return;
+  }
+  CHECK(!same_place(&first, &second)); /* first is still held */
+  CHECK(first.id != second.id);
+  tx_release(&t, "r1", first.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 2);
+  CHECK_EQ(stats_of(t.ctx).free, 0);
+  tx_release(&t, "r1", first.id); /* a duplicate token changes nothing */
+  tx_release(&t, "r9", first.id); /* nor does one from a receiver that does not hold it */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 2);
+  CHECK_EQ(stats_of(t.ctx).free, 0);
+  tx_release(&t, "r2", first.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 1);
+  CHECK_EQ(stats_of(t.ctx).free, 1);
+  sent_t third = tx_send(&t, "both", 2500000);
+  CHECK(same_place(&third, &first)); /* reused */
+  CHECK(third.data == first.data);
+  CHECK(third.id != first.id && third.id != second.id); /* under a new id */
+  tx_release(&t, "r1", first.id); /* stale tokens cannot free it */
+  tx_release(&t, "r2", first.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 2);
+  sent_t fourth = tx_send(&t, "one", 3000000);
+  CHECK(!same_place(&fourth, &third) && !same_place(&fourth, &second));
+  uint64_t ids[3] = {second.id, third.id, fourth.id};
+  tx_tokens_at(__LINE__, &t, "r1", ids, 3, NULL, 0); /* several in one frame */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 1);            /* third still waits for r2 */
+  tx_release(&t, "r2", third.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  CHECK_EQ(stats_of(t.ctx).created, 3);
+  tx_close(&t);
+}
+
+static void pool_steady_stream_lagging_receiver(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  uint64_t held[4];
+  size_t n_held = 0;
+  for (int i = 0; i < 1000; i++) {
+    sent_t s = tx_send(&t, "stream", 4u << 20);
+    if (!s.ok) break;
+    tx_release(&t, "fast", s.id);
+    held[n_held++] = s.id;
+    if (n_held > 3) { /* the slow receiver lags three samples behind */
+      tx_release(&t, "slow", held[0]);
+      memmove(held, held + 1, --n_held * sizeof *held);
+    }
+  }
+  DoraSharedMemoryStats st = stats_of(t.ctx);
+  CHECK_LE(st.created, 5);
+  CHECK_EQ(st.outstanding, 3);
+  CHECK_LE(st.peak_outstanding, 4);
+  CHECK(st.peak_outstanding >= 3);
+  for (size_t i = 0; i < n_held; i++) tx_release(&t, "slow", held[i]);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.outstanding, 0);
+  CHECK_EQ(st.free, st.created);
+  tx_close(&t);
+}
+
+static void pool_receiver_leaves(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  for (int i = 0; i < 20; i++) tx_send(&t, "leave", 300000); /* above the slab sizes: whole segments */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 20);
+  control(t.ctx, "{\"t\":\"peer-exited\",\"node\":\"crashed\"}");
+  CHECK_EQ(stats_of(t.ctx).outstanding, 20); /* alive still holds them */
+  control(t.ctx, "{\"t\":\"peer-exited\",\"node\":\"alive\"}");
+  DoraSharedMemoryStats st = stats_of(t.ctx);
+  CHECK_EQ(st.outstanding, 0);
+  CHECK_EQ(st.free, 20); /* as many as were in flight are kept for reuse */
+  CHECK_EQ(st.created, 20);
+  CHECK_EQ(count_segments(), 20);
+  sent_t s = tx_send(&t, "leave", 300000); /* every subscriber has left: free at once, nothing new */
+  CHECK(s.ok);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.outstanding, 0);
+  CHECK_EQ(st.created, 20);
+  sent_t other = tx_send(&t, "one", 300000); /* r1 is still there */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 1);
+  CHECK_EQ(stats_of(t.ctx).created, 20);
+  tx_release(&t, "r1", other.id);
+  tx_close(&t);
+  CHECK_EQ(count_segments(), 0); /* a closing sender unlinks its free segments */
+}
+
+static void pool_free_kept_for_reuse(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  sent_t a[5], b[5];
+  for (int i = 0; i < 5; i++) a[i] = tx_send(&t, "one", BIG);
+  for (int i = 0; i < 5; i++) tx_release(&t, "r1", a[i].id);
+  CHECK_EQ(stats_of(t.ctx).free, 5);
+  for (int i = 0; i < 5; i++) b[i] = tx_send(&t, "one", BIG);
+  CHECK_EQ(stats_of(t.ctx).created, 5);
+  size_t reused = 0;
+  for (int i = 0; i < 5; i++)
+    for (int k = 0; k < 5; k++) reused += same_place(&b[i], &a[k]);
+  CHECK_EQ(reused, 5);
+  for (int i = 0; i < 5; i++) tx_release(&t, "r1", b[i].id);
+  tx_close(&t);
+}
+
+static void pool_lost_ranges_release(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  sent_t s[3];
+  for (int i = 0; i < 3; i++) s[i] = tx_send(&t, "one", BIG);
+  sent_t o = tx_send(&t, "other", BIG);
+  CHECK(s[1].seq == s[0].seq + 1 && s[2].seq == s[1].seq + 1);
+  dora_lost elsewhere = {(char *)"other", s[0].seq, s[1].seq};
+  tx_tokens_at(__LINE__, &t, "r1", NULL, 0, &elsewhere, 1); /* r1 does not hold "other"; "one" is another output */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 4);
+  dora_lost lost = {(char *)"one", s[0].seq, s[1].seq};
+  tx_tokens_at(__LINE__, &t, "r1", NULL, 0, &lost, 1); /* a receiver found them lost */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 2);
+  tx_release(&t, "r1", s[2].id);
+  tx_release(&t, "r2", o.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  tx_close(&t);
+}
+
+static void pool_stats(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  DoraSharedMemoryStats st = stats_of(t.ctx);
+  CHECK(st.created == 0 && st.outstanding == 0 && st.peak_outstanding == 0 && st.free == 0 && st.mapped == 0);
+  CHECK(dora_shared_memory_stats(NULL, &st) != 0);
+  CHECK(dora_shared_memory_stats(t.ctx, NULL) != 0);
+  tx_send(&t, "one", 100); /* below the threshold: inline, no segment */
+  CHECK_EQ(stats_of(t.ctx).created, 0);
+  sent_t a = tx_send(&t, "one", BIG), b = tx_send(&t, "both", BIG), c = tx_send(&t, "other", BIG);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.created, 3);
+  CHECK_EQ(st.outstanding, 3);
+  CHECK_EQ(st.peak_outstanding, 3);
+  CHECK_EQ(st.free, 0);
+  tx_release(&t, "r1", a.id);
+  tx_release(&t, "r2", c.id);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.outstanding, 1);
+  CHECK_EQ(st.peak_outstanding, 3);
+  CHECK_EQ(st.free, 2);
+  DoraOutputSample *o = dora_allocate_output(t.ctx, BIG); /* being written: neither free nor outstanding */
+  REQUIRE(o);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.created, 3);
+  CHECK_EQ(st.free, 1);
+  CHECK_EQ(st.outstanding, 1);
+  dora_discard_output_sample(t.ctx, o); /* given back unsent */
+  CHECK_EQ(stats_of(t.ctx).free, 2);
+  sent_t d = tx_send(&t, "both", BIG);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.created, 3);
+  CHECK_EQ(st.outstanding, 2);
+  CHECK_EQ(st.free, 1);
+  CHECK_EQ(st.peak_outstanding, 3);
+  uint64_t ids[2] = {b.id, d.id};
+  tx_tokens_at(__LINE__, &t, "r1", ids, 2, NULL, 0);
+  tx_tokens_at(__LINE__, &t, "r2", ids, 2, NULL, 0);
+  st = stats_of(t.ctx);
+  CHECK_EQ(st.outstanding, 0);
+  CHECK_EQ(st.free, 3);
+  CHECK_EQ(st.mapped, 0);
+  tx_close(&t);
+}
+
+/* =========================================================================================
+ * Mapping references (record.c)
+ * ========================================================================================= */
+
+enum { R_EVENT = 16, R_PAYLOAD_ADDRESS = 24, R_MAPPING = 40, R_MAPPING_ADDRESS = 48, R_MAPPING_LENGTH = 56 }; /* dora_next_event_record */
+
+static uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* One shared-memory message through the record path: the event, its mapping and where it was mapped. */
+static bool record_of_shm(rx_t *r, dora_segment *seg, uint64_t sample, DoraEvent **ev, void **mapping, const uint8_t **base, int line) {
+  rx_feed(r, "src/a", sample, sample, NULL, 16, seg->name, sample, 64);
+  rx_deliver(r);
+  uint8_t record[1024];
+  int64_t n = dora_next_event_record(r->ctx, record, sizeof record);
+  if (n <= 0 || record[0] != DoraEventType_Input || !(record[1] & 1)) {
+    fail_at(line, "no shared-memory record (%lld): %s", (long long)n, last_error());
+    return false;
+  }
+  *ev = (DoraEvent *)(uintptr_t)rd64(record + R_EVENT);
+  *mapping = (void *)(uintptr_t)rd64(record + R_MAPPING);
+  *base = (const uint8_t *)(uintptr_t)rd64(record + R_MAPPING_ADDRESS);
+  if (rd64(record + R_PAYLOAD_ADDRESS) != rd64(record + R_MAPPING_ADDRESS) + 64 || rd64(record + R_MAPPING_LENGTH) != seg->size)
+    fail_at(line, "the record's payload is not at offset 64 of its %zu-byte mapping", seg->size);
+  return true;
+}
+
+static void sweep_cache(DoraContext *ctx) { /* unmaps every mapping nobody references */
+  pthread_mutex_lock(&ctx->lock);
+  dora__cache_close(&ctx->cache);
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+static void mapping_retain_release(void) {
+  dora_segment seg = {0};
+  REQUIRE(dora__segment_create(prefix, 64 * 1024, &seg) == 0);
+  memset(seg.ptr + 64, 0x33, 16);
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    dora__segment_destroy(&seg);
+    return;
+  }
+  DoraEvent *ev;
+  void *mapping;
+  const uint8_t *base;
+  if (record_of_shm(&r, &seg, 21, &ev, &mapping, &base, __LINE__)) {
+    CHECK(dora_mapping_retain(r.ctx, mapping) == 0);
+    CHECK(dora_mapping_retain(NULL, mapping) != 0);
+    free_dora_event(ev); /* its last event: the sample goes back, the mapping stays */
+    uint64_t ids[4];
+    size_t n = rx_returned(&r, ids, 4);
+    CHECK_EQ(n, 1);
+    if (n) CHECK_EQ(ids[0], 21);
+    sweep_cache(r.ctx);
+    CHECK_EQ(stats_of(r.ctx).mapped, 1);
+    CHECK_EQ(base[64], 0x33);
+    seg.ptr[64] = 0x44; /* still the sender's memory */
+    CHECK_EQ(base[64], 0x44);
+    dora_mapping_release(r.ctx, mapping);
+    sweep_cache(r.ctx);
+    CHECK_EQ(stats_of(r.ctx).mapped, 0);
+  }
+  /* without a reference, a freed event's mapping goes with the sweep */
+  if (record_of_shm(&r, &seg, 22, &ev, &mapping, &base, __LINE__)) {
+    CHECK_EQ(stats_of(r.ctx).mapped, 1);
+    free_dora_event(ev);
+    sweep_cache(r.ctx);
+    CHECK_EQ(stats_of(r.ctx).mapped, 0);
+  }
+  rx_close(&r);
+  dora__segment_destroy(&seg);
+}
+
+/* A retained mapping outlives its context (and its segment's name): released last, it frees the context. */
+static void mapping_outlives_context(void) {
+  dora_segment seg = {0};
+  REQUIRE(dora__segment_create(prefix, 64 * 1024, &seg) == 0);
+  memset(seg.ptr + 64, 0x55, 16);
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    dora__segment_destroy(&seg);
+    return;
+  }
+  DoraEvent *ev;
+  void *mapping;
+  const uint8_t *base;
+  bool ok = record_of_shm(&r, &seg, 31, &ev, &mapping, &base, __LINE__);
+  if (ok) {
+    CHECK(dora_mapping_retain(r.ctx, mapping) == 0);
+    free_dora_event(ev);
+  }
+  DoraContext *ctx = r.ctx;
+  rx_close(&r);                 /* free_dora_context */
+  dora__segment_destroy(&seg);  /* unlinked and unmapped by the sender */
+  if (ok) {
+    CHECK_EQ(base[64], 0x55);   /* the receiver's mapping is still there */
+    dora_mapping_release(ctx, mapping); /* the last reference: the context goes (ASan checks it) */
+  }
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static const struct {
+  const char *name;
+  void (*run)(void);
+} checks[] = {
+    {"queue.newest-per-input", queue_newest_per_input},
+    {"queue.deep-order-and-bound", queue_deep_order_and_bound},
+    {"queue.drain-arrival-order", queue_drain_arrival_order},
+    {"queue.unknown-inputs-ignored", queue_unknown_inputs_ignored},
+    {"queue.drop-returns-sample", queue_drop_returns_sample},
+    {"segment.mode-and-names", segment_mode_and_names},
+    {"segment.names-checked", segment_names_checked},
+    {"segment.receiver-maps-same-memory", segment_receiver_maps_same_memory},
+    {"pool.reuse-after-every-holder", pool_reuse_after_every_holder},
+    {"pool.steady-stream-lagging-receiver", pool_steady_stream_lagging_receiver},
+    {"pool.receiver-leaves", pool_receiver_leaves},
+    {"pool.free-kept-for-reuse", pool_free_kept_for_reuse},
+    {"pool.lost-ranges-release", pool_lost_ranges_release},
+    {"pool.stats", pool_stats},
+    {"mapping.retain-release", mapping_retain_release},
+    {"mapping.outlives-context", mapping_outlives_context},
+};
+
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    snprintf(prefix, sizeof prefix, "%s", argv[1]);
+  } else {
+    uint8_t random[6];
+    if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) return 2;
+    snprintf(prefix, sizeof prefix, "dora-ts-check-core-%02x%02x%02x%02x%02x%02x-", random[0], random[1], random[2], random[3], random[4],
+             random[5]);
+  }
+  if (!dora__segment_name_valid(prefix) || strlen(prefix) > 120) {
+    fprintf(stderr, "check-core: the segment prefix must be a dora-ts segment name (dora-ts-...), got \"%s\"\n", prefix);
+    return 2;
+  }
+  int failed = 0, ran = 0;
+  for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
+    bool wanted = argc <= 2;
+    for (int a = 2; a < argc; a++) wanted |= strcmp(argv[a], checks[i].name) == 0;
+    if (!wanted) continue;
+    ran++;
+    failures.len = 0;
+    n_failures = 0;
+    checks[i].run();
+    sweep_segments();
+    printf("{\"check\":\"%s\",\"ok\":%s", checks[i].name, n_failures ? "false" : "true");
+    if (n_failures) printf(",\"failures\":[%.*s]", (int)failures.len, (const char *)failures.data);
+    printf("}\n");
+    fflush(stdout);
+    failed += n_failures > 0;
+  }
+  dora__buf_free(&failures);
+  if (!ran) fprintf(stderr, "check-core: no such check\n");
+  return failed || !ran ? 1 : 0;
+}
