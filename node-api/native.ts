@@ -80,6 +80,15 @@ export function callAsync<T>(fn: KoffiFunction, ...args: unknown[]): Promise<T> 
   });
 }
 
+/** A file descriptor watched in Node's own event loop (a libuv poll handle), stopped until started. */
+export type PollHandle = ReturnType<typeof koffi.node.poll>;
+
+export function pollReadable(fd: number, onReadable: () => void): PollHandle {
+  const handle = koffi.node.poll(fd, { readable: true }, onReadable);
+  handle.stop();
+  return handle;
+}
+
 /** An ArrayBuffer over `length` bytes of native memory at `address` (no copy, not owned). */
 export function view(address: bigint, length: number): ArrayBuffer {
   return koffi.view(address, length);

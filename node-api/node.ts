@@ -5,11 +5,13 @@
  * and its drop tokens; this class adds what only JavaScript needs: waiting without
  * blocking the event loop, arrow-js values, and releasing events on garbage collection.
  *
- * Waiting: the core's dora_wait blocks in poll() on a libuv worker thread (a koffi
- * async call) until messages may be waiting; then every waiting event is taken
- * with synchronous calls, so a burst costs one wake-up. Nothing waits unless the
- * node's code awaits an event, so a node whose code has finished exits like any
- * program, closing its outputs on the way out (`beforeExit`).
+ * Waiting: Node's own event loop watches the descriptors libzmq signals when
+ * messages may have arrived (dora_wait_descriptors, through koffi's libuv poll
+ * handles), so no thread sits between libzmq's I/O thread and this one; then every
+ * waiting event is taken with synchronous calls, so a burst costs one wake-up. The
+ * handles are active only while the node's code awaits an event, so a node whose
+ * code has finished exits like any program, closing its outputs on the way out
+ * (`beforeExit`). docs/architecture.md compares the other ways measured.
  */
 import * as fs from 'node:fs';
 import { DoraError } from '../coordinator/errors';
@@ -17,7 +19,7 @@ import { NODE_CONFIG_ENV, PROTOCOL_VERSION, type NodeConfig } from '../protocol/
 import { LOG_LEVELS, type LogLevel } from '../protocol/control';
 import type { Parameters } from '../protocol';
 import type { Event } from './events';
-import { callAsync, core } from './native';
+import { callAsync, core, pollReadable, type PollHandle } from './native';
 import { EventReader } from './receive';
 import { OutputSample, Sender } from './send';
 
@@ -69,6 +71,8 @@ interface Joined {
   readonly ctx: bigint;
   readonly reader: EventReader;
   readonly sender: Sender;
+  /** The core's wait descriptors in this event loop, started only while waiting. */
+  readonly polls: readonly PollHandle[];
 }
 
 /** The node's context in the core, open (sockets bound) from construction on. */
@@ -85,8 +89,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private joined: Joined | undefined;
   private readonly outputs: ReadonlySet<string>;
   private receiving = false;
-  /** The pending wait in the core, if any (close() must not free the context under it). */
-  private waiting: Promise<unknown> | undefined;
+  /** Ends the pending wait, if any. */
+  private wake: (() => void) | undefined;
   private ended = false;
   private closing?: Promise<void>;
   private closed = false;
@@ -157,13 +161,27 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         }
         const remaining = deadline - performance.now();
         if (remaining <= 0) return null;
-        this.waiting = callAsync(core().dora_wait, ctx, Math.ceil(Math.min(WAIT_SLICE_MS, remaining)));
-        await this.waiting;
-        this.waiting = undefined;
+        await this.wait(Math.min(WAIT_SLICE_MS, remaining));
       }
     } finally {
       this.receiving = false;
     }
+  }
+
+  /** Until the core's descriptors signal, `ms` pass, or close() ends it (a timer keeps the process alive meanwhile). */
+  private wait(ms: number): Promise<void> {
+    const polls = this.joined!.polls;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        for (const poll of polls) poll.stop();
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.ceil(ms));
+      for (const poll of polls) poll.start({ readable: true }, done);
+      this.wake = done;
+    });
   }
 
   /** The next event the core has ready, without waiting. */
@@ -278,7 +296,11 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       await callAsync(c.free_dora_context, ctx);
       throw new DoraError(cString(error));
     }
-    this.joined = { ctx, reader: new EventReader(ctx, this.config.inputs.map((i) => i.id)), sender };
+    const fds = new Int32Array(2);
+    const n = c.dora_wait_descriptors(ctx, fds, fds.length) as number;
+    if (n < 0) throw new DoraError(c.dora_last_error() as string);
+    const polls = [...fds.subarray(0, n)].map((fd) => pollReadable(fd, () => undefined));
+    this.joined = { ctx, reader: new EventReader(ctx, this.config.inputs.map((i) => i.id)), sender, polls };
     if (this.closing) return this.joined; // closed while joining: shutdown() frees it
     this.pump = setInterval(() => {
       if (!this.closed && !this.receiving) c.dora_pump(ctx);
@@ -311,11 +333,10 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     }
     clearInterval(this.pump);
     this.closed = true;
-    const c = core();
-    c.dora_interrupt_wait(joined.ctx);
-    await this.waiting;
+    this.wake?.();
+    for (const poll of joined.polls) poll.close();
     // Closing flushes end-of-stream and waits (briefly) for receivers to return samples: off the event loop.
-    await callAsync(c.free_dora_context, joined.ctx);
+    await callAsync(core().free_dora_context, joined.ctx);
   }
 }
 

@@ -512,6 +512,16 @@ int dora_wait(DoraContext *context, int64_t timeout_ms);
 void dora_interrupt_wait(DoraContext *context);
 
 /**
+ * For a binding with its own event loop: writes the file descriptors dora_wait polls (at
+ * most 2) into out_fds and returns how many, or -1 (capacity too small, no open context).
+ * Watch them for readability instead of calling dora_wait; they signal only that
+ * something may have arrived since the context's thread last found nothing (spurious
+ * wake-ups happen), and stay readable until that thread calls into the context again, so
+ * stop watching while not waiting. They are valid until free_dora_context.
+ */
+int dora_wait_descriptors(const DoraContext *context, int *out_fds, size_t capacity);
+
+/**
  * Without waiting: moves the messages that have arrived into the input queues (where a
  * full queue drops its oldest), applies the drop tokens receivers sent, and returns
  * released samples to their senders. For bindings whose node may be busy between calls.

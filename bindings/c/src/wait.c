@@ -6,6 +6,9 @@
  * edge-like: they are readable only after something arrived since the context's thread
  * last found a socket empty, which is exactly when a binding waits (after
  * dora_next_event_record returned nothing).
+ *
+ * A binding with an event loop of its own can instead watch the same descriptors in it
+ * (dora_wait_descriptors): no thread at all between libzmq's I/O thread and the binding.
  */
 #include <limits.h>
 #include <poll.h>
@@ -47,4 +50,13 @@ int dora_pump(DoraContext *ctx) {
   if (!ctx || ctx->closed) return dora__fail("dora_pump: no open context");
   dora__pump(ctx);
   return 0;
+}
+
+int dora_wait_descriptors(const DoraContext *ctx, int *out_fds, size_t capacity) {
+  if (!ctx || ctx->closed || !out_fds) return dora__fail("dora_wait_descriptors: no open context or output");
+  int fds[2] = {ctx->sub_fd, ctx->pull_fd};
+  size_t n = ctx->pull_fd >= 0 ? 2 : 1;
+  if (capacity < n) return dora__fail("dora_wait_descriptors: room for %zu descriptors needed", n);
+  memcpy(out_fds, fds, n * sizeof *fds);
+  return (int)n;
 }

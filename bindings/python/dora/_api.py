@@ -58,6 +58,7 @@ SIGNATURES: dict[str, tuple[str, list[str]]] = {
     "dora_log_with_target": ("int", ["DoraContext *", "const char *", "size_t", "const char *", "size_t", "const char *", "size_t"]),
     "dora_wait": ("int", ["DoraContext *", "int64_t"]),
     "dora_interrupt_wait": ("void", ["DoraContext *"]),
+    "dora_wait_descriptors": ("int", ["const DoraContext *", "int *", "size_t"]),
     "dora_pump": ("int", ["DoraContext *"]),
     "dora_next_event_record": ("int64_t", ["DoraContext *", "uint8_t *", "size_t"]),
     "dora_mapping_retain": ("int", ["DoraContext *", "void *"]),
