@@ -80,12 +80,13 @@ export function callAsync<T>(fn: KoffiFunction, ...args: unknown[]): Promise<T> 
   });
 }
 
-/** A file descriptor watched in Node's own event loop (a libuv poll handle), stopped until started. */
+/** A file descriptor watched in Node's own event loop (a libuv poll handle). */
 export type PollHandle = ReturnType<typeof koffi.node.poll>;
 
+/** Watches `fd` for readability from now on; unref'd: it keeps the process alive only once ref'd. */
 export function pollReadable(fd: number, onReadable: () => void): PollHandle {
   const handle = koffi.node.poll(fd, { readable: true }, onReadable);
-  handle.stop();
+  handle.unref();
   return handle;
 }
 

@@ -8,9 +8,11 @@
  * Waiting: Node's own event loop watches the descriptors libzmq signals when
  * messages may have arrived (dora_wait_descriptors, through koffi's libuv poll
  * handles), so no thread sits between libzmq's I/O thread and this one; then every
- * waiting event is taken with synchronous calls, so a burst costs one wake-up. The
- * handles are active only while the node's code awaits an event, so a node whose
- * code has finished exits like any program, closing its outputs on the way out
+ * waiting event is taken with synchronous calls, so a burst costs one wake-up. When
+ * a signal comes while the node's code is busy, the core drains into its bounded
+ * queues (a full queue drops its oldest) and applies drop tokens. The handles keep
+ * the process alive only while its code awaits an event, so a node whose code has
+ * finished exits like any program, closing its outputs on the way out
  * (`beforeExit`). docs/architecture.md compares the other ways measured.
  */
 import * as fs from 'node:fs';
@@ -23,16 +25,10 @@ import { callAsync, core, pollReadable, type PollHandle } from './native';
 import { EventReader } from './receive';
 import { OutputSample, Sender } from './send';
 
-/** Longest single wait in the core; between waits the core checks that its daemon lives. */
-const WAIT_SLICE_MS = 250;
+/** How often a waiting node lets the core check that its daemon lives. */
+const DAEMON_CHECK_MS = 250;
 /** A node whose daemon is gone and that has not exited by then is exited for it (no orphans). */
 const ORPHAN_EXIT_MS = 2_000;
-/**
- * How often waiting messages are moved into the bounded queues (where a full queue
- * drops, and releases, its oldest) and released samples go back to their senders,
- * while the node's code is busy. An unref'd timer: it never keeps a finished node alive.
- */
-const PUMP_MS = 5;
 /** Unreleased shared-memory inputs beyond which the node asks V8 for a collection (when exposed). */
 const HELD_SAMPLES_BEFORE_GC = 32;
 const MIN_GC_INTERVAL_MS = 50;
@@ -71,7 +67,7 @@ interface Joined {
   readonly ctx: bigint;
   readonly reader: EventReader;
   readonly sender: Sender;
-  /** The core's wait descriptors in this event loop, started only while waiting. */
+  /** The core's wait descriptors in this event loop; ref'd only while next() waits. */
   readonly polls: readonly PollHandle[];
 }
 
@@ -94,7 +90,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private ended = false;
   private closing?: Promise<void>;
   private closed = false;
-  private pump?: NodeJS.Timeout;
+  /** Ends waits every DAEMON_CHECK_MS, so the core checks its daemon (unref'd). */
+  private daemonCheck?: NodeJS.Timeout;
+  private flushScheduled = false;
   private lastGc = 0;
   private readonly onBeforeExit = () => void this.close();
 
@@ -161,26 +159,45 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         }
         const remaining = deadline - performance.now();
         if (remaining <= 0) return null;
-        await this.wait(Math.min(WAIT_SLICE_MS, remaining));
+        await this.wait(remaining);
       }
     } finally {
       this.receiving = false;
     }
   }
 
-  /** Until the core's descriptors signal, `ms` pass, or close() ends it (a timer keeps the process alive meanwhile). */
+  /**
+   * Until the core's descriptors signal, `ms` pass (a timer only for a finite deadline:
+   * one per message would cost), the daemon check comes round, or close() ends it.
+   * The poll handles are ref'd meanwhile: a node awaiting an event stays alive.
+   */
   private wait(ms: number): Promise<void> {
     const polls = this.joined!.polls;
     return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        for (const poll of polls) poll.stop();
+      const timer = ms === Infinity ? undefined : setTimeout(() => this.wake?.(), Math.ceil(ms));
+      for (const poll of polls) poll.ref();
+      this.wake = () => {
+        if (timer) clearTimeout(timer);
+        for (const poll of polls) poll.unref();
         this.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.ceil(ms));
-      for (const poll of polls) poll.start({ readable: true }, done);
-      this.wake = done;
+    });
+  }
+
+  /** A wait descriptor signalled: end the wait, or, while the node's code is busy, let the core drain. */
+  private onSignal(): void {
+    if (this.wake) this.wake();
+    else if (this.joined && !this.closed) core().dora_pump(this.joined.ctx);
+  }
+
+  /** Released samples go back to their senders at the next turn of the event loop. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.joined && !this.closed) core().dora_pump(this.joined.ctx);
     });
   }
 
@@ -299,13 +316,11 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     const fds = new Int32Array(2);
     const n = c.dora_wait_descriptors(ctx, fds, fds.length) as number;
     if (n < 0) throw new DoraError(c.dora_last_error() as string);
-    const polls = [...fds.subarray(0, n)].map((fd) => pollReadable(fd, () => undefined));
-    this.joined = { ctx, reader: new EventReader(ctx, this.config.inputs.map((i) => i.id)), sender, polls };
+    const polls = [...fds.subarray(0, n)].map((fd) => pollReadable(fd, () => this.onSignal()));
+    this.joined = { ctx, reader: new EventReader(ctx, this.config.inputs.map((i) => i.id), () => this.scheduleFlush()), sender, polls };
     if (this.closing) return this.joined; // closed while joining: shutdown() frees it
-    this.pump = setInterval(() => {
-      if (!this.closed && !this.receiving) c.dora_pump(ctx);
-    }, PUMP_MS);
-    this.pump.unref();
+    this.daemonCheck = setInterval(() => this.wake?.(), DAEMON_CHECK_MS);
+    this.daemonCheck.unref();
     return this.joined;
   }
 
@@ -331,7 +346,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     } catch {
       return; // joining failed and freed the context
     }
-    clearInterval(this.pump);
+    clearInterval(this.daemonCheck);
     this.closed = true;
     this.wake?.();
     for (const poll of joined.polls) poll.close();

@@ -7,7 +7,7 @@
  * sample to its sender (a drop token).
  */
 import * as arrow from 'apache-arrow';
-import { ByteReader, decodeArrow, readLayout, readParameters, WireError } from '../protocol';
+import { arrowDecoder, ByteReader, readLayout, readParameters, WireError } from '../protocol';
 import type { StopCause } from '../protocol/control';
 import type { Event, InputEvent } from './events';
 import { core, view } from './native';
@@ -37,6 +37,8 @@ export const RECORD = {
 const TYPES = ['STOP', 'INPUT', 'INPUT_CLOSED', 'ERROR'] as const;
 /** Record flag: the payload is in shared memory, and the event handle must be freed. */
 const FLAG_SHARED = 1;
+/** Record flag: the layout is the one of this input's previous record. */
+const FLAG_SAME_LAYOUT = 2;
 
 const utf8 = new TextDecoder();
 
@@ -86,21 +88,31 @@ export class EventReader {
   private readonly released: FinalizationRegistry<bigint>;
   /** Shared-memory events neither disposed nor collected yet. */
   held = 0;
+  private readonly onRelease: () => void;
+  /** Per input, a decoder for the layout of its last message. */
+  private readonly decoders: ((payload: Uint8Array) => arrow.Data)[] = [];
+
+  private reader: ByteReader;
 
   constructor(
     ctx: bigint,
     private readonly inputIds: readonly string[],
+    /** Called when an event is released: its sample's drop token waits for the core's next drain. */
+    onRelease: () => void,
     capacity = 64 * 1024,
   ) {
     this.buffer = new Uint8Array(capacity);
     this.dv = new DataView(this.buffer.buffer);
+    this.reader = new ByteReader(this.buffer);
     this.mappings = new MappingViews(ctx);
     const c = core();
     // An event dropped without being disposed returns its sample once its data is unreachable.
     this.released = new FinalizationRegistry((event) => {
       this.held--;
       c.free_dora_event(event);
+      onRelease();
     });
+    this.onRelease = onRelease;
   }
 
   /** Where the core writes the next record. */
@@ -112,6 +124,7 @@ export class EventReader {
   grow(length: number): void {
     this.buffer = new Uint8Array(length);
     this.dv = new DataView(this.buffer.buffer);
+    this.reader = new ByteReader(this.buffer);
   }
 
   /** The event in the record the core just wrote. */
@@ -139,16 +152,21 @@ export class EventReader {
   private input(layoutLength: number, parametersLength: number, messageEnd: number): InputEvent {
     const dv = this.dv;
     const record = this.buffer;
-    const id = this.inputIds[dv.getUint16(RECORD.input, true)];
+    const index = dv.getUint16(RECORD.input, true);
+    const id = this.inputIds[index];
     const timestamp = dv.getBigUint64(RECORD.timestamp, true);
-    const layout = readLayout(new ByteReader(record.subarray(RECORD.body, RECORD.body + layoutLength)));
-    const parameters = parametersLength > 4 ? readParameters(new ByteReader(record.subarray(RECORD.body + layoutLength, RECORD.body + layoutLength + parametersLength))) : {};
+    let decode = this.decoders[index];
+    if (decode === undefined || (dv.getUint8(RECORD.flags) & FLAG_SAME_LAYOUT) === 0) {
+      decode = this.decoders[index] = arrowDecoder(readLayout(this.reader.select(RECORD.body, RECORD.body + layoutLength)));
+    }
+    const at = RECORD.body + layoutLength;
+    const parameters = parametersLength > 4 ? readParameters(this.reader.select(at, at + parametersLength)) : {};
     const metadata = { timestamp, parameters };
     if ((dv.getUint8(RECORD.flags) & FLAG_SHARED) === 0) {
       // Inline: the record holds a copy of the payload; take it out of the reused record buffer.
       const at = (messageEnd + 7) & ~7;
       const bytes = record.slice(at, at + dv.getUint32(RECORD.inlineLength, true));
-      return { type: 'INPUT', id, data: arrow.makeVector(decodeArrow(layout, bytes)), metadata, [Symbol.dispose]: () => undefined };
+      return { type: 'INPUT', id, data: new arrow.Vector([decode(bytes)]), metadata, [Symbol.dispose]: () => undefined };
     }
     const event = dv.getBigUint64(RECORD.event, true);
     const mappingAddress = dv.getBigUint64(RECORD.mappingAddress, true);
@@ -156,7 +174,7 @@ export class EventReader {
     const offset = Number(dv.getBigUint64(RECORD.payloadAddress, true) - mappingAddress);
     let data: arrow.Vector;
     try {
-      data = arrow.makeVector(decodeArrow(layout, new Uint8Array(buffer, offset, Number(dv.getBigUint64(RECORD.payloadLength, true)))));
+      data = new arrow.Vector([decode(new Uint8Array(buffer, offset, Number(dv.getBigUint64(RECORD.payloadLength, true))))]);
     } catch (err) {
       core().free_dora_event(event);
       throw err;
@@ -175,6 +193,7 @@ export class EventReader {
         if (this.released.unregister(data)) {
           this.held--;
           core().free_dora_event(event);
+          this.onRelease();
         }
       },
     };

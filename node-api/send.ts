@@ -6,7 +6,7 @@
  * does everything else: header, sequence numbers, clock, pool and drop tokens.
  */
 import { DoraError } from '../coordinator/errors';
-import { ByteWriter, prepareArrow, toArrowData, writeLayout, writeParameters, type ArrowLayout, type Parameters } from '../protocol';
+import { ByteWriter, prepareArrow, toArrowData, writeLayout, writeParameters, type Parameters } from '../protocol';
 import { core, view } from './native';
 
 /** A buffer the sender fills in place and then sends without any copy (see Node.allocateOutput). */
@@ -26,20 +26,29 @@ export class OutputSample {
   }
 }
 
-const uint8Layout = (length: number): ArrowLayout => ({
-  format: 'C',
-  name: '',
-  nullable: true,
-  length,
-  nullCount: 0,
-  offset: 0,
-  buffers: [null, { offset: 0, length }],
-  children: [],
-});
+/** Arrow format strings of the typed arrays sent as they are (docs/protocol.md). */
+const TYPED_ARRAY_FORMATS = new Map<unknown, string>([
+  [Uint8Array, 'C'],
+  [Int8Array, 'c'],
+  [Uint16Array, 'S'],
+  [Int16Array, 's'],
+  [Uint32Array, 'I'],
+  [Int32Array, 'i'],
+  [Float32Array, 'f'],
+  [Float64Array, 'g'],
+  [BigInt64Array, 'l'],
+  [BigUint64Array, 'L'],
+]);
 
 /** Sends on one node's outputs through its core context. */
 export class Sender {
   private readonly writer = new ByteWriter(1024);
+  /**
+   * The encoded layout of the last typed array sent: a node sends the same shape again
+   * and again, and laying it out costs tens of microseconds while V8 still interprets
+   * the code (as it does at 100 messages a second).
+   */
+  private lastLayout: { format: string; length: number; bytes: Uint8Array } = { format: '', length: -1, bytes: new Uint8Array(0) };
   private scratch = new Uint8Array(4096);
   /** [segment address, segment length], written by the core. */
   private readonly location = new BigUint64Array(2);
@@ -76,9 +85,13 @@ export class Sender {
       if (native !== undefined) {
         rc = c.dora_send_output_sample_encoded(this.ctx, output, Buffer.byteLength(output), native, null, 0, w.written(), parametersLength);
       } else {
-        writeLayout(w, uint8Layout(data.bytes.byteLength));
-        rc = this.sendEncoded(output, w.written(), parametersLength, data.bytes);
+        rc = this.sendEncoded(output, this.typedArrayLayout('C', data.bytes.length, data.bytes.byteLength), w.written(), data.bytes);
       }
+    } else if (ArrayBuffer.isView(data) && TYPED_ARRAY_FORMATS.has(data.constructor)) {
+      // A typed array goes as it is: the core copies it once (into shared memory at or above the threshold).
+      const array = data as Uint8Array;
+      const layout = this.typedArrayLayout(TYPED_ARRAY_FORMATS.get(data.constructor)!, array.length, array.byteLength);
+      rc = this.sendEncoded(output, layout, w.written(), array);
     } else {
       const prepared = prepareArrow(toArrowData(data));
       writeLayout(w, prepared.layout);
@@ -101,25 +114,26 @@ export class Sender {
         if (this.scratch.byteLength < size) this.scratch = new Uint8Array(Math.max(size, this.scratch.byteLength * 2));
         const payload = this.scratch.subarray(0, size);
         prepared.writePayload(payload);
-        rc = this.sendEncoded(output, w.written(), parametersLength, payload);
+        const all = w.written();
+        rc = this.sendEncoded(output, all.subarray(parametersLength), all.subarray(0, parametersLength), payload);
       }
     }
     if (rc !== 0) throw new DoraError(c.dora_last_error() as string);
   }
 
-  /** Sends a payload the core copies (parameters, then layout, in `encoded`). */
-  private sendEncoded(output: string, encoded: Uint8Array, parametersLength: number, payload: Uint8Array): number {
-    return core().dora_send_output_encoded(
-      this.ctx,
-      output,
-      Buffer.byteLength(output),
-      encoded.subarray(parametersLength),
-      encoded.length - parametersLength,
-      encoded,
-      parametersLength,
-      payload,
-      payload.byteLength,
-    );
+  /** Sends a payload the core copies, with its encoded layout and parameters. */
+  private sendEncoded(output: string, layout: Uint8Array, parameters: Uint8Array, payload: ArrayBufferView): number {
+    return core().dora_send_output_encoded(this.ctx, output, Buffer.byteLength(output), layout, layout.length, parameters, parameters.length, payload, payload.byteLength);
+  }
+
+  /** The encoded layout of a primitive array of `length` values over `byteLength` bytes, with no nulls. */
+  private typedArrayLayout(format: string, length: number, byteLength: number): Uint8Array {
+    const last = this.lastLayout;
+    if (last.format === format && last.length === length) return last.bytes;
+    const w = new ByteWriter(64);
+    writeLayout(w, { format, name: '', nullable: true, length, nullCount: 0, offset: 0, buffers: [null, { offset: 0, length: byteLength }], children: [] });
+    this.lastLayout = { format, length, bytes: w.finish() };
+    return this.lastLayout.bytes;
   }
 
   private acquire(size: number): { sample: bigint; bytes: Uint8Array } {

@@ -380,6 +380,33 @@ export function decodeArrow(layout: ArrowLayout, payload: Uint8Array): arrow.Dat
   return decodeNode(layout, payload, '$', 0).data;
 }
 
+/**
+ * A decoder for payloads that all have `layout` (one input's messages usually do):
+ * decodeArrow, with the type built once and, for the common flat primitive arrays
+ * without nulls, a direct path that checks the one range and builds the view. It
+ * saves tens of microseconds per message while V8 still interprets the code, as it
+ * does at 100 messages a second.
+ */
+export function arrowDecoder(layout: ArrowLayout): (payload: Uint8Array) => arrow.Data {
+  const general = (payload: Uint8Array) => decodeArrow(layout, payload);
+  const [bitmap, values] = layout.buffers;
+  if (layout.children.length > 0 || layout.offset !== 0 || !PRIMITIVES[layout.format]) return general;
+  const type = typeOf(layout, () => []);
+  const length = layout.length;
+  if (type.typeId === arrow.Type.Null && layout.buffers.length === 0) return () => arrow.makeData({ type: type as arrow.Null, length });
+  const fixed = fixedWidth(type);
+  if (!fixed || layout.buffers.length !== 2 || bitmap !== null || values === null) return general;
+  const { ctor } = fixed;
+  const count = length * fixed.stride;
+  const need = count * ctor.BYTES_PER_ELEMENT;
+  return (payload) => {
+    const start = payload.byteOffset + values.offset;
+    // Anything unusual (a short or misaligned buffer) takes the general path, which says what is wrong or copies.
+    if (values.length < need || values.offset + need > payload.byteLength || start % ctor.BYTES_PER_ELEMENT !== 0) return general(payload);
+    return new arrow.Data(type, 0, length, 0, [undefined, new ctor(payload.buffer as ArrayBuffer, start, count), undefined] as never);
+  };
+}
+
 function decodeNode(layout: ArrowLayout, payload: Uint8Array, path: string, depth: number): { data: arrow.Data; field: arrow.Field } {
   if (depth > MAX_DEPTH) throw new WireError('Arrow layout nested too deeply');
   const { length, offset } = layout;

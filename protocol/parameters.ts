@@ -40,24 +40,25 @@ const MAX_PARAMETERS = 4096;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
-function toInt64(key: string, value: number | bigint): bigint {
+function toInt64(key: string, value: number | bigint): number | bigint {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
   const big = BigInt(value);
   if (big < I64_MIN || big > I64_MAX) throw new WireError(`parameter "${key}": ${value} does not fit a 64-bit integer`);
   return big;
 }
 
-function fromInt64(value: bigint): number | bigint {
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
-}
 
 const isInteger = (v: unknown): v is number | bigint => typeof v === 'bigint' || Number.isInteger(v);
 
 /** Appends `parameters` as `u32 count` followed by `str16 key, u8 tag, value` entries. */
 export function writeParameters(writer: ByteWriter, parameters: Parameters): void {
-  const entries = Object.entries(parameters).filter(([, v]) => v !== undefined);
-  if (entries.length > MAX_PARAMETERS) throw new WireError(`too many parameters (${entries.length}, at most ${MAX_PARAMETERS})`);
-  writer.u32(entries.length);
-  for (const [key, value] of entries) {
+  let count = 0;
+  for (const key in parameters) if (parameters[key] !== undefined) count++;
+  if (count > MAX_PARAMETERS) throw new WireError(`too many parameters (${count}, at most ${MAX_PARAMETERS})`);
+  writer.u32(count);
+  for (const key in parameters) {
+    const value = parameters[key];
+    if (value === undefined) continue;
     writer.str16(key);
     if (typeof value === 'boolean') writer.u8(ParameterTag.Bool).u8(value ? 1 : 0);
     else if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) writer.u8(ParameterTag.Int).i64(toInt64(key, value));
@@ -97,12 +98,12 @@ export function readParameters(reader: ByteReader): Parameters {
   const out: Record<string, ParameterValue> = {};
   for (let i = 0; i < count; i++) {
     const key = reader.str16('parameter key');
-    const tag = reader.u8(`tag of parameter "${key}"`);
-    const what = `parameter "${key}"`;
+    const tag = reader.u8('parameter tag');
+    const what = 'parameter value';
     const listLength = () => {
-      const n = reader.u32(`${what} length`);
+      const n = reader.u32(what);
       // Every element takes at least one byte: a length beyond the frame is a lie.
-      if (n > reader.remaining) throw new WireError(`${what}: list of ${n} elements exceeds the frame`);
+      if (n > reader.remaining) throw new WireError(`parameter "${key}": list of ${n} elements exceeds the frame`);
       return n;
     };
     switch (tag) {
@@ -110,7 +111,7 @@ export function readParameters(reader: ByteReader): Parameters {
         out[key] = reader.u8(what) !== 0;
         break;
       case ParameterTag.Int:
-        out[key] = fromInt64(reader.i64(what));
+        out[key] = reader.int(what);
         break;
       case ParameterTag.Float:
         out[key] = reader.f64(what);
@@ -126,7 +127,7 @@ export function readParameters(reader: ByteReader): Parameters {
         out[key] = Array.from({ length: listLength() }, () => reader.u8(what) !== 0);
         break;
       case ParameterTag.ListInt:
-        out[key] = Array.from({ length: listLength() }, () => fromInt64(reader.i64(what)));
+        out[key] = Array.from({ length: listLength() }, () => reader.int(what));
         break;
       case ParameterTag.ListFloat:
         out[key] = Array.from({ length: listLength() }, () => reader.f64(what));
@@ -135,7 +136,7 @@ export function readParameters(reader: ByteReader): Parameters {
         out[key] = Array.from({ length: listLength() }, () => reader.str32(what));
         break;
       default:
-        throw new WireError(`${what} has unknown tag ${tag}`);
+        throw new WireError(`parameter "${key}" has unknown tag ${tag}`);
     }
   }
   return out;

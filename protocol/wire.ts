@@ -11,6 +11,31 @@ export class WireError extends Error {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Strings up to this many characters take the short paths below (keys, formats, field names). */
+const SHORT_STRING = 32;
+
+/**
+ * Short strings read recently, by content: a node reads the same keys and formats in
+ * every message, and a TextDecoder call costs microseconds while V8 still interprets
+ * the code (as it does at 100 messages a second).
+ */
+const recentStrings: { bytes: Uint8Array; value: string }[] = new Array(64);
+
+function shortString(bytes: Uint8Array, what: string): string {
+  let hash = bytes.length;
+  for (let i = 0; i < bytes.length; i++) hash = (hash * 31 + bytes[i]) & 63;
+  const hit = recentStrings[hash];
+  if (hit && hit.bytes.length === bytes.length) {
+    let same = true;
+    for (let i = 0; i < bytes.length && same; i++) same = hit.bytes[i] === bytes[i];
+    if (same) return hit.value;
+  }
+  const value = decodeUtf8(bytes, what);
+  recentStrings[hash] = { bytes: bytes.slice(), value };
+  return value;
+}
 
 /** Appends little-endian values to a growable buffer. */
 export class ByteWriter {
@@ -62,7 +87,14 @@ export class ByteWriter {
   }
   i64(value: number | bigint): this {
     const at = this.reserve(8);
-    this.view.setBigInt64(at, BigInt(value), true);
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      // Two 32-bit halves: no BigInt on the hot path (costly while V8 still interprets it).
+      const high = Math.floor(value / 0x1_0000_0000);
+      this.view.setUint32(at, value - high * 0x1_0000_0000, true);
+      this.view.setInt32(at + 4, high, true);
+    } else {
+      this.view.setBigInt64(at, BigInt(value), true);
+    }
     return this;
   }
   f64(value: number): this {
@@ -77,6 +109,24 @@ export class ByteWriter {
   }
   /** A UTF-8 string prefixed by its byte length as u16 (names, formats, keys). */
   str16(value: string): this {
+    if (value.length <= SHORT_STRING) {
+      // Short ASCII strings (keys, formats) are written in place, without a TextEncoder call.
+      const at = this.reserve(2 + value.length);
+      let ascii = true;
+      for (let i = 0; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        if (c > 0x7f) {
+          ascii = false;
+          break;
+        }
+        this.bytes[at + 2 + i] = c;
+      }
+      if (ascii) {
+        this.view.setUint16(at, value.length, true);
+        return this;
+      }
+      this.at = at;
+    }
     const encoded = textEncoder.encode(value);
     if (encoded.length > 0xffff) throw new WireError(`string of ${encoded.length} bytes is too long for a u16-prefixed field`);
     return this.u16(encoded.length).raw(encoded);
@@ -108,21 +158,30 @@ export class ByteWriter {
 export class ByteReader {
   private readonly view: DataView;
   private at = 0;
+  private limit: number;
 
   constructor(private readonly bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.limit = bytes.length;
+  }
+
+  /** Reads bytes[start, end) from now on (one reader can serve a reused buffer: no allocation per message). */
+  select(start: number, end: number): this {
+    this.at = start;
+    this.limit = end;
+    return this;
   }
 
   get offset(): number {
     return this.at;
   }
   get remaining(): number {
-    return this.bytes.length - this.at;
+    return this.limit - this.at;
   }
 
   private take(n: number, what: string): number {
-    if (n > this.bytes.length - this.at) {
-      throw new WireError(`truncated frame: ${what} needs ${n} bytes at offset ${this.at}, ${this.bytes.length - this.at} left`);
+    if (n > this.limit - this.at) {
+      throw new WireError(`truncated frame: ${what} needs ${n} bytes at offset ${this.at}, ${this.limit - this.at} left`);
     }
     const start = this.at;
     this.at += n;
@@ -150,6 +209,15 @@ export class ByteReader {
   i64(what: string): bigint {
     return this.view.getBigInt64(this.take(8, what), true);
   }
+  /** An i64 as a number when it is a safe integer, else as a bigint (no BigInt on the common path). */
+  int(what: string): number | bigint {
+    const at = this.take(8, what);
+    const high = this.view.getInt32(at + 4, true);
+    // Well inside ±2^53: a number; near or beyond the edge, the exact BigInt comparison decides.
+    if (high > -0x20_0000 && high < 0x1f_ffff) return high * 0x1_0000_0000 + this.view.getUint32(at, true);
+    const value = this.view.getBigInt64(at, true);
+    return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value;
+  }
   f64(what: string): number {
     return this.view.getFloat64(this.take(8, what), true);
   }
@@ -158,7 +226,8 @@ export class ByteReader {
     return this.bytes.subarray(start, start + n);
   }
   str16(what: string): string {
-    return decodeUtf8(this.raw(this.u16(what), what), what);
+    const bytes = this.raw(this.u16(what), what);
+    return bytes.length <= SHORT_STRING ? shortString(bytes, what) : decodeUtf8(bytes, what);
   }
   str32(what: string): string {
     return decodeUtf8(this.raw(this.u32(what), what), what);

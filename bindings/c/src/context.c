@@ -79,7 +79,12 @@ void dora__ctx_unref(DoraContext *ctx) {
   /* every event and array is gone: what is still mapped can go */
   dora__cache_close(&ctx->cache);
   for (size_t i = 0; i < ctx->n_senders; i++) free(ctx->senders[i].samples);
-  for (size_t i = 0; i < ctx->n_outputs; i++) free((char *)ctx->outputs[i].topic);
+  for (size_t i = 0; i < ctx->n_inputs; i++) dora__buf_free(&ctx->inputs[i].last_layout);
+  for (size_t i = 0; i < ctx->n_outputs; i++) {
+    free((char *)ctx->outputs[i].topic);
+    dora__buf_free(&ctx->outputs[i].encoded);
+    dora__layout_free(ctx->outputs[i].encoded_layout);
+  }
   free(ctx->senders);
   free(ctx->outputs);
   free(ctx->inputs);

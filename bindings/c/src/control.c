@@ -91,7 +91,7 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
   if (!t) {
     dora__log_to_daemon(ctx, "warn", "ignored a malformed control message from the daemon");
   } else if (strcmp(t, "start") == 0) {
-    ctx->started = true;
+    __atomic_store_n(&ctx->started, true, __ATOMIC_RELEASE); /* read by dora_allocate_output on another thread */
   } else if (strcmp(t, "stop") == 0) {
     ctx->stop_requested = true;
     const char *cause = dora__jstr(msg, "cause");

@@ -89,6 +89,8 @@ int dora__metadata_write(dora_buf *b, const DoraMetadata *m);
 /* Reads parameters; *out is a new map (NULL on error). */
 int dora__metadata_read(dora_reader *r, DoraMetadata **out);
 const DoraMetadata *dora__metadata_empty(void);
+/* Checks that p[0..len) is exactly one encoded parameter map, without building it. */
+int dora__metadata_check(const uint8_t *p, size_t len);
 
 /* ---- Arrow layout (arrow.c) -------------------------------------------------------- */
 
@@ -150,6 +152,9 @@ typedef struct {
   char *segment;
   uint64_t sample, shm_offset, shm_length;
   dora_layout *layout;
+  /* when set, written instead of metadata / layout: bytes already in their wire encoding */
+  const uint8_t *raw_metadata, *raw_layout;
+  size_t raw_metadata_len, raw_layout_len;
 } dora_header;
 
 int dora__header_read(const uint8_t *p, size_t len, dora_header *out);

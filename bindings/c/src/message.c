@@ -69,7 +69,8 @@ int dora__header_write(dora_buf *b, const dora_header *h) {
   dora__buf_u8(b, h->location);
   dora__buf_u64(b, h->timestamp);
   dora__buf_u64(b, h->seq);
-  if (dora__metadata_write(b, h->metadata)) return -1;
+  if (h->raw_metadata) dora__buf_raw(b, h->raw_metadata, h->raw_metadata_len);
+  else if (dora__metadata_write(b, h->metadata)) return -1;
   if (h->location == DORA_LOC_INLINE) {
     dora__buf_u64(b, h->inline_length);
   } else {
@@ -78,7 +79,8 @@ int dora__header_write(dora_buf *b, const dora_header *h) {
     dora__buf_u64(b, h->shm_offset);
     dora__buf_u64(b, h->shm_length);
   }
-  dora__layout_write(b, h->layout);
+  if (h->raw_layout) dora__buf_raw(b, h->raw_layout, h->raw_layout_len);
+  else dora__layout_write(b, h->layout);
   return b->oom ? dora__fail("out of memory (or a name longer than 65535 bytes)") : 0;
 }
 

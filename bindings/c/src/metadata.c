@@ -456,3 +456,46 @@ fail:
   dora_metadata_free(m);
   return -1;
 }
+
+int dora__metadata_check(const uint8_t *p, size_t len) {
+  dora_reader r = {p, len, 0};
+  uint32_t count;
+  if (dora__rd_u32(&r, &count, "parameter count")) return -1;
+  if (count > MAX_PARAMETERS) return dora__fail("too many parameters (%u)", count);
+  for (uint32_t i = 0; i < count; i++) {
+    uint16_t key_len;
+    uint8_t tag;
+    const uint8_t *key;
+    if (dora__rd_u16(&r, &key_len, "parameter key") || dora__rd_raw(&r, key_len, &key, "parameter key")) return -1;
+    if (!dora__utf8_valid(key, key_len)) return dora__fail("parameter key is not valid UTF-8");
+    if (dora__rd_u8(&r, &tag, "parameter tag")) return -1;
+    uint32_t n = 1;
+    bool list = tag >= DORA_PARAMETER_LIST_BOOL && tag <= DORA_PARAMETER_LIST_STRING;
+    if (list && dora__rd_u32(&r, &n, "parameter list length")) return -1;
+    for (uint32_t k = 0; k < n; k++) {
+      const uint8_t *v;
+      uint32_t slen;
+      switch (tag) {
+        case DORA_PARAMETER_BOOL:
+        case DORA_PARAMETER_LIST_BOOL:
+          if (dora__rd_raw(&r, 1, &v, "parameter")) return -1;
+          break;
+        case DORA_PARAMETER_INT:
+        case DORA_PARAMETER_TIMESTAMP:
+        case DORA_PARAMETER_FLOAT:
+        case DORA_PARAMETER_LIST_INT:
+        case DORA_PARAMETER_LIST_FLOAT:
+          if (dora__rd_raw(&r, 8, &v, "parameter")) return -1;
+          break;
+        case DORA_PARAMETER_STRING:
+        case DORA_PARAMETER_LIST_STRING:
+          if (dora__rd_u32(&r, &slen, "parameter") || dora__rd_raw(&r, slen, &v, "parameter")) return -1;
+          if (!dora__utf8_valid(v, slen)) return dora__fail("parameter \"%.*s\" is not valid UTF-8", (int)key_len, (const char *)key);
+          break;
+        default:
+          return dora__fail("parameter \"%.*s\" has unknown tag %u", (int)key_len, (const char *)key, tag);
+      }
+    }
+  }
+  return r.at == r.len ? 0 : dora__fail("%zu trailing bytes after the parameters", r.len - r.at);
+}

@@ -63,6 +63,7 @@ typedef struct {
   const char *id;
   size_t queue_size, queued;
   uint64_t dropped; /* messages a full queue dropped */
+  dora_buf last_layout; /* the encoded layout of this input's last event record (record.c) */
   int topic;
   bool open;
 } input_t;
@@ -91,6 +92,8 @@ typedef struct {
   uint64_t seq;
   const dora_json *subscribers; /* array of node ids */
   size_t subscriptions_seen;
+  dora_buf encoded;             /* the last encoded layout sent (dora_send_output_*_encoded) ... */
+  dora_layout *encoded_layout;  /* ... and its parsed form */
 } output_t;
 
 enum { SAMPLE_FREE, SAMPLE_ACQUIRED, SAMPLE_OUT };
@@ -139,6 +142,7 @@ struct DoraContext {
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
   int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
+  int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
   size_t peak_outstanding;
   dora_clock clock;
   /* dora_wait (wait.c): the file descriptors it polls, and who is inside it (under lock) */

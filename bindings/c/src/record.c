@@ -28,7 +28,9 @@ enum {
   R_INLINE_LENGTH = 76,
   R_BODY = 80,
 };
-enum { RECORD_SHARED = 1 };
+enum { RECORD_SHARED = 1, RECORD_SAME_LAYOUT = 2 };
+/* Within a burst, queued events are handed out without draining the sockets before each (a system call). */
+#define PUMP_INTERVAL_MS 1
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); } /* little-endian hosts only, like the rest */
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
@@ -36,7 +38,11 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof v); }
 
 int64_t dora_next_event_record(DoraContext *ctx, uint8_t *record, size_t capacity) {
   if (!ctx || ctx->closed) return dora__fail("dora_next_event_record: no open context");
-  dora__pump(ctx);
+  int64_t now = dora__now_ms();
+  if (!ctx->head || now - ctx->last_pump >= PUMP_INTERVAL_MS) {
+    dora__pump(ctx);
+    ctx->last_pump = now;
+  }
   if (!ctx->head && !ctx->ended) dora__check_daemon(ctx); /* an ERROR event if it is gone */
   DoraEvent *ev = ctx->head;
   if (!ev) {
@@ -65,6 +71,17 @@ int64_t dora_next_event_record(DoraContext *ctx, uint8_t *record, size_t capacit
   memset(record, 0, R_BODY);
   record[R_TYPE] = (uint8_t)ev->type;
   record[R_FLAGS] = shared ? RECORD_SHARED : 0;
+  if (ev->type == DoraEventType_Input && ev->input >= 0) {
+    /* the binding may reuse what it decoded from this input's previous layout */
+    dora_buf *last = &ctx->inputs[ev->input].last_layout;
+    if (last->len == layout_len && memcmp(last->data, b->data, layout_len) == 0) {
+      record[R_FLAGS] |= RECORD_SAME_LAYOUT;
+    } else {
+      last->len = 0;
+      dora__buf_raw(last, b->data, layout_len);
+      if (last->oom) last->len = 0, last->oom = false;
+    }
+  }
   put16(record + R_INPUT, ev->input >= 0 ? (uint16_t)ev->input : UINT16_MAX);
   put32(record + R_LENGTH, (uint32_t)total);
   put64(record + R_TIMESTAMP, ev->timestamp);

@@ -10,6 +10,14 @@
 
 #define DAEMON_CHECK_MS 250 /* how often sending checks that the daemon lives (a system call) */
 
+/* What a message carries beside its payload: parsed, or (raw_*) already in its wire encoding. */
+typedef struct {
+  const dora_layout *layout;
+  const DoraMetadata *metadata;
+  const uint8_t *raw_layout, *raw_metadata;
+  size_t raw_layout_len, raw_metadata_len;
+} described;
+
 /* ---- sending ------------------------------------------------------------------------ */
 
 /* A sender whose daemon is gone must stop: nobody would remove what it creates. */
@@ -44,15 +52,18 @@ static void free_buffer(void *data, void *hint) {
  * Sends one message on output o: the payload either in shared-memory sample `shm`
  * (>= 0) or inline in `inline_data` (ownership passes to ZeroMQ, freed with free()).
  */
-static int send_message(DoraContext *ctx, int o, const dora_layout *layout, const DoraMetadata *metadata, int shm, uint8_t *inline_data,
-                        size_t size) {
+static int send_message(DoraContext *ctx, int o, const described *what, int shm, uint8_t *inline_data, size_t size) {
   output_t *out = &ctx->outputs[o];
   dora_header h = {0};
   h.kind = DORA_KIND_DATA;
   h.timestamp = dora__clock_now(&ctx->clock);
   h.seq = out->seq;
-  h.metadata = (DoraMetadata *)metadata;
-  h.layout = (dora_layout *)layout;
+  h.metadata = (DoraMetadata *)what->metadata;
+  h.layout = (dora_layout *)what->layout;
+  h.raw_metadata = what->raw_metadata;
+  h.raw_metadata_len = what->raw_metadata_len;
+  h.raw_layout = what->raw_layout;
+  h.raw_layout_len = what->raw_layout_len;
   if (shm >= 0) {
     h.location = DORA_LOC_SHM;
     h.segment = ctx->samples[shm].seg.name;
@@ -89,13 +100,13 @@ static int send_message(DoraContext *ctx, int o, const dora_layout *layout, cons
   return rc;
 }
 
-static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const DoraMetadata *metadata) {
-  dora__read_tokens(ctx);
+static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const described *what) {
   if (plan->size > 0 && plan->size >= ctx->threshold) {
+    dora__read_tokens(ctx); /* returned samples are reusable at once (an inline send needs none: no system call) */
     int s = dora__acquire(ctx, plan->size);
     if (s < 0) return -1;
     dora__plan_write(plan, ctx->samples[s].seg.ptr);
-    int rc = send_message(ctx, o, plan->layout, metadata, s, NULL, plan->size);
+    int rc = send_message(ctx, o, what, s, NULL, plan->size);
     if (rc) ctx->samples[s].state = SAMPLE_FREE;
     return rc;
   }
@@ -105,7 +116,7 @@ static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const DoraM
     if (!data) return dora__fail("out of memory");
     dora__plan_write(plan, data);
   }
-  return send_message(ctx, o, plan->layout, metadata, -1, data, plan->size);
+  return send_message(ctx, o, what, -1, data, plan->size);
 }
 
 int dora_send_output_with_metadata(DoraContext *ctx, const char *id_ptr, size_t id_len, const char *data_ptr, size_t data_len,
@@ -116,7 +127,7 @@ int dora_send_output_with_metadata(DoraContext *ctx, const char *id_ptr, size_t 
   struct dora_copy copy = {data_ptr, 0, data_len};
   dora_plan plan = {dora__layout_uint8(data_len), data_len, 1, &copy};
   if (!plan.layout) return dora__fail("out of memory");
-  int rc = send_plan(ctx, o, &plan, metadata);
+  int rc = send_plan(ctx, o, &plan, &(described){.layout = plan.layout, .metadata = metadata});
   dora__layout_free(plan.layout);
   return rc;
 }
@@ -131,7 +142,7 @@ int dora_send_output_arrow(DoraContext *ctx, const char *id_ptr, size_t id_len, 
   if (o < 0) return -1;
   dora_plan plan;
   if (dora__plan_arrow(array, schema, &plan)) return -1;
-  int rc = send_plan(ctx, o, &plan, metadata);
+  int rc = send_plan(ctx, o, &plan, &(described){.layout = plan.layout, .metadata = metadata});
   dora__plan_free(&plan);
   return rc;
 }
@@ -148,8 +159,9 @@ DoraOutputSample *dora_allocate_output(DoraContext *ctx, size_t len) {
   }
   out->len = len;
   out->sample = -1;
-  dora__read_tokens(ctx);
   if (ctx->pub && len > 0 && len >= ctx->threshold) {
+    /* no tokens before the start (and the drop-token socket is not ours to read while another thread joins) */
+    if (__atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) dora__read_tokens(ctx);
     pthread_mutex_lock(&ctx->lock); /* the pool may also change on the joining thread (see dora_join_dataflow) */
     out->sample = dora__acquire(ctx, len);
     pthread_mutex_unlock(&ctx->lock);
@@ -187,13 +199,13 @@ static int discard_failed(DoraContext *ctx, DoraOutputSample *sample) {
 }
 
 /* Sends a sample filled in place, as `layout` describes its bytes; takes the sample. */
-static int send_sample(DoraContext *ctx, int o, DoraOutputSample *sample, const dora_layout *layout, const DoraMetadata *metadata) {
+static int send_sample(DoraContext *ctx, int o, DoraOutputSample *sample, const described *what) {
   int rc;
   if (sample->sample >= 0) {
-    rc = send_message(ctx, o, layout, metadata, sample->sample, NULL, sample->len);
+    rc = send_message(ctx, o, what, sample->sample, NULL, sample->len);
     if (rc) ctx->samples[sample->sample].state = SAMPLE_FREE;
   } else {
-    rc = send_message(ctx, o, layout, metadata, -1, sample->data, sample->len); /* takes the buffer */
+    rc = send_message(ctx, o, what, -1, sample->data, sample->len); /* takes the buffer */
   }
   free(sample);
   return rc;
@@ -208,7 +220,7 @@ int dora_send_output_sample(DoraContext *ctx, const char *id_ptr, size_t id_len,
     dora__fail("out of memory");
     return discard_failed(ctx, sample);
   }
-  int rc = send_sample(ctx, o, sample, layout, metadata);
+  int rc = send_sample(ctx, o, sample, &(described){.layout = layout, .metadata = metadata});
   dora__layout_free(layout);
   return rc;
 }
@@ -224,26 +236,40 @@ int dora_output_sample_segment(const DoraContext *ctx, const DoraOutputSample *s
 
 /* ---- pre-encoded payloads (for bindings that lay out their own arrays) ---------------- */
 
-/* Reads a layout and parameters in their wire encoding; every byte must be used. */
-static int read_encoded(const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len, dora_layout **out_layout,
-                        DoraMetadata **out_metadata) {
-  *out_layout = NULL;
-  *out_metadata = NULL;
+/*
+ * Checks a layout and parameters in their wire encoding and describes a message with them:
+ * the bytes go into the header as they are. A node sends the same layout again and again,
+ * so each output keeps the last one it parsed (for checking payloads against it).
+ */
+static int describe_encoded(DoraContext *ctx, int o, const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len,
+                            described *out) {
   if ((!layout && layout_len) || (!parameters && parameters_len)) return dora__fail("send: layout or parameters are NULL");
-  dora_reader r = {layout, layout_len, 0};
-  if (layout_len && dora__layout_read(&r, out_layout, 0)) return dora__fail("send: invalid Arrow layout: %s", dora_last_error());
-  dora_reader rp = {parameters, parameters_len, 0};
-  int rc = 0;
-  if (r.at != r.len) rc = dora__fail("send: invalid Arrow layout: %zu trailing bytes", r.len - r.at);
-  else if (parameters_len && dora__metadata_read(&rp, out_metadata)) rc = dora__fail("send: invalid parameters: %s", dora_last_error());
-  else if (rp.at != rp.len) rc = dora__fail("send: invalid parameters: %zu trailing bytes", rp.len - rp.at);
-  if (rc) {
-    dora__layout_free(*out_layout);
-    dora_metadata_free(*out_metadata);
-    *out_layout = NULL;
-    *out_metadata = NULL;
+  if (parameters_len && dora__metadata_check(parameters, parameters_len)) return dora__fail("send: invalid parameters: %s", dora_last_error());
+  output_t *output = &ctx->outputs[o];
+  if (!output->encoded_layout || output->encoded.len != layout_len || memcmp(output->encoded.data, layout, layout_len) != 0) {
+    dora_reader r = {layout, layout_len, 0};
+    dora_layout *parsed = NULL;
+    if (dora__layout_read(&r, &parsed, 0)) return dora__fail("send: invalid Arrow layout: %s", dora_last_error());
+    if (r.at != r.len) {
+      dora__layout_free(parsed);
+      return dora__fail("send: invalid Arrow layout: %zu trailing bytes", r.len - r.at);
+    }
+    dora__layout_free(output->encoded_layout);
+    output->encoded_layout = parsed;
+    output->encoded.len = 0;
+    dora__buf_raw(&output->encoded, layout, layout_len);
+    if (output->encoded.oom) {
+      dora__layout_free(output->encoded_layout);
+      output->encoded_layout = NULL;
+      output->encoded.len = 0;
+      output->encoded.oom = false;
+      return dora__fail("out of memory");
+    }
   }
-  return rc;
+  *out = (described){.layout = output->encoded_layout, .metadata = parameters_len ? NULL : dora__metadata_empty(),
+                     .raw_layout = layout, .raw_layout_len = layout_len,
+                     .raw_metadata = parameters_len ? parameters : NULL, .raw_metadata_len = parameters_len};
+  return 0;
 }
 
 int dora_send_output_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len, const uint8_t *layout, size_t layout_len,
@@ -252,18 +278,12 @@ int dora_send_output_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len
   if (o < 0) return -1;
   if (!data && data_len) return dora__fail("send: data is NULL");
   if (!layout_len) return dora__fail("send: an Arrow layout is required");
-  dora_layout *l;
-  DoraMetadata *m;
-  if (read_encoded(layout, layout_len, parameters, parameters_len, &l, &m)) return -1;
-  int rc = dora__layout_validate(l, data ? data : dora__empty_payload, data_len);
-  if (rc == 0) {
-    struct dora_copy copy = {data, 0, data_len};
-    dora_plan plan = {l, data_len, data_len ? 1 : 0, &copy};
-    rc = send_plan(ctx, o, &plan, m);
-  }
-  dora__layout_free(l);
-  dora_metadata_free(m);
-  return rc;
+  described what;
+  if (describe_encoded(ctx, o, layout, layout_len, parameters, parameters_len, &what)) return -1;
+  if (dora__layout_validate(what.layout, data ? data : dora__empty_payload, data_len)) return -1;
+  struct dora_copy copy = {data, 0, data_len};
+  dora_plan plan = {(dora_layout *)what.layout, data_len, data_len ? 1 : 0, &copy};
+  return send_plan(ctx, o, &plan, &what);
 }
 
 int dora_send_output_sample_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const uint8_t *layout,
@@ -271,20 +291,24 @@ int dora_send_output_sample_encoded(DoraContext *ctx, const char *id_ptr, size_t
   if (!sample) return dora__fail("send: sample is NULL");
   int o = find_output(ctx, id_ptr, id_len);
   if (o < 0) return discard_failed(ctx, sample);
-  dora_layout *l;
-  DoraMetadata *m;
-  if (read_encoded(layout, layout_len, parameters, parameters_len, &l, &m)) return discard_failed(ctx, sample);
-  if (!l) l = dora__layout_uint8(sample->len);
-  int rc;
-  if (!l) {
-    dora__fail("out of memory");
-    rc = discard_failed(ctx, sample);
-  } else if (dora__layout_validate(l, sample->data, sample->len)) {
-    rc = discard_failed(ctx, sample);
-  } else {
-    rc = send_sample(ctx, o, sample, l, m);
+  if (!layout_len) {
+    /* a uint8 array over the sample's bytes, as dora_send_output_sample sends */
+    if (parameters_len && dora__metadata_check(parameters, parameters_len)) {
+      dora__fail("send: invalid parameters: %s", dora_last_error());
+      return discard_failed(ctx, sample);
+    }
+    dora_layout *l = dora__layout_uint8(sample->len);
+    if (!l) {
+      dora__fail("out of memory");
+      return discard_failed(ctx, sample);
+    }
+    int rc = send_sample(ctx, o, sample, &(described){.layout = l, .metadata = parameters_len ? NULL : dora__metadata_empty(),
+                                                         .raw_metadata = parameters_len ? parameters : NULL, .raw_metadata_len = parameters_len});
+    dora__layout_free(l);
+    return rc;
   }
-  dora__layout_free(l);
-  dora_metadata_free(m);
-  return rc;
+  described what;
+  if (describe_encoded(ctx, o, layout, layout_len, parameters, parameters_len, &what)) return discard_failed(ctx, sample);
+  if (dora__layout_validate(what.layout, sample->data, sample->len)) return discard_failed(ctx, sample);
+  return send_sample(ctx, o, sample, &what);
 }
