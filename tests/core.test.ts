@@ -10,9 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { buildC, C_DIR } from './support/build-c';
 
-const ROOT = path.resolve(__dirname, '..');
-const C_DIR = path.join(ROOT, 'bindings/c');
 const SEGMENT_DIR = '/dev/shm';
 
 /** What the deleted TypeScript queue and pool tests covered, and more: these must run (and pass) in every build. */
@@ -31,6 +30,7 @@ const CHECKS = [
   'pool.free-kept-for-reuse',
   'pool.lost-ranges-release',
   'pool.stats',
+  'pool.slab-slots',
   'mapping.retain-release',
   'mapping.outlives-context',
 ];
@@ -61,10 +61,7 @@ function run(build: string): Run {
 
 beforeAll(() => {
   // The Makefile's flags include -Wall -Wextra -Werror: a warning fails here.
-  for (const target of [['all', 'check-core'], ['asan']]) {
-    const r = spawnSync('make', ['-s', '-C', C_DIR, ...target], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`make ${target.join(' ')} failed:\n${r.stderr}`);
-  }
+  buildC([['all', 'check-core'], ['asan']]);
   for (const build of ['build', 'build-asan']) runs.set(build, run(build));
 }, 300_000);
 

@@ -121,7 +121,7 @@ static void close_context(DoraContext *ctx) {
   int64_t deadline = dora__now_ms() + RELEASE_WAIT_MS;
   while (ctx->pull && !ctx->daemon_gone && dora__now_ms() < deadline) {
     bool outstanding = false;
-    for (size_t i = 0; i < ctx->n_samples && !outstanding; i++) outstanding = ctx->samples[i].state == SAMPLE_OUT;
+    outstanding = ctx->outstanding > 0;
     if (!outstanding) break;
     dora__drain(ctx); /* peer-exited events release too */
     dora__read_tokens(ctx);
@@ -143,19 +143,7 @@ static void close_context(DoraContext *ctx) {
   for (size_t i = 0; i < ctx->n_senders; i++) close_socket(&ctx->senders[i].push);
   close_socket(&ctx->pub);
   close_socket(&ctx->req);
-  for (size_t i = 0; i < ctx->n_samples; i++) {
-    sample_t *s = &ctx->samples[i];
-    if (s->state == SAMPLE_OUT) { /* still held: unmap ours, leave the name for the daemon */
-      munmap(s->seg.ptr, s->seg.size);
-      free(s->seg.name);
-    } else {
-      dora__segment_destroy(&s->seg); /* receivers keep their own mappings */
-    }
-    free(s->holders);
-  }
-  free(ctx->samples);
-  ctx->samples = NULL;
-  ctx->n_samples = 0;
+  dora__pool_close(ctx);
   if (ctx->zctx) {
     while (zmq_ctx_term(ctx->zctx) < 0 && errno == EINTR) {
     }

@@ -98,9 +98,23 @@ typedef struct {
 
 enum { SAMPLE_FREE, SAMPLE_ACQUIRED, SAMPLE_OUT };
 
+/* Small samples are power-of-two slots of slab segments (pool.c): SLAB_CLASSES sizes from 64 B. */
+#define SLAB_CLASSES 13 /* 64 B ... 256 KiB */
+
 typedef struct {
   dora_segment seg;
-  uint64_t id;
+  size_t slot; /* a slab's slot size; 0 for a segment holding one sample */
+} segment_t;
+
+typedef struct {
+  int *items;
+  size_t n, cap;
+} slot_stack;
+
+typedef struct {
+  int segment; /* index in ctx->segments */
+  size_t offset, capacity;
+  uint64_t id; /* unique over the context's life; its low bits are the sample's index */
   int state;
   int output;
   uint64_t seq;
@@ -133,9 +147,13 @@ struct DoraContext {
   size_t n_outputs;
   sender_t *senders;
   size_t n_senders;
+  segment_t *segments;
+  size_t n_segments;
   sample_t *samples;
   size_t n_samples;
   uint64_t next_sample_id;
+  size_t outstanding;
+  slot_stack free_slots[SLAB_CLASSES]; /* free slab samples by class, reused last in first out */
   const char **exited;
   size_t n_exited;
   dora_segment_cache cache;
@@ -220,6 +238,18 @@ void dora__add_lost(DoraContext *ctx, topic_t *t, uint64_t first, uint64_t last)
 void dora__flush_tokens(DoraContext *ctx);
 int dora__acquire(DoraContext *ctx, size_t size);
 void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq);
+sample_t *dora__sample_by_id(DoraContext *ctx, uint64_t id);
+/* A sample that will not be sent (or whose send failed) is free again. */
+void dora__sample_free(DoraContext *ctx, int index);
+/* Where a sample's bytes are, and in which segment. */
+static inline uint8_t *dora__sample_data(const DoraContext *ctx, int index) {
+  return ctx->segments[ctx->samples[index].segment].seg.ptr + ctx->samples[index].offset;
+}
+static inline const dora_segment *dora__sample_segment(const DoraContext *ctx, int index) {
+  return &ctx->segments[ctx->samples[index].segment].seg;
+}
+/* Unmaps the pool at close: segments still holding a sample a receiver reads keep their name (the daemon removes it). */
+void dora__pool_close(DoraContext *ctx);
 
 /* context.c */
 void dora__ctx_unref(DoraContext *ctx);

@@ -4,11 +4,10 @@
  * receivers free our samples, and the samples this node released (or the messages it
  * found lost) go back to their senders, one frame per sender.
  */
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "node.h"
-
-#define MIN_SEGMENT (64 * 1024)
 
 /* ---- drop tokens -------------------------------------------------------------------- */
 
@@ -20,8 +19,7 @@ static void sample_release(DoraContext *ctx, sample_t *s, const char *holder) {
       break;
     }
   }
-  if (s->n_holders == 0) s->state = SAMPLE_FREE;
-  (void)ctx;
+  if (s->n_holders == 0) dora__sample_free(ctx, (int)(s - ctx->samples));
 }
 
 void dora__release_all(DoraContext *ctx, const char *holder) {
@@ -42,9 +40,10 @@ void dora__read_tokens(DoraContext *ctx) {
     if (dora__tokens_read(zmq_msg_data(&msg), zmq_msg_size(&msg), &t)) {
       dora__log_to_daemon(ctx, "warn", "ignored malformed drop tokens: %s", dora_last_error());
     } else {
-      for (size_t i = 0; i < t.n_samples; i++)
-        for (size_t k = 0; k < ctx->n_samples; k++)
-          if (ctx->samples[k].id == t.samples[i]) sample_release(ctx, &ctx->samples[k], t.receiver);
+      for (size_t i = 0; i < t.n_samples; i++) {
+        sample_t *s = dora__sample_by_id(ctx, t.samples[i]);
+        if (s) sample_release(ctx, s, t.receiver);
+      }
       for (size_t i = 0; i < t.n_lost; i++)
         for (size_t k = 0; k < ctx->n_samples; k++) {
           sample_t *s = &ctx->samples[k];
@@ -98,30 +97,108 @@ void dora__flush_tokens(DoraContext *ctx) {
 
 /* ---- the sample pool ---------------------------------------------------------------- */
 
-/* A free sample of at least size bytes, or a new segment. Returns its index. */
+/*
+ * Samples up to 256 KiB are slots of slab segments: power-of-two sizes from 64 bytes
+ * (so payloads stay 64-byte aligned), up to SLAB_SLOTS of them in a segment of about
+ * SLAB_BYTES. A burst of small messages then neither creates nor makes receivers map a
+ * segment per message. Larger samples are whole segments, reused for payloads of
+ * between a quarter and all of their size. Nothing is unmapped before the context closes.
+ */
+#define SLAB_MIN_SLOT 64
+#define SLAB_MAX_SLOT (256 * 1024)
+#define SLAB_BYTES (1024 * 1024)
+#define SLAB_SLOTS 256
+#define INDEX_BITS 24 /* a sample id's low bits: its index, so tokens find it at once */
+
+static int slab_class(size_t slot) {
+  int c = 0;
+  while ((size_t)SLAB_MIN_SLOT << c < slot) c++;
+  return c;
+}
+
+static int push_free_slot(DoraContext *ctx, int c, int index) {
+  slot_stack *stack = &ctx->free_slots[c];
+  if (stack->n == stack->cap) {
+    size_t cap = stack->cap ? stack->cap * 2 : 64;
+    int *grown = realloc(stack->items, cap * sizeof *grown);
+    if (!grown) return dora__fail("out of memory");
+    stack->items = grown;
+    stack->cap = cap;
+  }
+  stack->items[stack->n++] = index;
+  return 0;
+}
+
+void dora__sample_free(DoraContext *ctx, int index) {
+  sample_t *s = &ctx->samples[index];
+  if (s->state == SAMPLE_FREE) return;
+  if (s->state == SAMPLE_OUT) ctx->outstanding--;
+  s->state = SAMPLE_FREE;
+  size_t slot = ctx->segments[s->segment].slot;
+  if (slot) push_free_slot(ctx, slab_class(slot), index); /* on failure the slot is only lost for reuse */
+}
+
+/* Adds a segment of `size` bytes holding `n` samples of `slot` bytes (one sample of `size` when slot is 0). */
+static int add_segment(DoraContext *ctx, size_t size, size_t slot, size_t n) {
+  if (ctx->n_samples + n >= (1u << INDEX_BITS)) return dora__fail("too many shared-memory samples");
+  segment_t *segments = realloc(ctx->segments, (ctx->n_segments + 1) * sizeof *segments);
+  if (!segments) return dora__fail("out of memory");
+  ctx->segments = segments;
+  sample_t *samples = realloc(ctx->samples, (ctx->n_samples + n) * sizeof *samples);
+  if (!samples) return dora__fail("out of memory");
+  ctx->samples = samples;
+  segment_t *seg = &ctx->segments[ctx->n_segments];
+  if (dora__segment_create(ctx->segment_prefix, size, &seg->seg)) return -1;
+  seg->slot = slot;
+  int first = (int)ctx->n_samples;
+  for (size_t k = 0; k < n; k++) {
+    samples[first + k] = (sample_t){.segment = (int)ctx->n_segments, .offset = k * slot, .capacity = slot ? slot : size, .state = SAMPLE_FREE};
+    if (k > 0) push_free_slot(ctx, slab_class(slot), first + (int)(n - k)); /* first + 1 ends on top */
+  }
+  ctx->n_segments++;
+  ctx->n_samples += n;
+  return first;
+}
+
+/* A free sample of at least size bytes, or one in a new segment. Returns its index. */
 int dora__acquire(DoraContext *ctx, size_t size) {
   int best = -1;
-  for (size_t i = 0; i < ctx->n_samples; i++) {
-    sample_t *s = &ctx->samples[i];
-    size_t limit = size * 4 > MIN_SEGMENT ? size * 4 : MIN_SEGMENT;
-    if (s->state == SAMPLE_FREE && s->seg.size >= size && s->seg.size <= limit && (best < 0 || s->seg.size < ctx->samples[best].seg.size))
-      best = (int)i;
-  }
-  if (best < 0) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t want = size < MIN_SEGMENT ? MIN_SEGMENT : (size + page - 1) / page * page;
-    sample_t *grown = dora__grow(ctx->samples, ctx->n_samples, sizeof *grown);
-    if (!grown) return dora__fail("out of memory");
-    ctx->samples = grown;
-    sample_t *s = &ctx->samples[ctx->n_samples];
-    memset(s, 0, sizeof *s);
-    if (dora__segment_create(ctx->segment_prefix, want, &s->seg)) return -1;
-    best = (int)ctx->n_samples++;
+  if (size <= SLAB_MAX_SLOT) {
+    size_t slot = SLAB_MIN_SLOT;
+    while (slot < size) slot <<= 1;
+    slot_stack *stack = &ctx->free_slots[slab_class(slot)];
+    if (stack->n > 0) {
+      best = stack->items[--stack->n];
+    } else {
+      size_t n = SLAB_BYTES / slot;
+      n = n < 1 ? 1 : n > SLAB_SLOTS ? SLAB_SLOTS : n;
+      size_t page = (size_t)sysconf(_SC_PAGESIZE);
+      best = add_segment(ctx, (n * slot + page - 1) / page * page, slot, n);
+      if (best < 0) return -1;
+    }
+  } else {
+    for (size_t i = 0; i < ctx->n_samples; i++) {
+      const sample_t *s = &ctx->samples[i];
+      if (s->state == SAMPLE_FREE && ctx->segments[s->segment].slot == 0 && s->capacity >= size && s->capacity / 4 <= size &&
+          (best < 0 || s->capacity < ctx->samples[best].capacity))
+        best = (int)i;
+    }
+    if (best < 0) {
+      size_t page = (size_t)sysconf(_SC_PAGESIZE);
+      best = add_segment(ctx, (size + page - 1) / page * page, 0, 1);
+      if (best < 0) return -1;
+    }
   }
   sample_t *s = &ctx->samples[best];
   s->state = SAMPLE_ACQUIRED;
-  s->id = ctx->next_sample_id++;
+  s->id = (++ctx->next_sample_id << INDEX_BITS) | (uint64_t)best;
   return best;
+}
+
+/* The sample a token names, if that sample is still out under that id. */
+sample_t *dora__sample_by_id(DoraContext *ctx, uint64_t id) {
+  uint64_t index = id & ((1u << INDEX_BITS) - 1);
+  return index < ctx->n_samples && ctx->samples[index].id == id ? &ctx->samples[index] : NULL;
 }
 
 /* Records who will hold a sent sample (call before sending: a token may come back at once). */
@@ -136,21 +213,44 @@ void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
     if (subs->items[k].type == DJ_STRING && !dora__is_exited(ctx, subs->items[k].string)) s->holders[s->n_holders++] = subs->items[k].string;
   s->output = output;
   s->seq = seq;
-  s->state = s->n_holders > 0 ? SAMPLE_OUT : SAMPLE_FREE;
-  size_t outstanding = 0;
-  for (size_t i = 0; i < ctx->n_samples; i++) outstanding += ctx->samples[i].state == SAMPLE_OUT;
-  if (outstanding > ctx->peak_outstanding) ctx->peak_outstanding = outstanding;
+  if (s->n_holders == 0) {
+    dora__sample_free(ctx, index);
+    return;
+  }
+  s->state = SAMPLE_OUT;
+  if (++ctx->outstanding > ctx->peak_outstanding) ctx->peak_outstanding = ctx->outstanding;
+}
+
+void dora__pool_close(DoraContext *ctx) {
+  for (size_t i = 0; i < ctx->n_segments; i++) {
+    bool held = false;
+    for (size_t k = 0; k < ctx->n_samples && !held; k++) held = ctx->samples[k].segment == (int)i && ctx->samples[k].state == SAMPLE_OUT;
+    dora_segment *seg = &ctx->segments[i].seg;
+    if (held) { /* a receiver may not have opened it yet: unmap ours, leave the name for the daemon */
+      munmap(seg->ptr, seg->size);
+      free(seg->name);
+    } else {
+      dora__segment_destroy(seg); /* receivers keep their own mappings */
+    }
+  }
+  for (size_t i = 0; i < ctx->n_samples; i++) free(ctx->samples[i].holders);
+  for (int c = 0; c < SLAB_CLASSES; c++) free(ctx->free_slots[c].items);
+  memset(ctx->free_slots, 0, sizeof ctx->free_slots);
+  free(ctx->samples);
+  free(ctx->segments);
+  ctx->samples = NULL;
+  ctx->segments = NULL;
+  ctx->n_samples = ctx->n_segments = 0;
+  ctx->outstanding = 0;
 }
 
 int dora_shared_memory_stats(const DoraContext *ctx, DoraSharedMemoryStats *out) {
   if (!ctx || !out) return dora__fail("dora_shared_memory_stats: NULL context or output");
   memset(out, 0, sizeof *out);
-  out->created = ctx->n_samples;
+  out->created = ctx->n_segments;
+  out->outstanding = ctx->outstanding;
   out->peak_outstanding = ctx->peak_outstanding;
-  for (size_t i = 0; i < ctx->n_samples; i++) {
-    out->outstanding += ctx->samples[i].state == SAMPLE_OUT;
-    out->free += ctx->samples[i].state == SAMPLE_FREE;
-  }
+  for (size_t i = 0; i < ctx->n_samples; i++) out->free += ctx->samples[i].state == SAMPLE_FREE;
   pthread_mutex_lock((pthread_mutex_t *)&ctx->lock);
   for (const dora_mapping *m = ctx->cache.head; m; m = m->next) out->mapped++;
   pthread_mutex_unlock((pthread_mutex_t *)&ctx->lock);

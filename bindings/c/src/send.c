@@ -66,8 +66,9 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
   h.raw_layout_len = what->raw_layout_len;
   if (shm >= 0) {
     h.location = DORA_LOC_SHM;
-    h.segment = ctx->samples[shm].seg.name;
+    h.segment = dora__sample_segment(ctx, shm)->name;
     h.sample = ctx->samples[shm].id;
+    h.shm_offset = ctx->samples[shm].offset;
     h.shm_length = size;
   } else {
     h.location = DORA_LOC_INLINE;
@@ -105,9 +106,9 @@ static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const descr
     dora__read_tokens(ctx); /* returned samples are reusable at once (an inline send needs none: no system call) */
     int s = dora__acquire(ctx, plan->size);
     if (s < 0) return -1;
-    dora__plan_write(plan, ctx->samples[s].seg.ptr);
+    dora__plan_write(plan, dora__sample_data(ctx, s));
     int rc = send_message(ctx, o, what, s, NULL, plan->size);
-    if (rc) ctx->samples[s].state = SAMPLE_FREE;
+    if (rc) dora__sample_free(ctx, s);
     return rc;
   }
   uint8_t *data = NULL;
@@ -169,7 +170,7 @@ DoraOutputSample *dora_allocate_output(DoraContext *ctx, size_t len) {
       free(out);
       return NULL;
     }
-    out->data = ctx->samples[out->sample].seg.ptr;
+    out->data = dora__sample_data(ctx, out->sample);
   } else {
     out->data = malloc(len ? len : 1);
     if (!out->data) {
@@ -185,7 +186,7 @@ uint8_t *dora_output_sample_data(DoraOutputSample *sample) { return sample ? sam
 
 void dora_discard_output_sample(DoraContext *ctx, DoraOutputSample *sample) {
   if (!sample) return;
-  if (sample->sample >= 0 && ctx && !ctx->closed) ctx->samples[sample->sample].state = SAMPLE_FREE;
+  if (sample->sample >= 0 && ctx && !ctx->closed) dora__sample_free(ctx, sample->sample);
   else if (sample->sample < 0) free(sample->data);
   free(sample);
 }
@@ -203,7 +204,7 @@ static int send_sample(DoraContext *ctx, int o, DoraOutputSample *sample, const 
   int rc;
   if (sample->sample >= 0) {
     rc = send_message(ctx, o, what, sample->sample, NULL, sample->len);
-    if (rc) ctx->samples[sample->sample].state = SAMPLE_FREE;
+    if (rc) dora__sample_free(ctx, sample->sample);
   } else {
     rc = send_message(ctx, o, what, -1, sample->data, sample->len); /* takes the buffer */
   }
@@ -228,7 +229,7 @@ int dora_send_output_sample(DoraContext *ctx, const char *id_ptr, size_t id_len,
 int dora_output_sample_segment(const DoraContext *ctx, const DoraOutputSample *sample, uint64_t *out_location) {
   if (!ctx || ctx->closed || !sample || !out_location) return dora__fail("dora_output_sample_segment: no open context, sample or output");
   if (sample->sample < 0) return dora__fail("dora_output_sample_segment: the sample is not in shared memory (it is below the threshold)");
-  const dora_segment *seg = &ctx->samples[sample->sample].seg;
+  const dora_segment *seg = dora__sample_segment(ctx, sample->sample);
   out_location[0] = (uint64_t)(uintptr_t)seg->ptr;
   out_location[1] = seg->size;
   return 0;

@@ -837,6 +837,47 @@ static void pool_free_kept_for_reuse(void) {
   tx_close(&t);
 }
 
+/* Small samples are slots of shared slab segments, 64-byte aligned; a returned slot is reused. */
+static void pool_slab_slots(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  enum { N = 300 };
+  static sent_t s[N];
+  for (int i = 0; i < N; i++) s[i] = tx_send(&t, "one", 4096);
+  CHECK_EQ(stats_of(t.ctx).created, 2); /* 256 slots of 4 KiB per 1 MiB slab */
+  size_t distinct = 0, aligned = 0;
+  for (int i = 0; i < N; i++) {
+    bool seen = false;
+    for (int k = 0; k < i && !seen; k++) seen = same_place(&s[i], &s[k]);
+    distinct += !seen;
+    aligned += s[i].offset % 64 == 0 && s[i].offset + 4096 <= (1u << 20);
+  }
+  CHECK_EQ(distinct, N);
+  CHECK_EQ(aligned, N);
+  CHECK_EQ(stats_of(t.ctx).outstanding, N);
+  for (int i = 0; i < N; i++) tx_release(&t, "r1", s[i].id);
+  sent_t again = tx_send(&t, "one", 4096); /* (the threshold is 4096: smaller ones go inline) */
+  CHECK_EQ(stats_of(t.ctx).created, 2); /* a returned slot is reused */
+  bool reused = false;
+  for (int i = 0; i < N && !reused; i++) reused = same_place(&again, &s[i]);
+  CHECK(reused);
+  sent_t small = tx_send(&t, "one", 5000); /* another size class (8 KiB slots): a slab of its own */
+  CHECK_EQ(stats_of(t.ctx).created, 3);
+  tx_release(&t, "r1", small.id);
+  size_t before = count_segments();
+  tx_close(&t); /* the slab holding the outstanding slot stays for the daemon to remove */
+  CHECK_EQ(count_segments(), 1);
+  CHECK(before >= 1);
+  DIR *d = opendir("/dev/shm"); /* as the daemon would at the end of the run */
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
+    char path[300];
+    snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+    unlink(path);
+  }
+  if (d) closedir(d);
+}
+
 static void pool_lost_ranges_release(void) {
   tx_t t;
   OPEN_TX(&t);
@@ -1027,6 +1068,7 @@ static const struct {
     {"pool.receiver-leaves", pool_receiver_leaves},
     {"pool.free-kept-for-reuse", pool_free_kept_for_reuse},
     {"pool.lost-ranges-release", pool_lost_ranges_release},
+    {"pool.slab-slots", pool_slab_slots},
     {"pool.stats", pool_stats},
     {"mapping.retain-release", mapping_retain_release},
     {"mapping.outlives-context", mapping_outlives_context},
