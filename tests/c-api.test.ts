@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { apiFunctions } from '../bindings/c/generate-header';
+import { buildC, C_DIR } from './support/build-c';
 import { bindLibrary } from './support/c-library';
 import { dora, leftovers, NODES, readRecord, ROOT, startDora, tempDataflow, waitFor } from './support/dataflow';
 import { ERRORS } from './support/vector-errors';
 
-const C_DIR = path.join(ROOT, 'bindings/c');
 const VECTORS = path.join(ROOT, 'tests/vectors');
 const SEGMENT_DIR = '/dev/shm';
 
@@ -22,10 +22,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { status
 
 beforeAll(() => {
   // The Makefile's flags include -Wall -Wextra -Werror: a warning fails here.
-  for (const target of [[], ['asan']]) {
-    const r = run('make', ['-s', '-C', C_DIR, 'all', 'check-vectors', ...target]);
-    if (r.status !== 0) throw new Error(`make ${target.join(' ')} failed:\n${r.stderr}`);
-  }
+  buildC([['all', 'check-vectors'], ['all', 'check-vectors', 'asan']]);
 }, 240_000);
 
 afterEach(() => {
@@ -340,8 +337,7 @@ test('malformed frames sent to a C node (under ASan) are logged with their sende
 test('make install puts the headers, libraries and a pkg-config file under the prefix', () => {
   const dest = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-install-'));
   try {
-    const r = run('make', ['-s', '-C', C_DIR, 'install', `DESTDIR=${dest}`, 'PREFIX=/opt/dora']);
-    expect(r.status).toBe(0);
+    buildC([['install', `DESTDIR=${dest}`, 'PREFIX=/opt/dora']]); // throws with make's stderr if it fails
     const root = path.join(dest, 'opt/dora');
     for (const f of ['include/dora_node_api.h', 'include/node_api.h', 'lib/libdora_node_api.so.0.1.0', 'lib/libdora_node_api.so.0', 'lib/libdora_node_api.so', 'lib/libdora_node_api.a']) {
       expect([f, fs.existsSync(path.join(root, f))]).toEqual([f, true]);
