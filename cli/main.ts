@@ -13,7 +13,7 @@ import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
-import { DoraError } from '../coordinator/errors';
+import { DoraError, ErrorCode } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
 import { scaffold } from './new';
 
@@ -118,7 +118,7 @@ program
       if (!node.build) continue;
       console.log(`[${node.id}] $ ${node.build}`);
       const r = spawnSync(node.build, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit', env: buildEnv() });
-      if (r.status !== 0) throw new DoraError(`build of node "${node.id}" failed (${r.signal ?? `status ${r.status}`}): ${node.build}`);
+      if (r.status !== 0) throw new DoraError(`build of node "${node.id}" failed (${r.signal ?? `status ${r.status}`}): ${node.build}`, { code: ErrorCode.NODE });
     }
   });
 
@@ -151,7 +151,7 @@ program
       if (child.exitCode !== null) break;
       await sleep(100);
     }
-    throw new DoraError(`the coordinator did not come up on 127.0.0.1:${port}; see ${logFile}`);
+    throw new DoraError(`the coordinator did not come up on 127.0.0.1:${port}; see ${logFile}`, { code: ErrorCode.CONTROL });
   });
 
 program
@@ -235,7 +235,7 @@ program
     let target = ref ?? opts.name;
     if (!target) {
       const running = ((await controlRequest({ cmd: 'list' })).dataflows ?? []).filter((d) => d.status === 'running');
-      if (running.length !== 1) throw new DoraError(running.length === 0 ? 'no dataflow is running' : 'several dataflows are running: name one (see `dora list`)');
+      if (running.length !== 1) throw new DoraError(running.length === 0 ? 'no dataflow is running' : 'several dataflows are running: name one (see `dora list`)', { code: ErrorCode.USAGE });
       target = running[0].id;
     }
     const grace = parseDuration(opts.graceDuration ?? opts.grace);
@@ -307,7 +307,7 @@ function stateDir(): string {
 /** `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds (dora's style). */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw new DoraError(`invalid duration "${text}" (examples: 500ms, 2s, 1m)`);
+  if (!m) throw new DoraError(`invalid duration "${text}" (examples: 500ms, 2s, 1m)`, { code: ErrorCode.INVALID_ARGUMENT });
   const value = Number(m[1]);
   return Math.round(m[2] === 'ms' ? value : m[2] === 'm' ? value * 60_000 : value * 1000);
 }

@@ -1,7 +1,7 @@
 /** `dora new`: a minimal dataflow project with a TypeScript sender and receiver. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DoraError } from '../coordinator/errors';
+import { DoraError, ErrorCode } from '../coordinator/errors';
 
 const DATAFLOW = `# yaml-language-server: $schema=node_modules/dora-ts/coordinator/dataflow.schema.json
 nodes:
@@ -40,7 +40,7 @@ for await (const event of node) {
 `;
 
 export function scaffold(dir: string): void {
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new DoraError(`${dir} exists and is not empty`);
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new DoraError(`${dir} exists and is not empty`, { code: ErrorCode.INVALID_ARGUMENT });
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'dataflow.yml'), DATAFLOW);
   fs.writeFileSync(path.join(dir, 'sender.ts'), SENDER);

@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { DataflowRun, type RunResult, type NodeOutcome } from './daemon';
 import { loadDescriptor } from './descriptor';
-import { DoraError } from './errors';
+import { DoraError, ErrorCode } from './errors';
 import { readLogs, type LogLine } from './logs';
 import type { ControlReply, ControlRequest, DataflowSummary } from './control';
 
@@ -30,7 +30,7 @@ export class Coordinator {
 
   async startDataflow(file: string, name?: string): Promise<DataflowRun> {
     if (name !== undefined && [...this.runs.values()].some((e) => e.run.name === name && !e.result)) {
-      throw new DoraError(`a running dataflow is already named "${name}"`);
+      throw new DoraError(`a running dataflow is already named "${name}"`, { code: ErrorCode.CONTROL });
     }
     const dataflow = loadDescriptor(file);
     const lines: string[] = [];
@@ -57,7 +57,7 @@ export class Coordinator {
       entries.find((e) => e.run.name === ref && !e.result)?.run ??
       entries.find((e) => e.run.name === ref)?.run ??
       entries.find((e) => e.run.id.startsWith(ref))?.run;
-    if (!hit) throw new DoraError(`no dataflow with id or name "${ref}" (see \`dora list\`)`);
+    if (!hit) throw new DoraError(`no dataflow with id or name "${ref}" (see \`dora list\`)`, { code: ErrorCode.CONTROL });
     return hit;
   }
 

@@ -21,6 +21,7 @@ import {
   type NodeConfig,
 } from '../protocol/config';
 import { decodeControl, encodeControl, type DaemonEvent, type NodeRequest, type RegisterReply } from '../protocol/control';
+import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { LogStore, type LogLine } from './logs';
@@ -268,7 +269,7 @@ export class DataflowRun {
       for await (const [frame] of this.events) {
         if (frame.length === 0 || frame[0] !== 1) continue; // 1 = subscribe, 0 = unsubscribe
         const topic = frame.subarray(1).toString('utf8');
-        const node = topic.startsWith('dora/events/') ? topic.slice('dora/events/'.length, -1) : undefined;
+        const node = topic.startsWith(EVENTS_TOPIC_PREFIX) ? topic.slice(EVENTS_TOPIC_PREFIX.length, -1) : undefined;
         const state = node !== undefined ? this.nodes.get(node) : undefined;
         if (state) {
           state.eventsSubscribed = true;

@@ -11,13 +11,14 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import schema from './dataflow.schema.json';
 import { DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type TimerSource } from './dataflow';
-import { DescriptorError, type DescriptorIssue, type SourcePosition } from './errors';
+import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
+import { DescriptorError, DoraError, ErrorCode, type DescriptorIssue, type SourcePosition } from './errors';
 
 /** Where the JSON Schema lives, for editors (`# yaml-language-server: $schema=<this>`). */
 export const DATAFLOW_SCHEMA_FILE = path.resolve(__dirname, '..', '..', 'coordinator', 'dataflow.schema.json');
 
-/** Default size from which payloads go through shared memory (dora's threshold). */
-export const DEFAULT_SHARED_MEMORY_THRESHOLD = 4096;
+/** Default size from which payloads go through shared memory (dora's threshold; protocol/facts.json). */
+export const DEFAULT_SHARED_MEMORY_THRESHOLD = SHARED_MEMORY_THRESHOLD;
 
 /** Reserved node id: `dora/...` sources are built-ins such as timers. */
 const RESERVED_ID = 'dora';
@@ -383,7 +384,7 @@ export function splitArgs(text: string): string[] {
       inWord = true;
     }
   }
-  if (quote) throw new Error(`unterminated ${quote} quote`);
+  if (quote) throw new DoraError(`unterminated ${quote} quote`, { code: ErrorCode.INVALID_ARGUMENT });
   if (inWord) args.push(current);
   return args;
 }

@@ -1,15 +1,12 @@
 /**
  * Errors are values with context: each class carries the fields a user needs to
- * find the fault (file, position, node, field) and renders them in `message`.
+ * find the fault (file, position, node, field) and renders them in `message`, and
+ * a code of the error catalogue (protocol/facts.json).
  */
+import { DoraError } from '../protocol/errors';
+import { ErrorCode } from '../protocol/facts';
 
-/** Base class of every error this project raises on purpose. */
-export class DoraError extends Error {
-  override name = 'DoraError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+export { DoraError, ErrorCode };
 
 /** A position in a source file; line and column are 1-based. */
 export interface SourcePosition {
@@ -49,7 +46,7 @@ export class DescriptorError extends DoraError {
   readonly issues: readonly DescriptorIssue[];
   constructor(file: string, issues: readonly DescriptorIssue[]) {
     const n = issues.length;
-    super(`${file}: ${n} error${n === 1 ? '' : 's'} in dataflow descriptor\n` + issues.map((i) => '  ' + formatIssue(i)).join('\n'));
+    super(`${file}: ${n} error${n === 1 ? '' : 's'} in dataflow descriptor\n` + issues.map((i) => '  ' + formatIssue(i)).join('\n'), { code: ErrorCode.DESCRIPTOR });
     this.file = file;
     this.issues = issues;
   }
@@ -64,11 +61,14 @@ export class NodeError extends DoraError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`node "${node}" (dataflow ${dataflow}): ${message}`, options);
+    super(`node "${node}" (dataflow ${dataflow}): ${message}`, { code: ErrorCode.NODE, cause: options?.cause });
   }
 }
 
 /** The CLI could not reach or talk to the coordinator. */
 export class ControlError extends DoraError {
   override name = 'ControlError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { code: ErrorCode.CONTROL, cause: options?.cause });
+  }
 }

@@ -4,9 +4,10 @@
  * (also what crashed nodes left). Nodes create and map segments in the node core.
  */
 import * as fs from 'node:fs';
+import { SEGMENT_PREFIX } from '../protocol/facts';
 
-/** Prefix of every segment this project creates: `/dev/shm/dora-ts-<dataflow>-<random>`. */
-export const SEGMENT_PREFIX = 'dora-ts-';
+/** Prefix of every segment this project creates: `/dev/shm/dora-ts-<dataflow>-<random>` (protocol/facts.json). */
+export { SEGMENT_PREFIX };
 
 /** Removes every segment of a dataflow; returns the names removed. */
 export function unlinkDataflowSegments(dataflowId: string): string[] {

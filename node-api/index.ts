@@ -4,4 +4,5 @@ export { OutputSample } from './send';
 export type { Event, InputEvent, InputClosedEvent, StopEvent, ErrorEvent, Metadata } from './events';
 export type { Parameters, ParameterValue } from '../protocol';
 export type { LogLevel, StopCause } from '../protocol/control';
-export { DoraError } from '../coordinator/errors';
+export { DoraError } from '../protocol/errors';
+export { ErrorCode, errorName } from '../protocol/facts';

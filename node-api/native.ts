@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import api from '../bindings/c/api.json';
-import { DoraError } from '../coordinator/errors';
+import { DoraError } from '../protocol/errors';
+import { ErrorCode } from '../protocol/facts';
 
 // koffi ships a CommonJS build, but its type declarations are ESM-flavoured.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -59,6 +60,7 @@ export function libraryPath(): string {
   }
   throw new DoraError(
     `the dora node library (libdora_node_api.so) was not found beside ${__dirname}: build it with \`make -C bindings/c\` (./scripts/setup.sh does) or point ${LIBRARY_ENV} at it`,
+    { code: ErrorCode.LIBRARY },
   );
 }
 
@@ -93,6 +95,15 @@ export function pollReadable(fd: number, onReadable: () => void): PollHandle {
 /** An ArrayBuffer over `length` bytes of native memory at `address` (no copy, not owned). */
 export function view(address: bigint, length: number): ArrayBuffer {
   return koffi.view(address, length);
+}
+
+/**
+ * The core's last failure on this thread as a DoraError: its message (after `prefix`)
+ * and its code (dora_last_error, dora_last_error_code).
+ */
+export function coreError(prefix = ''): DoraError {
+  const c = core();
+  return new DoraError(`${prefix}${(c.dora_last_error() as string | null) ?? 'unknown error'}`, { code: c.dora_last_error_code() as number });
 }
 
 let library: Record<string, KoffiFunction> | undefined;

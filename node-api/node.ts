@@ -16,12 +16,11 @@
  * (`beforeExit`). docs/architecture.md compares the other ways measured.
  */
 import * as fs from 'node:fs';
-import { DoraError } from '../coordinator/errors';
-import { NODE_CONFIG_ENV, PROTOCOL_VERSION, type NodeConfig } from '../protocol/config';
-import { LOG_LEVELS, type LogLevel } from '../protocol/control';
+import { DoraError } from '../protocol/errors';
+import { ErrorCode, LOG_LEVELS, NODE_CONFIG_ENV, PROTOCOL_VERSION, type LogLevel, type NodeConfig } from '../protocol/facts';
 import type { Parameters } from '../protocol';
 import type { Event } from './events';
-import { callAsync, core, pollReadable, type PollHandle } from './native';
+import { callAsync, core, coreError, pollReadable, type PollHandle } from './native';
 import { EventReader } from './receive';
 import { OutputSample, Sender } from './send';
 
@@ -47,17 +46,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): NodeConfig 
     throw new DoraError(
       `${NODE_CONFIG_ENV} is not set: this program is a dora node and must be started by dora, ` +
         'e.g. list it as a node in a dataflow YAML file and run `dora run dataflow.yml`',
+      { code: ErrorCode.CONFIG },
     );
   }
   let config: NodeConfig;
   try {
     config = JSON.parse(raw) as NodeConfig;
   } catch (cause) {
-    throw new DoraError(`${NODE_CONFIG_ENV} is not valid JSON`, { cause });
+    throw new DoraError(`${NODE_CONFIG_ENV} is not valid JSON`, { code: ErrorCode.CONFIG, cause });
   }
   if (config.protocolVersion !== PROTOCOL_VERSION) {
     throw new DoraError(
       `the daemon speaks protocol version ${config.protocolVersion}, this node API version ${PROTOCOL_VERSION}: install matching dora-ts versions`,
+      { code: ErrorCode.PROTOCOL_VERSION },
     );
   }
   return config;
@@ -94,6 +95,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private daemonCheck?: NodeJS.Timeout;
   private flushScheduled = false;
   private lastGc = 0;
+  private collectTimer?: NodeJS.Timeout;
   private readonly onBeforeExit = () => void this.close();
 
   constructor(options: NodeOptions = {}) {
@@ -101,8 +103,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     this.outputs = new Set(this.config.outputs);
     const c = core();
     const error = Buffer.alloc(ERROR_CAPACITY);
-    const ctx = c.dora_init_context(options.config ? JSON.stringify(options.config) : null, error, ERROR_CAPACITY) as bigint | null;
-    if (!ctx) throw new DoraError(cString(error));
+    const code = new Int32Array(1);
+    const ctx = c.dora_init_context(options.config ? JSON.stringify(options.config) : null, error, ERROR_CAPACITY, code) as bigint | null;
+    if (!ctx) throw new DoraError(cString(error), { code: code[0] });
     this.opened = { ctx, sender: new Sender(ctx, this.config.sharedMemoryThreshold) };
     this.ready = this.join();
     this.ready.catch(() => undefined); // surfaced by the first next()/sendOutput()
@@ -144,11 +147,14 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    * input is closed) or when `timeoutMs` passes first. Only one call may be pending.
    */
   async next(timeoutMs?: number): Promise<Event | null> {
-    if (this.receiving) throw new DoraError('next() is already pending: events must be read by one consumer at a time');
+    if (this.receiving) throw new DoraError('next() is already pending: events must be read by one consumer at a time', { code: ErrorCode.USAGE });
     this.receiving = true;
     try {
-      const { ctx, reader } = this.joined ?? (await this.ready);
       const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
+      // The timeout also bounds the wait for the start barrier.
+      const joined = this.joined ?? (deadline === Infinity ? await this.ready : await this.joinedWithin(timeoutMs!));
+      if (!joined) return null;
+      const { ctx, reader } = joined;
       for (;;) {
         if (this.ended || this.closed) return null;
         const event = this.take(ctx, reader);
@@ -159,6 +165,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         }
         const remaining = deadline - performance.now();
         if (remaining <= 0) return null;
+        // Idle with undisposed events: V8 would not collect (and release them) until it allocates again.
+        if (reader.held > HELD_SAMPLES_BEFORE_GC) this.collectSoon();
         await this.wait(remaining);
       }
     } finally {
@@ -210,7 +218,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       length = Number(c.dora_next_event_record(ctx, reader.record, reader.record.byteLength));
     }
     if (length === 0) return undefined;
-    if (length < 0) throw new DoraError(c.dora_last_error() as string);
+    if (length < 0) throw coreError();
     const event = reader.read();
     if (event.type === 'STOP' || event.type === 'ERROR') this.ended = true;
     if (event.type === 'ERROR') this.exitIfOrphaned();
@@ -235,7 +243,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   async sendOutput(output: string, data: unknown, parameters: Parameters = {}): Promise<void> {
     this.checkOutput(output);
     const { sender } = this.joined ?? (await this.ready);
-    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`);
+    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`, { code: ErrorCode.NO_CONTEXT });
     try {
       sender.send(output, data, parameters);
     } catch (err) {
@@ -251,8 +259,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    */
   allocateOutput(output: string, byteLength: number): OutputSample {
     this.checkOutput(output);
-    if (!Number.isSafeInteger(byteLength) || byteLength < 0) throw new DoraError(`allocateOutput: invalid size ${byteLength}`);
-    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`);
+    if (!Number.isSafeInteger(byteLength) || byteLength < 0) throw new DoraError(`allocateOutput: invalid size ${byteLength}`, { code: ErrorCode.INVALID_ARGUMENT });
+    if (this.closing) throw new DoraError(`node "${this.id}" is closed: outputs can no longer be sent`, { code: ErrorCode.NO_CONTEXT });
     // Possible before the node has joined (the core allows it), so a sender can fill its first sample meanwhile.
     return this.opened.sender.allocate(byteLength);
   }
@@ -260,7 +268,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private checkOutput(output: string): void {
     if (!this.outputs.has(output)) {
       const declared = this.config.outputs.length > 0 ? this.config.outputs.map((o) => `"${o}"`).join(', ') : 'none';
-      throw new DoraError(`"${output}" is not an output of node "${this.id}" (declared outputs: ${declared})`);
+      throw new DoraError(`"${output}" is not an output of node "${this.id}" (declared outputs: ${declared})`, { code: ErrorCode.UNDECLARED_OUTPUT });
     }
   }
 
@@ -277,7 +285,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
 
   /** Sends a log record to the dataflow's logs under this node's id. */
   log(level: LogLevel, message: string, target?: string): void {
-    if (!LOG_LEVELS.includes(level)) throw new DoraError(`log level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+    if (!LOG_LEVELS.includes(level)) throw new DoraError(`log level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`, { code: ErrorCode.INVALID_ARGUMENT });
     const joined = this.joined;
     if (!joined || this.closed) {
       // Not connected (yet, or any more): the node's stderr still reaches its log.
@@ -287,7 +295,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     const c = core();
     const t = target ?? '';
     if (c.dora_log_with_target(joined.ctx, level, Buffer.byteLength(level), message, Buffer.byteLength(message), t, Buffer.byteLength(t)) !== 0) {
-      throw new DoraError(c.dora_last_error() as string);
+      throw coreError();
     }
   }
 
@@ -309,13 +317,14 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     const c = core();
     const { ctx, sender } = this.opened;
     const error = Buffer.alloc(ERROR_CAPACITY);
-    if ((await callAsync<number>(c.dora_join_dataflow, ctx, error, ERROR_CAPACITY)) !== 0) {
+    const code = new Int32Array(1); // the worker thread's error code, handed over with its message
+    if ((await callAsync<number>(c.dora_join_dataflow, ctx, error, ERROR_CAPACITY, code)) !== 0) {
       await callAsync(c.free_dora_context, ctx);
-      throw new DoraError(cString(error));
+      throw new DoraError(cString(error), { code: code[0] });
     }
     const fds = new Int32Array(2);
     const n = c.dora_wait_descriptors(ctx, fds, fds.length) as number;
-    if (n < 0) throw new DoraError(c.dora_last_error() as string);
+    if (n < 0) throw coreError();
     const polls = [...fds.subarray(0, n)].map((fd) => pollReadable(fd, () => this.onSignal()));
     this.joined = { ctx, reader: new EventReader(ctx, this.config.inputs.map((i) => i.id), () => this.scheduleFlush()), sender, polls };
     if (this.closing) return this.joined; // closed while joining: shutdown() frees it
@@ -325,6 +334,24 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   }
 
   /** Many samples held: let V8 find the events nobody references any more (their finalizers return the samples). */
+  /** The joined node, or undefined when `ms` pass first (joining goes on). */
+  private joinedWithin(ms: number): Promise<Joined | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+    return Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** A collection once the minimum interval has passed (unref'd: it never keeps a node alive). */
+  private collectSoon(): void {
+    if (this.collectTimer) return;
+    const wait = Math.max(0, MIN_GC_INTERVAL_MS - (performance.now() - this.lastGc));
+    this.collectTimer = setTimeout(() => {
+      this.collectTimer = undefined;
+      this.collectUnreachable();
+    }, wait);
+    this.collectTimer.unref();
+  }
+
   private collectUnreachable(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
     const now = performance.now();
@@ -347,6 +374,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
       return; // joining failed and freed the context
     }
     clearInterval(this.daemonCheck);
+    clearTimeout(this.collectTimer);
     this.closed = true;
     this.wake?.();
     for (const poll of joined.polls) poll.close();

@@ -1,6 +1,7 @@
 /**
  * Receiving through the core: the core hands each event over as one record
- * (dora_next_event_record, layout in bindings/c/api.json), and this module turns
+ * (dora_next_event_record; its layout, RECORD, is protocol/facts.json's eventRecord,
+ * generated into C and TypeScript alike), and this module turns
  * a record into an {@link Event}. Shared-memory payloads stay where they are: the
  * event's arrow-js data views the sender's segment through one ArrayBuffer per
  * mapping, and the event keeps the core's event handle, whose release returns the
@@ -8,37 +9,16 @@
  */
 import * as arrow from 'apache-arrow';
 import { arrowDecoder, ByteReader, readLayout, readParameters, WireError } from '../protocol';
-import type { StopCause } from '../protocol/control';
+import { EVENT_TYPES, RECORD, RECORD_FLAGS, type StopCause } from '../protocol/facts';
 import type { Event, InputEvent } from './events';
 import { core, view } from './native';
 
-/** Field offsets of an event record (little-endian); the C side is bindings/c/src/record.c. */
-export const RECORD = {
-  type: 0,
-  flags: 1,
-  input: 2,
-  length: 4,
-  timestamp: 8,
-  event: 16,
-  payloadAddress: 24,
-  payloadLength: 32,
-  mapping: 40,
-  mappingAddress: 48,
-  mappingLength: 56,
-  layoutLength: 64,
-  parametersLength: 68,
-  messageLength: 72,
-  inlineLength: 76,
-  /** Where the variable part starts: layout, parameters, message, then (8-aligned) the inline payload. */
-  body: 80,
-} as const;
-
-/** DoraEventType values. */
-const TYPES = ['STOP', 'INPUT', 'INPUT_CLOSED', 'ERROR'] as const;
+/** Event types by number (enum DoraEventType). */
+const TYPES = EVENT_TYPES;
 /** Record flag: the payload is in shared memory, and the event handle must be freed. */
-const FLAG_SHARED = 1;
+const FLAG_SHARED = RECORD_FLAGS.SHARED;
 /** Record flag: the layout is the one of this input's previous record. */
-const FLAG_SAME_LAYOUT = 2;
+const FLAG_SAME_LAYOUT = RECORD_FLAGS.SAME_LAYOUT;
 
 const utf8 = new TextDecoder();
 

@@ -5,9 +5,8 @@
  * threshold, else into a scratch buffer the core copies into the message. The core
  * does everything else: header, sequence numbers, clock, pool and drop tokens.
  */
-import { DoraError } from '../coordinator/errors';
-import { ByteWriter, prepareArrow, toArrowData, writeLayout, writeParameters, type Parameters } from '../protocol';
-import { core, view } from './native';
+import { ByteWriter, DoraError, ErrorCode, prepareArrow, toArrowData, writeLayout, writeParameters, type Parameters } from '../protocol';
+import { core, coreError, view } from './native';
 
 /** A buffer the sender fills in place and then sends without any copy (see Node.allocateOutput). */
 export class OutputSample {
@@ -78,7 +77,7 @@ export class Sender {
     const parametersLength = w.length;
     let rc: number;
     if (data instanceof OutputSample) {
-      if (data.sent) throw new DoraError('this output sample was already sent: allocate a new one per message');
+      if (data.sent) throw new DoraError('this output sample was already sent: allocate a new one per message', { code: ErrorCode.USAGE });
       data.sent = true;
       const native = data.native;
       data.native = undefined;
@@ -118,7 +117,7 @@ export class Sender {
         rc = this.sendEncoded(output, all.subarray(parametersLength), all.subarray(0, parametersLength), payload);
       }
     }
-    if (rc !== 0) throw new DoraError(c.dora_last_error() as string);
+    if (rc !== 0) throw coreError();
   }
 
   /** Sends a payload the core copies, with its encoded layout and parameters. */
@@ -139,9 +138,9 @@ export class Sender {
   private acquire(size: number): { sample: bigint; bytes: Uint8Array } {
     const c = core();
     const sample = c.dora_allocate_output(this.ctx, size) as bigint | null;
-    if (!sample) throw new DoraError(c.dora_last_error() as string);
+    if (!sample) throw coreError();
     const data = c.dora_output_sample_data(sample) as bigint;
-    if (c.dora_output_sample_segment(this.ctx, sample, this.location) !== 0) throw new DoraError(c.dora_last_error() as string);
+    if (c.dora_output_sample_segment(this.ctx, sample, this.location) !== 0) throw coreError();
     const [address, length] = this.location;
     let buffer = this.segments.get(address);
     if (!buffer) {

@@ -10,12 +10,11 @@
  * beyond the small layout tree. docs/protocol.md specifies the bytes.
  */
 import * as arrow from 'apache-arrow';
+import { BUFFER_ALIGNMENT, ErrorCode, MAX_DEPTH } from './facts';
 import { ByteReader, ByteWriter, WireError } from './wire';
 
-/** Alignment of every buffer inside the payload (Arrow's recommended alignment). */
-export const BUFFER_ALIGNMENT = 64;
-/** Nesting deeper than this is refused (it only happens in hostile frames). */
-const MAX_DEPTH = 64;
+/** Alignment of every buffer inside the payload (Arrow's recommended alignment; protocol/facts.json). */
+export { BUFFER_ALIGNMENT } from './facts';
 const ABSENT = 0xffff_ffff_ffff_ffffn;
 
 /** Where one buffer of an array lives in the payload. */
@@ -108,7 +107,7 @@ export function formatOf(type: arrow.DataType): string {
     case T.Struct:
       return '+s';
     default:
-      throw new WireError(`Arrow type ${type} cannot be sent yet (supported: null, bool, integers, floats, utf8, binary and their large variants, fixed-size binary, date, time, timestamp, duration, list, large list, fixed-size list, struct)`);
+      throw new WireError(`Arrow type ${type} cannot be sent yet (supported: null, bool, integers, floats, utf8, binary and their large variants, fixed-size binary, date, time, timestamp, duration, list, large list, fixed-size list, struct)`, ErrorCode.UNSUPPORTED_TYPE);
   }
 }
 
@@ -197,7 +196,7 @@ export interface PreparedArrow {
 }
 
 function bytesOf(view: ArrayBufferView, byteLength: number): Uint8Array {
-  if (byteLength > view.byteLength) throw new WireError(`array buffer holds ${view.byteLength} bytes, ${byteLength} needed`);
+  if (byteLength > view.byteLength) throw new WireError(`array buffer holds ${view.byteLength} bytes, ${byteLength} needed`, ErrorCode.INVALID_ARGUMENT);
   return new Uint8Array(view.buffer, view.byteOffset, byteLength);
 }
 
@@ -232,7 +231,7 @@ export function prepareArrow(data: arrow.Data): PreparedArrow {
   };
 
   const walk = (d: arrow.Data, name: string, nullable: boolean, depth: number): ArrowLayout => {
-    if (depth > MAX_DEPTH) throw new WireError('Arrow data nested too deeply');
+    if (depth > MAX_DEPTH) throw new WireError('Arrow data nested too deeply', ErrorCode.INVALID_ARGUMENT);
     const type = d.type as arrow.DataType;
     const format = formatOf(type);
     const length = d.length;
@@ -505,7 +504,7 @@ function decodeNode(layout: ArrowLayout, payload: Uint8Array, path: string, dept
 
 /** Infers an Arrow type for plain JavaScript values: integers become int64, other numbers float64. */
 function inferType(values: readonly unknown[], depth = 0): arrow.DataType {
-  if (depth > MAX_DEPTH) throw new WireError('value nested too deeply');
+  if (depth > MAX_DEPTH) throw new WireError('value nested too deeply', ErrorCode.INVALID_ARGUMENT);
   const present = values.filter((v) => v !== null && v !== undefined);
   if (present.length === 0) return new arrow.Null();
   if (present.every((v) => typeof v === 'boolean')) return new arrow.Bool();
@@ -522,7 +521,7 @@ function inferType(values: readonly unknown[], depth = 0): arrow.DataType {
       keys.map((k) => new arrow.Field(k, inferType(present.map((v) => (v as Record<string, unknown>)[k]), depth + 1), true)),
     );
   }
-  throw new WireError('cannot infer an Arrow type for an array mixing different kinds of values; pass an arrow-js Vector instead');
+  throw new WireError('cannot infer an Arrow type for an array mixing different kinds of values; pass an arrow-js Vector instead', ErrorCode.UNSUPPORTED_TYPE);
 }
 
 /** arrow-js builds int64 columns from bigints only: converts the JS numbers inferType turned into int64. */
@@ -581,5 +580,6 @@ export function toArrowData(value: unknown): arrow.Data {
   if (typeof value === 'string') return toArrowData([value]);
   throw new WireError(
     `cannot send a ${value === null ? 'null' : typeof value} value: pass an arrow-js Vector or Data, a typed array, a Buffer/Uint8Array, an ArrayBuffer, a string or a plain array`,
+    ErrorCode.UNSUPPORTED_TYPE,
   );
 }

@@ -8,8 +8,10 @@
  * {@link DaemonEvent}.
  */
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
-export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
+import type { DaemonEventTag, LogLevel, NodeRequestTag, RegisterReplyTag, StopCause } from './facts';
+
+// Log levels, stop causes and the tags are protocol facts (protocol/facts.json).
+export { LOG_LEVELS, STOP_CAUSES, type LogLevel, type StopCause } from './facts';
 
 export type NodeRequest =
   /** First message of a node; the daemon answers with a RegisterReply. */
@@ -23,9 +25,6 @@ export type NodeRequest =
 
 export type RegisterReply = { readonly t: 'ok' } | { readonly t: 'error'; readonly message: string };
 
-/** Why a node is told to stop (dora's causes). */
-export type StopCause = 'MANUAL' | 'ALL_INPUTS_CLOSED';
-
 export type DaemonEvent =
   /** Every node is connected: start working (the start barrier). */
   | { readonly t: 'start' }
@@ -35,6 +34,11 @@ export type DaemonEvent =
   | { readonly t: 'peer-exited'; readonly node: string }
   /** These inputs' sender exited without closing them cleanly (e.g. crashed). */
   | { readonly t: 'inputs-closed'; readonly inputs: readonly string[]; readonly reason: string };
+
+/** Fails to compile when the messages above and the tags of protocol/facts.json disagree. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const tagsMatchFacts: [Same<NodeRequest['t'], NodeRequestTag>, Same<RegisterReply['t'], RegisterReplyTag>, Same<DaemonEvent['t'], DaemonEventTag>] = [true, true, true];
+void tagsMatchFacts;
 
 export function encodeControl(message: NodeRequest | RegisterReply | DaemonEvent): Buffer {
   return Buffer.from(JSON.stringify(message));

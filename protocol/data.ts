@@ -8,29 +8,14 @@
  * docs/protocol.md specifies the bytes; tests/vectors/ holds examples.
  */
 import { readLayout, writeLayout, type ArrowLayout } from './arrow';
-import { PROTOCOL_VERSION } from './config';
+import { ErrorCode, MAGIC, MessageKind, PayloadLocation, PROTOCOL_VERSION } from './facts';
 import { readParameters, writeParameters, type Parameters } from './parameters';
 import { ByteReader, ByteWriter, WireError } from './wire';
 
-/** "DORA" — the first four bytes of every data header. */
-export const DATA_MAGIC = new Uint8Array([0x44, 0x4f, 0x52, 0x41]);
+export { MessageKind, PayloadLocation } from './facts';
 
-export enum MessageKind {
-  Data = 1,
-  /** The sender closed this output: no more messages will follow on it. */
-  EndOfStream = 2,
-  /** Receiver → sender: shared-memory samples the receiver no longer holds (see drop.ts). */
-  DropTokens = 3,
-}
-
-export enum PayloadLocation {
-  /** No payload (end of stream). */
-  None = 0,
-  /** The payload is the next ZeroMQ frame. */
-  Inline = 1,
-  /** The payload sits in a shared-memory segment named in the header. */
-  SharedMemory = 2,
-}
+/** "DORA" — the first four bytes of every binary message (protocol/facts.json). */
+export const DATA_MAGIC = Uint8Array.from(MAGIC);
 
 /** Where a shared-memory payload lives. */
 export interface ShmHandle {
@@ -79,7 +64,7 @@ export function readPreamble(r: ByteReader, what: string): void {
   if (!magic.every((b, i) => b === DATA_MAGIC[i])) throw new WireError(`${what}: not a dora-ts message (bad magic)`);
   const version = r.u16(`${what} version`);
   if (version !== PROTOCOL_VERSION) {
-    throw new WireError(`${what}: protocol version ${version}, this node speaks version ${PROTOCOL_VERSION}; run every node with the same dora-ts release`);
+    throw new WireError(`${what}: protocol version ${version}, this node speaks version ${PROTOCOL_VERSION}; run every node with the same dora-ts release`, ErrorCode.PROTOCOL_VERSION);
   }
 }
 

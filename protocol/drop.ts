@@ -11,8 +11,8 @@
  *                                                   releases that output's samples
  *                                                   with first <= seq <= last
  */
-import { DATA_MAGIC, MessageKind, readPreamble } from './data';
-import { PROTOCOL_VERSION } from './config';
+import { DATA_MAGIC, readPreamble } from './data';
+import { MAX_DROP_TOKEN_ENTRIES, MessageKind, PROTOCOL_VERSION } from './facts';
 import { ByteReader, ByteWriter, WireError } from './wire';
 
 export interface LostRange {
@@ -28,7 +28,7 @@ export interface DropTokens {
 }
 
 /** More than this in one frame is refused (a hostile count would allocate a lot). */
-const MAX_ENTRIES = 1 << 20;
+const MAX_ENTRIES = MAX_DROP_TOKEN_ENTRIES;
 
 export function encodeDropTokens(tokens: DropTokens): Uint8Array {
   const w = new ByteWriter(32 + tokens.samples.length * 8);
@@ -44,7 +44,7 @@ export function decodeDropTokens(frame: Uint8Array): DropTokens {
   const r = new ByteReader(frame);
   readPreamble(r, 'drop tokens');
   const kind = r.u8('message kind');
-  if (kind !== MessageKind.DropTokens) throw new WireError(`expected drop tokens (kind 3), got kind ${kind}`);
+  if (kind !== MessageKind.DropTokens) throw new WireError(`expected drop tokens (kind ${MessageKind.DropTokens}), got kind ${kind}`);
   if (r.u8('reserved') !== 0) throw new WireError('drop tokens: reserved byte must be 0');
   const receiver = r.str16('receiver node id');
   const n = r.u32('sample count');

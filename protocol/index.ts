@@ -11,4 +11,6 @@ export * from './parameters';
 export * from './arrow';
 export * from './data';
 export * from './drop';
+export * from './facts';
+export * from './errors';
 export { encodeTimerTick } from './tick';

@@ -8,7 +8,11 @@
  * back as `number` when they are safe integers and as `bigint` otherwise.
  * A `Date` travels as a timestamp (nanoseconds since the Unix epoch).
  */
+import { ErrorCode, MAX_PARAMETERS, ParameterTag } from './facts';
 import { ByteReader, ByteWriter, WireError } from './wire';
+
+/** Wire tags of parameter values (protocol/facts.json, docs/protocol.md). */
+export { ParameterTag } from './facts';
 
 export type ParameterValue =
   | boolean
@@ -22,28 +26,13 @@ export type ParameterValue =
 
 export type Parameters = Readonly<Record<string, ParameterValue>>;
 
-/** Wire tags of parameter values (see docs/protocol.md). */
-export enum ParameterTag {
-  Bool = 1,
-  Int = 2,
-  Float = 3,
-  String = 4,
-  ListBool = 5,
-  ListInt = 6,
-  ListFloat = 7,
-  ListString = 8,
-  /** A point in time: i64 nanoseconds since the Unix epoch, UTC (Python's datetime). */
-  Timestamp = 9,
-}
-
-const MAX_PARAMETERS = 4096;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
 function toInt64(key: string, value: number | bigint): number | bigint {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
   const big = BigInt(value);
-  if (big < I64_MIN || big > I64_MAX) throw new WireError(`parameter "${key}": ${value} does not fit a 64-bit integer`);
+  if (big < I64_MIN || big > I64_MAX) throw new WireError(`parameter "${key}": ${value} does not fit a 64-bit integer`, ErrorCode.INVALID_ARGUMENT);
   return big;
 }
 
@@ -54,7 +43,7 @@ const isInteger = (v: unknown): v is number | bigint => typeof v === 'bigint' ||
 export function writeParameters(writer: ByteWriter, parameters: Parameters): void {
   let count = 0;
   for (const key in parameters) if (parameters[key] !== undefined) count++;
-  if (count > MAX_PARAMETERS) throw new WireError(`too many parameters (${count}, at most ${MAX_PARAMETERS})`);
+  if (count > MAX_PARAMETERS) throw new WireError(`too many parameters (${count}, at most ${MAX_PARAMETERS})`, ErrorCode.INVALID_ARGUMENT);
   writer.u32(count);
   for (const key in parameters) {
     const value = parameters[key];
@@ -65,7 +54,7 @@ export function writeParameters(writer: ByteWriter, parameters: Parameters): voi
     else if (typeof value === 'number') writer.u8(ParameterTag.Float).f64(value);
     else if (typeof value === 'string') writer.u8(ParameterTag.String).str32(value);
     else if (value instanceof Date) {
-      if (Number.isNaN(value.getTime())) throw new WireError(`parameter "${key}": invalid Date`);
+      if (Number.isNaN(value.getTime())) throw new WireError(`parameter "${key}": invalid Date`, ErrorCode.INVALID_ARGUMENT);
       writer.u8(ParameterTag.Timestamp).i64(BigInt(value.getTime()) * 1_000_000n);
     }
     else if (Array.isArray(value)) {
@@ -83,10 +72,10 @@ export function writeParameters(writer: ByteWriter, parameters: Parameters): voi
         writer.u8(ParameterTag.ListString).u32(list.length);
         for (const v of list) writer.str32(v);
       } else {
-        throw new WireError(`parameter "${key}": a list must hold only booleans, only numbers or only strings`);
+        throw new WireError(`parameter "${key}": a list must hold only booleans, only numbers or only strings`, ErrorCode.UNSUPPORTED_TYPE);
       }
     } else {
-      throw new WireError(`parameter "${key}": ${typeof value} values are not supported (use boolean, number, bigint, string or a list of those)`);
+      throw new WireError(`parameter "${key}": ${typeof value} values are not supported (use boolean, number, bigint, string or a list of those)`, ErrorCode.UNSUPPORTED_TYPE);
     }
   }
 }

@@ -3,10 +3,19 @@
  * messages. A reader never reads past its frame: anything short or out of range
  * raises a WireError, which receivers log and drop instead of crashing.
  */
+import { DoraError } from './errors';
+import { ErrorCode } from './facts';
 
-/** A frame could not be decoded: truncated, malformed, or from another protocol version. */
-export class WireError extends Error {
+/**
+ * A frame could not be decoded (truncated, malformed: MALFORMED_MESSAGE, or from another
+ * protocol version: PROTOCOL_VERSION), or a value cannot be encoded (UNSUPPORTED_TYPE,
+ * INVALID_ARGUMENT).
+ */
+export class WireError extends DoraError {
   override name = 'WireError';
+  constructor(message: string, code: ErrorCode = ErrorCode.MALFORMED_MESSAGE) {
+    super(message, { code });
+  }
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -128,7 +137,7 @@ export class ByteWriter {
       this.at = at;
     }
     const encoded = textEncoder.encode(value);
-    if (encoded.length > 0xffff) throw new WireError(`string of ${encoded.length} bytes is too long for a u16-prefixed field`);
+    if (encoded.length > 0xffff) throw new WireError(`string of ${encoded.length} bytes is too long for a u16-prefixed field`, ErrorCode.INVALID_ARGUMENT);
     return this.u16(encoded.length).raw(encoded);
   }
   /** A UTF-8 string prefixed by its byte length as u32 (parameter values). */

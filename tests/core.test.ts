@@ -33,6 +33,7 @@ const CHECKS = [
   'pool.slab-slots',
   'mapping.retain-release',
   'mapping.outlives-context',
+  'errors.codes',
 ];
 
 type Line = { check: string; ok: boolean; failures?: string[] };

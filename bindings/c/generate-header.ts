@@ -1,12 +1,19 @@
 /**
  * Writes the public C headers from the API description (api.json), so the
  * declarations, their documentation and the test bindings come from one place.
+ * What the API shares with the protocol (the version, the error codes, the event
+ * and parameter enums, the event record's layout) comes from protocol/facts.json;
+ * scripts/generate-facts.ts (npm run facts) runs this too.
  *
  *   tsx bindings/c/generate-header.ts          rewrite include/*.h
  *   tsx bindings/c/generate-header.ts --check  exit 1 if the committed headers differ
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import FACTS from '../../protocol/facts.json';
+
+/** The shared protocol facts (protocol/facts.json). */
+export type Facts = typeof FACTS;
 
 export interface ApiFunction {
   readonly name: string;
@@ -19,14 +26,14 @@ interface ApiSection {
   readonly title: string;
   readonly raw?: readonly string[];
   readonly types?: readonly { doc: string; c: string }[];
-  readonly enums?: readonly { doc: string; name: string; values: readonly (readonly [string, string])[] }[];
+  /** An enum lists its values, or names the list of protocol/facts.json they come from. */
+  readonly enums?: readonly { doc: string; name: string; values?: readonly (readonly [string, string])[]; facts?: keyof typeof FACT_ENUMS }[];
   readonly functions?: readonly ApiFunction[];
 }
 
 export interface Api {
   readonly header: string;
   readonly guard: string;
-  readonly version: string;
   readonly intro: readonly string[];
   readonly includes: readonly string[];
   readonly sections: readonly ApiSection[];
@@ -60,16 +67,37 @@ function wrap(text: string, prefix: string, width = 90): string[] {
 
 const docComment = (text: string) => ['/**', ...wrap(text, ' * '), ' */'];
 
+/** Enum values taken from protocol/facts.json: [C declaration, documentation]. */
+const FACT_ENUMS = {
+  eventTypes: (facts: Facts) => facts.eventTypes.map((e) => [`${e.c} = ${e.value}`, e.doc] as const),
+  parameterTags: (facts: Facts) => [
+    ['DORA_PARAMETER_NONE = 0', 'No parameter with that key.'] as const,
+    ...facts.parameterTags.map((t) => [`DORA_PARAMETER_${t.name} = ${t.value}`, t.c] as const),
+  ],
+  errors: (facts: Facts) => facts.errors.map((e) => [`DORA_E_${e.name} = ${e.code}`, e.doc] as const),
+};
+
+/** The event record's layout (dora_next_event_record), in words, from protocol/facts.json. */
+export function describeEventRecord(facts: Facts = FACTS): string {
+  const r = facts.eventRecord;
+  const fields = r.fields.map((f) => `${f.type} ${f.doc}`).join(', ');
+  const flags = r.flags.map((f) => `${f.value}: ${f.doc}`).join('; ');
+  return `Layout (little-endian): ${fields}; then at offset ${r.body} the Arrow layout and the parameters in their wire encoding (docs/protocol.md), the message (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Flags: ${flags}.`;
+}
+
+/** A function's documentation with its {placeholders} filled from protocol/facts.json. */
+const functionDoc = (f: ApiFunction, facts: Facts) => f.doc.replace('{eventRecord}', describeEventRecord(facts));
+
 function declaration(f: ApiFunction): string {
   const params = f.params.length === 0 ? 'void' : f.params.map(([t, n]) => `${t}${t.endsWith('*') ? '' : ' '}${n}`).join(', ');
   return `${f.returns}${f.returns.endsWith('*') ? '' : ' '}${f.name}(${params});`;
 }
 
-export function renderHeader(api: Api): string {
+export function renderHeader(api: Api, facts: Facts = FACTS): string {
   const out: string[] = ['/*', ...api.intro.map((l) => (l ? ` * ${l}` : ' *')), ' */'];
   out.push(`#ifndef ${api.guard}`, `#define ${api.guard}`, '');
   for (const inc of api.includes) out.push(`#include ${inc}`);
-  const [major, minor, patch] = api.version.split('.');
+  const [major, minor, patch] = facts.version.split('.');
   out.push('', `#define DORA_NODE_API_VERSION_MAJOR ${major}`, `#define DORA_NODE_API_VERSION_MINOR ${minor}`, `#define DORA_NODE_API_VERSION_PATCH ${patch}`);
   out.push('', '#ifdef __cplusplus', 'extern "C" {', '#endif');
   for (const section of api.sections) {
@@ -78,10 +106,14 @@ export function renderHeader(api: Api): string {
     for (const t of section.types ?? []) out.push(...docComment(t.doc), t.c, '');
     for (const e of section.enums ?? []) {
       out.push(...docComment(e.doc), `enum ${e.name} {`);
-      for (const [value, doc] of e.values) out.push(...wrap(doc, '  /** ', 86).map((l, i, all) => (i === all.length - 1 ? `${l} */` : l.replace('  /** ', i === 0 ? '  /** ' : '   * '))), `  ${value},`);
+      for (const [value, doc] of e.facts ? FACT_ENUMS[e.facts](facts) : (e.values ?? [])) {
+        const lines = wrap(doc, '  /** ', 86).map((l, i) => (i === 0 ? l : l.replace('  /** ', '   * ')));
+        lines[lines.length - 1] += ' */';
+        out.push(...lines, `  ${value},`);
+      }
       out.push('};', '');
     }
-    for (const f of section.functions ?? []) out.push(...docComment(f.doc), declaration(f), '');
+    for (const f of section.functions ?? []) out.push(...docComment(functionDoc(f, facts)), declaration(f), '');
   }
   out.push('#ifdef __cplusplus', '}', '#endif', '', `#endif /* ${api.guard} */`, '');
   return out.join('\n');
@@ -110,26 +142,9 @@ export function renderExports(api: Api): string {
   return ['/* GENERATED by bindings/c/generate-header.ts from api.json. Do not edit. */', 'DORA_NODE_API_0 {', '  global:', ...names, '  local:', '    *;', '};', ''].join('\n');
 }
 
-/** The Python binding's declarations: each function's C return and parameter types, for ctypes. */
-export function renderPythonSignatures(api: Api): string {
-  const lines = apiFunctions(api).map((f) => `    ${JSON.stringify(f.name)}: (${JSON.stringify(f.returns)}, [${f.params.map(([t]) => JSON.stringify(t)).join(', ')}]),`);
-  return [
-    '"""C signatures of libdora_node_api (return type, parameter types), for ctypes.',
-    '',
-    'GENERATED from bindings/c/api.json by bindings/c/generate-header.ts. Do not edit.',
-    '"""',
-    '',
-    'SIGNATURES: dict[str, tuple[str, list[str]]] = {',
-    ...lines,
-    '}',
-    '',
-  ].join('\n');
-}
-
-export function renderAll(api: Api = loadApi()): Map<string, string> {
+export function renderAll(api: Api = loadApi(), facts: Facts = FACTS): Map<string, string> {
   return new Map([
-    [path.join(__dirname, '..', 'python', 'dora', '_api.py'), renderPythonSignatures(api)],
-    [path.join(INCLUDE_DIR, api.header), renderHeader(api)],
+    [path.join(INCLUDE_DIR, api.header), renderHeader(api, facts)],
     [path.join(INCLUDE_DIR, 'node_api.h'), renderCompatHeader(api)],
     [path.join(__dirname, 'src', 'exports.map'), renderExports(api)],
   ]);

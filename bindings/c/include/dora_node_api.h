@@ -111,16 +111,18 @@ typedef struct DoraSharedMemoryStats {
  * Kinds of events (dora's enum).
  */
 enum DoraEventType {
-  /** The dataflow is being stopped; the stream ends after this event. */
-  DoraEventType_Stop,
-  /** A message on one of the node's inputs. */
-  DoraEventType_Input,
+  /** The dataflow is being stopped (the message is the cause); the stream ends after
+   * this event. */
+  DoraEventType_Stop = 0,
+  /** A message on one of the node's inputs (a timer tick carries an empty array). */
+  DoraEventType_Input = 1,
   /** Every sender of an input has finished; no more messages on it. */
-  DoraEventType_InputClosed,
-  /** A runtime error (for example the daemon went away); see dora_event_message. */
-  DoraEventType_Error,
+  DoraEventType_InputClosed = 2,
+  /** A runtime error (for example the daemon went away; the message says what); the
+   * stream ends after this event. */
+  DoraEventType_Error = 3,
   /** Anything else; also what read_dora_event_type returns for NULL. */
-  DoraEventType_Unknown,
+  DoraEventType_Unknown = 4,
 };
 
 /**
@@ -224,10 +226,75 @@ int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const 
 /* Errors and identity */
 
 /**
+ * Error codes: every failing call records one beside its message (dora_last_error_code,
+ * dora_error_name). The numbers are stable; the catalogue is protocol/facts.json's,
+ * shared by every language binding.
+ */
+enum DoraErrorCode {
+  /** No error. */
+  DORA_E_OK = 0,
+  /** No open context: NULL, or the node is closed. */
+  DORA_E_NO_CONTEXT = 1,
+  /** An argument is NULL, out of range or malformed. */
+  DORA_E_INVALID_ARGUMENT = 2,
+  /** Memory could not be allocated. */
+  DORA_E_OUT_OF_MEMORY = 3,
+  /** The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete. */
+  DORA_E_CONFIG = 4,
+  /** A peer speaks another protocol version. */
+  DORA_E_PROTOCOL_VERSION = 5,
+  /** The node's daemon went away. */
+  DORA_E_DAEMON_GONE = 6,
+  /** The output is not one the node declared. */
+  DORA_E_UNDECLARED_OUTPUT = 7,
+  /** A frame failed the protocol's checks. */
+  DORA_E_MALFORMED_MESSAGE = 8,
+  /** A shared-memory segment could not be created, opened or mapped, or a payload
+   * lies outside it. */
+  DORA_E_SHARED_MEMORY = 9,
+  /** A wait ran out of time. */
+  DORA_E_TIMEOUT = 10,
+  /** The daemon refused the node, or answered its registration with nonsense. */
+  DORA_E_REGISTRATION = 11,
+  /** A ZeroMQ call failed. */
+  DORA_E_ZMQ = 12,
+  /** An Arrow type or a value that cannot be sent. */
+  DORA_E_UNSUPPORTED_TYPE = 13,
+  /** A metadata parameter is missing, has another type, or has no such element. */
+  DORA_E_PARAMETER = 14,
+  /** A system call failed. */
+  DORA_E_SYSTEM = 15,
+  /** A call the API does not allow in this state (a second pending next(), a sample
+   * sent twice). */
+  DORA_E_USAGE = 16,
+  /** The dataflow descriptor is invalid. */
+  DORA_E_DESCRIPTOR = 17,
+  /** A node could not be built or spawned, or failed while the dataflow ran. */
+  DORA_E_NODE = 18,
+  /** The CLI could not reach the coordinator, or the coordinator refused the request. */
+  DORA_E_CONTROL = 19,
+  /** The native node library was not found or could not be loaded. */
+  DORA_E_LIBRARY = 20,
+};
+
+/**
  * A description of the last failure of a call on this thread, or NULL if none failed yet.
  * Owned by the library, valid until the next failing call on this thread.
  */
 const char *dora_last_error(void);
+
+/**
+ * The code (enum DoraErrorCode) of the last failure of a call on this thread, recorded
+ * with dora_last_error's message; DORA_E_OK (0) if none failed yet.
+ */
+int dora_last_error_code(void);
+
+/**
+ * The name of an error code without its prefix ("UNDECLARED_OUTPUT" for
+ * DORA_E_UNDECLARED_OUTPUT), or NULL for a number that is not in the catalogue. Static:
+ * never freed.
+ */
+const char *dora_error_name(int code);
 
 /**
  * The node's id, NUL-terminated, valid until free_dora_context.
@@ -474,10 +541,11 @@ int dora_shared_memory_stats(const DoraContext *context, DoraSharedMemoryStats *
  * JSON text (NULL: read DORA_NODE_CONFIG), and binds and connects the sockets, without
  * waiting for anything. Join with dora_join_dataflow before any other call but
  * dora_allocate_output. On failure returns NULL and also writes the message,
- * NUL-terminated and truncated to error_len bytes, into error (may be NULL). Free with
- * free_dora_context.
+ * NUL-terminated and truncated to error_len bytes, into error (may be NULL), and its code
+ * (enum DoraErrorCode) into *out_code (may be NULL): the code a binding on another thread
+ * cannot read with dora_last_error_code. Free with free_dora_context.
  */
-DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len);
+DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len, int *out_code);
 
 /**
  * Registers with the daemon and waits for the start barrier (init_dora_context_from_env
@@ -485,9 +553,10 @@ DoraContext *dora_init_context(const char *config_json, char *error, size_t erro
  * other calls; meanwhile that thread may only allocate output samples
  * (dora_allocate_output, dora_output_sample_data, dora_output_sample_segment), so a
  * sender can fill its first sample while the dataflow starts. On failure returns -1 and
- * writes the message into error as dora_init_context does; free the context then.
+ * writes the message into error and its code into *out_code as dora_init_context does;
+ * free the context then.
  */
-int dora_join_dataflow(DoraContext *context, char *error, size_t error_len);
+int dora_join_dataflow(DoraContext *context, char *error, size_t error_len, int *out_code);
 
 /**
  * dora_log with a target (the module or component that logs; target_len 0 for none).
@@ -535,16 +604,18 @@ int dora_pump(DoraContext *context);
  * length; 0 when no event is waiting (dora_event_stream_ended tells whether one ever
  * will); a length greater than capacity, without taking the event, when the record does
  * not fit (call again with a buffer that large); -1 on error. Layout (little-endian): u8
- * type (enum DoraEventType), u8 flags (1: the payload is in shared memory), u16 input
- * index in the configuration's inputs (0xffff: none), u32 record length, u64 timestamp,
- * u64 event handle (a DoraEvent * the caller frees with free_dora_event, set only for
- * shared-memory payloads: the event holds the sample, and its data stays where it is),
- * u64 payload address, u64 payload length, u64 mapping handle, u64 mapping address, u64
- * mapping length (the mapped segment the payload lies in), u32 layout length, u32
- * parameters length, u32 message length, u32 inline payload length; then at offset 80 the
- * Arrow layout and the parameters in their wire encoding (docs/protocol.md), the message
- * (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline
- * payload.
+ * the event type (enum DoraEventType), u8 record flags (below), u16 input index in the
+ * configuration's inputs (0xffff: none), u32 record length, u64 timestamp, u64 event
+ * handle (a DoraEvent * the caller frees with free_dora_event, set only for shared-memory
+ * payloads: the event holds the sample, and its data stays where it is), u64 payload
+ * address, u64 payload length, u64 mapping handle (for dora_mapping_retain /
+ * dora_mapping_release), u64 mapping address (where the segment the payload lies in is
+ * mapped), u64 mapping length, u32 layout length, u32 parameters length, u32 message
+ * length, u32 inline payload length; then at offset 80 the Arrow layout and the
+ * parameters in their wire encoding (docs/protocol.md), the message (stop cause or error
+ * text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Flags: 1: the
+ * payload is in shared memory, and the event handle must be freed; 2: the layout is the
+ * one of this input's previous record.
  */
 int64_t dora_next_event_record(DoraContext *context, uint8_t *record, size_t capacity);
 

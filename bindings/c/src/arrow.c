@@ -10,14 +10,13 @@
 #include "internal.h"
 
 #define ABSENT UINT64_MAX
-#define ALIGNMENT 64
 #define MAX_SAFE ((UINT64_C(1) << 53) - 1)
 
-typedef enum { K_NULL, K_BOOL, K_FIXED, K_VAR32, K_VAR64, K_LIST32, K_LIST64, K_FSL, K_STRUCT } kind;
+typedef dora_arrow_layout kind; /* the kinds of layout of protocol/facts.json */
 
 typedef struct {
   kind k;
-  uint64_t width; /* bytes per value (K_FIXED) or list size (K_FSL) */
+  uint64_t width; /* bytes per value (DORA_AL_FIXED) or list size (DORA_AL_FIXED_LIST) */
 } fclass;
 
 static bool positive(const char *s, uint64_t *out) {
@@ -38,12 +37,9 @@ static bool classify(const char *f, fclass *out) {
     kind k;
     uint64_t width;
   } simple[] = {
-      {"n", K_NULL, 0},    {"b", K_BOOL, 0},    {"c", K_FIXED, 1},   {"C", K_FIXED, 1},   {"s", K_FIXED, 2},
-      {"S", K_FIXED, 2},   {"e", K_FIXED, 2},   {"i", K_FIXED, 4},   {"I", K_FIXED, 4},   {"f", K_FIXED, 4},
-      {"l", K_FIXED, 8},   {"L", K_FIXED, 8},   {"g", K_FIXED, 8},   {"tdD", K_FIXED, 4}, {"tdm", K_FIXED, 8},
-      {"tts", K_FIXED, 4}, {"ttm", K_FIXED, 4}, {"ttu", K_FIXED, 8}, {"ttn", K_FIXED, 8}, {"tDs", K_FIXED, 8},
-      {"tDm", K_FIXED, 8}, {"tDu", K_FIXED, 8}, {"tDn", K_FIXED, 8}, {"u", K_VAR32, 0},  {"z", K_VAR32, 0},
-      {"U", K_VAR64, 0},   {"Z", K_VAR64, 0},   {"+l", K_LIST32, 0}, {"+L", K_LIST64, 0}, {"+s", K_STRUCT, 0},
+#define FORMAT(format, layout, width) {format, layout, width},
+      DORA_ARROW_FORMATS(FORMAT)
+#undef FORMAT
   };
   for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
     if (strcmp(f, simple[i].format) == 0) {
@@ -53,15 +49,15 @@ static bool classify(const char *f, fclass *out) {
     }
   }
   if (strncmp(f, "w:", 2) == 0 && positive(f + 2, &out->width)) {
-    out->k = K_FIXED;
+    out->k = DORA_AL_FIXED;
     return true;
   }
   if (strncmp(f, "+w:", 3) == 0 && positive(f + 3, &out->width)) {
-    out->k = K_FSL;
+    out->k = DORA_AL_FIXED_LIST;
     return true;
   }
   if (strncmp(f, "ts", 2) == 0 && f[2] && strchr("smun", f[2]) && f[3] == ':') {
-    out->k = K_FIXED;
+    out->k = DORA_AL_FIXED;
     out->width = 8;
     return true;
   }
@@ -69,17 +65,11 @@ static bool classify(const char *f, fclass *out) {
 }
 
 static int expected_buffers(kind k) {
-  switch (k) {
-    case K_NULL: return 0;
-    case K_VAR32:
-    case K_VAR64: return 3;
-    case K_FSL:
-    case K_STRUCT: return 1;
-    default: return 2;
-  }
+  static const int buffers[] = DORA_ARROW_LAYOUT_BUFFERS;
+  return buffers[k];
 }
 
-static bool is_structural(kind k) { return k == K_LIST32 || k == K_LIST64 || k == K_FSL || k == K_STRUCT; }
+static bool is_structural(kind k) { return k == DORA_AL_LIST32 || k == DORA_AL_LIST64 || k == DORA_AL_FIXED_LIST || k == DORA_AL_STRUCT; }
 
 /* ---- layout tree ------------------------------------------------------------------ */
 
@@ -95,16 +85,16 @@ void dora__layout_free(dora_layout *l) {
 
 int dora__layout_read(dora_reader *r, dora_layout **out, int depth) {
   *out = NULL;
-  if (depth > DORA_MAX_DEPTH) return dora__fail("Arrow layout nested too deeply");
+  if (depth > DORA_MAX_DEPTH) return dora__fail(DORA_E_MALFORMED_MESSAGE, "Arrow layout nested too deeply");
   dora_layout *l = calloc(1, sizeof *l);
-  if (!l) return dora__fail("out of memory");
+  if (!l) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   uint8_t flags;
   uint64_t null_count;
   if (dora__rd_str16(r, &l->format, NULL, "format") || dora__rd_str16(r, &l->name, NULL, "field name") ||
       dora__rd_u8(r, &flags, "nullable flag"))
     goto fail;
   if (flags > 1) {
-    dora__fail("invalid nullable flag %u", flags);
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "invalid nullable flag %u", flags);
     goto fail;
   }
   l->nullable = flags == 1;
@@ -113,11 +103,11 @@ int dora__layout_read(dora_reader *r, dora_layout **out, int depth) {
     goto fail;
   l->null_count = (int64_t)null_count;
   if (l->length > MAX_SAFE || l->offset > MAX_SAFE) {
-    dora__fail("array length or offset is out of range");
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "array length or offset is out of range");
     goto fail;
   }
   if (l->null_count < -1 || (l->null_count > 0 && (uint64_t)l->null_count > l->length)) {
-    dora__fail("null count %lld is out of range for length %llu", (long long)l->null_count, (unsigned long long)l->length);
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "null count %lld is out of range for length %llu", (long long)l->null_count, (unsigned long long)l->length);
     goto fail;
   }
   if (dora__rd_u8(r, &l->n_buffers, "buffer count")) goto fail;
@@ -128,7 +118,7 @@ int dora__layout_read(dora_reader *r, dora_layout **out, int depth) {
     if (dora__rd_u64(r, &at, "buffer offset") || dora__rd_u64(r, &len, "buffer length")) goto fail;
     if (at == ABSENT) continue;
     if (at > MAX_SAFE || len > MAX_SAFE) {
-      dora__fail("buffer offset %llu or length %llu is out of range", (unsigned long long)at, (unsigned long long)len);
+      dora__fail(DORA_E_MALFORMED_MESSAGE, "buffer offset %llu or length %llu is out of range", (unsigned long long)at, (unsigned long long)len);
       goto fail;
     }
     l->buffers[i] = (dora_range){true, at, len};
@@ -141,7 +131,7 @@ int dora__layout_read(dora_reader *r, dora_layout **out, int depth) {
   *out = l;
   return 0;
 oom:
-  dora__fail("out of memory");
+  dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
 fail:
   dora__layout_free(l);
   return -1;
@@ -172,17 +162,17 @@ typedef struct {
 
 /* `path` names the array in messages: $ for the top level, $.field for children. */
 static int check_range(const vctx *v, const dora_range *r, uint64_t need, uint64_t align, const char *path, const char *what) {
-  if (!r->present) return dora__fail("%s %s buffer is absent", path, what);
+  if (!r->present) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s %s buffer is absent", path, what);
   if (r->offset > v->len || r->length > v->len - r->offset) {
-    return dora__fail("%s %s: buffer [%llu, %llu) lies outside the %zu-byte payload", path, what, (unsigned long long)r->offset,
+    return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s %s: buffer [%llu, %llu) lies outside the %zu-byte payload", path, what, (unsigned long long)r->offset,
                       (unsigned long long)(r->offset + r->length), v->len);
   }
   if (r->length < need) {
-    return dora__fail("%s %s: buffer of %llu bytes is shorter than the %llu bytes its length requires", path, what,
+    return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s %s: buffer of %llu bytes is shorter than the %llu bytes its length requires", path, what,
                       (unsigned long long)r->length, (unsigned long long)need);
   }
   if (align > 1 && ((uintptr_t)(v->payload + r->offset)) % align != 0) {
-    return dora__fail("%s %s: buffer at payload offset %llu is not aligned to %llu bytes", path, what, (unsigned long long)r->offset,
+    return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s %s: buffer at payload offset %llu is not aligned to %llu bytes", path, what, (unsigned long long)r->offset,
                       (unsigned long long)align);
   }
   return 0;
@@ -206,7 +196,7 @@ static int check_offsets(const vctx *v, const dora_range *r, uint64_t total, boo
   for (uint64_t i = 0; i <= total; i++) {
     uint64_t o = read_offset(p, i, wide);
     if (o == UINT64_MAX || (i > 0 && o < prev) || o > limit) {
-      return dora__fail("%s: offsets [%llu, %llu] exceed the %s (%llu)", path, (unsigned long long)read_offset(p, 0, wide),
+      return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: offsets [%llu, %llu] exceed the %s (%llu)", path, (unsigned long long)read_offset(p, 0, wide),
                         (unsigned long long)read_offset(p, total, wide), of, (unsigned long long)limit);
     }
     prev = o;
@@ -215,13 +205,13 @@ static int check_offsets(const vctx *v, const dora_range *r, uint64_t total, boo
 }
 
 static int validate(const vctx *v, const dora_layout *l, const char *path, int depth) {
-  if (depth > DORA_MAX_DEPTH) return dora__fail("Arrow layout nested too deeply");
+  if (depth > DORA_MAX_DEPTH) return dora__fail(DORA_E_MALFORMED_MESSAGE, "Arrow layout nested too deeply");
   fclass fc;
-  if (!classify(l->format, &fc)) return dora__fail("%s: unsupported Arrow format string \"%s\"", path, l->format);
+  if (!classify(l->format, &fc)) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: unsupported Arrow format string \"%s\"", path, l->format);
   uint64_t total = l->offset + l->length; /* both <= 2^53 */
-  if (!is_structural(fc.k) && l->n_children > 0) return dora__fail("%s: format \"%s\" has no children, got %u", path, l->format, l->n_children);
-  if ((fc.k == K_LIST32 || fc.k == K_LIST64 || fc.k == K_FSL) && l->n_children != 1)
-    return dora__fail("%s: format \"%s\" needs exactly one child, got %u", path, l->format, l->n_children);
+  if (!is_structural(fc.k) && l->n_children > 0) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: format \"%s\" has no children, got %u", path, l->format, l->n_children);
+  if ((fc.k == DORA_AL_LIST32 || fc.k == DORA_AL_LIST64 || fc.k == DORA_AL_FIXED_LIST) && l->n_children != 1)
+    return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: format \"%s\" needs exactly one child, got %u", path, l->format, l->n_children);
   for (int i = 0; i < l->n_children; i++) {
     char child[256];
     if (l->children[i]->name[0]) snprintf(child, sizeof child, "%s.%s", path, l->children[i]->name);
@@ -229,41 +219,41 @@ static int validate(const vctx *v, const dora_layout *l, const char *path, int d
     if (validate(v, l->children[i], child, depth + 1)) return -1;
   }
   int nb = expected_buffers(fc.k);
-  if (l->n_buffers != nb) return dora__fail("%s: format \"%s\" has %d buffers, got %u", path, l->format, nb, l->n_buffers);
+  if (l->n_buffers != nb) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: format \"%s\" has %d buffers, got %u", path, l->format, nb, l->n_buffers);
   if (nb > 0 && l->buffers[0].present && check_range(v, &l->buffers[0], (total + 7) / 8, 1, path, "validity bitmap")) return -1;
   switch (fc.k) {
-    case K_NULL: return 0;
-    case K_BOOL: return check_range(v, &l->buffers[1], (total + 7) / 8, 1, path, "values");
-    case K_FIXED: {
+    case DORA_AL_NULL: return 0;
+    case DORA_AL_BOOL: return check_range(v, &l->buffers[1], (total + 7) / 8, 1, path, "values");
+    case DORA_AL_FIXED: {
       uint64_t need;
-      if (__builtin_mul_overflow(total, fc.width, &need)) return dora__fail("%s: offset + length overflows", path);
+      if (__builtin_mul_overflow(total, fc.width, &need)) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: offset + length overflows", path);
       bool word = l->format[0] != 'w' && (fc.width == 2 || fc.width == 4 || fc.width == 8); /* w:N is bytes */
       return check_range(v, &l->buffers[1], need, word ? fc.width : 1, path, "values");
     }
-    case K_VAR32:
-    case K_VAR64: {
-      bool wide = fc.k == K_VAR64;
+    case DORA_AL_VAR32:
+    case DORA_AL_VAR64: {
+      bool wide = fc.k == DORA_AL_VAR64;
       if (check_range(v, &l->buffers[1], (total + 1) * (wide ? 8 : 4), wide ? 8 : 4, path, "offsets")) return -1;
       if (check_range(v, &l->buffers[2], 0, 1, path, "data")) return -1;
       return check_offsets(v, &l->buffers[1], total, wide, l->buffers[2].length, path, "data buffer");
     }
-    case K_LIST32:
-    case K_LIST64: {
-      bool wide = fc.k == K_LIST64;
+    case DORA_AL_LIST32:
+    case DORA_AL_LIST64: {
+      bool wide = fc.k == DORA_AL_LIST64;
       if (check_range(v, &l->buffers[1], (total + 1) * (wide ? 8 : 4), wide ? 8 : 4, path, "offsets")) return -1;
       return check_offsets(v, &l->buffers[1], total, wide, l->children[0]->length, path, "child's elements");
     }
-    case K_FSL: {
+    case DORA_AL_FIXED_LIST: {
       uint64_t need;
       if (__builtin_mul_overflow(total, fc.width, &need) || l->children[0]->length < need)
-        return dora__fail("%s: child has %llu elements, %llu x %llu needed", path, (unsigned long long)l->children[0]->length,
+        return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: child has %llu elements, %llu x %llu needed", path, (unsigned long long)l->children[0]->length,
                           (unsigned long long)total, (unsigned long long)fc.width);
       return 0;
     }
-    case K_STRUCT:
+    case DORA_AL_STRUCT:
       for (int i = 0; i < l->n_children; i++)
         if (l->children[i]->length < total)
-          return dora__fail("%s: field \"%s\" has %llu elements, %llu needed", path, l->children[i]->name,
+          return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: field \"%s\" has %llu elements, %llu needed", path, l->children[i]->name,
                             (unsigned long long)l->children[i]->length, (unsigned long long)total);
       return 0;
   }
@@ -365,7 +355,7 @@ oom:
   free(sp);
   memset(a, 0, sizeof *a);
   memset(s, 0, sizeof *s);
-  return dora__fail("out of memory");
+  return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
 }
 
 int dora__layout_export(const dora_layout *l, const uint8_t *payload, struct ArrowArray *array, struct ArrowSchema *schema,
@@ -390,17 +380,17 @@ typedef struct {
 
 static int place(planner *pl, const void *src, uint64_t len, dora_range *out) {
   dora_plan *p = pl->plan;
-  if (len > 0 && !src) return dora__fail("a required buffer is NULL");
+  if (len > 0 && !src) return dora__fail(DORA_E_INVALID_ARGUMENT, "a required buffer is NULL");
   if (p->n_copies == pl->cap) {
     size_t cap = pl->cap ? pl->cap * 2 : 8;
     struct dora_copy *c = realloc(p->copies, cap * sizeof *c);
-    if (!c) return dora__fail("out of memory");
+    if (!c) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     p->copies = c;
     pl->cap = cap;
   }
   p->copies[p->n_copies++] = (struct dora_copy){src, p->size, len};
   *out = (dora_range){true, p->size, len};
-  p->size = (p->size + len + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+  p->size = (p->size + len + DORA_BUFFER_ALIGNMENT - 1) / DORA_BUFFER_ALIGNMENT * DORA_BUFFER_ALIGNMENT;
   return 0;
 }
 
@@ -413,21 +403,21 @@ static int64_t count_nulls(const uint8_t *bitmap, uint64_t offset, uint64_t leng
 
 static int plan_node(planner *pl, const struct ArrowArray *a, const struct ArrowSchema *s, bool top, int depth, dora_layout **out) {
   *out = NULL;
-  if (depth > DORA_MAX_DEPTH) return dora__fail("Arrow array nested too deeply");
-  if (!a || !s || !a->release || !s->release || !s->format) return dora__fail("Arrow array or schema is NULL or released");
-  if (s->dictionary || a->dictionary) return dora__fail("dictionary-encoded arrays cannot be sent yet");
+  if (depth > DORA_MAX_DEPTH) return dora__fail(DORA_E_INVALID_ARGUMENT, "Arrow array nested too deeply");
+  if (!a || !s || !a->release || !s->release || !s->format) return dora__fail(DORA_E_INVALID_ARGUMENT, "Arrow array or schema is NULL or released");
+  if (s->dictionary || a->dictionary) return dora__fail(DORA_E_UNSUPPORTED_TYPE, "dictionary-encoded arrays cannot be sent yet");
   fclass fc;
   if (!classify(s->format, &fc)) {
-    return dora__fail("Arrow format \"%s\" cannot be sent yet (see docs/protocol.md for the supported types)", s->format);
+    return dora__fail(DORA_E_UNSUPPORTED_TYPE, "Arrow format \"%s\" cannot be sent yet (see docs/protocol.md for the supported types)", s->format);
   }
   int nb = expected_buffers(fc.k);
-  if (a->n_buffers != nb) return dora__fail("format \"%s\" has %d buffers, the array has %lld", s->format, nb, (long long)a->n_buffers);
-  if (a->n_children != s->n_children) return dora__fail("the array has %lld children, its schema %lld", (long long)a->n_children, (long long)s->n_children);
-  if (!is_structural(fc.k) && a->n_children != 0) return dora__fail("format \"%s\" has no children", s->format);
-  if (fc.k != K_STRUCT && is_structural(fc.k) && a->n_children != 1) return dora__fail("format \"%s\" needs one child", s->format);
-  if (a->length < 0 || a->offset < 0) return dora__fail("negative array length or offset");
+  if (a->n_buffers != nb) return dora__fail(DORA_E_INVALID_ARGUMENT, "format \"%s\" has %d buffers, the array has %lld", s->format, nb, (long long)a->n_buffers);
+  if (a->n_children != s->n_children) return dora__fail(DORA_E_INVALID_ARGUMENT, "the array has %lld children, its schema %lld", (long long)a->n_children, (long long)s->n_children);
+  if (!is_structural(fc.k) && a->n_children != 0) return dora__fail(DORA_E_INVALID_ARGUMENT, "format \"%s\" has no children", s->format);
+  if (fc.k != DORA_AL_STRUCT && is_structural(fc.k) && a->n_children != 1) return dora__fail(DORA_E_INVALID_ARGUMENT, "format \"%s\" needs one child", s->format);
+  if (a->length < 0 || a->offset < 0) return dora__fail(DORA_E_INVALID_ARGUMENT, "negative array length or offset");
   dora_layout *l = calloc(1, sizeof *l);
-  if (!l) return dora__fail("out of memory");
+  if (!l) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   l->format = dup(s->format);
   l->name = dup(top ? "" : s->name ? s->name : "");
   l->nullable = top || (s->flags & ARROW_FLAG_NULLABLE);
@@ -438,32 +428,32 @@ static int plan_node(planner *pl, const struct ArrowArray *a, const struct Arrow
   l->n_children = (uint8_t)a->n_children;
   l->children = calloc((size_t)a->n_children + 1, sizeof *l->children);
   *out = l;
-  if (!l->format || !l->name || !l->buffers || !l->children) return dora__fail("out of memory");
+  if (!l->format || !l->name || !l->buffers || !l->children) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   uint64_t total = l->offset + l->length;
   const uint8_t *bitmap = nb > 0 ? a->buffers[0] : NULL;
   int64_t nulls = a->null_count;
-  if (fc.k == K_NULL) nulls = a->length;
+  if (fc.k == DORA_AL_NULL) nulls = a->length;
   else if (nulls < 0) nulls = bitmap ? count_nulls(bitmap, l->offset, l->length) : 0;
   else if (!bitmap) nulls = 0;
   l->null_count = nulls; /* a null array's elements are all null */
-  if (fc.k == K_NULL) return 0;
+  if (fc.k == DORA_AL_NULL) return 0;
   if (nulls > 0 && place(pl, bitmap, (total + 7) / 8, &l->buffers[0])) return -1;
   switch (fc.k) {
-    case K_BOOL: return place(pl, a->buffers[1], (total + 7) / 8, &l->buffers[1]);
-    case K_FIXED: return place(pl, a->buffers[1], total * fc.width, &l->buffers[1]);
-    case K_VAR32:
-    case K_VAR64: {
-      bool wide = fc.k == K_VAR64;
+    case DORA_AL_BOOL: return place(pl, a->buffers[1], (total + 7) / 8, &l->buffers[1]);
+    case DORA_AL_FIXED: return place(pl, a->buffers[1], total * fc.width, &l->buffers[1]);
+    case DORA_AL_VAR32:
+    case DORA_AL_VAR64: {
+      bool wide = fc.k == DORA_AL_VAR64;
       const uint8_t *offsets = a->buffers[1];
-      if (!offsets) return dora__fail("offsets buffer is NULL");
+      if (!offsets) return dora__fail(DORA_E_INVALID_ARGUMENT, "offsets buffer is NULL");
       uint64_t end = read_offset(offsets, total, wide);
-      if (end == UINT64_MAX) return dora__fail("negative offset");
+      if (end == UINT64_MAX) return dora__fail(DORA_E_INVALID_ARGUMENT, "negative offset");
       if (place(pl, offsets, (total + 1) * (wide ? 8 : 4), &l->buffers[1])) return -1;
       return place(pl, a->buffers[2], end, &l->buffers[2]);
     }
-    case K_LIST32:
-    case K_LIST64: {
-      bool wide = fc.k == K_LIST64;
+    case DORA_AL_LIST32:
+    case DORA_AL_LIST64: {
+      bool wide = fc.k == DORA_AL_LIST64;
       if (place(pl, a->buffers[1], (total + 1) * (wide ? 8 : 4), &l->buffers[1])) return -1;
       break;
     }
@@ -522,7 +512,7 @@ dora_layout *dora__layout_uint8(uint64_t length) {
 
 uint64_t dora__fixed_width(const char *format) {
   fclass fc;
-  return classify(format, &fc) && fc.k == K_FIXED ? fc.width : 0;
+  return classify(format, &fc) && fc.k == DORA_AL_FIXED ? fc.width : 0;
 }
 
 void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema) {

@@ -9,55 +9,53 @@
 
 #include "node.h"
 
-#define NODE_CONFIG_ENV "DORA_NODE_CONFIG"
-
 int dora__read_config(DoraContext *ctx, const char *text) {
-  if (!text) text = getenv(NODE_CONFIG_ENV);
+  if (!text) text = getenv(DORA_NODE_CONFIG_ENV);
   if (!text) {
-    return dora__fail(NODE_CONFIG_ENV " is not set: this program is a dora node and must be started by dora, "
+    return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV " is not set: this program is a dora node and must be started by dora, "
                                       "e.g. `dora run dataflow.yml` with this node in the dataflow");
   }
   ctx->config = dora__json_parse(text, strlen(text));
-  if (!ctx->config) return dora__fail(NODE_CONFIG_ENV " is not valid JSON: %s", dora_last_error());
+  if (!ctx->config) return dora__fail_again(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV " is not valid JSON: ");
   const dora_json *c = ctx->config;
-  const dora_json *version = dora__json_get(c, "protocolVersion");
+  const dora_json *version = dora__json_get(c, DORA_CFG_PROTOCOL_VERSION);
   if (!version || version->type != DJ_NUMBER || version->number != DORA_PROTOCOL_VERSION) {
-    return dora__fail("the dora daemon speaks protocol version %g, this library version %d; use matching dora-ts versions",
+    return dora__fail(DORA_E_PROTOCOL_VERSION, "the dora daemon speaks protocol version %g, this library version %d; use matching dora-ts versions",
                       version && version->type == DJ_NUMBER ? version->number : -1.0, DORA_PROTOCOL_VERSION);
   }
-  ctx->node_id = dora__jstr(c, "nodeId");
-  ctx->dataflow_id = dora__jstr(c, "dataflowId");
-  ctx->segment_prefix = dora__jstr(c, "segmentPrefix");
-  const dora_json *pid = dora__json_get(c, "daemonPid");
-  const dora_json *threshold = dora__json_get(c, "sharedMemoryThreshold");
-  const dora_json *inputs = dora__json_get(c, "inputs");
-  const dora_json *outputs = dora__json_get(c, "outputs");
-  const dora_json *subscribers = dora__json_get(c, "subscribers");
+  ctx->node_id = dora__jstr(c, DORA_CFG_NODE_ID);
+  ctx->dataflow_id = dora__jstr(c, DORA_CFG_DATAFLOW_ID);
+  ctx->segment_prefix = dora__jstr(c, DORA_CFG_SEGMENT_PREFIX);
+  const dora_json *pid = dora__json_get(c, DORA_CFG_DAEMON_PID);
+  const dora_json *threshold = dora__json_get(c, DORA_CFG_SHARED_MEMORY_THRESHOLD);
+  const dora_json *inputs = dora__json_get(c, DORA_CFG_INPUTS);
+  const dora_json *outputs = dora__json_get(c, DORA_CFG_OUTPUTS);
+  const dora_json *subscribers = dora__json_get(c, DORA_CFG_SUBSCRIBERS);
   if (!ctx->node_id || !ctx->dataflow_id || !ctx->segment_prefix || !pid || pid->type != DJ_NUMBER || !threshold ||
       threshold->type != DJ_NUMBER || !inputs || inputs->type != DJ_ARRAY || !outputs || outputs->type != DJ_ARRAY ||
-      !dora__jstr(c, "daemonRequests") || !dora__jstr(c, "daemonEvents"))
-    return dora__fail(NODE_CONFIG_ENV " lacks required fields");
+      !dora__jstr(c, DORA_CFG_DAEMON_REQUESTS) || !dora__jstr(c, DORA_CFG_DAEMON_EVENTS))
+    return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV " lacks required fields");
   ctx->daemon_pid = (long)pid->number;
   ctx->threshold = (uint64_t)threshold->number;
   size_t id_len = strlen(ctx->node_id);
-  ctx->event_topic_len = strlen("dora/events/") + id_len + 1; /* with the trailing NUL */
+  ctx->event_topic_len = strlen(DORA_EVENTS_TOPIC_PREFIX) + id_len + 1; /* with the trailing NUL */
   ctx->event_topic = malloc(ctx->event_topic_len + 1);
-  if (!ctx->event_topic) return dora__fail("out of memory");
-  snprintf(ctx->event_topic, ctx->event_topic_len + 1, "dora/events/%s", ctx->node_id);
+  if (!ctx->event_topic) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
+  snprintf(ctx->event_topic, ctx->event_topic_len + 1, DORA_EVENTS_TOPIC_PREFIX "%s", ctx->node_id);
 
   ctx->inputs = calloc(inputs->count + 1, sizeof *ctx->inputs);
   ctx->topics = calloc(inputs->count + 1, sizeof *ctx->topics);
   ctx->senders = calloc(inputs->count + 1, sizeof *ctx->senders);
   ctx->outputs = calloc(outputs->count + 1, sizeof *ctx->outputs);
-  if (!ctx->inputs || !ctx->topics || !ctx->senders || !ctx->outputs) return dora__fail("out of memory");
+  if (!ctx->inputs || !ctx->topics || !ctx->senders || !ctx->outputs) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   for (size_t i = 0; i < inputs->count; i++) {
     const dora_json *in = &inputs->items[i];
-    const dora_json *topic = dora__json_get(in, "topic");
-    const dora_json *queue = dora__json_get(in, "queueSize");
-    const char *id = dora__jstr(in, "id"), *source = dora__jstr(in, "source"), *endpoint = dora__jstr(in, "endpoint");
-    const char *drop = dora__jstr(in, "dropEndpoint");
+    const dora_json *topic = dora__json_get(in, DORA_CFG_INPUT_TOPIC);
+    const dora_json *queue = dora__json_get(in, DORA_CFG_INPUT_QUEUE_SIZE);
+    const char *id = dora__jstr(in, DORA_CFG_INPUT_ID), *source = dora__jstr(in, DORA_CFG_INPUT_SOURCE), *endpoint = dora__jstr(in, DORA_CFG_INPUT_ENDPOINT);
+    const char *drop = dora__jstr(in, DORA_CFG_INPUT_DROP_ENDPOINT);
     if (!id || !source || !endpoint || !topic || topic->type != DJ_STRING || !queue || queue->type != DJ_NUMBER)
-      return dora__fail(NODE_CONFIG_ENV ": input %zu lacks required fields", i);
+      return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV ": input %zu lacks required fields", i);
     int sender = -1;
     if (drop) {
       for (size_t k = 0; k < ctx->n_senders; k++)
@@ -78,12 +76,12 @@ int dora__read_config(DoraContext *ctx, const char *text) {
   ctx->n_inputs = ctx->open_inputs = inputs->count;
   for (size_t i = 0; i < outputs->count; i++) {
     const char *name = outputs->items[i].type == DJ_STRING ? outputs->items[i].string : NULL;
-    if (!name) return dora__fail(NODE_CONFIG_ENV ": output %zu is not a string", i);
+    if (!name) return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV ": output %zu is not a string", i);
     output_t *o = &ctx->outputs[i];
     o->name = name;
     o->topic_len = id_len + 1 + strlen(name) + 1;
     char *topic = malloc(o->topic_len + 1);
-    if (!topic) return dora__fail("out of memory");
+    if (!topic) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     snprintf(topic, o->topic_len + 1, "%s/%s", ctx->node_id, name);
     o->topic = topic;
     const dora_json *subs = dora__json_get(subscribers, name);

@@ -15,23 +15,25 @@
 
 /* ---- opening ------------------------------------------------------------------------ */
 
-/* Copies the calling thread's last error where a binding on another thread can read it. */
-static void copy_error(char *error, size_t error_len) {
+/* Copies the calling thread's last error (message and code) where a binding on another thread can read it. */
+static void copy_error(char *error, size_t error_len, int *out_code) {
   if (error && error_len > 0) snprintf(error, error_len, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+  if (out_code) *out_code = dora_last_error_code();
 }
 
 /* Frees a context that failed to open or join, keeping the failure's message. */
 static void fail_context(DoraContext *ctx) {
   char saved[1024];
   snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+  int code = dora_last_error_code();
   free_dora_context(ctx);
-  dora__fail("%s", saved);
+  dora__fail(code, "%s", saved);
 }
 
 static DoraContext *open_context(const char *config_text) {
   DoraContext *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return NULL;
   }
   ctx->refs = 1;
@@ -40,7 +42,7 @@ static DoraContext *open_context(const char *config_text) {
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_cond_init(&ctx->idle, NULL);
   ctx->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (ctx->wake_fd < 0) dora__fail("eventfd failed: %s", strerror(errno));
+  if (ctx->wake_fd < 0) dora__fail(DORA_E_SYSTEM, "eventfd failed: %s", strerror(errno));
   if (ctx->wake_fd < 0 || dora__read_config(ctx, config_text) || dora__open_sockets(ctx)) {
     fail_context(ctx);
     return NULL;
@@ -57,15 +59,15 @@ void *init_dora_context_from_env(void) {
   return ctx;
 }
 
-DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len) {
+DoraContext *dora_init_context(const char *config_json, char *error, size_t error_len, int *out_code) {
   DoraContext *ctx = open_context(config_json);
-  if (!ctx) copy_error(error, error_len);
+  if (!ctx) copy_error(error, error_len, out_code);
   return ctx;
 }
 
-int dora_join_dataflow(DoraContext *ctx, char *error, size_t error_len) {
-  int rc = !ctx || ctx->closed ? dora__fail("dora_join_dataflow: no open context") : dora__register_node(ctx) || dora__await_start(ctx) ? -1 : 0;
-  if (rc) copy_error(error, error_len);
+int dora_join_dataflow(DoraContext *ctx, char *error, size_t error_len, int *out_code) {
+  int rc = !ctx || ctx->closed ? dora__fail(DORA_E_NO_CONTEXT, "dora_join_dataflow: no open context") : dora__register_node(ctx) || dora__await_start(ctx) ? -1 : 0;
+  if (rc) copy_error(error, error_len, out_code);
   return rc;
 }
 
@@ -112,7 +114,7 @@ static void close_context(DoraContext *ctx) {
       dora__zsend(ctx->pub, eos.data, eos.len, 0);
     }
     dora__buf_free(&eos);
-    if (ctx->req) dora__simple_request(ctx, "outputs-closed");
+    if (ctx->req) dora__simple_request(ctx, DORA_T_OUTPUTS_CLOSED);
   }
   if (ctx->zctx) dora__flush_tokens(ctx);
   /* Give receivers a moment to take (and return) what was just sent: a sample still held

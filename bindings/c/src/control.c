@@ -14,7 +14,7 @@
 /* ---- daemon requests ---------------------------------------------------------------- */
 
 static int request(DoraContext *ctx, dora_buf *json) {
-  int rc = json->oom ? dora__fail("out of memory") : dora__zsend(ctx->req, json->data, json->len, 0);
+  int rc = json->oom ? dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory") : dora__zsend(ctx->req, json->data, json->len, 0);
   dora__buf_free(json);
   return rc;
 }
@@ -47,7 +47,7 @@ void dora__log_to_daemon(DoraContext *ctx, const char *level, const char *fmt, .
   }
   dora_buf b = {0};
   dora__buf_u8(&b, '{');
-  json_field(&b, "t", "log", true);
+  json_field(&b, "t", DORA_T_LOG, true);
   json_field(&b, "node", ctx->node_id, false);
   json_field(&b, "level", level, false);
   json_field(&b, "message", message, false);
@@ -61,16 +61,16 @@ int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const 
 
 int dora_log_with_target(DoraContext *ctx, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr,
                          size_t target_len) {
-  if (!ctx || ctx->closed) return dora__fail("dora_log: no open context");
-  static const char *levels[] = {"error", "warn", "info", "debug", "trace"};
+  if (!ctx || ctx->closed) return dora__fail(DORA_E_NO_CONTEXT, "dora_log: no open context");
+  static const char *levels[] = DORA_LOG_LEVELS;
   const char *level = NULL;
-  for (size_t i = 0; i < 5; i++)
+  for (size_t i = 0; i < DORA_LOG_LEVEL_COUNT; i++)
     if (level_ptr && strlen(levels[i]) == level_len && strncmp(levels[i], level_ptr, level_len) == 0) level = levels[i];
-  if (!level) return dora__fail("dora_log: level must be error, warn, info, debug or trace");
-  if ((!msg_ptr && msg_len) || (!target_ptr && target_len)) return dora__fail("dora_log: message or target is NULL");
+  if (!level) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_log: level must be " DORA_LOG_LEVELS_TEXT);
+  if ((!msg_ptr && msg_len) || (!target_ptr && target_len)) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_log: message or target is NULL");
   dora_buf b = {0};
   dora__buf_u8(&b, '{');
-  json_field(&b, "t", "log", true);
+  json_field(&b, "t", DORA_T_LOG, true);
   json_field(&b, "node", ctx->node_id, false);
   json_field(&b, "level", level, false);
   dora__buf_raw(&b, ",\"message\":", 11);
@@ -90,13 +90,13 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
   const char *t = msg ? dora__jstr(msg, "t") : NULL;
   if (!t) {
     dora__log_to_daemon(ctx, "warn", "ignored a malformed control message from the daemon");
-  } else if (strcmp(t, "start") == 0) {
+  } else if (strcmp(t, DORA_T_START) == 0) {
     __atomic_store_n(&ctx->started, true, __ATOMIC_RELEASE); /* read by dora_allocate_output on another thread */
-  } else if (strcmp(t, "stop") == 0) {
+  } else if (strcmp(t, DORA_T_STOP) == 0) {
     ctx->stop_requested = true;
     const char *cause = dora__jstr(msg, "cause");
-    dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : "MANUAL"));
-  } else if (strcmp(t, "peer-exited") == 0) {
+    dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : DORA_STOP_MANUAL));
+  } else if (strcmp(t, DORA_T_PEER_EXITED) == 0) {
     const char *node = dora__jstr(msg, "node");
     if (node && !dora__is_exited(ctx, node)) {
       /* the exited list keeps strings of the config, which outlives it */
@@ -115,7 +115,7 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
         pthread_mutex_unlock(&ctx->lock);
       }
     }
-  } else if (strcmp(t, "inputs-closed") == 0) {
+  } else if (strcmp(t, DORA_T_INPUTS_CLOSED) == 0) {
     const dora_json *ids = dora__json_get(msg, "inputs");
     for (size_t k = 0; ids && ids->type == DJ_ARRAY && k < ids->count; k++)
       for (size_t i = 0; i < ctx->n_inputs; i++)
@@ -139,7 +139,7 @@ int dora__register_node(DoraContext *ctx) {
   dora_buf b = {0};
   char tail[64];
   dora__buf_u8(&b, '{');
-  json_field(&b, "t", "register", true);
+  json_field(&b, "t", DORA_T_REGISTER, true);
   json_field(&b, "node", ctx->node_id, false);
   snprintf(tail, sizeof tail, ",\"version\":%d,\"pid\":%ld}", DORA_PROTOCOL_VERSION, (long)getpid());
   dora__buf_raw(&b, tail, strlen(tail));
@@ -150,9 +150,9 @@ int dora__register_node(DoraContext *ctx) {
     zmq_poll(&item, 1, POLL_MS);
     if (item.revents & ZMQ_POLLIN) break;
     dora__check_daemon(ctx);
-    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
     if (dora__now_ms() > deadline)
-      return dora__fail("node \"%s\" could not register with the dora daemon within %d s", ctx->node_id, REGISTER_TIMEOUT_MS / 1000);
+      return dora__fail(DORA_E_TIMEOUT, "node \"%s\" could not register with the dora daemon within %d s", ctx->node_id, REGISTER_TIMEOUT_MS / 1000);
   }
   zmq_msg_t reply;
   zmq_msg_init(&reply);
@@ -161,8 +161,8 @@ int dora__register_node(DoraContext *ctx) {
   zmq_msg_close(&reply);
   const char *t = msg ? dora__jstr(msg, "t") : NULL;
   int rc = 0;
-  if (!t) rc = dora__fail("node \"%s\": malformed registration reply from the daemon", ctx->node_id);
-  else if (strcmp(t, "ok") != 0) rc = dora__fail("the dora daemon refused node \"%s\": %s", ctx->node_id, dora__jstr(msg, "message") ? dora__jstr(msg, "message") : "no reason given");
+  if (!t) rc = dora__fail(DORA_E_REGISTRATION, "node \"%s\": malformed registration reply from the daemon", ctx->node_id);
+  else if (strcmp(t, DORA_T_OK) != 0) rc = dora__fail(DORA_E_REGISTRATION, "the dora daemon refused node \"%s\": %s", ctx->node_id, dora__jstr(msg, "message") ? dora__jstr(msg, "message") : "no reason given");
   dora__json_free(msg);
   return rc;
 }
@@ -195,15 +195,15 @@ int dora__await_start(DoraContext *ctx) {
     }
     zmq_msg_close(&msg);
     dora__check_daemon(ctx);
-    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
   }
-  dora__simple_request(ctx, "ready");
+  dora__simple_request(ctx, DORA_T_READY);
   /* a stop during start-up (Ctrl-C while nodes load) ends the wait: the stream then yields STOP */
   while (!ctx->started && !ctx->stop_requested) {
     dora__drain(ctx);
     if (ctx->started || ctx->stop_requested) break;
     dora__wait_readable(ctx, POLL_MS);
-    if (ctx->daemon_gone) return dora__fail("the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
   }
   return 0;
 }

@@ -128,7 +128,7 @@ DoraEvent *dora__pop_event(DoraContext *ctx) {
 
 DoraEvent *dora_next_event_timeout(DoraContext *ctx, int64_t timeout_ms) {
   if (!ctx || ctx->closed) {
-    dora__fail("dora_next_event: no open context");
+    dora__fail(DORA_E_NO_CONTEXT, "dora_next_event: no open context");
     return NULL;
   }
   int64_t deadline = timeout_ms >= 0 ? dora__now_ms() + timeout_ms : INT64_MAX;
@@ -193,7 +193,7 @@ const DoraMetadata *dora_event_metadata(const DoraEvent *ev) { return ev && ev->
 
 int dora_event_arrow(const DoraEvent *ev, struct ArrowArray *out_array, struct ArrowSchema *out_schema) {
   if (!ev || ev->type != DoraEventType_Input || !ev->layout || !out_array || !out_schema)
-    return dora__fail("dora_event_arrow: not an input event (or NULL output structs)");
+    return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_event_arrow: not an input event (or NULL output structs)");
   payload *p = ev->payload;
   const uint8_t *data = p && p->data ? p->data : dora__empty_payload;
   if (p) __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);

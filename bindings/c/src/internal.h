@@ -12,14 +12,15 @@
 #include <stdint.h>
 
 #include "dora_node_api.h"
+#include "facts.h" /* generated from protocol/facts.json: the protocol's constants */
 
-#define DORA_PROTOCOL_VERSION 1
-#define DORA_MAX_DEPTH 64
+/* ---- errors (wire.c) ------------------------------------------------------------- */
 
-/* ---- errors (error.c) ------------------------------------------------------------ */
-
-/* Records the calling thread's last error (what dora_last_error returns); returns -1. */
-int dora__fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records the calling thread's last error, a code (enum DoraErrorCode) and a message (what
+   dora_last_error_code and dora_last_error return); returns -1. */
+int dora__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records the last error again with another code, its message prefixed by prefix (may be NULL); returns -1. */
+int dora__fail_again(int code, const char *prefix);
 
 /* ---- growable byte buffer and bounds-checked reader (wire.c) ----------------------- */
 
@@ -140,9 +141,6 @@ dora_layout *dora__layout_uint8(uint64_t length);
 uint64_t dora__fixed_width(const char *format);
 
 /* ---- data messages (message.c) ----------------------------------------------------- */
-
-enum { DORA_KIND_DATA = 1, DORA_KIND_EOS = 2, DORA_KIND_DROP = 3 };
-enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHM = 2 };
 
 typedef struct {
   uint8_t kind, location;

@@ -20,7 +20,7 @@ static void skip_ws(parser *ps) {
   while (ps->at < ps->len && (ps->p[ps->at] == ' ' || ps->p[ps->at] == '\t' || ps->p[ps->at] == '\n' || ps->p[ps->at] == '\r')) ps->at++;
 }
 
-static int fail_at(parser *ps, const char *what) { return dora__fail("invalid JSON at byte %zu: %s", ps->at, what); }
+static int fail_at(parser *ps, const char *what) { return dora__fail(DORA_E_MALFORMED_MESSAGE, "invalid JSON at byte %zu: %s", ps->at, what); }
 
 static void put_utf8(dora_buf *b, uint32_t cp) {
   if (cp < 0x80) {
@@ -120,7 +120,7 @@ static int parse_string(parser *ps, char **out, size_t *out_len) {
   dora__buf_u8(&b, 0);
   if (b.oom) {
     dora__buf_free(&b);
-    return dora__fail("out of memory");
+    return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   }
   *out = (char *)b.data;
   if (out_len) *out_len = len;
@@ -154,11 +154,11 @@ static int push_item(dora_json *container, size_t *cap, dora_json **slot) {
   if (container->count == *cap) {
     size_t ncap = *cap ? *cap * 2 : 4;
     dora_json *items = realloc(container->items, ncap * sizeof *items);
-    if (!items) return dora__fail("out of memory");
+    if (!items) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     container->items = items;
     if (container->type == DJ_OBJECT) {
       char **keys = realloc(container->keys, ncap * sizeof *keys);
-      if (!keys) return dora__fail("out of memory");
+      if (!keys) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
       container->keys = keys;
     }
     *cap = ncap;
@@ -243,7 +243,7 @@ dora_json *dora__json_parse(const char *text, size_t len) {
   parser ps = {text, len, 0, 0};
   dora_json *root = calloc(1, sizeof *root);
   if (!root) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return NULL;
   }
   if (parse_value(&ps, root) == 0) {

@@ -5,17 +5,15 @@
 
 #include "internal.h"
 
-static const uint8_t MAGIC[4] = {'D', 'O', 'R', 'A'};
-#define MAX_TOKEN_ENTRIES (1u << 20)
 
 static int read_preamble(dora_reader *r, const char *what) {
   const uint8_t *magic;
   uint16_t version;
-  if (dora__rd_raw(r, 4, &magic, what)) return -1;
-  if (memcmp(magic, MAGIC, 4) != 0) return dora__fail("%s: not a dora-ts message (bad magic)", what);
+  if (dora__rd_raw(r, DORA_MAGIC_LEN, &magic, what)) return -1;
+  if (memcmp(magic, DORA_MAGIC, DORA_MAGIC_LEN) != 0) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s: not a dora-ts message (bad magic)", what);
   if (dora__rd_u16(r, &version, what)) return -1;
   if (version != DORA_PROTOCOL_VERSION) {
-    return dora__fail("%s: protocol version %u, this node speaks version %d; run every node with the same dora-ts release", what, version,
+    return dora__fail(DORA_E_PROTOCOL_VERSION, "%s: protocol version %u, this node speaks version %d; run every node with the same dora-ts release", what, version,
                       DORA_PROTOCOL_VERSION);
   }
   return 0;
@@ -34,26 +32,26 @@ int dora__header_read(const uint8_t *p, size_t len, dora_header *h) {
   if (read_preamble(&r, "data header") || dora__rd_u8(&r, &h->kind, "message kind") || dora__rd_u8(&r, &h->location, "payload location") ||
       dora__rd_u64(&r, &h->timestamp, "timestamp"))
     return -1;
-  if (h->kind == DORA_KIND_EOS) {
-    if (h->location != DORA_LOC_NONE) return dora__fail("end-of-stream message with payload location %u", h->location);
-    if (r.at != r.len) return dora__fail("end-of-stream message: %zu unexpected trailing bytes", r.len - r.at);
+  if (h->kind == DORA_KIND_END_OF_STREAM) {
+    if (h->location != DORA_LOC_NONE) return dora__fail(DORA_E_MALFORMED_MESSAGE, "end-of-stream message with payload location %u", h->location);
+    if (r.at != r.len) return dora__fail(DORA_E_MALFORMED_MESSAGE, "end-of-stream message: %zu unexpected trailing bytes", r.len - r.at);
     return 0;
   }
-  if (h->kind != DORA_KIND_DATA) return dora__fail("unknown message kind %u", h->kind);
+  if (h->kind != DORA_KIND_DATA) return dora__fail(DORA_E_MALFORMED_MESSAGE, "unknown message kind %u", h->kind);
   if (dora__rd_u64(&r, &h->seq, "sequence number") || dora__metadata_read(&r, &h->metadata)) goto fail;
   if (h->location == DORA_LOC_INLINE) {
     if (dora__rd_u64(&r, &h->inline_length, "payload length")) goto fail;
-  } else if (h->location == DORA_LOC_SHM) {
+  } else if (h->location == DORA_LOC_SHARED_MEMORY) {
     if (dora__rd_str16(&r, &h->segment, NULL, "segment name") || dora__rd_u64(&r, &h->sample, "sample id") ||
         dora__rd_u64(&r, &h->shm_offset, "payload offset") || dora__rd_u64(&r, &h->shm_length, "payload length"))
       goto fail;
   } else {
-    dora__fail("unknown payload location %u", h->location);
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "unknown payload location %u", h->location);
     goto fail;
   }
   if (dora__layout_read(&r, &h->layout, 0)) goto fail;
   if (r.at != r.len) {
-    dora__fail("data header: %zu unexpected trailing bytes", r.len - r.at);
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "data header: %zu unexpected trailing bytes", r.len - r.at);
     goto fail;
   }
   return 0;
@@ -63,7 +61,7 @@ fail:
 }
 
 int dora__header_write(dora_buf *b, const dora_header *h) {
-  dora__buf_raw(b, MAGIC, 4);
+  dora__buf_raw(b, DORA_MAGIC, DORA_MAGIC_LEN);
   dora__buf_u16(b, DORA_PROTOCOL_VERSION);
   dora__buf_u8(b, DORA_KIND_DATA);
   dora__buf_u8(b, h->location);
@@ -81,13 +79,13 @@ int dora__header_write(dora_buf *b, const dora_header *h) {
   }
   if (h->raw_layout) dora__buf_raw(b, h->raw_layout, h->raw_layout_len);
   else dora__layout_write(b, h->layout);
-  return b->oom ? dora__fail("out of memory (or a name longer than 65535 bytes)") : 0;
+  return b->oom ? dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory (or a name longer than 65535 bytes)") : 0;
 }
 
 void dora__eos_write(dora_buf *b, uint64_t timestamp) {
-  dora__buf_raw(b, MAGIC, 4);
+  dora__buf_raw(b, DORA_MAGIC, DORA_MAGIC_LEN);
   dora__buf_u16(b, DORA_PROTOCOL_VERSION);
-  dora__buf_u8(b, DORA_KIND_EOS);
+  dora__buf_u8(b, DORA_KIND_END_OF_STREAM);
   dora__buf_u8(b, DORA_LOC_NONE);
   dora__buf_u64(b, timestamp);
 }
@@ -106,12 +104,12 @@ int dora__tokens_read(const uint8_t *p, size_t len, dora_tokens *t) {
   uint8_t kind, reserved;
   uint32_t n, m;
   if (read_preamble(&r, "drop tokens") || dora__rd_u8(&r, &kind, "message kind")) return -1;
-  if (kind != DORA_KIND_DROP) return dora__fail("expected drop tokens (kind 3), got kind %u", kind);
+  if (kind != DORA_KIND_DROP_TOKENS) return dora__fail(DORA_E_MALFORMED_MESSAGE, "expected drop tokens (kind 3), got kind %u", kind);
   if (dora__rd_u8(&r, &reserved, "reserved")) return -1;
-  if (reserved != 0) return dora__fail("drop tokens: reserved byte must be 0");
+  if (reserved != 0) return dora__fail(DORA_E_MALFORMED_MESSAGE, "drop tokens: reserved byte must be 0");
   if (dora__rd_str16(&r, &t->receiver, NULL, "receiver node id") || dora__rd_u32(&r, &n, "sample count")) goto fail;
-  if (n > MAX_TOKEN_ENTRIES || (size_t)n * 8 > r.len - r.at) {
-    dora__fail("drop tokens: %u samples exceed the frame", n);
+  if (n > DORA_MAX_DROP_TOKEN_ENTRIES || (size_t)n * 8 > r.len - r.at) {
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "drop tokens: %u samples exceed the frame", n);
     goto fail;
   }
   t->samples = malloc((size_t)n * 8 + 8);
@@ -121,8 +119,8 @@ int dora__tokens_read(const uint8_t *p, size_t len, dora_tokens *t) {
     t->n_samples++;
   }
   if (dora__rd_u32(&r, &m, "lost range count")) goto fail;
-  if (m > MAX_TOKEN_ENTRIES || (size_t)m * 18 > r.len - r.at) {
-    dora__fail("drop tokens: %u lost ranges exceed the frame", m);
+  if (m > DORA_MAX_DROP_TOKEN_ENTRIES || (size_t)m * 18 > r.len - r.at) {
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "drop tokens: %u lost ranges exceed the frame", m);
     goto fail;
   }
   t->lost = calloc((size_t)m + 1, sizeof *t->lost);
@@ -133,26 +131,26 @@ int dora__tokens_read(const uint8_t *p, size_t len, dora_tokens *t) {
     t->n_lost++;
     if (dora__rd_u64(&r, &l->first, "first lost sequence number") || dora__rd_u64(&r, &l->last, "last lost sequence number")) goto fail;
     if (l->last < l->first) {
-      dora__fail("drop tokens: lost range [%llu, %llu] is empty", (unsigned long long)l->first, (unsigned long long)l->last);
+      dora__fail(DORA_E_MALFORMED_MESSAGE, "drop tokens: lost range [%llu, %llu] is empty", (unsigned long long)l->first, (unsigned long long)l->last);
       goto fail;
     }
   }
   if (r.at != r.len) {
-    dora__fail("drop tokens: %zu unexpected trailing bytes", r.len - r.at);
+    dora__fail(DORA_E_MALFORMED_MESSAGE, "drop tokens: %zu unexpected trailing bytes", r.len - r.at);
     goto fail;
   }
   return 0;
 oom:
-  dora__fail("out of memory");
+  dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
 fail:
   dora__tokens_free(t);
   return -1;
 }
 
 void dora__tokens_write(dora_buf *b, const char *receiver, const uint64_t *samples, size_t n, const dora_lost *lost, size_t n_lost) {
-  dora__buf_raw(b, MAGIC, 4);
+  dora__buf_raw(b, DORA_MAGIC, DORA_MAGIC_LEN);
   dora__buf_u16(b, DORA_PROTOCOL_VERSION);
-  dora__buf_u8(b, DORA_KIND_DROP);
+  dora__buf_u8(b, DORA_KIND_DROP_TOKENS);
   dora__buf_u8(b, 0);
   dora__buf_str16(b, receiver, strlen(receiver));
   dora__buf_u32(b, (uint32_t)n);

@@ -4,8 +4,6 @@
 
 #include "internal.h"
 
-#define MAX_PARAMETERS 4096
-
 typedef struct {
   char *ptr;
   size_t len;
@@ -46,7 +44,7 @@ static void clear(param *p) {
 
 DoraMetadata *dora_metadata_new(void) {
   DoraMetadata *m = calloc(1, sizeof *m);
-  if (!m) dora__fail("out of memory");
+  if (!m) dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   return m;
 }
 
@@ -76,11 +74,11 @@ enum DoraParameterType dora_metadata_type(const DoraMetadata *m, const char *key
 static const param *typed(const DoraMetadata *m, const char *key, enum DoraParameterType a, enum DoraParameterType b) {
   const param *p = find(m, key);
   if (!p) {
-    dora__fail("no parameter \"%s\"", key ? key : "(null)");
+    dora__fail(DORA_E_PARAMETER, "no parameter \"%s\"", key ? key : "(null)");
     return NULL;
   }
   if (p->type != a && p->type != b) {
-    dora__fail("parameter \"%s\" has type %d, not %d", key, (int)p->type, (int)a);
+    dora__fail(DORA_E_PARAMETER, "parameter \"%s\" has type %d, not %d", key, (int)p->type, (int)a);
     return NULL;
   }
   return p;
@@ -119,7 +117,7 @@ static bool is_list(enum DoraParameterType t) { return t >= DORA_PARAMETER_LIST_
 
 int dora_metadata_list_len(const DoraMetadata *m, const char *key, size_t *out_len) {
   const param *p = find(m, key);
-  if (!p || !is_list(p->type)) return dora__fail("no list parameter \"%s\"", key ? key : "(null)");
+  if (!p || !is_list(p->type)) return dora__fail(DORA_E_PARAMETER, "no list parameter \"%s\"", key ? key : "(null)");
   if (out_len) *out_len = p->n;
   return 0;
 }
@@ -143,7 +141,7 @@ int dora_metadata_get_float_list(const DoraMetadata *m, const char *key, const d
 int dora_metadata_get_list_item(const DoraMetadata *m, const char *key, size_t index, const char **out_string, size_t *out_len, bool *out_bool) {
   const param *p = typed(m, key, DORA_PARAMETER_LIST_STRING, DORA_PARAMETER_LIST_BOOL);
   if (!p) return -1;
-  if (index >= p->n) return dora__fail("parameter \"%s\" has %zu elements, no element %zu", key, p->n, index);
+  if (index >= p->n) return dora__fail(DORA_E_PARAMETER, "parameter \"%s\" has %zu elements, no element %zu", key, p->n, index);
   if (p->type == DORA_PARAMETER_LIST_STRING) {
     const dora_str *s = (const dora_str *)p->items + index;
     if (out_string) *out_string = s->ptr;
@@ -157,17 +155,17 @@ int dora_metadata_get_list_item(const DoraMetadata *m, const char *key, size_t i
 /* A slot for key: the existing parameter (cleared) or a new one. */
 static param *slot(DoraMetadata *m, const char *key) {
   if (!m || !key || m == &EMPTY) {
-    dora__fail("dora_metadata_set_*: metadata and key must not be NULL");
+    dora__fail(DORA_E_INVALID_ARGUMENT, "dora_metadata_set_*: metadata and key must not be NULL");
     return NULL;
   }
   size_t klen = strlen(key);
   if (klen > 0xffff || !dora__utf8_valid((const uint8_t *)key, klen)) {
-    dora__fail("parameter key is not valid UTF-8 of at most 65535 bytes");
+    dora__fail(DORA_E_INVALID_ARGUMENT, "parameter key is not valid UTF-8 of at most 65535 bytes");
     return NULL;
   }
   char *copy = malloc(klen + 1);
   if (!copy) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return NULL;
   }
   memcpy(copy, key, klen + 1);
@@ -178,9 +176,9 @@ static param *slot(DoraMetadata *m, const char *key) {
       return &m->items[i];
     }
   }
-  if (m->n >= MAX_PARAMETERS) {
+  if (m->n >= DORA_MAX_PARAMETERS) {
     free(copy);
-    dora__fail("too many parameters (at most %d)", MAX_PARAMETERS);
+    dora__fail(DORA_E_INVALID_ARGUMENT, "too many parameters (at most %d)", DORA_MAX_PARAMETERS);
     return NULL;
   }
   if (m->n == m->cap) {
@@ -188,7 +186,7 @@ static param *slot(DoraMetadata *m, const char *key) {
     param *items = realloc(m->items, cap * sizeof *items);
     if (!items) {
       free(copy);
-      dora__fail("out of memory");
+      dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
       return NULL;
     }
     m->items = items;
@@ -242,10 +240,10 @@ int dora_metadata_set_float(DoraMetadata *m, const char *key, double value) {
 }
 
 static int copy_str(dora_str *out, const char *s, size_t len) {
-  if (!s && len > 0) return dora__fail("string is NULL");
-  if (len > UINT32_MAX || !dora__utf8_valid((const uint8_t *)s, len)) return dora__fail("string parameter is not valid UTF-8");
+  if (!s && len > 0) return dora__fail(DORA_E_INVALID_ARGUMENT, "string is NULL");
+  if (len > UINT32_MAX || !dora__utf8_valid((const uint8_t *)s, len)) return dora__fail(DORA_E_INVALID_ARGUMENT, "string parameter is not valid UTF-8");
   out->ptr = malloc(len + 1);
-  if (!out->ptr) return dora__fail("out of memory");
+  if (!out->ptr) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   if (len) memcpy(out->ptr, s, len);
   out->ptr[len] = 0;
   out->len = len;
@@ -264,14 +262,14 @@ int dora_metadata_set_string(DoraMetadata *m, const char *key, const char *value
 }
 
 static int set_list(DoraMetadata *m, const char *key, enum DoraParameterType type, const void *values, size_t len, size_t width) {
-  if (len > 0 && !values) return dora__fail("list values are NULL");
+  if (len > 0 && !values) return dora__fail(DORA_E_INVALID_ARGUMENT, "list values are NULL");
   param *p = slot(m, key);
   if (!p) return -1;
   p->type = type;
   p->n = len;
   p->items = malloc(len * width + 1);
   if (!p->items) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return abandon(m, p);
   }
   if (len) memcpy(p->items, values, len * width);
@@ -296,20 +294,20 @@ int dora_metadata_set_bool_list(DoraMetadata *m, const char *key, const bool *va
 }
 
 int dora_metadata_set_string_list(DoraMetadata *m, const char *key, const char *const *values, size_t len) {
-  if (len > 0 && !values) return dora__fail("list values are NULL");
+  if (len > 0 && !values) return dora__fail(DORA_E_INVALID_ARGUMENT, "list values are NULL");
   param *p = slot(m, key);
   if (!p) return -1;
   p->type = DORA_PARAMETER_LIST_STRING;
   dora_str *items = calloc(len + 1, sizeof *items);
   if (!items) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return abandon(m, p);
   }
   p->items = items;
   for (size_t i = 0; i < len; i++) {
     if (!values[i] || copy_str(&items[i], values[i], strlen(values[i]))) {
       p->n = i;
-      if (!values[i]) dora__fail("list element %zu is NULL", i);
+      if (!values[i]) dora__fail(DORA_E_INVALID_ARGUMENT, "list element %zu is NULL", i);
       return abandon(m, p);
     }
   }
@@ -349,21 +347,21 @@ int dora__metadata_write(dora_buf *b, const DoraMetadata *m) {
       case DORA_PARAMETER_NONE: break;
     }
   }
-  return b->oom ? dora__fail("out of memory") : 0;
+  return b->oom ? dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory") : 0;
 }
 
 int dora__metadata_read(dora_reader *r, DoraMetadata **out) {
   *out = NULL;
   uint32_t count;
   if (dora__rd_u32(r, &count, "parameter count")) return -1;
-  if (count > MAX_PARAMETERS) return dora__fail("too many parameters (%u)", count);
+  if (count > DORA_MAX_PARAMETERS) return dora__fail(DORA_E_MALFORMED_MESSAGE, "too many parameters (%u)", count);
   DoraMetadata *m = calloc(1, sizeof *m);
-  if (!m) return dora__fail("out of memory");
+  if (!m) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   if (count) {
     m->items = calloc(count, sizeof *m->items);
     if (!m->items) {
       free(m);
-      return dora__fail("out of memory");
+      return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     }
     m->cap = count;
   }
@@ -378,7 +376,7 @@ int dora__metadata_read(dora_reader *r, DoraMetadata **out) {
       if (dora__rd_u32(r, &n, "parameter list length")) goto fail;
       /* every element takes at least one byte: a longer list is a lie */
       if (n > r->len - r->at) {
-        dora__fail("parameter \"%s\": list of %u elements exceeds the frame", p->key, n);
+        dora__fail(DORA_E_MALFORMED_MESSAGE, "parameter \"%s\": list of %u elements exceeds the frame", p->key, n);
         goto fail;
       }
     }
@@ -444,14 +442,14 @@ int dora__metadata_read(dora_reader *r, DoraMetadata **out) {
       }
       default:
         p->type = DORA_PARAMETER_NONE;
-        dora__fail("parameter \"%s\" has unknown tag %u", p->key, tag);
+        dora__fail(DORA_E_MALFORMED_MESSAGE, "parameter \"%s\" has unknown tag %u", p->key, tag);
         goto fail;
     }
   }
   *out = m;
   return 0;
 oom:
-  dora__fail("out of memory");
+  dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
 fail:
   dora_metadata_free(m);
   return -1;
@@ -461,13 +459,13 @@ int dora__metadata_check(const uint8_t *p, size_t len) {
   dora_reader r = {p, len, 0};
   uint32_t count;
   if (dora__rd_u32(&r, &count, "parameter count")) return -1;
-  if (count > MAX_PARAMETERS) return dora__fail("too many parameters (%u)", count);
+  if (count > DORA_MAX_PARAMETERS) return dora__fail(DORA_E_MALFORMED_MESSAGE, "too many parameters (%u)", count);
   for (uint32_t i = 0; i < count; i++) {
     uint16_t key_len;
     uint8_t tag;
     const uint8_t *key;
     if (dora__rd_u16(&r, &key_len, "parameter key") || dora__rd_raw(&r, key_len, &key, "parameter key")) return -1;
-    if (!dora__utf8_valid(key, key_len)) return dora__fail("parameter key is not valid UTF-8");
+    if (!dora__utf8_valid(key, key_len)) return dora__fail(DORA_E_MALFORMED_MESSAGE, "parameter key is not valid UTF-8");
     if (dora__rd_u8(&r, &tag, "parameter tag")) return -1;
     uint32_t n = 1;
     bool list = tag >= DORA_PARAMETER_LIST_BOOL && tag <= DORA_PARAMETER_LIST_STRING;
@@ -490,12 +488,12 @@ int dora__metadata_check(const uint8_t *p, size_t len) {
         case DORA_PARAMETER_STRING:
         case DORA_PARAMETER_LIST_STRING:
           if (dora__rd_u32(&r, &slen, "parameter") || dora__rd_raw(&r, slen, &v, "parameter")) return -1;
-          if (!dora__utf8_valid(v, slen)) return dora__fail("parameter \"%.*s\" is not valid UTF-8", (int)key_len, (const char *)key);
+          if (!dora__utf8_valid(v, slen)) return dora__fail(DORA_E_MALFORMED_MESSAGE, "parameter \"%.*s\" is not valid UTF-8", (int)key_len, (const char *)key);
           break;
         default:
-          return dora__fail("parameter \"%.*s\" has unknown tag %u", (int)key_len, (const char *)key, tag);
+          return dora__fail(DORA_E_MALFORMED_MESSAGE, "parameter \"%.*s\" has unknown tag %u", (int)key_len, (const char *)key, tag);
       }
     }
   }
-  return r.at == r.len ? 0 : dora__fail("%zu trailing bytes after the parameters", r.len - r.at);
+  return r.at == r.len ? 0 : dora__fail(DORA_E_MALFORMED_MESSAGE, "%zu trailing bytes after the parameters", r.len - r.at);
 }

@@ -195,7 +195,7 @@ static inline bool dora__is_exited(const DoraContext *ctx, const char *node) {
 static inline int dora__zsend(void *socket, const void *data, size_t len, int flags) {
   for (;;) {
     if (zmq_send(socket, data, len, flags) >= 0) return 0;
-    if (errno != EINTR) return dora__fail("zmq_send failed: %s", zmq_strerror(errno));
+    if (errno != EINTR) return dora__fail(DORA_E_ZMQ, "zmq_send failed: %s", zmq_strerror(errno));
   }
 }
 

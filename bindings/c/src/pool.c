@@ -121,7 +121,7 @@ static int push_free_slot(DoraContext *ctx, int c, int index) {
   if (stack->n == stack->cap) {
     size_t cap = stack->cap ? stack->cap * 2 : 64;
     int *grown = realloc(stack->items, cap * sizeof *grown);
-    if (!grown) return dora__fail("out of memory");
+    if (!grown) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     stack->items = grown;
     stack->cap = cap;
   }
@@ -140,12 +140,12 @@ void dora__sample_free(DoraContext *ctx, int index) {
 
 /* Adds a segment of `size` bytes holding `n` samples of `slot` bytes (one sample of `size` when slot is 0). */
 static int add_segment(DoraContext *ctx, size_t size, size_t slot, size_t n) {
-  if (ctx->n_samples + n >= (1u << INDEX_BITS)) return dora__fail("too many shared-memory samples");
+  if (ctx->n_samples + n >= (1u << INDEX_BITS)) return dora__fail(DORA_E_SHARED_MEMORY, "too many shared-memory samples");
   segment_t *segments = realloc(ctx->segments, (ctx->n_segments + 1) * sizeof *segments);
-  if (!segments) return dora__fail("out of memory");
+  if (!segments) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   ctx->segments = segments;
   sample_t *samples = realloc(ctx->samples, (ctx->n_samples + n) * sizeof *samples);
-  if (!samples) return dora__fail("out of memory");
+  if (!samples) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   ctx->samples = samples;
   segment_t *seg = &ctx->segments[ctx->n_segments];
   if (dora__segment_create(ctx->segment_prefix, size, &seg->seg)) return -1;
@@ -245,7 +245,7 @@ void dora__pool_close(DoraContext *ctx) {
 }
 
 int dora_shared_memory_stats(const DoraContext *ctx, DoraSharedMemoryStats *out) {
-  if (!ctx || !out) return dora__fail("dora_shared_memory_stats: NULL context or output");
+  if (!ctx || !out) return dora__fail(DORA_E_NO_CONTEXT, "dora_shared_memory_stats: NULL context or output");
   memset(out, 0, sizeof *out);
   out->created = ctx->n_segments;
   out->outstanding = ctx->outstanding;

@@ -27,11 +27,11 @@ static int check_daemon_alive(DoraContext *ctx) {
     ctx->last_daemon_check = now;
     dora__check_daemon(ctx);
   }
-  return ctx->daemon_gone ? dora__fail("the dora daemon of node \"%s\" is gone", ctx->node_id) : 0;
+  return ctx->daemon_gone ? dora__fail(DORA_E_DAEMON_GONE, "the dora daemon of node \"%s\" is gone", ctx->node_id) : 0;
 }
 
 static int find_output(DoraContext *ctx, const char *id, size_t len) {
-  if (!ctx || ctx->closed) return dora__fail("send: no open context");
+  if (!ctx || ctx->closed) return dora__fail(DORA_E_NO_CONTEXT, "send: no open context");
   for (size_t i = 0; ctx->pub && i < ctx->n_outputs; i++)
     if (strlen(ctx->outputs[i].name) == len && memcmp(ctx->outputs[i].name, id, len) == 0) return check_daemon_alive(ctx) ? -1 : (int)i;
   char declared[512] = "";
@@ -39,7 +39,7 @@ static int find_output(DoraContext *ctx, const char *id, size_t len) {
     size_t at = strlen(declared);
     snprintf(declared + at, sizeof declared - at, "%s%s", i ? ", " : "", ctx->outputs[i].name);
   }
-  return dora__fail("node \"%s\" has no output \"%.*s\" (declared outputs: %s)", ctx->node_id, (int)(len > 200 ? 200 : len), id ? id : "",
+  return dora__fail(DORA_E_UNDECLARED_OUTPUT, "node \"%s\" has no output \"%.*s\" (declared outputs: %s)", ctx->node_id, (int)(len > 200 ? 200 : len), id ? id : "",
                     ctx->n_outputs ? declared : "none");
 }
 
@@ -65,7 +65,7 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
   h.raw_layout = what->raw_layout;
   h.raw_layout_len = what->raw_layout_len;
   if (shm >= 0) {
-    h.location = DORA_LOC_SHM;
+    h.location = DORA_LOC_SHARED_MEMORY;
     h.segment = dora__sample_segment(ctx, shm)->name;
     h.sample = ctx->samples[shm].id;
     h.shm_offset = ctx->samples[shm].offset;
@@ -89,7 +89,7 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
       }
       if (rc < 0) {
         zmq_msg_close(&msg);
-        rc = dora__fail("zmq_msg_send failed: %s", zmq_strerror(errno));
+        rc = dora__fail(DORA_E_ZMQ, "zmq_msg_send failed: %s", zmq_strerror(errno));
       } else {
         rc = 0;
       }
@@ -114,7 +114,7 @@ static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const descr
   uint8_t *data = NULL;
   if (plan->size > 0) {
     data = malloc(plan->size);
-    if (!data) return dora__fail("out of memory");
+    if (!data) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     dora__plan_write(plan, data);
   }
   return send_message(ctx, o, what, -1, data, plan->size);
@@ -124,10 +124,10 @@ int dora_send_output_with_metadata(DoraContext *ctx, const char *id_ptr, size_t 
                                    const DoraMetadata *metadata) {
   int o = find_output(ctx, id_ptr, id_len);
   if (o < 0) return -1;
-  if (!data_ptr && data_len) return dora__fail("send: data is NULL");
+  if (!data_ptr && data_len) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: data is NULL");
   struct dora_copy copy = {data_ptr, 0, data_len};
   dora_plan plan = {dora__layout_uint8(data_len), data_len, 1, &copy};
-  if (!plan.layout) return dora__fail("out of memory");
+  if (!plan.layout) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   int rc = send_plan(ctx, o, &plan, &(described){.layout = plan.layout, .metadata = metadata});
   dora__layout_free(plan.layout);
   return rc;
@@ -150,12 +150,12 @@ int dora_send_output_arrow(DoraContext *ctx, const char *id_ptr, size_t id_len, 
 
 DoraOutputSample *dora_allocate_output(DoraContext *ctx, size_t len) {
   if (!ctx || ctx->closed) {
-    dora__fail("dora_allocate_output: no open context");
+    dora__fail(DORA_E_NO_CONTEXT, "dora_allocate_output: no open context");
     return NULL;
   }
   DoraOutputSample *out = calloc(1, sizeof *out);
   if (!out) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return NULL;
   }
   out->len = len;
@@ -175,7 +175,7 @@ DoraOutputSample *dora_allocate_output(DoraContext *ctx, size_t len) {
     out->data = malloc(len ? len : 1);
     if (!out->data) {
       free(out);
-      dora__fail("out of memory");
+      dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
       return NULL;
     }
   }
@@ -195,8 +195,9 @@ void dora_discard_output_sample(DoraContext *ctx, DoraOutputSample *sample) {
 static int discard_failed(DoraContext *ctx, DoraOutputSample *sample) {
   char saved[1024];
   snprintf(saved, sizeof saved, "%s", dora_last_error() ? dora_last_error() : "unknown error");
+  int code = dora_last_error_code();
   dora_discard_output_sample(ctx, sample);
-  return dora__fail("%s", saved);
+  return dora__fail(code, "%s", saved);
 }
 
 /* Sends a sample filled in place, as `layout` describes its bytes; takes the sample. */
@@ -213,12 +214,12 @@ static int send_sample(DoraContext *ctx, int o, DoraOutputSample *sample, const 
 }
 
 int dora_send_output_sample(DoraContext *ctx, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const DoraMetadata *metadata) {
-  if (!sample) return dora__fail("send: sample is NULL");
+  if (!sample) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: sample is NULL");
   int o = find_output(ctx, id_ptr, id_len);
   if (o < 0) return discard_failed(ctx, sample);
   dora_layout *layout = dora__layout_uint8(sample->len);
   if (!layout) {
-    dora__fail("out of memory");
+    dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     return discard_failed(ctx, sample);
   }
   int rc = send_sample(ctx, o, sample, &(described){.layout = layout, .metadata = metadata});
@@ -227,8 +228,8 @@ int dora_send_output_sample(DoraContext *ctx, const char *id_ptr, size_t id_len,
 }
 
 int dora_output_sample_segment(const DoraContext *ctx, const DoraOutputSample *sample, uint64_t *out_location) {
-  if (!ctx || ctx->closed || !sample || !out_location) return dora__fail("dora_output_sample_segment: no open context, sample or output");
-  if (sample->sample < 0) return dora__fail("dora_output_sample_segment: the sample is not in shared memory (it is below the threshold)");
+  if (!ctx || ctx->closed || !sample || !out_location) return dora__fail(DORA_E_NO_CONTEXT, "dora_output_sample_segment: no open context, sample or output");
+  if (sample->sample < 0) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_output_sample_segment: the sample is not in shared memory (it is below the threshold)");
   const dora_segment *seg = dora__sample_segment(ctx, sample->sample);
   out_location[0] = (uint64_t)(uintptr_t)seg->ptr;
   out_location[1] = seg->size;
@@ -244,16 +245,16 @@ int dora_output_sample_segment(const DoraContext *ctx, const DoraOutputSample *s
  */
 static int describe_encoded(DoraContext *ctx, int o, const uint8_t *layout, size_t layout_len, const uint8_t *parameters, size_t parameters_len,
                             described *out) {
-  if ((!layout && layout_len) || (!parameters && parameters_len)) return dora__fail("send: layout or parameters are NULL");
-  if (parameters_len && dora__metadata_check(parameters, parameters_len)) return dora__fail("send: invalid parameters: %s", dora_last_error());
+  if ((!layout && layout_len) || (!parameters && parameters_len)) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: layout or parameters are NULL");
+  if (parameters_len && dora__metadata_check(parameters, parameters_len)) return dora__fail_again(DORA_E_INVALID_ARGUMENT, "send: invalid parameters: ");
   output_t *output = &ctx->outputs[o];
   if (!output->encoded_layout || output->encoded.len != layout_len || memcmp(output->encoded.data, layout, layout_len) != 0) {
     dora_reader r = {layout, layout_len, 0};
     dora_layout *parsed = NULL;
-    if (dora__layout_read(&r, &parsed, 0)) return dora__fail("send: invalid Arrow layout: %s", dora_last_error());
+    if (dora__layout_read(&r, &parsed, 0)) return dora__fail_again(DORA_E_INVALID_ARGUMENT, "send: invalid Arrow layout: ");
     if (r.at != r.len) {
       dora__layout_free(parsed);
-      return dora__fail("send: invalid Arrow layout: %zu trailing bytes", r.len - r.at);
+      return dora__fail(DORA_E_INVALID_ARGUMENT, "send: invalid Arrow layout: %zu trailing bytes", r.len - r.at);
     }
     dora__layout_free(output->encoded_layout);
     output->encoded_layout = parsed;
@@ -264,7 +265,7 @@ static int describe_encoded(DoraContext *ctx, int o, const uint8_t *layout, size
       output->encoded_layout = NULL;
       output->encoded.len = 0;
       output->encoded.oom = false;
-      return dora__fail("out of memory");
+      return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     }
   }
   *out = (described){.layout = output->encoded_layout, .metadata = parameters_len ? NULL : dora__metadata_empty(),
@@ -277,11 +278,11 @@ int dora_send_output_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len
                              const uint8_t *parameters, size_t parameters_len, const uint8_t *data, size_t data_len) {
   int o = find_output(ctx, id_ptr, id_len);
   if (o < 0) return -1;
-  if (!data && data_len) return dora__fail("send: data is NULL");
-  if (!layout_len) return dora__fail("send: an Arrow layout is required");
+  if (!data && data_len) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: data is NULL");
+  if (!layout_len) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: an Arrow layout is required");
   described what;
   if (describe_encoded(ctx, o, layout, layout_len, parameters, parameters_len, &what)) return -1;
-  if (dora__layout_validate(what.layout, data ? data : dora__empty_payload, data_len)) return -1;
+  if (dora__layout_validate(what.layout, data ? data : dora__empty_payload, data_len)) return dora__fail_again(DORA_E_INVALID_ARGUMENT, "send: ");
   struct dora_copy copy = {data, 0, data_len};
   dora_plan plan = {(dora_layout *)what.layout, data_len, data_len ? 1 : 0, &copy};
   return send_plan(ctx, o, &plan, &what);
@@ -289,18 +290,18 @@ int dora_send_output_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len
 
 int dora_send_output_sample_encoded(DoraContext *ctx, const char *id_ptr, size_t id_len, DoraOutputSample *sample, const uint8_t *layout,
                                     size_t layout_len, const uint8_t *parameters, size_t parameters_len) {
-  if (!sample) return dora__fail("send: sample is NULL");
+  if (!sample) return dora__fail(DORA_E_INVALID_ARGUMENT, "send: sample is NULL");
   int o = find_output(ctx, id_ptr, id_len);
   if (o < 0) return discard_failed(ctx, sample);
   if (!layout_len) {
     /* a uint8 array over the sample's bytes, as dora_send_output_sample sends */
     if (parameters_len && dora__metadata_check(parameters, parameters_len)) {
-      dora__fail("send: invalid parameters: %s", dora_last_error());
+      dora__fail_again(DORA_E_INVALID_ARGUMENT, "send: invalid parameters: ");
       return discard_failed(ctx, sample);
     }
     dora_layout *l = dora__layout_uint8(sample->len);
     if (!l) {
-      dora__fail("out of memory");
+      dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
       return discard_failed(ctx, sample);
     }
     int rc = send_sample(ctx, o, sample, &(described){.layout = l, .metadata = parameters_len ? NULL : dora__metadata_empty(),
@@ -310,6 +311,9 @@ int dora_send_output_sample_encoded(DoraContext *ctx, const char *id_ptr, size_t
   }
   described what;
   if (describe_encoded(ctx, o, layout, layout_len, parameters, parameters_len, &what)) return discard_failed(ctx, sample);
-  if (dora__layout_validate(what.layout, sample->data, sample->len)) return discard_failed(ctx, sample);
+  if (dora__layout_validate(what.layout, sample->data, sample->len)) {
+    dora__fail_again(DORA_E_INVALID_ARGUMENT, "send: ");
+    return discard_failed(ctx, sample);
+  }
   return send_sample(ctx, o, sample, &what);
 }

@@ -11,13 +11,12 @@
 
 #include "internal.h"
 
-#define SEGMENT_PREFIX "dora-ts-"
 /* Idle mappings (no reference) kept for reuse; beyond this the least recently used go. */
 #define MAX_IDLE_MAPPINGS 32
 
 int dora__segment_name_valid(const char *name) {
   size_t n = strlen(name);
-  if (n > 200 || strncmp(name, SEGMENT_PREFIX, strlen(SEGMENT_PREFIX)) != 0) return 0;
+  if (n > DORA_SEGMENT_NAME_MAX || strncmp(name, DORA_SEGMENT_PREFIX, strlen(DORA_SEGMENT_PREFIX)) != 0) return 0;
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return 0;
@@ -42,7 +41,7 @@ static void evict(dora_segment_cache *c) {
 }
 
 int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, uint64_t length, dora_mapping **out) {
-  if (!dora__segment_name_valid(name)) return dora__fail("shared-memory segment \"%s\": refusing to open, not a dora-ts segment name", name);
+  if (!dora__segment_name_valid(name)) return dora__fail(DORA_E_SHARED_MEMORY, "shared-memory segment \"%s\": refusing to open, not a dora-ts segment name", name);
   dora_mapping *m = c->head;
   while (m && strcmp(m->name, name) != 0) m = m->next;
   if (!m) {
@@ -51,13 +50,13 @@ int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, u
     int fd = shm_open(path, O_RDONLY, 0);
     if (fd < 0) {
       int err = errno;
-      return dora__fail("shared-memory segment \"%s\" %s", name, err == ENOENT ? "does not exist" : strerror(err));
+      return dora__fail(DORA_E_SHARED_MEMORY, "shared-memory segment \"%s\" %s", name, err == ENOENT ? "does not exist" : strerror(err));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
       int err = errno;
       close(fd);
-      return dora__fail("shared-memory segment \"%s\": %s", name, strerror(err));
+      return dora__fail(DORA_E_SHARED_MEMORY, "shared-memory segment \"%s\": %s", name, strerror(err));
     }
     void *ptr = NULL;
     if (st.st_size > 0) {
@@ -65,7 +64,7 @@ int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, u
       if (ptr == MAP_FAILED) {
         int err = errno;
         close(fd);
-        return dora__fail("mmap of shared-memory segment \"%s\" failed: %s", name, strerror(err));
+        return dora__fail(DORA_E_SHARED_MEMORY, "mmap of shared-memory segment \"%s\" failed: %s", name, strerror(err));
       }
     }
     close(fd);
@@ -75,7 +74,7 @@ int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, u
       if (ptr) munmap(ptr, (size_t)st.st_size);
       free(m);
       free(copy);
-      return dora__fail("out of memory");
+      return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     }
     strcpy(copy, name);
     *m = (dora_mapping){copy, ptr, (size_t)st.st_size, 0, 0, c->head};
@@ -83,7 +82,7 @@ int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, u
   }
   m->last_used = ++c->tick;
   if (offset > m->size || length > m->size - offset) {
-    int rc = dora__fail("payload [%llu, %llu) lies outside the %zu-byte segment %s", (unsigned long long)offset,
+    int rc = dora__fail(DORA_E_SHARED_MEMORY, "payload [%llu, %llu) lies outside the %zu-byte segment %s", (unsigned long long)offset,
                         (unsigned long long)(offset + length), m->size, name);
     evict(c);
     return rc;
@@ -113,11 +112,11 @@ void dora__cache_close(dora_segment_cache *c) {
 }
 
 int dora__segment_create(const char *prefix, size_t size, dora_segment *out) {
-  uint8_t random[12];
-  if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) return dora__fail("getrandom failed: %s", strerror(errno));
+  uint8_t random[DORA_SEGMENT_RANDOM_HEX_DIGITS / 2];
+  if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random) return dora__fail(DORA_E_SYSTEM, "getrandom failed: %s", strerror(errno));
   size_t plen = strlen(prefix);
   char *name = malloc(plen + 2 * sizeof random + 1);
-  if (!name) return dora__fail("out of memory");
+  if (!name) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   memcpy(name, prefix, plen);
   for (size_t i = 0; i < sizeof random; i++) snprintf(name + plen + 2 * i, 3, "%02x", random[i]);
   char path[300];
@@ -126,14 +125,14 @@ int dora__segment_create(const char *prefix, size_t size, dora_segment *out) {
   if (fd < 0) {
     int err = errno;
     free(name);
-    return dora__fail("shm_open(%s) failed: %s", path, strerror(err));
+    return dora__fail(DORA_E_SHARED_MEMORY, "shm_open(%s) failed: %s", path, strerror(err));
   }
   if (ftruncate(fd, (off_t)size) != 0) {
     int err = errno;
     close(fd);
     shm_unlink(path);
     free(name);
-    return dora__fail("ftruncate(%s, %zu) failed: %s", path, size, strerror(err));
+    return dora__fail(DORA_E_SHARED_MEMORY, "ftruncate(%s, %zu) failed: %s", path, size, strerror(err));
   }
   /* pre-faulted: first-touch page faults would cost more than the copy itself */
   void *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -142,7 +141,7 @@ int dora__segment_create(const char *prefix, size_t size, dora_segment *out) {
   if (ptr == MAP_FAILED) {
     shm_unlink(path);
     free(name);
-    return dora__fail("mmap(%s, %zu) failed: %s", path, size, strerror(err));
+    return dora__fail(DORA_E_SHARED_MEMORY, "mmap(%s, %zu) failed: %s", path, size, strerror(err));
   }
   *out = (dora_segment){name, ptr, size};
   return 0;

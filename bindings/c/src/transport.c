@@ -16,48 +16,48 @@ static int socket_opt(void *s, int opt, int value) { return zmq_setsockopt(s, op
 int dora__open_sockets(DoraContext *ctx) {
   const dora_json *c = ctx->config;
   ctx->zctx = zmq_ctx_new();
-  if (!ctx->zctx) return dora__fail("zmq_ctx_new failed: %s", zmq_strerror(errno));
+  if (!ctx->zctx) return dora__fail(DORA_E_ZMQ, "zmq_ctx_new failed: %s", zmq_strerror(errno));
   ctx->sub = zmq_socket(ctx->zctx, ZMQ_SUB);
   ctx->req = zmq_socket(ctx->zctx, ZMQ_DEALER);
-  if (!ctx->sub || !ctx->req) return dora__fail("zmq_socket failed: %s", zmq_strerror(errno));
+  if (!ctx->sub || !ctx->req) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
   /* receivers own the queueing policy (drop the oldest): ZeroMQ must never drop, or an end of stream could be lost */
   socket_opt(ctx->sub, ZMQ_RCVHWM, 0);
   socket_opt(ctx->sub, ZMQ_LINGER, 0);
-  const char *events = dora__jstr(c, "daemonEvents");
-  if (zmq_connect(ctx->sub, events)) return dora__fail("cannot connect to %s: %s", events, zmq_strerror(errno));
+  const char *events = dora__jstr(c, DORA_CFG_DAEMON_EVENTS);
+  if (zmq_connect(ctx->sub, events)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", events, zmq_strerror(errno));
   zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->event_topic, ctx->event_topic_len);
-  const dora_json *inputs = dora__json_get(c, "inputs");
+  const dora_json *inputs = dora__json_get(c, DORA_CFG_INPUTS);
   for (size_t i = 0; i < inputs->count; i++) {
-    const char *endpoint = dora__jstr(&inputs->items[i], "endpoint");
+    const char *endpoint = dora__jstr(&inputs->items[i], DORA_CFG_INPUT_ENDPOINT);
     bool seen = strcmp(endpoint, events) == 0;
-    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], "endpoint"), endpoint) == 0;
-    if (!seen && zmq_connect(ctx->sub, endpoint)) return dora__fail("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], DORA_CFG_INPUT_ENDPOINT), endpoint) == 0;
+    if (!seen && zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
   }
   for (size_t i = 0; i < ctx->n_topics; i++) zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->topics[i].topic, ctx->topics[i].topic_len);
 
-  const char *data = dora__jstr(c, "dataEndpoint"), *drops = dora__jstr(c, "dropEndpoint");
+  const char *data = dora__jstr(c, DORA_CFG_DATA_ENDPOINT), *drops = dora__jstr(c, DORA_CFG_DROP_ENDPOINT);
   if (data && ctx->n_outputs > 0) {
     ctx->pub = zmq_socket(ctx->zctx, ZMQ_XPUB);
-    if (!ctx->pub) return dora__fail("zmq_socket failed: %s", zmq_strerror(errno));
+    if (!ctx->pub) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
     socket_opt(ctx->pub, ZMQ_SNDHWM, 0);
     socket_opt(ctx->pub, ZMQ_XPUB_VERBOSE, 1); /* every subscriber's subscription counts for the start barrier */
     socket_opt(ctx->pub, ZMQ_LINGER, OUTPUT_LINGER_MS);
-    if (zmq_bind(ctx->pub, data)) return dora__fail("cannot bind %s: %s", data, zmq_strerror(errno));
+    if (zmq_bind(ctx->pub, data)) return dora__fail(DORA_E_ZMQ, "cannot bind %s: %s", data, zmq_strerror(errno));
   }
   if (drops && ctx->n_outputs > 0) {
     ctx->pull = zmq_socket(ctx->zctx, ZMQ_PULL);
-    if (!ctx->pull) return dora__fail("zmq_socket failed: %s", zmq_strerror(errno));
+    if (!ctx->pull) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
     socket_opt(ctx->pull, ZMQ_LINGER, 0);
-    if (zmq_bind(ctx->pull, drops)) return dora__fail("cannot bind %s: %s", drops, zmq_strerror(errno));
+    if (zmq_bind(ctx->pull, drops)) return dora__fail(DORA_E_ZMQ, "cannot bind %s: %s", drops, zmq_strerror(errno));
   }
   /* what dora_wait polls: each socket's signalling descriptor (readable when its state may have changed) */
   size_t fd_size = sizeof ctx->sub_fd;
-  if (zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &fd_size)) return dora__fail("zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
+  if (zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
   fd_size = sizeof ctx->pull_fd;
-  if (ctx->pull && zmq_getsockopt(ctx->pull, ZMQ_FD, &ctx->pull_fd, &fd_size)) return dora__fail("zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
+  if (ctx->pull && zmq_getsockopt(ctx->pull, ZMQ_FD, &ctx->pull_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
   socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
-  const char *requests = dora__jstr(c, "daemonRequests");
-  if (zmq_connect(ctx->req, requests)) return dora__fail("cannot connect to %s: %s", requests, zmq_strerror(errno));
+  const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
+  if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
   return 0;
 }
 
@@ -68,7 +68,7 @@ static int make_payload(DoraContext *ctx, dora_segment_cache *cache, pthread_mut
                         size_t n_frames, int sender, payload **out) {
   *out = NULL;
   payload *p = calloc(1, sizeof *p);
-  if (!p) return dora__fail("out of memory");
+  if (!p) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   p->refs = 1;
   p->sender = sender;
   p->cache = cache;
@@ -76,11 +76,11 @@ static int make_payload(DoraContext *ctx, dora_segment_cache *cache, pthread_mut
     size_t have = n_frames > 1 ? zmq_msg_size(&frames[1]) : 0;
     if (have != h->inline_length) {
       free(p);
-      return dora__fail("payload frame holds %zu bytes, the header announced %llu", have, (unsigned long long)h->inline_length);
+      return dora__fail(DORA_E_MALFORMED_MESSAGE, "payload frame holds %zu bytes, the header announced %llu", have, (unsigned long long)h->inline_length);
     }
     if (n_frames > 2) {
       free(p);
-      return dora__fail("data message has %zu frames, expected at most 3", n_frames + 1);
+      return dora__fail(DORA_E_MALFORMED_MESSAGE, "data message has %zu frames, expected at most 3", n_frames + 1);
     }
     if (have > 0) {
       zmq_msg_init(&p->msg);
@@ -92,7 +92,7 @@ static int make_payload(DoraContext *ctx, dora_segment_cache *cache, pthread_mut
         if (posix_memalign((void **)&p->copy, 64, have) != 0) {
           zmq_msg_close(&p->msg);
           free(p);
-          return dora__fail("out of memory");
+          return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
         }
         memcpy(p->copy, p->data, have);
         p->data = p->copy;
@@ -101,11 +101,11 @@ static int make_payload(DoraContext *ctx, dora_segment_cache *cache, pthread_mut
   } else {
     if (n_frames > 1) {
       free(p);
-      return dora__fail("shared-memory message has %zu frames, expected 2", n_frames + 1);
+      return dora__fail(DORA_E_MALFORMED_MESSAGE, "shared-memory message has %zu frames, expected 2", n_frames + 1);
     }
     if (h->shm_offset % 64 != 0) {
       free(p);
-      return dora__fail("shared-memory payload offset %llu is not a multiple of 64", (unsigned long long)h->shm_offset);
+      return dora__fail(DORA_E_MALFORMED_MESSAGE, "shared-memory payload offset %llu is not a multiple of 64", (unsigned long long)h->shm_offset);
     }
     pthread_mutex_lock(lock);
     int rc = dora__cache_view(cache, h->segment, h->shm_offset, h->shm_length, &p->mapping);
@@ -132,11 +132,11 @@ static int decode(DoraContext *ctx, dora_segment_cache *cache, pthread_mutex_t *
                   DoraEvent **out, bool *eos, uint64_t *seq) {
   *out = NULL;
   *eos = false;
-  if (n_frames == 0) return dora__fail("message without header");
+  if (n_frames == 0) return dora__fail(DORA_E_MALFORMED_MESSAGE, "message without header");
   dora_header h;
   if (dora__header_read(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), &h)) return -1;
-  if (h.kind == DORA_KIND_EOS) {
-    if (n_frames > 1) return dora__fail("end-of-stream message has %zu frames, expected 2", n_frames + 1);
+  if (h.kind == DORA_KIND_END_OF_STREAM) {
+    if (n_frames > 1) return dora__fail(DORA_E_MALFORMED_MESSAGE, "end-of-stream message has %zu frames, expected 2", n_frames + 1);
     *eos = true;
     return 0;
   }
@@ -154,7 +154,7 @@ static int decode(DoraContext *ctx, dora_segment_cache *cache, pthread_mutex_t *
   if (!ev) {
     dora__header_free(&h);
     dora__payload_unref(p);
-    return dora__fail("out of memory");
+    return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   }
   ev->timestamp = h.timestamp;
   ev->seq = h.seq;
@@ -169,7 +169,7 @@ static int decode(DoraContext *ctx, dora_segment_cache *cache, pthread_mutex_t *
 
 int dora__decode_frames(const uint8_t *const *frames, const size_t *lens, size_t n, DoraEvent **out_event, bool *out_eos) {
   zmq_msg_t msgs[8];
-  if (n > 8) return dora__fail("too many frames");
+  if (n > 8) return dora__fail(DORA_E_INVALID_ARGUMENT, "too many frames");
   for (size_t i = 0; i < n; i++) {
     zmq_msg_init_size(&msgs[i], lens[i]);
     if (lens[i]) memcpy(zmq_msg_data(&msgs[i]), frames[i], lens[i]);
@@ -197,7 +197,7 @@ int dora__encode_inline(const struct ArrowArray *array, const struct ArrowSchema
   dora_buf b = {0};
   int rc = dora__header_write(&b, &h);
   uint8_t *data = rc == 0 ? malloc(plan.size + 1) : NULL;
-  if (rc == 0 && !data) rc = dora__fail("out of memory");
+  if (rc == 0 && !data) rc = dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   if (rc == 0) {
     dora__plan_write(&plan, data);
     *header = b.data;

@@ -17,7 +17,7 @@
 #include "node.h"
 
 int dora_wait(DoraContext *ctx, int64_t timeout_ms) {
-  if (!ctx) return dora__fail("dora_wait: no context");
+  if (!ctx) return dora__fail(DORA_E_NO_CONTEXT, "dora_wait: no context");
   pthread_mutex_lock(&ctx->lock);
   bool open = !ctx->closing && !ctx->closed;
   if (open) ctx->waiters++;
@@ -47,16 +47,16 @@ void dora_interrupt_wait(DoraContext *ctx) {
 }
 
 int dora_pump(DoraContext *ctx) {
-  if (!ctx || ctx->closed) return dora__fail("dora_pump: no open context");
+  if (!ctx || ctx->closed) return dora__fail(DORA_E_NO_CONTEXT, "dora_pump: no open context");
   dora__pump(ctx);
   return 0;
 }
 
 int dora_wait_descriptors(const DoraContext *ctx, int *out_fds, size_t capacity) {
-  if (!ctx || ctx->closed || !out_fds) return dora__fail("dora_wait_descriptors: no open context or output");
+  if (!ctx || ctx->closed || !out_fds) return dora__fail(DORA_E_NO_CONTEXT, "dora_wait_descriptors: no open context or output");
   int fds[2] = {ctx->sub_fd, ctx->pull_fd};
   size_t n = ctx->pull_fd >= 0 ? 2 : 1;
-  if (capacity < n) return dora__fail("dora_wait_descriptors: room for %zu descriptors needed", n);
+  if (capacity < n) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_wait_descriptors: room for %zu descriptors needed", n);
   memcpy(out_fds, fds, n * sizeof *fds);
   return (int)n;
 }

@@ -1,4 +1,4 @@
-/* Little-endian encoding, bounds-checked decoding, UTF-8 checks and the per-thread error. */
+/* Little-endian encoding, bounds-checked decoding, UTF-8 checks and the per-thread error (code and message). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +7,32 @@
 
 static _Thread_local char last_error[1024];
 static _Thread_local bool has_error;
+static _Thread_local int last_code;
 
-int dora__fail(const char *fmt, ...) {
+int dora__fail(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
   has_error = true;
+  last_code = code;
   return -1;
 }
 
+int dora__fail_again(int code, const char *prefix) {
+  char saved[sizeof last_error];
+  snprintf(saved, sizeof saved, "%s", has_error ? last_error : "unknown error");
+  return dora__fail(code, "%s%s", prefix ? prefix : "", saved);
+}
+
 const char *dora_last_error(void) { return has_error ? last_error : NULL; }
+
+int dora_last_error_code(void) { return has_error ? last_code : DORA_E_OK; }
+
+const char *dora_error_name(int code) {
+  static const char *const names[] = DORA_ERROR_NAMES;
+  return code >= 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : NULL;
+}
 
 void dora__buf_free(dora_buf *b) {
   free(b->data);
@@ -79,7 +94,7 @@ void dora__buf_str32(dora_buf *b, const char *s, size_t n) {
 
 static int take(dora_reader *r, size_t n, const char *what, const uint8_t **out) {
   if (n > r->len - r->at) {
-    return dora__fail("truncated frame: %s needs %zu bytes at offset %zu, %zu left", what, n, r->at, r->len - r->at);
+    return dora__fail(DORA_E_MALFORMED_MESSAGE, "truncated frame: %s needs %zu bytes at offset %zu, %zu left", what, n, r->at, r->len - r->at);
   }
   *out = r->p + r->at;
   r->at += n;
@@ -165,9 +180,9 @@ bool dora__utf8_valid(const uint8_t *p, size_t n) {
 static int read_str(dora_reader *r, size_t n, char **out, size_t *len, const char *what) {
   const uint8_t *p = NULL;
   if (take(r, n, what, &p)) return -1;
-  if (!dora__utf8_valid(p, n)) return dora__fail("%s is not valid UTF-8", what);
+  if (!dora__utf8_valid(p, n)) return dora__fail(DORA_E_MALFORMED_MESSAGE, "%s is not valid UTF-8", what);
   char *s = malloc(n + 1);
-  if (!s) return dora__fail("out of memory");
+  if (!s) return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
   memcpy(s, p, n);
   s[n] = 0;
   *out = s;

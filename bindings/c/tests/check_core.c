@@ -297,7 +297,7 @@ static void rx_feed(rx_t *r, const char *source, uint64_t seq, uint64_t timestam
                     uint64_t sample, uint64_t offset) {
   dora_header h = {0};
   h.kind = DORA_KIND_DATA;
-  h.location = segment ? DORA_LOC_SHM : DORA_LOC_INLINE;
+  h.location = segment ? DORA_LOC_SHARED_MEMORY : DORA_LOC_INLINE;
   h.timestamp = timestamp;
   h.seq = seq;
   h.inline_length = segment ? 0 : len;
@@ -419,7 +419,7 @@ static sent_t tx_send_at(int line, tx_t *t, const char *output, size_t len) {
     if (dora__header_read(zmq_msg_data(&header), zmq_msg_size(&header), &h)) {
       fail_at(line, "the message on %s has a malformed header: %s", output, last_error());
     } else {
-      if (h.location == DORA_LOC_SHM) {
+      if (h.location == DORA_LOC_SHARED_MEMORY) {
         s.ok = true;
         s.id = h.sample;
         s.seq = h.seq;
@@ -1020,6 +1020,63 @@ static void mapping_retain_release(void) {
   dora__segment_destroy(&seg);
 }
 
+/* Failing calls record a code of the error catalogue beside their message (dora_last_error_code, dora_error_name), and
+   dora_init_context / dora_join_dataflow hand it over with the message. */
+static void errors_codes(void) {
+  CHECK_STR(dora_error_name(DORA_E_OK), "OK");
+  CHECK_STR(dora_error_name(DORA_E_UNDECLARED_OUTPUT), "UNDECLARED_OUTPUT");
+  CHECK(dora_error_name(-1) == NULL);
+  CHECK(dora_error_name(100000) == NULL);
+
+  /* sending on an output the node did not declare */
+  DoraContext *ctx = node_new("tx", "[]", "[\"out\"]", "{}");
+  if (!ctx) return;
+  CHECK_EQ(dora_send_output(ctx, "nope", 4, "x", 1), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_UNDECLARED_OUTPUT);
+  CHECK_CONTAINS(dora_last_error(), "has no output \"nope\" (declared outputs: out)");
+  /* a log level that does not exist, and a parameter that is not there */
+  CHECK_EQ(dora_log(ctx, "loud", 4, "x", 1), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_INVALID_ARGUMENT);
+  DoraMetadata *m = dora_metadata_new();
+  int64_t v;
+  CHECK_EQ(dora_metadata_get_int(m, "missing", &v), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_PARAMETER);
+  dora_metadata_free(m);
+  free_dora_context(ctx);
+
+  /* no context at all */
+  uint8_t record[128];
+  CHECK_EQ(dora_next_event_record(NULL, record, sizeof record), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_NO_CONTEXT);
+  char error[256] = "";
+  int code = -1;
+  CHECK_EQ(dora_join_dataflow(NULL, error, sizeof error, &code), -1);
+  CHECK_EQ(code, DORA_E_NO_CONTEXT);
+  CHECK_CONTAINS(error, "no open context");
+
+  /* configurations a node refuses: not JSON, another protocol version, a missing field */
+  code = -1;
+  CHECK(dora_init_context("{not json", error, sizeof error, &code) == NULL);
+  CHECK_EQ(code, DORA_E_CONFIG);
+  CHECK_EQ(dora_last_error_code(), DORA_E_CONFIG);
+  CHECK_CONTAINS(error, DORA_NODE_CONFIG_ENV " is not valid JSON: invalid JSON at byte");
+  CHECK(dora_init_context("{\"protocolVersion\":99}", error, sizeof error, &code) == NULL);
+  CHECK_EQ(code, DORA_E_PROTOCOL_VERSION);
+  CHECK(dora_init_context("{\"protocolVersion\":1}", error, sizeof error, NULL) == NULL); /* out_code may be NULL */
+  CHECK_EQ(dora_last_error_code(), DORA_E_CONFIG);
+  CHECK_CONTAINS(error, "lacks required fields");
+
+  /* a frame that is not a dora-ts message */
+  const uint8_t junk[] = "XORA\x01\x00";
+  const uint8_t *frames[] = {junk};
+  size_t lens[] = {sizeof junk - 1};
+  DoraEvent *ev = NULL;
+  bool eos = false;
+  CHECK_EQ(dora__decode_frames(frames, lens, 1, &ev, &eos), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_MALFORMED_MESSAGE);
+  CHECK_CONTAINS(dora_last_error(), "bad magic");
+}
+
 /* A retained mapping outlives its context (and its segment's name): released last, it frees the context. */
 static void mapping_outlives_context(void) {
   dora_segment seg = {0};
@@ -1072,6 +1129,7 @@ static const struct {
     {"pool.stats", pool_stats},
     {"mapping.retain-release", mapping_retain_release},
     {"mapping.outlives-context", mapping_outlives_context},
+    {"errors.codes", errors_codes},
 };
 
 int main(int argc, char **argv) {
