@@ -9,7 +9,6 @@ import pathlib
 import subprocess
 
 from setuptools import Extension, setup
-from setuptools.command.build_py import build_py
 
 HERE = pathlib.Path(__file__).resolve().parent
 C_ROOT = HERE.parent / "c"
@@ -25,23 +24,18 @@ def pkg_config(*args: str) -> list[str]:
         ) from err
 
 
-class BuildPy(build_py):
-    """Leaves out dora/_api.py: the C header generator still writes those ctypes signatures
-    (bindings/c/generate-header.ts), but the package no longer uses ctypes."""
-
-    def find_package_modules(self, package: str, package_dir: str) -> list[tuple[str, str, str]]:
-        return [m for m in super().find_package_modules(package, package_dir) if m[:2] != ("dora", "_api")]
-
-
 # setuptools wants paths relative to this folder, even outside it
 sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
+# a changed header (facts.h is generated from protocol/facts.json) rebuilds every source
+headers = sorted(os.path.relpath(p, HERE) for d in ("src", "include") for p in (C_ROOT / d).glob("*.h"))
 native = Extension(
     "dora._native",
     sources=sources,
+    depends=headers,
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
     extra_link_args=[*pkg_config("--libs"), "-lpthread"],
 )
 
-setup(ext_modules=[native], cmdclass={"build_py": BuildPy})
+setup(ext_modules=[native])

@@ -3,9 +3,15 @@
 Events are dicts: ``{"type": "INPUT", "id": str, "kind": "dora", "value": pyarrow.Array,
 "metadata": {"timestamp": datetime, ...}}``, ``{"type": "INPUT_CLOSED", "id": str}``,
 ``{"type": "STOP", "id": cause}``, ``{"type": "ERROR", "error": str}``.
+
+Failures raise ``DoraError`` subclasses (``UndeclaredOutputError``, ``ConfigError``, …),
+whose ``code`` and ``code_name`` are the error's number and name in the catalogue shared
+with the C and TypeScript APIs (docs/protocol.md, "Error codes").
 """
 
+from . import _facts
+from ._facts import *  # noqa: F401,F403 - DoraError and its subclasses (_facts.__all__)
 from .node import Node
 
-__all__ = ["Node"]
-__version__ = "0.1.0"
+__all__ = ["Node", *_facts.__all__]
+__version__ = _facts.VERSION

@@ -4,6 +4,8 @@ from typing import Any, Iterator, Literal, TypedDict, Union
 import numpy as np
 import pyarrow as pa
 
+from ._facts import *  # DoraError and its subclasses (generated from protocol/facts.json)
+
 __version__: str
 
 MetadataValue = Union[bool, int, float, str, datetime.datetime, list[int], list[float], list[str], list[bool]]

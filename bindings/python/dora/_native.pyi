@@ -25,7 +25,8 @@ class Context:
     """A node's connection to its dataflow; ``Context()`` joins it (from DORA_NODE_CONFIG).
 
     Calls from several threads are serialized; once closed, every call but ``close()``
-    raises ``RuntimeError("node is closed")``."""
+    raises ``dora.NoContextError("node is closed")`` (a ``RuntimeError``); a failure of the
+    core raises the ``dora.DoraError`` subclass of its code."""
 
     def __new__(cls) -> Context: ...
     @property

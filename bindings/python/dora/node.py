@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pyarrow as pa
 
 from . import _native
+from ._facts import LOG_LEVELS, NODE_CONFIG_ENV, ConfigError, InvalidArgumentError, NoContextError, UndeclaredOutputError
 
 if TYPE_CHECKING:
     from . import Event, MetadataValue
 
 # Longest stretch next() holds the native context while waiting (see Node.next).
 _WAIT_SLICE_MS = 20
-_LEVELS = ("error", "warn", "info", "debug", "trace")
+_LEVELS = LOG_LEVELS
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -94,18 +95,18 @@ class Node:
     """A dora node: ``Node()`` joins the dataflow described by the daemon's environment."""
 
     def __init__(self, node_id: str | None = None) -> None:
-        raw = os.environ.get("DORA_NODE_CONFIG")
+        raw = os.environ.get(NODE_CONFIG_ENV)
         if raw is None:
-            raise RuntimeError(
-                "DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora, "
+            raise ConfigError(
+                f"{NODE_CONFIG_ENV} is not set: this program is a dora node and must be started by dora, "
                 "e.g. `dora run dataflow.yml` with this node in the dataflow"
             )
         self._config: dict[str, Any] = json.loads(raw)
         if node_id is not None and node_id != self._config.get("nodeId"):
-            raise RuntimeError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
+            raise ConfigError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
         self._pending: collections.deque[Event] = collections.deque()
         # The handle of the native core; it serializes the calls of several threads itself,
-        # and raises RuntimeError("node is closed") once closed.
+        # and raises NoContextError("node is closed") once closed.
         self._ctx = _native.Context()
         self._outputs = list(self._config.get("outputs", []))
         self._handler = _LogHandler(self)
@@ -133,7 +134,7 @@ class Node:
                     return event
                 if ctx.stream_ended():
                     return None
-            except RuntimeError:
+            except NoContextError:
                 if ctx.closed:  # closed (before or meanwhile): no more events
                     return None
                 raise
@@ -179,7 +180,7 @@ class Node:
     def send_output(self, output_id: str, data: Any, metadata: dict[str, MetadataValue] | None = None) -> None:
         """Sends ``data`` (pyarrow array, bytes, numpy array or list) on ``output_id``."""
         if output_id not in self._outputs:
-            raise ValueError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
+            raise UndeclaredOutputError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
         # One crossing into the core each: the parameters dict is converted there, and an
         # array is read through its __arrow_c_array__ capsules.
         if isinstance(data, (bytes, bytearray, memoryview)):
@@ -206,13 +207,13 @@ class Node:
         """Writes a record to the node's log in the dataflow's logs."""
         level = {"warning": "warn"}.get(level.lower(), level.lower())
         if level not in _LEVELS:
-            raise ValueError(f"log level must be one of {', '.join(_LEVELS)}")
+            raise InvalidArgumentError(f"log level must be one of {', '.join(_LEVELS)}")
         text = message if not target else f"{target}: {message}"
         if fields:
             text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         try:
             self._ctx.log(level, text)
-        except RuntimeError:
+        except NoContextError:
             if not self._ctx.closed:
                 raise  # after close(), records are dropped
 

@@ -4,7 +4,8 @@
  * call from Python into the core goes through here; no raw pointer reaches Python.
  *
  *   Context      a node's DoraContext: next_event, send_arrow, send_bytes, log, close.
- *                Once closed, every call but close() raises RuntimeError("node is closed").
+ *                Once closed, every call but close() raises NoContextError("node is closed")
+ *                (a dora.DoraError, and a RuntimeError).
  *   ArrowExport  a received input exported through the Arrow C Data Interface, handed to
  *                pyarrow through the Arrow PyCapsule interface (__arrow_c_array__). Its
  *                buffers are the received bytes (the sender's shared memory for large
@@ -14,6 +15,11 @@
  * Sending reads an array through its own __arrow_c_array__ capsules (any object of the
  * PyCapsule interface, pyarrow's arrays among them). The parameters dict is converted
  * straight to and from the core's metadata map. Each message crosses into the core once.
+ *
+ * Errors: a failure of the core raises the dora.DoraError subclass of its code (the
+ * catalogue of protocol/facts.json, generated into dora/_facts.py), with the core's
+ * message; each also derives from the built-in exception raised before codes existed
+ * (RuntimeError mostly, ValueError for invalid arguments).
  *
  * Threads: the core serves a context from one thread at a time, so each Context has a
  * lock. It is held only around calls into the core, with the GIL released, never while
@@ -29,18 +35,35 @@
 #include <string.h>
 
 #include "dora_node_api.h"
-#include "internal.h" /* dora__decode_frames, dora__encode_inline: the golden-vector tests' entry points */
+#include "internal.h" /* dora__decode_frames, dora__encode_inline: the golden-vector tests' entry points; facts.h */
 
-static PyObject *last_error(void) {
+/* dora._facts.make_error(code, message): the DoraError subclass of a code, with a message. */
+static PyObject *make_error;
+
+/* Raises the error of `code` with `message`; returns NULL. */
+static PyObject *raise_code(int code, const char *message) {
+  PyObject *error = PyObject_CallFunction(make_error, "is", code, message);
+  if (error) {
+    PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+    Py_DECREF(error);
+  }
+  return NULL;
+}
+
+/* Raises the core's last failure on this thread (its code and message), after `prefix`. */
+static PyObject *core_error(const char *prefix) {
   const char *message = dora_last_error();
-  PyErr_SetString(PyExc_RuntimeError, message ? message : "unknown error");
+  PyObject *text = PyUnicode_FromFormat("%s%s", prefix, message ? message : "unknown error");
+  if (!text) return NULL;
+  const char *utf8 = PyUnicode_AsUTF8(text);
+  if (utf8) raise_code(dora_last_error_code(), utf8);
+  Py_DECREF(text);
   return NULL;
 }
 
-static PyObject *closed_error(void) {
-  PyErr_SetString(PyExc_RuntimeError, "node is closed");
-  return NULL;
-}
+static PyObject *last_error(void) { return core_error(""); }
+
+static PyObject *closed_error(void) { return raise_code(DORA_E_NO_CONTEXT, "node is closed"); }
 
 /* Set by configure(): ns -> datetime, (key, value) -> ns for a datetime value (raising
  * TypeError, with the key, for a value of no supported type), and the importer of an
@@ -52,8 +75,11 @@ static PyObject *s_type, *s_id, *s_kind, *s_value, *s_metadata, *s_error, *s_tim
     *s_ERROR, *s_UNKNOWN, *s_MANUAL, *s_empty, *s_arrow_c_array;
 
 static PyObject *value_error(const char *key) {
-  const char *message = dora_last_error();
-  return PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": %s", key, message ? message : "invalid"), NULL;
+  PyObject *prefix = PyUnicode_FromFormat("metadata: parameter \"%s\": ", key);
+  const char *utf8 = prefix ? PyUnicode_AsUTF8(prefix) : NULL;
+  if (utf8) core_error(utf8);
+  Py_XDECREF(prefix);
+  return NULL;
 }
 
 /* A received message's parameters as a dict, straight from the core's map. */
@@ -289,7 +315,7 @@ static PyObject *arrow_export_c_array(ArrowExportObject *self, PyObject *const *
   (void)args;
   if (nargs > 1 || (kwnames && PyTuple_GET_SIZE(kwnames) + nargs > 1))
     return PyErr_SetString(PyExc_TypeError, "__arrow_c_array__() takes at most one argument (requested_schema)"), NULL;
-  if (!self->array.release) return PyErr_SetString(PyExc_RuntimeError, "this input's array was already handed over"), NULL;
+  if (!self->array.release) return raise_code(DORA_E_USAGE, "this input's array was already handed over");
   struct ArrowSchema *schema = malloc(sizeof *schema);
   struct ArrowArray *array = malloc(sizeof *array);
   if (!schema || !array) {
@@ -363,7 +389,7 @@ done:
 
 /* The input's value: the event's data as a pyarrow array over the received bytes. */
 static PyObject *input_value(DoraEvent *event) {
-  if (!import_array) return PyErr_SetString(PyExc_RuntimeError, "dora._native.configure() was not called"), NULL;
+  if (!import_array) return raise_code(DORA_E_USAGE, "dora._native.configure() was not called");
   ArrowExportObject *export = PyObject_New(ArrowExportObject, &ArrowExportType);
   if (!export) return NULL;
   export->array.release = NULL;
@@ -461,8 +487,7 @@ static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
   ctx = init_dora_context_from_env();
   Py_END_ALLOW_THREADS
   if (!ctx) {
-    const char *message = dora_last_error();
-    PyErr_Format(PyExc_RuntimeError, "could not join the dataflow: %s", message ? message : "unknown error");
+    core_error("could not join the dataflow: ");
     Py_DECREF(self);
     return NULL;
   }
@@ -668,7 +693,7 @@ static PyObject *metadata_roundtrip(PyObject *self, PyObject *params) {
 }
 
 /* decode_frames(frames) -> the event dict a node makes of these ZeroMQ frames, or None
- * (end of stream); RuntimeError with the core's reason when it refuses them. For the
+ * (end of stream); the DoraError of the core's code (MalformedMessageError, a RuntimeError) with its reason when it refuses them. For the
  * golden-vector tests. */
 static PyObject *decode_frames(PyObject *self, PyObject *frames_obj) {
   (void)self;
@@ -741,11 +766,19 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "dora._native", "The 
 static int intern(PyObject **slot, const char *text) { return (*slot = PyUnicode_InternFromString(text)) ? 0 : -1; }
 
 PyMODINIT_FUNC PyInit__native(void) {
+  static const char *const types[] = DORA_EVENT_TYPE_NAMES; /* protocol/facts.json */
   if (intern(&s_type, "type") || intern(&s_id, "id") || intern(&s_kind, "kind") || intern(&s_value, "value") || intern(&s_metadata, "metadata") ||
-      intern(&s_error, "error") || intern(&s_timestamp, "timestamp") || intern(&s_dora, "dora") || intern(&s_INPUT, "INPUT") ||
-      intern(&s_INPUT_CLOSED, "INPUT_CLOSED") || intern(&s_STOP, "STOP") || intern(&s_ERROR, "ERROR") || intern(&s_UNKNOWN, "UNKNOWN") ||
-      intern(&s_MANUAL, "MANUAL") || intern(&s_empty, "") || intern(&s_arrow_c_array, "__arrow_c_array__"))
+      intern(&s_error, "error") || intern(&s_timestamp, "timestamp") || intern(&s_dora, "dora") || intern(&s_INPUT, types[DoraEventType_Input]) ||
+      intern(&s_INPUT_CLOSED, types[DoraEventType_InputClosed]) || intern(&s_STOP, types[DoraEventType_Stop]) ||
+      intern(&s_ERROR, types[DoraEventType_Error]) || intern(&s_UNKNOWN, types[DoraEventType_Unknown]) || intern(&s_MANUAL, DORA_STOP_MANUAL) ||
+      intern(&s_empty, "") || intern(&s_arrow_c_array, "__arrow_c_array__"))
     return NULL;
+  /* the error classes: dora/_facts.py, generated with the catalogue (it imports nothing of dora's) */
+  PyObject *facts = PyImport_ImportModule("dora._facts");
+  if (!facts) return NULL;
+  make_error = PyObject_GetAttrString(facts, "make_error");
+  Py_DECREF(facts);
+  if (!make_error) return NULL;
   if (PyType_Ready(&ArrowExportType) < 0 || PyType_Ready(&ContextType) < 0) return NULL;
   PyObject *m = PyModule_Create(&module);
   if (!m) return NULL;

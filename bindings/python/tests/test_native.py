@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+import dora
 from conftest import VECTORS, run_dataflow
 from dora import _native
 from dora import node as node_module
@@ -37,7 +38,7 @@ def error(call):
     try:
         call()
     except Exception as err:
-        return [type(err).__name__, str(err)]
+        return [type(err).__name__, str(err), isinstance(err, RuntimeError), getattr(err, "code", None)]
     return None
 
 report["send_bytes"] = error(lambda: node.send_output("out", b"x"))
@@ -64,7 +65,7 @@ def test_a_closed_node_raises_instead_of_crashing(workdir: Path) -> None:
     report = json.loads((workdir / "report.json").read_text())
     assert report["type"] == "Context" and report["closed_before"] is False and report["closed_after"] is True
     assert report["next"] is None and report["next_timeout"] is None and report["try_recv"] is None and report["drain"] == []
-    closed = ["RuntimeError", "node is closed"]
+    closed = ["NoContextError", "node is closed", True, 1]  # a dora.DoraError (NO_CONTEXT), and a RuntimeError
     assert report["send_bytes"] == closed and report["send_arrow"] == closed
     assert report["next_event"] == closed and report["stream_ended"] == closed and report["log"] == closed
     assert report["wrong_handle"][0] == "TypeError"
@@ -76,7 +77,32 @@ def test_outside_a_dataflow_the_handle_cannot_be_made() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DORA_NODE_CONFIG"}
     done = subprocess.run([sys.executable, "-c", "from dora import _native; _native.Context()"], env=env, capture_output=True, text=True)
     assert done.returncode == 1
-    assert "RuntimeError: could not join the dataflow" in done.stderr
+    assert "dora.ConfigError: could not join the dataflow: DORA_NODE_CONFIG is not set" in done.stderr
+
+
+def test_a_core_failure_raises_the_dora_error_of_its_code() -> None:
+    """The core's code comes with its message: a malformed frame, a configuration that is not JSON."""
+    with pytest.raises(dora.MalformedMessageError, match="bad magic") as refused:
+        _native.decode_frames([b"XORA\x01\x00"])
+    assert (refused.value.code, refused.value.code_name) == (8, "MALFORMED_MESSAGE")
+    assert isinstance(refused.value, dora.DoraError) and isinstance(refused.value, RuntimeError)
+
+    env = {**os.environ, "DORA_NODE_CONFIG": "{not json"}
+    script = "from dora import _native, DoraError\ntry:\n    _native.Context()\nexcept DoraError as err:\n    print(type(err).__name__, err.code, err.code_name, err)\n"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.stdout.startswith("ConfigError 4 CONFIG could not join the dataflow: DORA_NODE_CONFIG is not valid JSON: invalid JSON at byte"), done.stderr
+
+
+def test_every_code_of_the_catalogue_has_its_class() -> None:
+    from dora import _facts
+
+    assert set(_facts.ERRORS) == set(_facts.ERROR_NAMES) - {0}
+    for code, cls in _facts.ERRORS.items():
+        error = _facts.make_error(code, "m")
+        assert type(error) is cls and error.code == code and error.code_name == _facts.ERROR_NAMES[code]
+        assert issubclass(cls, dora.DoraError) and getattr(dora, cls.__name__) is cls
+    unknown = _facts.make_error(999, "m")
+    assert type(unknown) is dora.DoraError and (unknown.code, unknown.code_name) == (999, "UNKNOWN")
 
 
 def test_a_received_export_is_handed_over_once_through_the_pycapsule_interface() -> None:
@@ -95,7 +121,7 @@ def test_a_received_export_is_handed_over_once_through_the_pycapsule_interface()
     # pyarrow's public route takes it once
     value = pa.array(exports[1])
     assert value.type == pa.int32() and len(value) == len(vector["values"])
-    with pytest.raises(RuntimeError, match="already handed over"):
+    with pytest.raises(dora.UsageError, match="already handed over"):  # a RuntimeError too
         pa.array(exports[1])
     with pytest.raises(RuntimeError, match="already handed over"):
         exports[0].__arrow_c_array__()

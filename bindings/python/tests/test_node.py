@@ -13,7 +13,8 @@ def test_outside_a_dataflow_node_raises_a_clear_runtime_error():
     env = {k: v for k, v in os.environ.items() if k != "DORA_NODE_CONFIG"}
     done = subprocess.run([sys.executable, "-c", "from dora import Node; Node()"], env=env, capture_output=True, text=True)
     assert done.returncode != 0
-    assert "RuntimeError: DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora" in done.stderr
+    # dora.ConfigError: a dora.DoraError (code CONFIG) and a RuntimeError
+    assert "dora.ConfigError: DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora" in done.stderr
 
 
 def test_python_to_python_values_metadata_and_zero_copy(workdir):

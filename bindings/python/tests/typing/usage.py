@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from dora import Node
+from dora import DoraError, UndeclaredOutputError, Node
 
 if TYPE_CHECKING:  # type-only names of the stubs
     from dora import Event, MetadataValue
@@ -47,3 +47,11 @@ def main() -> None:
         node.log("info", "done", target="usage", fields={"n": len(rest)})
         node.log_warn("careful")
         print(asyncio.run(node.recv_async(timeout=1.0)))
+        try:
+            node.send_output("undeclared", b"x")
+        except UndeclaredOutputError as err:
+            code: int = err.code
+            name: str = err.code_name
+            print(code, name)
+        except DoraError as err:
+            print(err.code)
