@@ -21,6 +21,10 @@ const FLAG_SHARED = RECORD_FLAGS.SHARED;
 const FLAG_SAME_LAYOUT = RECORD_FLAGS.SAME_LAYOUT;
 
 const utf8 = new TextDecoder();
+/** Inline payloads are copied into arenas of this size (see EventReader.keep). */
+const ARENA_BYTES = 64 * 1024;
+/** Disposing an event whose payload was copied (inline) releases nothing. */
+const nothingToRelease = (): void => undefined;
 
 /**
  * One ArrayBuffer per mapped segment, shared by every message in it: V8 counts each
@@ -66,6 +70,8 @@ export class EventReader {
   private dv: DataView;
   private readonly mappings: MappingViews;
   private readonly released: FinalizationRegistry<bigint>;
+  private arena = new Uint8Array(0);
+  private arenaAt = 0;
   /** Shared-memory events neither disposed nor collected yet. */
   held = 0;
   private readonly onRelease: () => void;
@@ -145,8 +151,8 @@ export class EventReader {
     if ((dv.getUint8(RECORD.flags) & FLAG_SHARED) === 0) {
       // Inline: the record holds a copy of the payload; take it out of the reused record buffer.
       const at = (messageEnd + 7) & ~7;
-      const bytes = record.slice(at, at + dv.getUint32(RECORD.inlineLength, true));
-      return { type: 'INPUT', id, data: new arrow.Vector([decode(bytes)]), metadata, [Symbol.dispose]: () => undefined };
+      const bytes = this.keep(record.subarray(at, at + dv.getUint32(RECORD.inlineLength, true)));
+      return { type: 'INPUT', id, data: new arrow.Vector([decode(bytes)]), metadata, [Symbol.dispose]: nothingToRelease };
     }
     const event = dv.getBigUint64(RECORD.event, true);
     const mappingAddress = dv.getBigUint64(RECORD.mappingAddress, true);
@@ -177,6 +183,24 @@ export class EventReader {
         }
       },
     };
+  }
+
+  /**
+   * A lasting copy of an inline payload: a slice of an arena shared by consecutive
+   * messages (at 8-byte aligned offsets, so typed views need no copy), rather than an
+   * ArrayBuffer of its own per message, which costs an allocation and its accounting.
+   * An arena lives as long as any message in it.
+   */
+  private keep(bytes: Uint8Array): Uint8Array {
+    const n = bytes.byteLength;
+    if (this.arenaAt + n > this.arena.byteLength) {
+      this.arena = new Uint8Array(Math.max(ARENA_BYTES, n));
+      this.arenaAt = 0;
+    }
+    const at = this.arenaAt;
+    this.arena.set(bytes, at);
+    this.arenaAt = (at + n + 7) & ~7;
+    return this.arena.subarray(at, at + n);
   }
 
   /** Segments of other nodes this node has views of. */
