@@ -373,7 +373,8 @@ async function measure(system: System, dir: string, size: number): Promise<Row> 
   const latency = await system.run(dir, 'latency', size, LATENCY_COUNT);
   if (latency.received !== LATENCY_COUNT) throw new Error(`${system.label}: latency run at ${size} B received ${latency.received} of ${LATENCY_COUNT}`);
   const sorted = [...latency.latenciesNs].sort((a, b) => a - b);
-  const count = quick ? 50 : Math.max(50, Math.min(2000, Math.floor((512 << 20) / size)));
+  // Enough messages that a back-to-back run lasts long enough to be a rate, not a start-up.
+  const count = quick ? 50 : Math.max(50, Math.min(20000, Math.floor((512 << 20) / size)));
   const throughput = await system.run(dir, 'throughput', size, count);
   if (throughput.received !== count) throw new Error(`${system.label}: throughput run at ${size} B received ${throughput.received} of ${count}`);
   note(system, size, [latency, throughput]);

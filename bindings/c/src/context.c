@@ -30,7 +30,7 @@ static void fail_context(DoraContext *ctx) {
   dora__fail(code, "%s", saved);
 }
 
-static DoraContext *open_context(const char *config_text) {
+DoraContext *dora__context_new(void) {
   DoraContext *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
     dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
@@ -41,6 +41,12 @@ static DoraContext *open_context(const char *config_text) {
   ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_cond_init(&ctx->idle, NULL);
+  return ctx;
+}
+
+static DoraContext *open_context(const char *config_text) {
+  DoraContext *ctx = dora__context_new();
+  if (!ctx) return NULL;
   ctx->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (ctx->wake_fd < 0) dora__fail(DORA_E_SYSTEM, "eventfd failed: %s", strerror(errno));
   if (ctx->wake_fd < 0 || dora__read_config(ctx, config_text) || dora__open_sockets(ctx)) {

@@ -251,7 +251,8 @@ static inline const dora_segment *dora__sample_segment(const DoraContext *ctx, i
 /* Unmaps the pool at close: segments still holding a sample a receiver reads keep their name (the daemon removes it). */
 void dora__pool_close(DoraContext *ctx);
 
-/* context.c */
+/* context.c: a context with no configuration or sockets yet (free with free_dora_context) */
+DoraContext *dora__context_new(void);
 void dora__ctx_unref(DoraContext *ctx);
 
 #endif /* DORA_NODE_H */

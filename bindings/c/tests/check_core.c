@@ -148,16 +148,11 @@ static DoraContext *node_new(const char *node_id, const char *inputs, const char
           "\"inputs\":%s,\"outputs\":%s,\"subscribers\":%s}",
           DORA_PROTOCOL_VERSION, node_id, prefix, (long)getppid(), inputs, outputs, subscribers);
   fclose(f);
-  DoraContext *ctx = calloc(1, sizeof *ctx);
+  DoraContext *ctx = dora__context_new();
   if (!ctx) {
     free(text);
     return NULL;
   }
-  ctx->refs = 1;
-  ctx->next_sample_id = 1;
-  ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
-  pthread_mutex_init(&ctx->lock, NULL);
-  pthread_cond_init(&ctx->idle, NULL);
   int rc = dora__read_config(ctx, text);
   free(text);
   if (rc) {
