@@ -96,6 +96,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private flushScheduled = false;
   private lastGc = 0;
   private collectTimer?: NodeJS.Timeout;
+  /** Set once the daemon is found gone: the process exits when it fires. */
+  private orphanExit?: NodeJS.Timeout;
   private readonly onBeforeExit = () => void this.close();
 
   constructor(options: NodeOptions = {}) {
@@ -199,13 +201,19 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     else if (this.joined && !this.closed) core().dora_pump(this.joined.ctx);
   }
 
-  /** Released samples go back to their senders at the next turn of the event loop. */
+  /**
+   * Released samples go back to their senders at the next turn of the event loop. A
+   * pending next() takes over (its next look at the core drains and flushes): draining
+   * here would consume the descriptors' signal for a message that just arrived, and the
+   * wait would sleep through it until the message after.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.joined && !this.closed) core().dora_pump(this.joined.ctx);
+      if (this.wake) this.wake();
+      else if (this.joined && !this.closed) core().dora_pump(this.joined.ctx);
     });
   }
 
@@ -362,7 +370,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
 
   /** The daemon is our parent: if it is gone and the node's code does not exit, exit for it. */
   private exitIfOrphaned(): void {
-    if (process.ppid !== this.config.daemonPid) setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    if (this.orphanExit || process.ppid === this.config.daemonPid) return;
+    this.orphanExit = setTimeout(() => process.exit(1), ORPHAN_EXIT_MS);
+    this.orphanExit.unref();
   }
 
   private async shutdown(): Promise<void> {

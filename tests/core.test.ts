@@ -33,6 +33,7 @@ const CHECKS = [
   'pool.slab-slots',
   'mapping.retain-release',
   'mapping.outlives-context',
+  'wait.times-out-wakes-interrupts',
   'errors.codes',
 ];
 

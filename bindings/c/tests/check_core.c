@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1073,6 +1074,36 @@ static void errors_codes(void) {
 }
 
 /* A retained mapping outlives its context (and its segment's name): released last, it frees the context. */
+/* dora_wait (for bindings without an event loop): times out, is interrupted, wakes when a message arrives. */
+static void wait_times_out_wakes_and_interrupts(void) {
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    return;
+  }
+  DoraContext *ctx = r.ctx;
+  size_t size = sizeof ctx->sub_fd;
+  CHECK(zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &size) == 0);
+  ctx->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int fds[2] = {-1, -1};
+  CHECK_EQ(dora_wait_descriptors(ctx, fds, 2), 1); /* no outputs: no drop-token socket */
+  CHECK_EQ(fds[0], ctx->sub_fd);
+  dora__drain(ctx); /* found empty: the descriptor is quiet until something arrives */
+  int64_t t0 = dora__now_ms();
+  CHECK_EQ(dora_wait(ctx, 60), 0);
+  CHECK(dora__now_ms() - t0 >= 50);
+  dora_interrupt_wait(ctx);
+  t0 = dora__now_ms();
+  CHECK_EQ(dora_wait(ctx, 5000), 0);
+  CHECK(dora__now_ms() - t0 < 1000);
+  rx_feed(&r, "src/a", 0, 1, "x", 1, NULL, 0, 0);
+  t0 = dora__now_ms();
+  CHECK_EQ(dora_wait(ctx, 5000), 1);
+  CHECK(dora__now_ms() - t0 < 1000);
+  rx_close(&r);
+}
+
 static void mapping_outlives_context(void) {
   dora_segment seg = {0};
   REQUIRE(dora__segment_create(prefix, 64 * 1024, &seg) == 0);
@@ -1124,6 +1155,7 @@ static const struct {
     {"pool.stats", pool_stats},
     {"mapping.retain-release", mapping_retain_release},
     {"mapping.outlives-context", mapping_outlives_context},
+    {"wait.times-out-wakes-interrupts", wait_times_out_wakes_and_interrupts},
     {"errors.codes", errors_codes},
 };
 
