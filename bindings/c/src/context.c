@@ -41,6 +41,11 @@ DoraContext *dora__context_new(void) {
   ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_cond_init(&ctx->idle, NULL);
+  pthread_condattr_t monotonic;
+  pthread_condattr_init(&monotonic);
+  pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+  pthread_cond_init(&ctx->watchdog_cond, &monotonic);
+  pthread_condattr_destroy(&monotonic);
   return ctx;
 }
 
@@ -53,6 +58,7 @@ static DoraContext *open_context(const char *config_text) {
     fail_context(ctx);
     return NULL;
   }
+  dora__watchdog_start(ctx);
   return ctx;
 }
 
@@ -102,6 +108,7 @@ void dora__ctx_unref(DoraContext *ctx) {
   dora__json_free(ctx->config);
   dora__buf_free(&ctx->scratch);
   pthread_cond_destroy(&ctx->idle);
+  pthread_cond_destroy(&ctx->watchdog_cond);
   pthread_mutex_destroy(&ctx->lock);
   free(ctx);
 }
@@ -152,6 +159,8 @@ static void close_context(DoraContext *ctx) {
   close_socket(&ctx->pub);
   close_socket(&ctx->req);
   dora__pool_close(ctx);
+  /* with the daemon gone, nobody else will remove the dataflow's segments (receivers keep their mappings) */
+  if (ctx->segment_prefix && (ctx->daemon_gone || getppid() != (pid_t)ctx->daemon_pid)) dora__unlink_segments(ctx->segment_prefix);
   if (ctx->zctx) {
     while (zmq_ctx_term(ctx->zctx) < 0 && errno == EINTR) {
     }
@@ -167,6 +176,7 @@ static void close_context(DoraContext *ctx) {
 void free_dora_context(void *dora_context) {
   DoraContext *ctx = dora_context;
   if (!ctx) return;
+  dora__watchdog_stop(ctx);
   /* a dora_wait on another thread polls the sockets' descriptors: end it before closing them */
   pthread_mutex_lock(&ctx->lock);
   ctx->closing = true;

@@ -209,6 +209,8 @@ typedef struct {
 
 int dora__segment_create(const char *prefix, size_t size, dora_segment *out);
 void dora__segment_destroy(dora_segment *s);
+/* Unlinks every segment whose name starts with prefix (a dataflow's, once its daemon is gone); returns how many. */
+size_t dora__unlink_segments(const char *prefix);
 
 /* ---- clock (message.c) ------------------------------------------------------------- */
 

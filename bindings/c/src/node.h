@@ -169,6 +169,10 @@ struct DoraContext {
   bool closing;
   pthread_cond_t idle;
   dora_buf scratch; /* event records (record.c) */
+  /* the watchdog thread (watchdog.c): notices a dead daemon whatever the node's code is doing */
+  pthread_t watchdog;
+  bool watchdog_running, watchdog_stop;
+  pthread_cond_t watchdog_cond; /* on CLOCK_MONOTONIC; signalled to stop it (under lock) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -250,6 +254,10 @@ static inline const dora_segment *dora__sample_segment(const DoraContext *ctx, i
 }
 /* Unmaps the pool at close: segments still holding a sample a receiver reads keep their name (the daemon removes it). */
 void dora__pool_close(DoraContext *ctx);
+
+/* watchdog.c: started once the configuration is read; stopped (and joined) before closing */
+void dora__watchdog_start(DoraContext *ctx);
+void dora__watchdog_stop(DoraContext *ctx);
 
 /* context.c: a context with no configuration or sockets yet (free with free_dora_context) */
 DoraContext *dora__context_new(void);

@@ -1,4 +1,5 @@
 /* POSIX shared memory: senders' segments and receivers' cached read-only mappings. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -155,4 +156,18 @@ void dora__segment_destroy(dora_segment *s) {
   if (s->ptr) munmap(s->ptr, s->size);
   free(s->name);
   memset(s, 0, sizeof *s);
+}
+
+size_t dora__unlink_segments(const char *prefix) {
+  size_t n = 0, len = strlen(prefix);
+  DIR *dir = opendir("/dev/shm");
+  if (!dir) return 0;
+  for (struct dirent *e; (e = readdir(dir));) {
+    if (strncmp(e->d_name, prefix, len) != 0 || !dora__segment_name_valid(e->d_name)) continue;
+    char path[300];
+    snprintf(path, sizeof path, "/%s", e->d_name);
+    n += shm_unlink(path) == 0;
+  }
+  closedir(dir);
+  return n;
 }

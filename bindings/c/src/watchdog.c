@@ -1,0 +1,61 @@
+/*
+ * The watchdog: a thread per context that notices the daemon is gone whatever the
+ * node's code is doing (waiting, sending, or computing without calling the library).
+ * Nodes are the daemon's children, so a changed parent means it died. The node then has
+ * a grace period to notice by itself (its next wait yields an ERROR event, its next send
+ * fails) and exit; if it has not, the watchdog removes the dataflow's shared-memory
+ * segments, which nobody else would remove now, and ends the process: an orphan must not
+ * go on sending, let alone creating segments, for ever.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "node.h"
+
+#define CHECK_MS 200   /* how often the parent is checked */
+#define GRACE_MS 1000  /* how long the node's code has to exit by itself */
+
+/* Waits up to ms, or until the watchdog is stopped; returns whether it was. Called with ctx->lock held. */
+static bool wait_stopped(DoraContext *ctx, long ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  while (!ctx->watchdog_stop && pthread_cond_timedwait(&ctx->watchdog_cond, &ctx->lock, &until) == 0) {
+  }
+  return ctx->watchdog_stop;
+}
+
+static void *watch(void *arg) {
+  DoraContext *ctx = arg;
+  pthread_mutex_lock(&ctx->lock);
+  while (!wait_stopped(ctx, CHECK_MS)) {
+    if (getppid() == (pid_t)ctx->daemon_pid) continue;
+    pthread_mutex_unlock(&ctx->lock);
+    dora_interrupt_wait(ctx); /* a binding waiting on another thread looks again, and finds the ERROR event */
+    pthread_mutex_lock(&ctx->lock);
+    if (wait_stopped(ctx, GRACE_MS)) break; /* the node is closing by itself */
+    size_t removed = dora__unlink_segments(ctx->segment_prefix);
+    fprintf(stderr, "dora: the daemon (pid %ld) of node \"%s\" is gone and the node did not exit; exiting (removed %zu shared-memory segments)\n",
+            ctx->daemon_pid, ctx->node_id, removed);
+    _exit(1); /* from a library thread: no exit handlers, which may belong to code still running */
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return NULL;
+}
+
+void dora__watchdog_start(DoraContext *ctx) {
+  if (getppid() != (pid_t)ctx->daemon_pid) return; /* not started by the daemon: dora__check_daemon reports it */
+  ctx->watchdog_running = pthread_create(&ctx->watchdog, NULL, watch, ctx) == 0;
+}
+
+void dora__watchdog_stop(DoraContext *ctx) {
+  if (!ctx->watchdog_running) return;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->watchdog_stop = true;
+  pthread_cond_signal(&ctx->watchdog_cond);
+  pthread_mutex_unlock(&ctx->lock);
+  pthread_join(ctx->watchdog, NULL);
+  ctx->watchdog_running = false;
+}
