@@ -257,6 +257,10 @@ export class DataflowRun {
           case 'outputs-closed':
             state.outputsClosed = true;
             break;
+          case 'closing':
+            // Served in order: every earlier request of this node has been handled.
+            await this.router.send([identity, encodeControl({ t: 'ok' })]);
+            break;
         }
       }
     } catch {

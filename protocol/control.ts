@@ -21,7 +21,9 @@ export type NodeRequest =
   /** A log record from the node API (stdout/stderr are captured separately). */
   | { readonly t: 'log'; readonly node: string; readonly level: LogLevel; readonly message: string; readonly target?: string }
   /** The node has published end-of-stream on every output and will send no more data. */
-  | { readonly t: 'outputs-closed'; readonly node: string };
+  | { readonly t: 'outputs-closed'; readonly node: string }
+  /** The node's last request; answered once every earlier one was served. */
+  | { readonly t: 'closing'; readonly node: string };
 
 export type RegisterReply = { readonly t: 'ok' } | { readonly t: 'error'; readonly message: string };
 

@@ -90,7 +90,7 @@ export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Tags (`t`) of node → daemon requests. */
-export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed"] as const;
+export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "closing"] as const;
 export type NodeRequestTag = (typeof NODE_REQUEST_TAGS)[number];
 
 /** Tags (`t`) of the daemon's answers to `register`. */

@@ -12,6 +12,7 @@
 #include "node.h"
 
 #define RELEASE_WAIT_MS 2000        /* how long a closing node waits for its samples to come back */
+#define CLOSING_WAIT_MS 2000        /* how long it waits for the daemon to have served its requests */
 
 /* ---- opening ------------------------------------------------------------------------ */
 
@@ -143,6 +144,18 @@ static void close_context(DoraContext *ctx) {
     zmq_pollitem_t item = {ctx->pull, 0, ZMQ_POLLIN, 0};
     zmq_poll(&item, 1, 5);
     dora__check_daemon(ctx);
+  }
+  /* Last request: answered once the daemon served every earlier one. A ZeroMQ peer that
+     disconnects loses what the daemon had not read yet (its last log records). */
+  if (ctx->req && ctx->started && !ctx->daemon_gone && getppid() == (pid_t)ctx->daemon_pid) {
+    dora__simple_request(ctx, DORA_T_CLOSING);
+    zmq_pollitem_t item = {ctx->req, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, CLOSING_WAIT_MS) > 0 && (item.revents & ZMQ_POLLIN)) {
+      zmq_msg_t reply;
+      zmq_msg_init(&reply);
+      zmq_msg_recv(&reply, ctx->req, ZMQ_DONTWAIT);
+      zmq_msg_close(&reply);
+    }
   }
   while (ctx->head) {
     DoraEvent *ev = ctx->head;

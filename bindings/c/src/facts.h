@@ -48,6 +48,7 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_T_READY "ready"
 #define DORA_T_LOG "log"
 #define DORA_T_OUTPUTS_CLOSED "outputs-closed"
+#define DORA_T_CLOSING "closing"
 #define DORA_T_OK "ok"
 #define DORA_T_ERROR "error"
 #define DORA_T_START "start"
