@@ -59,15 +59,22 @@ export interface DescriptorOptions {
 /** Reads and validates a dataflow file; throws DescriptorError with every problem found. */
 export function loadDescriptor(file: string, options: DescriptorOptions = {}): ResolvedDataflow {
   const absolute = path.resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(absolute, 'utf8');
+    bytes = fs.readFileSync(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message);
     throw new DescriptorError(absolute, [{ file: absolute, path: '', message: `cannot read the dataflow file: ${reason}` }]);
   }
-  return parseDescriptor(text, absolute, path.dirname(absolute), options);
+  // Decoding would silently replace invalid bytes: an environment value would then differ from the file.
+  const invalid = firstInvalidUtf8(bytes);
+  if (invalid >= 0) {
+    const before = bytes.subarray(0, invalid).toString('utf8').split('\n');
+    const position = { line: before.length, column: before[before.length - 1].length + 1 };
+    throw new DescriptorError(absolute, [{ file: absolute, path: '', position, message: `the file is not valid UTF-8 (byte 0x${bytes[invalid].toString(16).padStart(2, '0')} at offset ${invalid})` }]);
+  }
+  return parseDescriptor(bytes.toString('utf8'), absolute, path.dirname(absolute), options);
 }
 
 /** Validates descriptor text; `file` labels errors, relative paths resolve against `workingDir`. */
@@ -85,6 +92,20 @@ export function parseDescriptor(text: string, file: string, workingDir: string =
   const dataflow = resolve(raw as unknown as RawDataflow, source, workingDir, options);
   if (source.issues.length > 0) throw new DescriptorError(file, byPosition(source.issues));
   return dataflow;
+}
+
+/** Offset of the first byte that is not part of valid UTF-8, or -1. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const n = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (n < 0 || i + n >= bytes.length) return i; // not a lead byte, or the sequence is cut off
+    for (let k = 1; k <= n; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    // overlong three-byte forms, surrogates, and code points above U+10FFFF
+    if ((b === 0xe0 && bytes[i + 1] < 0xa0) || (b === 0xed && bytes[i + 1] >= 0xa0) || (b === 0xf0 && bytes[i + 1] < 0x90) || (b === 0xf4 && bytes[i + 1] >= 0x90)) return i;
+    i += n + 1;
+  }
+  return -1;
 }
 
 /** Issues in file order, so a user can fix them top to bottom. */
@@ -430,7 +451,19 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
         report(['nodes', i, 'args'], `\`args\`: ${(err as Error).message}`);
       }
     } else if (node.args) args = node.args.map(String);
+    // What is handed to a process must be representable there: no NUL in any string, no `=` in a variable's name.
+    const nul = (value: string) => value.includes('\0');
+    if (nul(node.path)) report(['nodes', i, 'path'], '`path` contains a NUL character, which no program path can hold');
+    if (typeof node.args === 'string' ? nul(node.args) : args.some(nul)) {
+      const j = typeof node.args === 'string' ? -1 : args.findIndex(nul);
+      report(j < 0 ? ['nodes', i, 'args'] : ['nodes', i, 'args', j], '`args` contains a NUL character, which cannot be passed to a process');
+    }
     const env = Object.fromEntries(Object.entries(node.env ?? {}).map(([k, v]) => [k, String(v)]));
+    for (const [key, value] of Object.entries(env)) {
+      if (key === '' || key.includes('=') || nul(key)) {
+        report(['nodes', i, 'env', key], `environment variable name ${JSON.stringify(key)} is not valid: it must be non-empty, without \`=\` or NUL`, { atKey: true });
+      } else if (nul(value)) report(['nodes', i, 'env', key], `environment variable ${key} contains a NUL character, which cannot be passed to a process`);
+    }
     const resolvedPath = resolvePath(node, i, workingDir, source, options);
     return {
       id: node.id,

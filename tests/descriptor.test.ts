@@ -214,6 +214,44 @@ test('unterminated quotes in args', () => {
   expect(splitArgs(`a\\ b "c \\"d\\"" 'e\\f' ''`)).toEqual(['a b', 'c "d"', 'e\\f', '']);
 });
 
+test('strings a process cannot receive are errors with their position: NUL in path, args or env, `=` in an env name', () => {
+  const found = issues(`nodes:
+  - id: a
+    path: "x\\0y"
+    args: ["--ok", "bad\\0arg"]
+    env: { GOOD: 1, BAD: "a\\0b", "K=V": 2 }
+  - id: b
+    path: b.py
+    args: "--flag \\0"
+`);
+  expect(found.map((i) => `${at(i)} ${i.message}`)).toEqual([
+    '3:11 `path` contains a NUL character, which no program path can hold',
+    '4:20 `args` contains a NUL character, which cannot be passed to a process',
+    '5:26 environment variable BAD contains a NUL character, which cannot be passed to a process',
+    '5:34 environment variable name "K=V" is not valid: it must be non-empty, without `=` or NUL',
+    '8:11 `args` contains a NUL character, which cannot be passed to a process',
+  ]);
+});
+
+test('a file that is not valid UTF-8 is refused with the position of the first bad byte, not silently repaired', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-utf8-'));
+  try {
+    const file = path.join(dir, 'dataflow.yml');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from('nodes:\n  - id: a\n    path: a.py\n    env: { NAME: "caf'), Buffer.from([0xe9]), Buffer.from('" }\n')]));
+    let error: unknown;
+    try {
+      loadDescriptor(file, { checkPaths: false });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(DescriptorError);
+    const [issue] = (error as DescriptorError).issues;
+    expect(`${at(issue)} ${issue.message}`).toBe('4:22 the file is not valid UTF-8 (byte 0xe9 at offset 53)');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('paths are checked relative to the file, except for nodes that are built first', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-desc-'));
   try {
