@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import schema from './dataflow.schema.json';
 import { DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type TimerSource } from './dataflow';
 import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
@@ -81,7 +81,18 @@ export function loadDescriptor(file: string, options: DescriptorOptions = {}): R
 export function parseDescriptor(text: string, file: string, workingDir: string = process.cwd(), options: DescriptorOptions = {}): ResolvedDataflow {
   const source = new Source(text, file);
   if (source.issues.length > 0) throw new DescriptorError(file, source.issues);
-  const raw = source.doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  let raw: unknown;
+  try {
+    raw = source.doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    // An alias bomb (aliases expanding to an exponential document) or a document nested too deeply.
+    const alias = firstAlias(source.doc);
+    const position = alias ? source.positionOfNode(alias) : { line: 1, column: 1 };
+    const message = /alias/i.test((err as Error).message)
+      ? 'too many alias expansions: its aliases would expand into an enormous document'
+      : `the document cannot be read: ${(err as Error).message}`;
+    throw new DescriptorError(file, [{ file, path: '', position, message, hint: 'write the nodes out, or use fewer nested aliases' }]);
+  }
   if (raw === null || raw === undefined) {
     throw new DescriptorError(file, [{ file, path: '', position: { line: 1, column: 1 }, message: 'the dataflow file is empty', hint: 'it needs a `nodes:` list' }]);
   }
@@ -92,6 +103,18 @@ export function parseDescriptor(text: string, file: string, workingDir: string =
   const dataflow = resolve(raw as unknown as RawDataflow, source, workingDir, options);
   if (source.issues.length > 0) throw new DescriptorError(file, byPosition(source.issues));
   return dataflow;
+}
+
+/** The first alias (`*name`) of a document, if any. */
+function firstAlias(doc: Document.Parsed): YamlNode | undefined {
+  let found: YamlNode | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      found = node;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 /** Offset of the first byte that is not part of valid UTF-8, or -1. */
@@ -150,9 +173,17 @@ class Source {
 
   constructor(text: string, readonly file: string) {
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    let tooDeep = false;
     for (const e of this.doc.errors) {
       const [line, column] = e.linePos?.[0] ? [e.linePos[0].line, e.linePos[0].col] : this.at(e.pos[0]);
       const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      if (/call stack/i.test(message)) {
+        // The parser ran out of stack: one issue for it, not one per level it unwound.
+        if (tooDeep) continue;
+        tooDeep = true;
+        this.issues.push({ file, path: '', position: { line, column }, message: 'the document is nested too deeply to be read' });
+        continue;
+      }
       this.issues.push({ file, path: '', position: { line, column }, message: `invalid YAML: ${message}` });
     }
   }
@@ -163,6 +194,12 @@ class Source {
   }
 
   /** Position of the value at `p` (or of its key, when `atKey`), falling back to the nearest ancestor that exists. */
+  /** Where a node of the document starts. */
+  positionOfNode(node: YamlNode): SourcePosition {
+    const [line, column] = node.range ? this.at(node.range[0]) : [1, 1];
+    return { line, column };
+  }
+
   position(p: readonly PathSegment[], atKey = false): SourcePosition | undefined {
     for (let n = p.length; n >= 0; n--) {
       const prefix = p.slice(0, n);

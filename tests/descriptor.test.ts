@@ -233,6 +233,19 @@ test('strings a process cannot receive are errors with their position: NUL in pa
   ]);
 });
 
+test('an alias bomb and an over-deep document are refused quickly, with a position and no stack trace', () => {
+  const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+  for (const [i, name] of ['b', 'c', 'd', 'e', 'f', 'g'].entries()) levels.push(`${name}: &${name} [${Array(9).fill('*' + 'abcdefg'[i]).join(',')}]`);
+  const started = Date.now();
+  const bomb = issues(levels.join('\n') + '\nnodes: [*g]\n');
+  expect(bomb.map((i) => `${at(i)} ${i.message}`)).toEqual(['2:8 too many alias expansions: its aliases would expand into an enormous document']);
+  const deep = issues('nodes: ' + '['.repeat(20000) + ']'.repeat(20000) + '\n');
+  expect(deep).toHaveLength(1);
+  expect(deep[0].position).toBeDefined();
+  expect(deep[0].message).not.toMatch(/\n\s+at /); // no stack trace
+  expect(Date.now() - started).toBeLessThan(5000);
+});
+
 test('a file that is not valid UTF-8 is refused with the position of the first bad byte, not silently repaired', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-utf8-'));
   try {
