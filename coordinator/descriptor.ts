@@ -56,13 +56,27 @@ export interface DescriptorOptions {
   readonly checkPaths?: boolean;
 }
 
+/**
+ * Dataflow files are a few kilobytes; one far larger is a mistake or an attack, and
+ * building its YAML document would take minutes and gigabytes.
+ */
+export const MAX_DESCRIPTOR_BYTES = 8 << 20;
+
+function tooLarge(file: string, bytes: number): DescriptorError {
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return new DescriptorError(file, [{ file, path: '', message: `the dataflow file is ${mb(bytes)}, more than the ${mb(MAX_DESCRIPTOR_BYTES)} a descriptor may have` }]);
+}
+
 /** Reads and validates a dataflow file; throws DescriptorError with every problem found. */
 export function loadDescriptor(file: string, options: DescriptorOptions = {}): ResolvedDataflow {
   const absolute = path.resolve(file);
   let bytes: Buffer;
   try {
+    const size = fs.statSync(absolute).size;
+    if (size > MAX_DESCRIPTOR_BYTES) throw tooLarge(absolute, size);
     bytes = fs.readFileSync(absolute);
   } catch (err) {
+    if (err instanceof DescriptorError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String((err as Error).message);
     throw new DescriptorError(absolute, [{ file: absolute, path: '', message: `cannot read the dataflow file: ${reason}` }]);
@@ -79,6 +93,7 @@ export function loadDescriptor(file: string, options: DescriptorOptions = {}): R
 
 /** Validates descriptor text; `file` labels errors, relative paths resolve against `workingDir`. */
 export function parseDescriptor(text: string, file: string, workingDir: string = process.cwd(), options: DescriptorOptions = {}): ResolvedDataflow {
+  if (text.length > MAX_DESCRIPTOR_BYTES) throw tooLarge(file, Buffer.byteLength(text));
   const source = new Source(text, file);
   if (source.issues.length > 0) throw new DescriptorError(file, source.issues);
   let raw: unknown;
@@ -468,6 +483,8 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
   });
 
   const byId = new Map([...firstIndex].map(([id, i]) => [id, raw.nodes[i]]));
+  const suggest = suggester();
+  const nodeIds = [...byId.keys()];
   const timers = new Map<string, TimerSource>();
   const nodes: ResolvedNode[] = raw.nodes.map((node, i) => {
     const inputs: ResolvedInput[] = [];
@@ -475,7 +492,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
       const sourceText = typeof spec === 'string' ? spec : spec.source;
       const queueSize = typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE);
       const at: PathSegment[] = typeof spec === 'string' ? ['nodes', i, 'inputs', id] : ['nodes', i, 'inputs', id, 'source'];
-      const resolved = resolveSource(sourceText, at, byId, source);
+      const resolved = resolveSource(sourceText, at, byId, source, suggest, nodeIds);
       if (!resolved) continue;
       if (resolved.kind === 'timer') timers.set(resolved.name, resolved);
       inputs.push({ id, source: resolved, queueSize });
@@ -525,7 +542,25 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
   };
 }
 
-function resolveSource(text: string, at: PathSegment[], byId: Map<string, RawNode>, source: Source): InputSource | undefined {
+/**
+ * Did-you-mean suggestions for the first few unknown references only: each compares a word
+ * with every candidate, and a file with thousands of dangling inputs made that quadratic.
+ */
+function suggester(budget = 50): (word: string, candidates: readonly string[]) => string | undefined {
+  return (word, candidates) => (budget-- > 0 ? closest(word, candidates) : undefined);
+}
+
+/** Names for a hint: all of them when there are few. */
+const listed = (names: readonly string[]) => (names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`);
+
+function resolveSource(
+  text: string,
+  at: PathSegment[],
+  byId: Map<string, RawNode>,
+  source: Source,
+  suggest: (word: string, candidates: readonly string[]) => string | undefined,
+  nodeIds: readonly string[] = [...byId.keys()],
+): InputSource | undefined {
   if (text.startsWith(`${RESERVED_ID}/`)) {
     const timer = parseTimer(text);
     if (typeof timer === 'string') {
@@ -543,19 +578,19 @@ function resolveSource(text: string, at: PathSegment[], byId: Map<string, RawNod
   const output = text.slice(slash + 1);
   const sender = byId.get(nodeId);
   if (!sender) {
-    const suggestion = closest(nodeId, [...byId.keys()]);
+    const suggestion = suggest(nodeId, nodeIds);
     source.report(at, `input source \`${text}\` refers to node \`${nodeId}\`, which does not exist`, {
-      hint: suggestion ? `did you mean \`${suggestion}/${output}\`?` : `nodes: ${[...byId.keys()].join(', ')}`,
+      hint: suggestion ? `did you mean \`${suggestion}/${output}\`?` : `nodes: ${listed(nodeIds)}`,
     });
     return undefined;
   }
   const outputs = sender.outputs ?? [];
   if (!outputs.includes(output)) {
-    const suggestion = closest(output, outputs);
+    const suggestion = suggest(output, outputs);
     source.report(at, `input source \`${text}\`: node \`${nodeId}\` does not declare an output \`${output}\``, {
       hint: suggestion
         ? `did you mean \`${nodeId}/${suggestion}\`?`
-        : `add \`${output}\` to the outputs of \`${nodeId}\`${outputs.length ? ` (declared: ${outputs.join(', ')})` : ''}`,
+        : `add \`${output}\` to the outputs of \`${nodeId}\`${outputs.length ? ` (declared: ${listed(outputs)})` : ''}`,
     });
     return undefined;
   }

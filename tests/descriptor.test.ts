@@ -246,6 +246,26 @@ test('an alias bomb and an over-deep document are refused quickly, with a positi
   expect(Date.now() - started).toBeLessThan(5000);
 });
 
+test('many dangling inputs are reported in linear time; a file beyond the size limit is refused at once', () => {
+  const n = 5000;
+  const yaml = 'nodes:\n' + Array.from({ length: n }, (_, i) => `  - id: n${i}\n    path: x.py\n    inputs:\n      a: missing${i}/out\n    outputs: [out]`).join('\n') + '\n';
+  const started = Date.now();
+  const found = issues(yaml);
+  expect(found).toHaveLength(n);
+  expect(found.every((i) => i.hint!.length < 400)).toBe(true); // not every node listed in every hint
+  expect(Date.now() - started).toBeLessThan(10_000); // was minutes (a suggestion against every node, per input)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-big-'));
+  try {
+    const file = path.join(dir, 'dataflow.yml');
+    fs.writeFileSync(file, yaml.repeat(20)); // 8.6 MB
+    const t0 = Date.now();
+    expect(() => loadDescriptor(file, { checkPaths: false })).toThrow(/the dataflow file is 8\.\d MiB, more than the 8\.0 MiB a descriptor may have/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a file that is not valid UTF-8 is refused with the position of the first bad byte, not silently repaired', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-utf8-'));
   try {
