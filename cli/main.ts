@@ -59,8 +59,14 @@ program
     const result = await run.finished;
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    const killed = result.nodes.filter((n) => n.killed);
     if (result.status === 'failed') {
       process.stderr.write(`dataflow ${result.id} failed\n${describeFailure(result)}\nlogs: ${run.logs.dir}\n`);
+      process.exitCode = 1;
+    } else if (killed.length > 0) {
+      // a planned stop that had to kill is not a clean stop
+      for (const n of killed) process.stderr.write(`node "${n.id}" ${n.detail}\n`);
+      process.stderr.write(`dataflow ${result.id} stopped, ${killed.length} node(s) killed; logs: ${run.logs.dir}\n`);
       process.exitCode = 1;
     } else {
       process.stderr.write(`dataflow ${result.id} ${result.status === 'stopped' ? 'stopped' : 'finished'}; logs: ${run.logs.dir}\n`);
@@ -241,7 +247,64 @@ program
     const grace = parseDuration(opts.graceDuration ?? opts.grace);
     const reply = await controlRequest({ cmd: 'stop', dataflow: target, graceMs: grace }, { timeoutMs: grace + 10_000 });
     console.log(`dataflow ${reply.dataflow!.id}: ${reply.dataflow!.status}`);
+    reportKilled(reply.dataflow!);
   });
+
+program
+  .command('restart')
+  .description('stop a dataflow and start its file again under the same name; prints the new id')
+  .argument('<dataflow>', 'dataflow id, id prefix or name')
+  .addOption(graceOption())
+  .action(async (ref: string, opts: { grace: string }) => {
+    const grace = parseDuration(opts.grace);
+    const reply = await controlRequest({ cmd: 'restart', dataflow: ref, graceMs: grace }, { timeoutMs: grace + 20_000 });
+    console.log(reply.dataflow!.id);
+  });
+
+const nodeCommand = program.command('node').description("the nodes of a running dataflow: list, info, restart, stop");
+nodeCommand
+  .command('list')
+  .description("a dataflow's nodes with their status, pid and restarts")
+  .argument('<dataflow>', 'dataflow id, id prefix or name')
+  .option('--json', 'print JSON')
+  .action(async (ref: string, opts: { json?: boolean }) => {
+    const nodes = (await controlRequest({ cmd: 'list' })).dataflows?.find((d) => d.id === ref || d.name === ref || d.id.startsWith(ref))?.nodes;
+    if (!nodes) throw new DoraError(`no dataflow with id or name "${ref}" (see \`dora list\`)`, { code: ErrorCode.USAGE });
+    if (opts.json) return console.log(JSON.stringify(nodes, null, 2));
+    printTable(['NODE', 'STATUS', 'PID', 'RESTARTS', 'DETAIL'], nodes.map((n) => [n.id, n.status, n.pid === null ? '-' : String(n.pid), String(n.restarts), n.detail ?? '']));
+  });
+nodeCommand
+  .command('info')
+  .description('one node: status, process, restarts, inputs and outputs, last stderr lines')
+  .argument('<dataflow>', 'dataflow id, id prefix or name')
+  .argument('<node>', 'node id')
+  .action(async (ref: string, node: string) => {
+    const df = (await controlRequest({ cmd: 'node', action: 'info', dataflow: ref, node })).dataflow!;
+    const n = df.nodes.find((x) => x.id === node)!;
+    const rows: [string, string][] = [
+      ['node', n.id],
+      ['dataflow', `${df.id}${df.name ? ` (${df.name})` : ''}`],
+      ['status', `${n.status}${n.detail ? ` (${n.detail})` : ''}`],
+      ['pid', n.pid === null ? '-' : String(n.pid)],
+      ['restarts', `${n.restarts} (restart_policy: ${n.restartPolicy})`],
+      ['inputs', n.inputs.join(', ') || '-'],
+      ['outputs', n.outputs.join(', ') || '-'],
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(9)} ${v}`);
+    if (n.stderrTail.length > 0) console.log(`last stderr lines:\n${n.stderrTail.map((l) => `  ${l}`).join('\n')}`);
+  });
+for (const action of ['restart', 'stop'] as const) {
+  nodeCommand
+    .command(action)
+    .description(action === 'stop' ? 'stop one node (STOP, then SIGTERM/SIGKILL after the grace period); it is not restarted' : 'restart one node now, whatever its restart_policy')
+    .argument('<dataflow>', 'dataflow id, id prefix or name')
+    .argument('<node>', 'node id')
+    .addOption(graceOption())
+    .action(async (ref: string, node: string, opts: { grace: string }) => {
+      await controlRequest({ cmd: 'node', action, dataflow: ref, node, graceMs: parseDuration(opts.grace) });
+      console.log(`node ${node}: ${action === 'stop' ? 'stopping' : 'restarting'}`);
+    });
+}
 
 program
   .command('new')
@@ -267,7 +330,15 @@ async function attach(id: string): Promise<void> {
   }
 }
 
+/** A planned stop that had to kill a node says so, and exits with status 1. */
+function reportKilled(df: DataflowSummary): void {
+  const killed = df.nodes.filter((n) => n.killed);
+  for (const n of killed) console.error(`node "${n.id}" ${n.detail}`);
+  if (killed.length > 0) process.exitCode = 1;
+}
+
 function reportEnd(df: DataflowSummary): void {
+  reportKilled(df);
   if (df.status === 'failed') {
     for (const n of df.nodes.filter((n) => n.status === 'failed')) {
       console.error(`node "${n.id}" failed: ${n.detail}`);

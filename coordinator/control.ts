@@ -21,6 +21,10 @@ export type ControlRequest =
   | { readonly cmd: 'logs'; readonly dataflow: string; readonly node?: string }
   | { readonly cmd: 'follow'; readonly dataflow: string; readonly from: number }
   | { readonly cmd: 'stop'; readonly dataflow: string; readonly graceMs?: number }
+  /** Stops a dataflow and starts its file again under the same name. */
+  | { readonly cmd: 'restart'; readonly dataflow: string; readonly graceMs?: number }
+  /** One node of a running dataflow: `restart` and `stop` act on it, `info` describes it. */
+  | { readonly cmd: 'node'; readonly action: 'info' | 'restart' | 'stop'; readonly dataflow: string; readonly node: string; readonly graceMs?: number }
   | { readonly cmd: 'down' };
 
 export interface DataflowSummary {
@@ -30,7 +34,21 @@ export interface DataflowSummary {
   readonly startedAt: string;
   readonly file: string;
   readonly logDir: string;
-  readonly nodes: readonly { id: string; status: NodeStatus; detail: string | null; stderrTail: string[] }[];
+  readonly nodes: readonly NodeSummary[];
+}
+
+export interface NodeSummary {
+  readonly id: string;
+  readonly status: NodeStatus;
+  readonly detail: string | null;
+  readonly stderrTail: string[];
+  readonly restarts: number;
+  readonly pid: number | null;
+  /** A planned stop had to kill it. */
+  readonly killed: boolean;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly restartPolicy: string;
 }
 
 export type ControlReply =

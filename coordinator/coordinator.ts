@@ -91,6 +91,19 @@ export class Coordinator {
           await run.stop(request.graceMs);
           return { ok: true, dataflow: summarize(run) };
         }
+        case 'restart': {
+          const old = this.find(request.dataflow);
+          await old.stop(request.graceMs);
+          const run = await this.startDataflow(old.dataflow.file, old.name);
+          return { ok: true, dataflow: summarize(run) };
+        }
+        case 'node': {
+          const run = this.find(request.dataflow);
+          if (request.action === 'stop') run.stopNode(request.node, request.graceMs);
+          else if (request.action === 'restart') run.restartNode(request.node, request.graceMs);
+          else if (!run.nodeIds().includes(request.node)) throw new DoraError(`no node "${request.node}" in dataflow ${run.id} (nodes: ${run.nodeIds().join(', ')})`, { code: ErrorCode.CONTROL });
+          return { ok: true, dataflow: summarize(run) };
+        }
         case 'down':
           setImmediate(() => void this.shutdown());
           return { ok: true };
@@ -140,6 +153,20 @@ function summarize(run: DataflowRun): DataflowSummary {
     startedAt: run.startedAt.toISOString(),
     file: run.dataflow.file,
     logDir: run.logs.dir,
-    nodes: run.nodeOutcomes().map((n: NodeOutcome) => ({ id: n.id, status: n.status, detail: n.detail ?? null, stderrTail: [...n.stderrTail] })),
+    nodes: run.nodeOutcomes().map((n: NodeOutcome) => {
+      const spec = run.dataflow.nodes.find((s) => s.id === n.id)!;
+      return {
+        id: n.id,
+        status: n.status,
+        detail: n.detail ?? null,
+        stderrTail: [...n.stderrTail],
+        restarts: n.restarts,
+        pid: n.pid ?? null,
+        killed: n.killed ?? false,
+        inputs: spec.inputs.map((i) => `${i.id} <- ${i.source.kind === 'timer' ? i.source.name : `${i.source.node}/${i.source.output}`}`),
+        outputs: [...spec.outputs],
+        restartPolicy: spec.restart.policy,
+      };
+    }),
   };
 }

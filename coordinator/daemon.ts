@@ -24,12 +24,14 @@ import { decodeControl, encodeControl, type DaemonEvent, type NodeRequest, type 
 import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
+import { DoraError, ErrorCode } from './errors';
 import { LogStore, type LogLine } from './logs';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
-export type NodeStatus = 'running' | 'succeeded' | 'failed' | 'stopped';
+/** `restarting`: exited, to be started again under its restart policy. */
+export type NodeStatus = 'running' | 'restarting' | 'succeeded' | 'failed' | 'stopped';
 
 export interface NodeOutcome {
   readonly id: string;
@@ -38,6 +40,12 @@ export interface NodeOutcome {
   readonly detail?: string;
   /** The node's last stderr lines (most useful when it failed). */
   readonly stderrTail: readonly string[];
+  /** How many times it was restarted. */
+  readonly restarts: number;
+  /** Its current process, while it runs. */
+  readonly pid?: number;
+  /** A planned stop had to kill it (SIGKILL after the grace period). */
+  readonly killed?: boolean;
 }
 
 export interface RunResult {
@@ -70,9 +78,24 @@ interface NodeState {
   ready: boolean;
   eventsSubscribed: boolean;
   outputsClosed: boolean;
+  /** Has been sent `start` (its current process). */
+  started: boolean;
   exit?: Exit;
   status: NodeStatus;
   detail?: string;
+  /** Restarts so far, and those of the current restart window (which began at windowStart). */
+  restarts: number;
+  windowRestarts: number;
+  windowStart?: number;
+  restartTimer?: NodeJS.Timeout;
+  /** Senders that have not yet said they count this restarted node as a holder again. */
+  awaitingSenders: Set<string>;
+  /** Last request from the node (health checks). */
+  lastSeen: number;
+  /** Why the daemon killed it, when it did. */
+  killReason?: 'health' | 'stop-timeout';
+  /** `dora node stop` / `dora node restart`: what to do when it has exited. */
+  manual?: 'stop' | 'restart';
 }
 
 export class DataflowRun {
@@ -94,6 +117,8 @@ export class DataflowRun {
   private started = false;
   private stopRequested = false;
   private slowStartTimer?: NodeJS.Timeout;
+  private healthTimer?: NodeJS.Timeout;
+  private descriptorFile = '';
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
 
@@ -108,7 +133,19 @@ export class DataflowRun {
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.finished = new Promise((resolve) => (this.finish = resolve));
     for (const spec of dataflow.nodes) {
-      this.nodes.set(spec.id, { spec, registered: false, ready: false, eventsSubscribed: false, outputsClosed: false, status: 'running' });
+      this.nodes.set(spec.id, {
+        spec,
+        registered: false,
+        ready: false,
+        eventsSubscribed: false,
+        outputsClosed: false,
+        started: false,
+        status: 'running',
+        restarts: 0,
+        windowRestarts: 0,
+        awaitingSenders: new Set(),
+        lastSeen: 0,
+      });
     }
   }
 
@@ -130,6 +167,9 @@ export class DataflowRun {
       status: n.status,
       detail: n.detail,
       stderrTail: this.logs.stderrTail(n.spec.id),
+      restarts: n.restarts,
+      ...(n.status === 'running' && n.process?.pid !== undefined ? { pid: n.process.pid } : {}),
+      ...(n.killReason === 'stop-timeout' ? { killed: true } : {}),
     }));
   }
 
@@ -142,9 +182,12 @@ export class DataflowRun {
       this.stopRequested = true;
       this.statusValue = 'stopping';
       this.stopTimers();
-      for (const n of this.nodes.values()) if (n.status === 'running') this.publish(n.spec.id, { t: 'stop', cause: 'MANUAL' });
+      for (const n of this.nodes.values()) {
+        if (n.status === 'running') this.publish(n.spec.id, { t: 'stop', cause: 'MANUAL' });
+        else if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow is stopping`); // restarts are cancelled by a stop
+      }
       const term = setTimeout(() => this.signalAll('SIGTERM'), graceMs);
-      const kill = setTimeout(() => this.signalAll('SIGKILL'), graceMs + TERM_TO_KILL_MS);
+      const kill = setTimeout(() => this.signalAll('SIGKILL', 'stop-timeout'), graceMs + TERM_TO_KILL_MS);
       void this.finished.then(() => {
         clearTimeout(term);
         clearTimeout(kill);
@@ -158,8 +201,55 @@ export class DataflowRun {
     this.stopRequested = true;
     this.statusValue = 'stopping';
     this.stopTimers();
+    for (const n of this.nodes.values()) if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow was killed`);
     this.signalAll('SIGKILL');
     return this.finished;
+  }
+
+  /** The ids of the nodes, in descriptor order. */
+  nodeIds(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /**
+   * Stops one node (`dora node stop`): STOP, then SIGTERM and SIGKILL after the grace
+   * period. It is not restarted; its receivers see its inputs close.
+   */
+  stopNode(id: string, graceMs = DEFAULT_GRACE_MS): void {
+    const state = this.running(id);
+    state.manual = 'stop';
+    this.escalate(state, graceMs);
+  }
+
+  /**
+   * Restarts one node (`dora node restart`) whatever its restart policy: STOP, then
+   * SIGTERM and SIGKILL after the grace period, then a new process at once. Does not
+   * count towards `max_restarts`.
+   */
+  restartNode(id: string, graceMs = DEFAULT_GRACE_MS): void {
+    const state = this.running(id);
+    if (!this.started) throw new DoraError(`node "${id}" cannot be restarted before the dataflow has started`, { code: ErrorCode.INVALID_ARGUMENT });
+    state.manual = 'restart';
+    this.escalate(state, graceMs);
+  }
+
+  private running(id: string): NodeState {
+    const state = this.nodes.get(id);
+    if (!state) throw new DoraError(`no node "${id}" in this dataflow (nodes: ${this.nodeIds().join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+    if (this.result || this.stopRequested) throw new DoraError(`the dataflow is ${this.statusValue}`, { code: ErrorCode.INVALID_ARGUMENT });
+    if (state.status !== 'running') throw new DoraError(`node "${id}" is not running (${state.status}${state.detail ? `: ${state.detail}` : ''})`, { code: ErrorCode.INVALID_ARGUMENT });
+    return state;
+  }
+
+  private escalate(state: NodeState, graceMs: number): void {
+    const proc = state.process;
+    this.publish(state.spec.id, { t: 'stop', cause: 'MANUAL' });
+    const term = setTimeout(() => proc?.kill('SIGTERM'), graceMs);
+    const kill = setTimeout(() => {
+      if (proc?.running) state.killReason = 'stop-timeout';
+      proc?.kill('SIGKILL');
+    }, graceMs + TERM_TO_KILL_MS);
+    void proc?.exited.then(() => (clearTimeout(term), clearTimeout(kill)));
   }
 
   private async launch(): Promise<void> {
@@ -171,16 +261,22 @@ export class DataflowRun {
     void this.serveRequests();
     void this.watchSubscriptions();
 
-    const descriptorFile = path.join(this.logs.dir, 'dataflow.json');
-    fs.writeFileSync(descriptorFile, JSON.stringify(this.dataflow.raw, null, 2));
-    for (const state of this.nodes.values()) this.spawn(state, descriptorFile);
+    this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
+    fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2));
+    for (const state of this.nodes.values()) this.spawn(state);
     this.slowStartTimer = setTimeout(() => this.warnSlowStart(), SLOW_START_WARNING_MS);
     this.slowStartTimer.unref();
+    if (this.dataflow.nodes.some((n) => n.healthCheckTimeoutMs !== undefined)) {
+      this.healthTimer = setInterval(() => this.checkHealth(), this.dataflow.healthCheckIntervalMs);
+      this.healthTimer.unref();
+    }
   }
 
-  private spawn(state: NodeState, descriptorFile: string): void {
+  private spawn(state: NodeState): void {
     const spec = state.spec;
-    const config = this.configFor(spec, descriptorFile);
+    Object.assign(state, { registered: false, ready: false, eventsSubscribed: false, outputsClosed: false, started: false, exit: undefined, killReason: undefined, manual: undefined });
+    state.status = 'running';
+    const config = this.configFor(spec, this.descriptorFile, state.restarts);
     const env = { ...process.env, ...this.options.env, ...spec.env, [NODE_CONFIG_ENV]: JSON.stringify(config) };
     const proc = new NodeProcess({
       command: commandFor(spec, env),
@@ -192,19 +288,25 @@ export class DataflowRun {
     void proc.exited.then((exit) => this.onExit(state, exit));
   }
 
-  private configFor(spec: ResolvedNode, descriptorFile: string): NodeConfig {
-    const inputs: InputWiring[] = spec.inputs.map((input) =>
-      input.source.kind === 'timer'
-        ? { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic: timerTopic(input.source.name), source: input.source.name, dropEndpoint: null }
-        : {
-            id: input.id,
-            queueSize: input.queueSize,
-            endpoint: this.ep.nodeData(input.source.node),
-            topic: outputTopic(input.source.node, input.source.output),
-            source: `${input.source.node}/${input.source.output}`,
-            dropEndpoint: this.ep.nodeDrops(input.source.node),
-          },
-    );
+  private configFor(spec: ResolvedNode, descriptorFile: string, restartCount: number): NodeConfig {
+    const inputs: InputWiring[] = spec.inputs.map((input) => {
+      const timeoutMs = input.timeoutMs ?? 0;
+      if (input.source.kind === 'timer') {
+        const topic = timerTopic(input.source.name);
+        return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: input.source.name, dropEndpoint: null, timeoutMs, restartable: false };
+      }
+      const sender = this.nodes.get(input.source.node)!.spec;
+      return {
+        id: input.id,
+        queueSize: input.queueSize,
+        endpoint: this.ep.nodeData(sender.id),
+        topic: outputTopic(sender.id, input.source.output),
+        source: `${sender.id}/${input.source.output}`,
+        dropEndpoint: this.ep.nodeDrops(sender.id),
+        timeoutMs,
+        restartable: sender.restart.policy !== 'never',
+      };
+    });
     const subscribers: Record<string, string[]> = {};
     for (const output of spec.outputs) {
       subscribers[output] = this.dataflow.nodes
@@ -227,6 +329,8 @@ export class DataflowRun {
       inputs,
       nodeDescriptor: spec.raw,
       dataflowDescriptorFile: descriptorFile,
+      restartCount,
+      healthCheckTimeoutMs: spec.healthCheckTimeoutMs ?? 0,
     };
   }
 
@@ -235,8 +339,9 @@ export class DataflowRun {
       for await (const [identity, frame] of this.router) {
         const request = decodeControl<NodeRequest>(frame);
         if (!request) continue; // not ours to answer: no reply, nothing to misread
-        const state = this.nodes.get(request.node);
+        const state = typeof request.node === 'string' ? this.nodes.get(request.node) : undefined;
         if (!state) continue;
+        state.lastSeen = performance.now();
         switch (request.t) {
           case 'register': {
             const reply: RegisterReply =
@@ -245,12 +350,20 @@ export class DataflowRun {
                 : { t: 'error', message: `protocol version ${request.version} is not supported by this daemon (it speaks version ${PROTOCOL_VERSION}); use matching dora-ts versions` };
             state.registered = reply.t === 'ok';
             await this.router.send([identity, encodeControl(reply)]);
+            if (state.registered && state.restarts > 0) this.announceRestart(state);
             break;
           }
           case 'ready':
             state.ready = true;
             this.maybeStart();
             break;
+          case 'heartbeat':
+            break; // lastSeen is all it is for
+          case 'restart-seen': {
+            const peer = typeof request.peer === 'string' ? this.nodes.get(request.peer) : undefined;
+            if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
+            break;
+          }
           case 'log':
             this.logs.append({ node: state.spec.id, stream: 'log', line: `[${request.level}]${request.target ? ` ${request.target}:` : ''} ${request.message}` });
             break;
@@ -289,7 +402,14 @@ export class DataflowRun {
 
   /** The start barrier: every live node is ready and subscribed to its events and timers. */
   private maybeStart(): void {
-    if (this.started || this.stopRequested) return;
+    if (this.stopRequested) return;
+    if (this.started) {
+      // a restarted node starts once it is ready and every sender of it counts it as a holder again
+      for (const n of this.nodes.values()) {
+        if (n.status === 'running' && !n.started && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0) this.startNode(n);
+      }
+      return;
+    }
     const live = [...this.nodes.values()].filter((n) => n.status === 'running');
     if (!live.every((n) => n.ready && n.eventsSubscribed)) return;
     for (const timer of this.dataflow.timers) {
@@ -298,8 +418,46 @@ export class DataflowRun {
     }
     this.started = true;
     clearTimeout(this.slowStartTimer);
-    for (const n of live) this.publish(n.spec.id, { t: 'start' });
+    for (const n of live) this.startNode(n);
     for (const timer of this.dataflow.timers) this.startTimer(timer);
+  }
+
+  private startNode(state: NodeState): void {
+    state.started = true;
+    state.lastSeen = performance.now(); // health checks count from here
+    this.publish(state.spec.id, { t: 'start' });
+  }
+
+  /**
+   * A restarted node has registered: its senders count it as a holder again (and say so:
+   * it is started once they all have), its receivers reopen their inputs from it.
+   */
+  private announceRestart(state: NodeState): void {
+    const id = state.spec.id;
+    state.awaitingSenders = new Set(
+      state.spec.inputs.flatMap((i) => (i.source.kind === 'node' && this.nodes.get(i.source.node)?.status === 'running' ? [i.source.node] : [])),
+    );
+    const told = new Set<string>();
+    for (const other of this.nodes.values()) {
+      if (other.status !== 'running' || other === state) continue;
+      const receives = other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id);
+      if (receives || state.awaitingSenders.has(other.spec.id)) (told.add(other.spec.id), this.publish(other.spec.id, { t: 'node-restarted', node: id }));
+    }
+    for (const sender of state.awaitingSenders) if (!told.has(sender)) state.awaitingSenders.delete(sender);
+    this.logs.append({ node: id, stream: 'log', line: `[info] node ${id} restarted (restart ${state.restarts})` });
+    this.maybeStart();
+  }
+
+  /** Kills nodes with a health check that have been silent for longer than it allows. */
+  private checkHealth(): void {
+    const now = performance.now();
+    for (const n of this.nodes.values()) {
+      const timeout = n.spec.healthCheckTimeoutMs;
+      if (timeout === undefined || n.status !== 'running' || !n.started || n.killReason || now - n.lastSeen <= timeout) continue;
+      n.killReason = 'health';
+      this.logs.append({ node: n.spec.id, stream: 'log', line: `[error] node ${n.spec.id} has given no sign of life for ${Math.round(now - n.lastSeen)} ms (health_check_timeout ${timeout} ms): killing it` });
+      n.process?.kill('SIGKILL');
+    }
   }
 
   private startTimer(timer: TimerSource): void {
@@ -329,12 +487,16 @@ export class DataflowRun {
     this.timers.length = 0;
   }
 
+  private pendingEvent(node: string, event: DaemonEvent): void {
+    const pending = this.pendingEvents.get(node) ?? [];
+    pending.push(event);
+    this.pendingEvents.set(node, pending);
+  }
+
   private publish(node: string, event: DaemonEvent): void {
     if (!this.nodes.get(node)?.eventsSubscribed) {
       // PUB drops what it sends before the subscription has arrived: hold it until then.
-      const pending = this.pendingEvents.get(node) ?? [];
-      pending.push(event);
-      this.pendingEvents.set(node, pending);
+      this.pendingEvent(node, event);
       return;
     }
     void this.events.send([eventTopic(node), encodeControl(event)]).catch(() => undefined);
@@ -342,18 +504,63 @@ export class DataflowRun {
 
   private onExit(state: NodeState, exit: Exit): void {
     state.exit = exit;
+    state.process = undefined;
     const id = state.spec.id;
+    let failed = false;
     if (exit.spawnError) {
-      state.status = 'failed';
+      failed = true;
       const unbuilt = state.spec.build !== undefined && (exit.spawnError as NodeJS.ErrnoException).code === 'ENOENT';
       state.detail = `could not be started: ${exit.spawnError.message}${unbuilt ? ` (it has a build command: run \`dora build ${this.dataflow.file}\` first)` : ''}`;
+    } else if (state.killReason === 'health') {
+      failed = true;
+      state.detail = `killed after ${state.spec.healthCheckTimeoutMs} ms without a sign of life (health_check_timeout)`;
     } else if (exit.code === 0) {
-      state.status = 'succeeded';
       state.detail = 'exited with status 0';
     } else {
-      state.status = this.stopRequested ? 'stopped' : 'failed';
-      state.detail = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+      failed = !this.stopRequested && state.manual === undefined;
+      state.detail =
+        state.killReason === 'stop-timeout'
+          ? `did not stop within the grace period and was killed (SIGKILL)`
+          : exit.signal
+            ? `killed by ${exit.signal}`
+            : `exited with status ${exit.code}`;
     }
+    for (const other of this.nodes.values()) other.awaitingSenders.delete(id); // a gone sender holds nothing
+
+    // Its senders may hold shared-memory samples on its account (and wait for its
+    // subscription at the barrier): it holds nothing any more.
+    for (const other of this.nodes.values()) {
+      if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) {
+        this.publish(other.spec.id, { t: 'peer-exited', node: id });
+      }
+    }
+
+    const delayMs = this.restartDelay(state, failed);
+    if (delayMs !== undefined) {
+      state.status = 'restarting';
+      this.logs.append({ node: id, stream: 'log', line: `[${failed ? 'error' : 'info'}] node ${id} ${state.detail}; restarting it${delayMs > 0 ? ` in ${delayMs} ms` : ''}` });
+      state.restartTimer = setTimeout(() => {
+        state.restartTimer = undefined;
+        if (state.status !== 'restarting') return;
+        // the delay may have outlived the reasons to restart (a stop, closed inputs)
+        const why = this.restartsDisabled(state);
+        if (why) this.finalize(state, `${state.detail}; not restarted: ${why}`, failed);
+        else this.respawn(state);
+      }, delayMs);
+      return;
+    }
+    if (!exit.spawnError && state.manual === 'stop') state.detail = `stopped by \`dora node stop\` (${state.detail})`;
+    this.finalize(state, state.detail, failed);
+  }
+
+  /** The process of a node has ended for good: its outcome, its receivers told, maybe the run's end. */
+  private finalize(state: NodeState, detail: string | undefined, failed = state.status === 'failed'): void {
+    clearTimeout(state.restartTimer);
+    const id = state.spec.id;
+    const exit = state.exit;
+    state.detail = detail;
+    state.status = failed ? 'failed' : exit && exit.code === 0 && !exit.spawnError ? 'succeeded' : this.stopRequested || state.manual === 'stop' ? 'stopped' : 'failed';
+    if (state.killReason === 'stop-timeout') this.logs.append({ node: id, stream: 'log', line: `[warn] node ${id} ${state.detail}` });
     if (state.status === 'failed') {
       this.logs.append({ node: id, stream: 'log', line: `[error] node ${id} ${state.detail}` });
       if (!this.started && !this.stopRequested) {
@@ -363,29 +570,78 @@ export class DataflowRun {
       }
     }
 
-    // Downstream inputs whose sender left without closing them cleanly get INPUT_CLOSED from here.
-    if (!state.outputsClosed) {
-      for (const other of this.nodes.values()) {
-        if (other.status !== 'running') continue;
-        const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id).map((i) => i.id);
-        if (inputs.length > 0) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
-      }
-    }
-    {
-      // Its publishers may still be waiting for its subscriptions at the barrier, and
-      // may hold shared-memory samples on its account: it holds nothing any more.
-      for (const other of this.nodes.values()) {
-        if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) {
-          this.publish(other.spec.id, { t: 'peer-exited', node: id });
-        }
-      }
+    // Receivers whose sender left without closing its outputs cleanly, or whose sender
+    // has a restart policy (its end of stream awaits this verdict), are told here.
+    const restartable = state.spec.restart.policy !== 'never';
+    for (const other of this.nodes.values()) {
+      if (other.status !== 'running') continue;
+      const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id).map((i) => i.id);
+      if (inputs.length === 0) continue;
+      if (state.status === 'failed') this.publish(other.spec.id, { t: 'node-failed', node: id });
+      if (!state.outputsClosed || restartable) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
     }
     this.maybeStart(); // an exited node no longer holds the barrier
-    if ([...this.nodes.values()].every((n) => n.status !== 'running')) void this.complete();
+    if ([...this.nodes.values()].every((n) => n.status !== 'running' && n.status !== 'restarting')) void this.complete();
   }
 
-  private signalAll(signal: NodeJS.Signals): void {
-    for (const n of this.nodes.values()) if (n.status === 'running') n.process?.kill(signal);
+  /** Why a node must not be restarted now, if it must not: dora's rules. */
+  private restartsDisabled(state: NodeState): string | undefined {
+    if (this.stopRequested || this.result) return 'the dataflow is stopping';
+    if (state.manual === 'stop') return 'stopped by `dora node stop`';
+    if (!this.started) return 'the dataflow had not started';
+    const fed = state.spec.inputs.filter((i) => i.source.kind === 'node');
+    if (fed.length > 0 && fed.length === state.spec.inputs.length) {
+      const closed = fed.every((i) => {
+        const sender = i.source.kind === 'node' ? this.nodes.get(i.source.node) : undefined;
+        return sender !== undefined && sender !== state && sender.status !== 'running' && sender.status !== 'restarting';
+      });
+      if (closed) return 'all its inputs have closed';
+    }
+    return undefined;
+  }
+
+  /** The delay before restarting an exited node, or undefined when it is not restarted (dora's order of checks). */
+  private restartDelay(state: NodeState, failed: boolean): number | undefined {
+    if (state.manual === 'restart' && !this.restartsDisabled(state)) return 0;
+    const policy = state.spec.restart;
+    if (policy.policy === 'never' || (policy.policy === 'on-failure' && !failed)) return undefined;
+    const why = this.restartsDisabled(state);
+    if (why) {
+      if (!this.stopRequested) this.logs.append({ node: state.spec.id, stream: 'log', line: `[info] node ${state.spec.id} is not restarted: ${why}` });
+      return undefined;
+    }
+    const now = performance.now();
+    if (policy.windowMs !== undefined && state.windowStart !== undefined && now - state.windowStart >= policy.windowMs) {
+      state.windowRestarts = 0;
+      state.windowStart = undefined;
+    }
+    if (policy.maxRestarts > 0 && state.windowRestarts >= policy.maxRestarts) {
+      state.detail = `${state.detail}; gave up after ${state.windowRestarts} restart(s) (max_restarts ${policy.maxRestarts})`;
+      return undefined;
+    }
+    const delay = Math.min(policy.delayMs * 2 ** state.windowRestarts, policy.maxDelayMs ?? Infinity);
+    state.windowRestarts++;
+    state.windowStart ??= now;
+    return delay;
+  }
+
+  private respawn(state: NodeState): void {
+    state.restarts++;
+    const id = state.spec.id;
+    // Its new process waits at its barrier for subscribers that will never come: say who is gone.
+    for (const other of this.nodes.values()) {
+      if (other.status === 'running' || other.status === 'restarting') continue;
+      if (other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.pendingEvent(id, { t: 'peer-exited', node: other.spec.id });
+    }
+    this.spawn(state);
+  }
+
+  private signalAll(signal: NodeJS.Signals, reason?: NodeState['killReason']): void {
+    for (const n of this.nodes.values()) {
+      if (n.status !== 'running' || !n.process?.running) continue;
+      if (reason) n.killReason = reason;
+      n.process.kill(signal);
+    }
   }
 
   private warnSlowStart(): void {
@@ -400,8 +656,9 @@ export class DataflowRun {
     if (this.result) return;
     this.stopTimers();
     clearTimeout(this.slowStartTimer);
+    clearInterval(this.healthTimer);
     const nodes = this.nodeOutcomes();
-    const status = nodes.some((n) => n.status === 'failed') ? 'failed' : this.stopRequested ? 'stopped' : 'succeeded';
+    const status = nodes.some((n) => n.status === 'failed') ? 'failed' : this.stopRequested || nodes.some((n) => n.status === 'stopped') ? 'stopped' : 'succeeded';
     this.result = { id: this.id, status, nodes };
     this.statusValue = status;
     this.router.close();

@@ -7,6 +7,22 @@
 /** Default capacity of an input queue (dora's default). */
 export const DEFAULT_QUEUE_SIZE = 10;
 
+/** Seconds between health checks when the dataflow does not say (dora's default). */
+export const DEFAULT_HEALTH_CHECK_INTERVAL_S = 5;
+
+/** dora's restart fields of a node, durations in milliseconds. */
+export interface RestartPolicy {
+  readonly policy: 'never' | 'on-failure' | 'always';
+  /** At most this many restarts (per window when `windowMs` is set); 0 = unlimited. */
+  readonly maxRestarts: number;
+  /** Delay before the first restart, doubled at each further one. */
+  readonly delayMs: number;
+  /** Upper bound of the doubling delay. */
+  readonly maxDelayMs?: number;
+  /** The restart count starts again from zero this long after a window's first restart. */
+  readonly windowMs?: number;
+}
+
 /** A built-in timer input such as `dora/timer/millis/100` or `dora/timer/hz/30`. */
 export interface TimerSource {
   readonly kind: 'timer';
@@ -31,6 +47,8 @@ export interface ResolvedInput {
   readonly source: InputSource;
   /** Capacity of the receiver-side queue; the oldest message is dropped when full. */
   readonly queueSize: number;
+  /** `input_timeout`: closed after this long without a message (armed by the first one). */
+  readonly timeoutMs?: number;
 }
 
 export interface ResolvedNode {
@@ -50,6 +68,9 @@ export interface ResolvedNode {
   readonly build?: string;
   readonly inputs: readonly ResolvedInput[];
   readonly outputs: readonly string[];
+  readonly restart: RestartPolicy;
+  /** `health_check_timeout`: killed when silent towards its daemon for longer. */
+  readonly healthCheckTimeoutMs?: number;
   /** The node's entry exactly as parsed from YAML (handed to the node as its config). */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -64,6 +85,8 @@ export interface ResolvedDataflow {
   readonly timers: readonly TimerSource[];
   /** Payloads of at least this many bytes travel through shared memory. */
   readonly sharedMemoryThreshold: number;
+  /** How often the daemon checks nodes that have a health check. */
+  readonly healthCheckIntervalMs: number;
   /** The whole descriptor as parsed from YAML, as plain JSON data. */
   readonly raw: Readonly<Record<string, unknown>>;
 }

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import schema from './dataflow.schema.json';
-import { DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type TimerSource } from './dataflow';
+import { DEFAULT_HEALTH_CHECK_INTERVAL_S, DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type RestartPolicy, type TimerSource } from './dataflow';
 import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
 import { DescriptorError, DoraError, ErrorCode, type DescriptorIssue, type SourcePosition } from './errors';
 
@@ -30,9 +30,7 @@ const UNSUPPORTED_DORA_FIELDS: Record<string, string> = {
   custom: '`custom` is the old form of a node; move its `source` to `path` and its other fields up one level',
   deploy: 'multi-machine deployment is not supported; every node runs on this machine',
   _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine',
-  restart_policy: 'nodes are not restarted; a node that fails fails the dataflow',
   queue_policy: 'queues always drop the oldest message when full; size them with `queue_size`',
-  input_timeout: 'input timeouts are not supported',
   send_stdout_as: 'forwarding stdout as an output is not supported; send the data with sendOutput',
   send_logs_as: 'forwarding logs as an output is not supported',
   git: 'fetching nodes from git is not supported; clone the repository and point `path` at it',
@@ -158,6 +156,7 @@ function byPosition(issues: readonly DescriptorIssue[]): DescriptorIssue[] {
 interface RawInputLong {
   source: string;
   queue_size?: number;
+  input_timeout?: number;
 }
 interface RawNode {
   id: string;
@@ -169,10 +168,17 @@ interface RawNode {
   build?: string;
   inputs?: Record<string, string | RawInputLong>;
   outputs?: string[];
+  restart_policy?: RestartPolicy['policy'];
+  max_restarts?: number;
+  restart_delay?: number;
+  max_restart_delay?: number;
+  restart_window?: number;
+  health_check_timeout?: number;
 }
 interface RawDataflow {
   nodes: RawNode[];
   shared_memory_threshold?: number;
+  health_check_interval?: number;
 }
 
 type PathSegment = string | number;
@@ -317,7 +323,7 @@ function editDistance(a: string, b: string): number {
 
 const NODE_FIELDS = Object.keys(schema.definitions.node.properties);
 const TOP_FIELDS = Object.keys(schema.properties);
-const INPUT_FIELDS = ['source', 'queue_size'];
+const INPUT_FIELDS = ['source', 'queue_size', 'input_timeout'];
 
 function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
@@ -395,6 +401,12 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
       case 'minimum':
         add({ path: p, message: `${fieldName(p)} must be at least ${String(params.limit)}, not ${JSON.stringify(value)}` });
         break;
+      case 'exclusiveMinimum':
+        add({ path: p, message: `${fieldName(p)} must be greater than ${String(params.limit)}, not ${JSON.stringify(value)}` });
+        break;
+      case 'enum':
+        add({ path: p, message: `${fieldName(p)} must be one of ${(params.allowedValues as unknown[]).map((v) => `\`${String(v)}\``).join(', ')}, not ${JSON.stringify(value)}` });
+        break;
       case 'minLength':
         add({ path: p, message: `${fieldName(p)} must not be empty` });
         break;
@@ -425,6 +437,11 @@ function parseTimer(name: string): TimerSource | string {
   }
   if (!/^[0-9]+$/.test(amount) || BigInt(amount) === 0n) return `timer \`${name}\`: the interval must be a positive integer, not \`${amount}\``;
   return { kind: 'timer', name, intervalNs: BigInt(amount) * scale };
+}
+
+/** A duration in seconds as written in the YAML, in whole milliseconds (at least 1 when positive). */
+function seconds(value: number): number {
+  return value > 0 ? Math.max(1, Math.round(value * 1000)) : 0;
 }
 
 /** Splits a command line like a POSIX shell would (quotes and backslashes; no expansion). */
@@ -491,11 +508,12 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     for (const [id, spec] of Object.entries(node.inputs ?? {})) {
       const sourceText = typeof spec === 'string' ? spec : spec.source;
       const queueSize = typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE);
+      const timeoutMs = typeof spec === 'string' || spec.input_timeout === undefined ? undefined : seconds(spec.input_timeout);
       const at: PathSegment[] = typeof spec === 'string' ? ['nodes', i, 'inputs', id] : ['nodes', i, 'inputs', id, 'source'];
       const resolved = resolveSource(sourceText, at, byId, source, suggest, nodeIds);
       if (!resolved) continue;
       if (resolved.kind === 'timer') timers.set(resolved.name, resolved);
-      inputs.push({ id, source: resolved, queueSize });
+      inputs.push({ id, source: resolved, queueSize, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     }
     let args: string[] = [];
     if (typeof node.args === 'string') {
@@ -528,6 +546,14 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
       ...(node.build !== undefined ? { build: node.build } : {}),
       inputs,
       outputs: node.outputs ?? [],
+      restart: {
+        policy: node.restart_policy ?? 'never',
+        maxRestarts: node.max_restarts ?? 0,
+        delayMs: seconds(node.restart_delay ?? 0),
+        ...(node.max_restart_delay !== undefined ? { maxDelayMs: seconds(node.max_restart_delay) } : {}),
+        ...(node.restart_window !== undefined ? { windowMs: seconds(node.restart_window) } : {}),
+      },
+      ...(node.health_check_timeout !== undefined ? { healthCheckTimeoutMs: seconds(node.health_check_timeout) } : {}),
       raw: node as unknown as Record<string, unknown>,
     };
   });
@@ -538,6 +564,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     nodes,
     timers: [...timers.values()],
     sharedMemoryThreshold: raw.shared_memory_threshold ?? DEFAULT_SHARED_MEMORY_THRESHOLD,
+    healthCheckIntervalMs: seconds(raw.health_check_interval ?? DEFAULT_HEALTH_CHECK_INTERVAL_S),
     raw: raw as unknown as Record<string, unknown>,
   };
 }

@@ -47,4 +47,24 @@ export interface ErrorEvent {
   readonly error: string;
 }
 
-export type Event = InputEvent | InputClosedEvent | StopEvent | ErrorEvent;
+/** Data arrived again on an input its `input_timeout` had closed; it is open again. */
+export interface InputRecoveredEvent {
+  readonly type: 'INPUT_RECOVERED';
+  readonly id: string;
+}
+
+/** A node this node receives from was restarted under its restart policy; its inputs from it are open again. */
+export interface NodeRestartedEvent {
+  readonly type: 'NODE_RESTARTED';
+  /** The restarted node's id. */
+  readonly id: string;
+}
+
+/** A node this node receives from failed and will not be restarted; INPUT_CLOSED follows for its inputs. */
+export interface NodeFailedEvent {
+  readonly type: 'NODE_FAILED';
+  /** The failed node's id. */
+  readonly id: string;
+}
+
+export type Event = InputEvent | InputClosedEvent | InputRecoveredEvent | NodeRestartedEvent | NodeFailedEvent | StopEvent | ErrorEvent;

@@ -123,6 +123,16 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     return this.config.dataflowId;
   }
 
+  /** How many times the daemon has restarted this node under its `restart_policy` (0 on its first run). */
+  get restartCount(): number {
+    return this.config.restartCount ?? 0;
+  }
+
+  /** Whether this process is a restart of the node (dora's `is_restart()`). */
+  get isRestart(): boolean {
+    return this.restartCount > 0;
+  }
+
   /** The node's own entry of the dataflow YAML. */
   nodeConfig(): Readonly<Record<string, unknown>> {
     return this.config.nodeDescriptor;
@@ -169,7 +179,9 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
         if (remaining <= 0) return null;
         // Idle with undisposed events: V8 would not collect (and release them) until it allocates again.
         if (reader.held > HELD_SAMPLES_BEFORE_GC) this.collectSoon();
-        await this.wait(remaining);
+        // The core may need a call before anything arrives: an input_timeout, a health-check heartbeat.
+        const wake = Number(core().dora_wake_after_ms(ctx));
+        await this.wait(wake >= 0 ? Math.min(remaining, wake) : remaining);
       }
     } finally {
       this.receiving = false;

@@ -127,7 +127,11 @@ export class EventReader {
       case 'ERROR':
         return { type, error: message() };
       case 'INPUT_CLOSED':
+      case 'INPUT_RECOVERED':
         return { type, id: this.inputIds[dv.getUint16(RECORD.input, true)] };
+      case 'NODE_RESTARTED':
+      case 'NODE_FAILED':
+        return { type, id: message() };
       case 'INPUT':
         return this.input(layoutLength, parametersLength, messageAt + dv.getUint32(RECORD.messageLength, true));
       default:

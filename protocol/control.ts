@@ -22,6 +22,10 @@ export type NodeRequest =
   | { readonly t: 'log'; readonly node: string; readonly level: LogLevel; readonly message: string; readonly target?: string }
   /** The node has published end-of-stream on every output and will send no more data. */
   | { readonly t: 'outputs-closed'; readonly node: string }
+  /** The node's code is active (only for nodes with a health check). */
+  | { readonly t: 'heartbeat'; readonly node: string }
+  /** This sender counts the restarted `peer` among its samples' holders again. */
+  | { readonly t: 'restart-seen'; readonly node: string; readonly peer: string }
   /** The node's last request; answered once every earlier one was served. */
   | { readonly t: 'closing'; readonly node: string };
 
@@ -35,7 +39,11 @@ export type DaemonEvent =
   /** A node exited before the start barrier: stop waiting for its subscriptions. */
   | { readonly t: 'peer-exited'; readonly node: string }
   /** These inputs' sender exited without closing them cleanly (e.g. crashed). */
-  | { readonly t: 'inputs-closed'; readonly inputs: readonly string[]; readonly reason: string };
+  | { readonly t: 'inputs-closed'; readonly inputs: readonly string[]; readonly reason: string }
+  /** A node was restarted: its senders count it as a holder again, its receivers reopen their inputs from it. */
+  | { readonly t: 'node-restarted'; readonly node: string }
+  /** A node failed and will not be restarted. */
+  | { readonly t: 'node-failed'; readonly node: string };
 
 /** Fails to compile when the messages above and the tags of protocol/facts.json disagree. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

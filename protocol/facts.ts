@@ -78,7 +78,7 @@ export enum ParameterTag {
 }
 
 /** Names of the event types, indexed by their number (enum DoraEventType). */
-export const EVENT_TYPES = ["STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN"] as const;
+export const EVENT_TYPES = ["STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN", "INPUT_RECOVERED", "NODE_RESTARTED", "NODE_FAILED"] as const;
 export type EventTypeName = (typeof EVENT_TYPES)[number];
 
 /** Why a node is told to stop (dora's causes). */
@@ -90,7 +90,7 @@ export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Tags (`t`) of node → daemon requests. */
-export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "closing"] as const;
+export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "closing"] as const;
 export type NodeRequestTag = (typeof NODE_REQUEST_TAGS)[number];
 
 /** Tags (`t`) of the daemon's answers to `register`. */
@@ -98,7 +98,7 @@ export const REGISTER_REPLY_TAGS = ["ok", "error"] as const;
 export type RegisterReplyTag = (typeof REGISTER_REPLY_TAGS)[number];
 
 /** Tags (`t`) of daemon → node events. */
-export const DAEMON_EVENT_TAGS = ["start", "stop", "peer-exited", "inputs-closed"] as const;
+export const DAEMON_EVENT_TAGS = ["start", "stop", "peer-exited", "inputs-closed", "node-restarted", "node-failed"] as const;
 export type DaemonEventTag = (typeof DAEMON_EVENT_TAGS)[number];
 
 /** Buffers and children of each kind of Arrow layout (children -1: one per field). */
@@ -166,6 +166,10 @@ export interface InputWiring {
   readonly source: string;
   /** The sender's drop-token endpoint (PULL), where this node returns shared-memory samples; null for timers. */
   readonly dropEndpoint: string | null;
+  /** The input's `input_timeout` in milliseconds, 0 for none: armed by the first message, the input yields `INPUT_CLOSED` when nothing arrives for that long and `INPUT_RECOVERED` before the next message. */
+  readonly timeoutMs: number;
+  /** The sender has a restart policy: its end-of-stream does not close the input; the daemon's `inputs-closed` does, once the sender will not be restarted. */
+  readonly restartable: boolean;
 }
 
 /** What the daemon tells a node when it spawns it, as JSON in DORA_NODE_CONFIG. */
@@ -200,10 +204,14 @@ export interface NodeConfig {
   readonly nodeDescriptor: Readonly<Record<string, unknown>>;
   /** Path of a JSON file holding the whole dataflow descriptor (too large for the environment). */
   readonly dataflowDescriptorFile: string;
+  /** How many times the daemon has restarted this node (0 for its first run). A restarted node connects to its senders only once they know it is back (`start`), and drops what reached it before. */
+  readonly restartCount: number;
+  /** The node's `health_check_timeout` in milliseconds, 0 for none. When set, the node sends `heartbeat` requests while its code is active (calling the node API, or waiting in it); the daemon kills a node silent for longer. */
+  readonly healthCheckTimeoutMs: number;
 }
 
 /** The fields of NodeConfig, in order. */
-export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile"] as const;
+export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "healthCheckTimeoutMs"] as const;
 export type NodeConfigField = (typeof NODE_CONFIG_FIELDS)[number];
 
 /** How the node core hands an event to a binding in one call (dora_next_event_record): a fixed part, little-endian, then at offset `body` the Arrow layout and the parameters in their wire encoding, the message (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Field offsets: */

@@ -25,12 +25,15 @@ type Line = Record<string, any>;
 const lines = (file: string, type: string): Line[] => readRecord(file).filter((e) => e.type === type);
 
 /** The summary the stream receiver writes when its stream ends. */
-function streamEnd(file: string): Line {
-  const events = readRecord(file).filter((e) => e.type !== 'MEM');
-  // INPUT_CLOSED once every message was read, then the stream ends.
-  expect(events.map((e) => e.type)).toEqual(['INPUT_CLOSED', 'END']);
-  expect(events[0].received).toBe(events[1].received);
-  return events[1];
+function streamEnd(file: string, senderFailed = false): Line {
+  let events = readRecord(file).filter((e) => e.type !== 'MEM');
+  // A sender that failed is announced first (NODE_FAILED).
+  if (senderFailed) expect(events.shift()?.type).toBe('NODE_FAILED');
+  // INPUT_CLOSED once every message was read, then (as in dora) STOP because every input is closed, then the end.
+  expect(events.map((e) => e.type)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
+  expect(events[1].cause).toBe('ALL_INPUTS_CLOSED');
+  expect(events[0].received).toBe(events[2].received);
+  return events[2];
 }
 
 describe('100,000 back-to-back 8-byte messages arrive in order, none lost, then INPUT_CLOSED and the end', () => {
@@ -189,7 +192,7 @@ describe('a node whose code has finished exits within 1 s while its input keeps 
     expect(result.code).toBe(0);
     // What it sent arrived, and its exit closed its output.
     const events = readRecord(path.join(df.dir, 'r.jsonl'));
-    expect(events.map((e) => (e.type === 'INPUT' ? e.values[0] : e.type))).toEqual([0, 1, 2, 'INPUT_CLOSED', 'END']);
+    expect(events.map((e) => (e.type === 'INPUT' ? e.values[0] : e.type))).toEqual([0, 1, 2, 'INPUT_CLOSED', 'STOP', 'END']);
   });
 });
 
@@ -215,7 +218,7 @@ test('a TypeScript sender killed with SIGKILL mid-stream of shared-memory messag
   expect(result.stderr).toMatch(/node "sender" failed: killed by SIGKILL/);
   expect(result.stderr).not.toMatch(/node "r" failed/);
   expect(lines(senderRecord, 'STATS')).toEqual([]); // it never got to finish
-  const end = streamEnd(path.join(df.dir, 'r.jsonl'));
+  const end = streamEnd(path.join(df.dir, 'r.jsonl'), true);
   expect(end.received).toBeGreaterThan(0);
   expect(end).toMatchObject({ firstSeq: 0, disorder: 0 });
   expect(end.lost).toBe(end.dropped.data ?? 0); // whatever it missed, its queue dropped
@@ -246,8 +249,9 @@ test('next(timeoutMs) returns null after about the timeout when nothing arrives,
   expect(inputs).toEqual(['INPUT 0', 'INPUT 1', 'INPUT 2']);
   for (const input of inputs) expect(kinds[kinds.indexOf(input) - 1]).toBe('TIMEOUT');
   expect(timeouts.length).toBeGreaterThanOrEqual(6); // ~3 per 400 ms gap
-  // The stream ends only when the input closes; then next(timeout) returns null at once.
-  expect(kinds.slice(-2)).toEqual(['INPUT_CLOSED', 'END']);
+  // The stream ends only when the input closes (STOP, cause ALL_INPUTS_CLOSED); then next(timeout) returns null at once.
+  expect(kinds.slice(-3)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
+  expect(events[events.length - 2].cause).toBe('ALL_INPUTS_CLOSED');
   expect(events[events.length - 1].ms).toBeLessThan(TIMEOUT_MS);
 });
 

@@ -176,7 +176,7 @@ test('through koffi, a TypeScript process is a node via the C library: inputs, c
   const result = await dora(['run', df.file]);
   expect(result.code).toBe(0);
   const events = readRecord(path.join(df.dir, 'c.jsonl'));
-  expect(events.map((e) => e.type)).toEqual(['INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT_CLOSED', 'END']);
+  expect(events.map((e) => e.type)).toEqual(['INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT', 'INPUT_CLOSED', 'STOP', 'END']);
   // the sender's int64 [seq] arrays, as raw little-endian bytes
   expect(events.slice(0, 5).map((e) => Buffer.from(e.bytes).readBigInt64LE())).toEqual([0n, 1n, 2n, 3n, 4n]);
   expect(events[0].id).toBe('data');
@@ -226,7 +226,9 @@ test('TypeScript → C → TypeScript: every Arrow vector type and a 4 MiB share
   const result = await dora(['run', df.file]);
   expect(result.code).toBe(0);
   expectEveryVector(df.dir);
-  expect(result.stdout).toMatch(/echo.*echo: \d+ inputs, 1 closed, 0 stops/);
+  // its one input closed, then STOP (every input closed, as in dora)
+  expect(result.stdout).toMatch(/stop ALL_INPUTS_CLOSED/);
+  expect(result.stdout).toMatch(/echo.*echo: \d+ inputs, 1 closed, 1 stops/);
 }, 60_000);
 
 test.each([['BYTES: 1'], ['ALLOCATE: 1']])('C node with dora’s byte API (%s) passes large payloads through shared memory', async (env) => {
@@ -308,7 +310,7 @@ test('dora_next_event_timeout returns NULL on timeout without ending the stream'
   expect((await dora(['build', df.file])).code).toBe(0);
   const result = await dora(['run', df.file]);
   expect(result.code).toBe(0);
-  const summary = /echo: (\d+) inputs, 1 closed, 0 stops, (\d+) timeouts/.exec(result.stdout);
+  const summary = /echo: (\d+) inputs, 1 closed, 1 stops, (\d+) timeouts/.exec(result.stdout);
   expect(summary).not.toBeNull();
   expect(Number(summary![1])).toBe(3);
   expect(Number(summary![2])).toBeGreaterThanOrEqual(4); // 300 ms between messages, 50 ms timeouts

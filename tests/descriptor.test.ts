@@ -330,7 +330,23 @@ test('`dora check` reports errors without running anything, and accepts the exam
 
 test('the JSON Schema file is valid JSON Schema and documents every node field', () => {
   const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '../coordinator/dataflow.schema.json'), 'utf8'));
-  expect(Object.keys(schema.definitions.node.properties).sort()).toEqual(['args', 'build', 'description', 'env', 'id', 'inputs', 'name', 'outputs', 'path']);
+  expect(Object.keys(schema.definitions.node.properties).sort()).toEqual([
+    'args',
+    'build',
+    'description',
+    'env',
+    'health_check_timeout',
+    'id',
+    'inputs',
+    'max_restart_delay',
+    'max_restarts',
+    'name',
+    'outputs',
+    'path',
+    'restart_delay',
+    'restart_policy',
+    'restart_window',
+  ]);
   for (const [field, spec] of Object.entries(schema.definitions.node.properties)) {
     expect([field, typeof (spec as { description?: string }).description]).toEqual([field, 'string']);
   }

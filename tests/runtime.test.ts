@@ -28,8 +28,9 @@ test('start barrier: messages sent right at start-up are not lost', async () => 
   expect(inputs[3].parameters).toEqual({ seq: 3, tag: 'test' });
   const stamps = inputs.map((e) => BigInt(e.timestamp));
   for (let i = 1; i < stamps.length; i++) expect(stamps[i] > stamps[i - 1]).toBe(true);
-  // INPUT_CLOSED follows the last message, then the stream ends.
-  expect(events.slice(-2).map((e) => e.type)).toEqual(['INPUT_CLOSED', 'END']);
+  // INPUT_CLOSED follows the last message, then STOP (every input is closed, as in dora), then the stream ends.
+  expect(events.slice(-3).map((e) => e.type)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
+  expect(events[events.length - 2].cause).toBe('ALL_INPUTS_CLOSED');
   expect(result.stdout).toContain('[sender] sent 20');
   expect(processesMentioning(df.dir)).toEqual([]);
 });
@@ -67,7 +68,7 @@ test('a burst beyond ZeroMQ’s default high-water mark loses nothing when the q
   const events = readRecord(record);
   const values = events.filter((e) => e.type === 'INPUT').map((e) => e.values[0] as number);
   expect(values).toEqual([...Array(5000).keys()]);
-  expect(events.filter((e) => e.type !== 'INPUT').map((e) => e.type)).toEqual(['INPUT_CLOSED', 'END']);
+  expect(events.filter((e) => e.type !== 'INPUT').map((e) => e.type)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
 });
 
 test('timers tick at their rate (loosely) and a tick is an INPUT with empty data', async () => {
@@ -102,8 +103,11 @@ test('a crashing node: downstream gets INPUT_CLOSED, the run fails naming it wit
   expect(result.stderr).toContain('simulated crash in crasher'); // last stderr lines
   expect(result.stderr).not.toMatch(/node "source" failed/);
   const events = readRecord(record);
-  expect(events.map((e) => e.type)).toEqual(['INPUT_CLOSED', 'END']);
-  expect(events[0].id).toBe('data');
+  // NODE_FAILED names the sender, INPUT_CLOSED the input it fed; then STOP, every input being closed.
+  expect(events.map((e) => e.type)).toEqual(['NODE_FAILED', 'INPUT_CLOSED', 'STOP', 'END']);
+  expect(events[0].id).toBe('crasher');
+  expect(events[1].id).toBe('data');
+  expect(events[2].cause).toBe('ALL_INPUTS_CLOSED');
   expect(processesMentioning(df.dir)).toEqual([]);
 });
 
@@ -172,7 +176,10 @@ test('a node that ignores STOP is terminated after the grace period, one that ig
   child.kill('SIGINT');
   const result = await done;
   const elapsed = Date.now() - t0;
-  expect(result.code).toBe(0);
+  // A stop that had to kill is not a clean one: said so, and the exit status is 1.
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(/node "rude" did not stop within the grace period and was killed \(SIGKILL\)/);
+  expect(result.stderr).not.toMatch(/node "polite" did not stop/);
   const lines = require('node:fs').readFileSync(record, 'utf8').trim().split('\n');
   expect(lines.filter((l: string) => l === 'STOP')).toHaveLength(2);
   expect(lines).toContain('SIGTERM'); // the rude node saw SIGTERM and ignored it...

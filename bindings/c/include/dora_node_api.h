@@ -123,6 +123,15 @@ enum DoraEventType {
   DoraEventType_Error = 3,
   /** Anything else; also what read_dora_event_type returns for NULL. */
   DoraEventType_Unknown = 4,
+  /** Data arrived again on an input its `input_timeout` had closed; the input is open
+   * again. */
+  DoraEventType_InputRecovered = 5,
+  /** A node this node receives from was restarted under its restart policy (the
+   * event's id is that node); its inputs from it are open again. */
+  DoraEventType_NodeRestarted = 6,
+  /** A node this node receives from failed and will not be restarted (the event's id
+   * is that node); `INPUT_CLOSED` follows for the inputs it fed. */
+  DoraEventType_NodeFailed = 7,
 };
 
 /**
@@ -305,6 +314,12 @@ const char *dora_node_id(const DoraContext *context);
  * The dataflow run's id (a UUID), NUL-terminated, valid until free_dora_context.
  */
 const char *dora_dataflow_id(const DoraContext *context);
+
+/**
+ * How many times the daemon has restarted this node under its restart_policy: 0 for its
+ * first run (dora's is_restart() is restart_count > 0); -1 without a context.
+ */
+int dora_node_restart_count(const DoraContext *context);
 
 
 /* ------------------------------------------------------------------------------------ */
@@ -589,6 +604,14 @@ void dora_interrupt_wait(DoraContext *context);
  * stop watching while not waiting. They are valid until free_dora_context.
  */
 int dora_wait_descriptors(const DoraContext *context, int *out_fds, size_t capacity);
+
+/**
+ * For a binding that waits outside the library (dora_wait_descriptors): how many
+ * milliseconds it may wait before it must call dora_pump or dora_next_event_record again,
+ * for an input's input_timeout to fire on time and for the node's health-check
+ * heartbeats; -1 for no limit. Call it on the context's thread, after taking the events.
+ */
+int64_t dora_wake_after_ms(DoraContext *context);
 
 /**
  * Without waiting: moves the messages that have arrived into the input queues (where a

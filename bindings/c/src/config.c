@@ -36,6 +36,9 @@ int dora__read_config(DoraContext *ctx, const char *text) {
       !dora__jstr(c, DORA_CFG_DAEMON_REQUESTS) || !dora__jstr(c, DORA_CFG_DAEMON_EVENTS))
     return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV " lacks required fields");
   ctx->daemon_pid = (long)pid->number;
+  const dora_json *restarts = dora__json_get(c, DORA_CFG_RESTART_COUNT), *health = dora__json_get(c, DORA_CFG_HEALTH_CHECK_TIMEOUT_MS);
+  ctx->restart_count = restarts && restarts->type == DJ_NUMBER && restarts->number > 0 ? (int)restarts->number : 0;
+  ctx->health_ms = health && health->type == DJ_NUMBER && health->number > 0 ? (int64_t)health->number : 0;
   ctx->threshold = (uint64_t)threshold->number;
   size_t id_len = strlen(ctx->node_id);
   ctx->event_topic_len = strlen(DORA_EVENTS_TOPIC_PREFIX) + id_len + 1; /* with the trailing NUL */
@@ -71,7 +74,14 @@ int dora__read_config(DoraContext *ctx, const char *text) {
       const char *slash = strchr(source, '/');
       ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, false, 0};
     }
-    ctx->inputs[i] = (input_t){.id = id, .queue_size = queue->number < 1 ? 1 : (size_t)queue->number, .topic = ti, .open = true};
+    const dora_json *timeout = dora__json_get(in, DORA_CFG_INPUT_TIMEOUT_MS), *restartable = dora__json_get(in, DORA_CFG_INPUT_RESTARTABLE);
+    ctx->inputs[i] = (input_t){.id = id,
+                               .queue_size = queue->number < 1 ? 1 : (size_t)queue->number,
+                               .topic = ti,
+                               .open = true,
+                               .restartable = restartable && restartable->type == DJ_BOOL && restartable->boolean,
+                               .timeout_ms = timeout && timeout->type == DJ_NUMBER && timeout->number > 0 ? (int64_t)timeout->number : 0};
+    if (ctx->inputs[i].timeout_ms) ctx->any_timeout = true;
   }
   ctx->n_inputs = ctx->open_inputs = inputs->count;
   for (size_t i = 0; i < outputs->count; i++) {

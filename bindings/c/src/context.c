@@ -38,7 +38,11 @@ DoraContext *dora__context_new(void) {
     return NULL;
   }
   ctx->refs = 1;
-  ctx->next_sample_id = 1;
+  /* Sample ids differ between a node's runs: a receiver may still return tokens of the
+     node's previous process (restart_policy), which must not free this one's samples. */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ctx->next_sample_id = ((uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16)) & 0xffffffffu;
   ctx->wake_fd = ctx->sub_fd = ctx->pull_fd = -1;
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_cond_init(&ctx->idle, NULL);
@@ -86,6 +90,7 @@ int dora_join_dataflow(DoraContext *ctx, char *error, size_t error_len, int *out
 
 const char *dora_node_id(const DoraContext *ctx) { return ctx ? ctx->node_id : NULL; }
 const char *dora_dataflow_id(const DoraContext *ctx) { return ctx ? ctx->dataflow_id : NULL; }
+int dora_node_restart_count(const DoraContext *ctx) { return ctx ? ctx->restart_count : -1; }
 
 /* ---- closing ------------------------------------------------------------------------ */
 

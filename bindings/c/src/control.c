@@ -85,17 +85,64 @@ int dora_log_with_target(DoraContext *ctx, const char *level_ptr, size_t level_l
 
 /* ---- control messages from the daemon ----------------------------------------------- */
 
+/* Whether a topic's source ("node/output") is that node's. */
+static bool from_node(const topic_t *t, const char *node) {
+  size_t n = strlen(node);
+  return strncmp(t->source, node, n) == 0 && t->source[n] == '/';
+}
+
+/* node-restarted / node-failed: as its sender, count a restarted node among our samples'
+ * holders again and tell the daemon; as its receiver, reopen our inputs from it and
+ * tell the node's code. */
+static void on_peer_news(DoraContext *ctx, const char *node, bool restarted) {
+  if (restarted) {
+    bool subscriber = false;
+    for (size_t i = 0; i < ctx->n_outputs; i++)
+      for (size_t k = 0; ctx->outputs[i].subscribers && k < ctx->outputs[i].subscribers->count; k++)
+        subscriber |= ctx->outputs[i].subscribers->items[k].type == DJ_STRING && strcmp(ctx->outputs[i].subscribers->items[k].string, node) == 0;
+    for (size_t i = 0; i < ctx->n_exited; i++)
+      if (strcmp(ctx->exited[i], node) == 0) ctx->exited[i--] = ctx->exited[--ctx->n_exited];
+    if (subscriber) {
+      dora_buf b = {0};
+      dora__buf_u8(&b, '{');
+      json_field(&b, "t", DORA_T_RESTART_SEEN, true);
+      json_field(&b, "node", ctx->node_id, false);
+      json_field(&b, "peer", node, false);
+      dora__buf_u8(&b, '}');
+      request(ctx, &b);
+    }
+  }
+  bool feeds_us = false;
+  for (size_t i = 0; i < ctx->n_inputs; i++) {
+    input_t *in = &ctx->inputs[i];
+    topic_t *t = &ctx->topics[in->topic];
+    if (t->sender < 0 || !from_node(t, node)) continue;
+    feeds_us = true;
+    if (restarted) {
+      in->eos_pending = false;
+      t->seen = false; /* the new process numbers its messages from 0 */
+    }
+  }
+  if (!feeds_us) return;
+  DoraEvent *ev = dora__event_new(restarted ? DoraEventType_NodeRestarted : DoraEventType_NodeFailed, node, node);
+  dora__push_event(ctx, ev);
+}
+
 void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
   dora_json *msg = dora__json_parse((const char *)data, len);
   const char *t = msg ? dora__jstr(msg, "t") : NULL;
   if (!t) {
     dora__log_to_daemon(ctx, "warn", "ignored a malformed control message from the daemon");
   } else if (strcmp(t, DORA_T_START) == 0) {
+    if (dora__connect_inputs(ctx)) dora__log_to_daemon(ctx, "error", "%s", dora_last_error()); /* a restarted node's, deferred */
     __atomic_store_n(&ctx->started, true, __ATOMIC_RELEASE); /* read by dora_allocate_output on another thread */
   } else if (strcmp(t, DORA_T_STOP) == 0) {
-    ctx->stop_requested = true;
     const char *cause = dora__jstr(msg, "cause");
-    dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : DORA_STOP_MANUAL));
+    if (!ctx->stop_requested) dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : DORA_STOP_MANUAL));
+    ctx->stop_requested = true;
+  } else if (strcmp(t, DORA_T_NODE_RESTARTED) == 0 || strcmp(t, DORA_T_NODE_FAILED) == 0) {
+    const char *node = dora__jstr(msg, "node");
+    if (node) on_peer_news(ctx, node, strcmp(t, DORA_T_NODE_RESTARTED) == 0);
   } else if (strcmp(t, DORA_T_PEER_EXITED) == 0) {
     const char *node = dora__jstr(msg, "node");
     if (node && !dora__is_exited(ctx, node)) {

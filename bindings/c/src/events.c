@@ -108,9 +108,35 @@ void dora__close_input(DoraContext *ctx, size_t i) {
   if (!in->open) return;
   in->open = false;
   ctx->open_inputs--;
-  DoraEvent *ev = dora__event_new(DoraEventType_InputClosed, in->id, NULL);
-  if (ev) ev->input = (int)i;
-  dora__push_event(ctx, ev);
+  DoraEvent *ev = NULL;
+  if (!in->timed_out) { /* its timeout already said it closed */
+    ev = dora__event_new(DoraEventType_InputClosed, in->id, NULL);
+    if (ev) ev->input = (int)i;
+    dora__push_event(ctx, ev);
+  }
+  /* as in dora: nothing left to receive is a reason to stop (a timed-out input can recover, so it still counts as open) */
+  if (ctx->open_inputs == 0 && !ctx->stop_requested) {
+    ctx->stop_requested = true;
+    dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, DORA_STOP_ALL_INPUTS_CLOSED));
+  }
+}
+
+int64_t dora__check_timeouts(DoraContext *ctx, int64_t now) {
+  int64_t next = -1;
+  for (size_t i = 0; i < ctx->n_inputs; i++) {
+    input_t *in = &ctx->inputs[i];
+    if (!in->timeout_ms || !in->open || !in->last_ms || in->timed_out) continue;
+    int64_t left = in->last_ms + in->timeout_ms - now;
+    if (left > 0) {
+      if (next < 0 || left < next) next = left;
+      continue;
+    }
+    in->timed_out = true;
+    DoraEvent *ev = dora__event_new(DoraEventType_InputClosed, in->id, NULL);
+    if (ev) ev->input = (int)i;
+    dora__push_event(ctx, ev);
+  }
+  return next;
 }
 
 DoraEvent *dora__pop_event(DoraContext *ctx) {
@@ -140,8 +166,10 @@ DoraEvent *dora_next_event_timeout(DoraContext *ctx, int64_t timeout_ms) {
       ctx->ended = true;
       return NULL;
     }
-    int64_t left = deadline - dora__now_ms();
+    int64_t now = dora__now_ms(), left = deadline - now;
     if (left <= 0) return NULL;
+    int64_t wake = dora_wake_after_ms(ctx);
+    if (wake >= 0 && wake < left) left = wake;
     dora__wait_readable(ctx, left < POLL_MS ? (long)left : POLL_MS);
   }
 }
@@ -157,7 +185,7 @@ enum DoraEventType read_dora_event_type(void *dora_event) {
 
 void read_dora_input_id(void *dora_event, char **out_ptr, size_t *out_len) {
   DoraEvent *ev = dora_event;
-  bool has = ev && (ev->type == DoraEventType_Input || ev->type == DoraEventType_InputClosed) && ev->id;
+  bool has = ev && ev->type != DoraEventType_Stop && ev->type != DoraEventType_Error && ev->id;
   if (out_ptr) *out_ptr = has ? ev->id : NULL;
   if (out_len) *out_len = has ? ev->id_len : 0;
 }
@@ -180,7 +208,7 @@ unsigned long long read_dora_input_timestamp(void *dora_event) {
 }
 
 const char *dora_event_message(const DoraEvent *ev) {
-  return ev && (ev->type == DoraEventType_Stop || ev->type == DoraEventType_Error) ? ev->message : NULL;
+  return ev && ev->type != DoraEventType_Input ? ev->message : NULL;
 }
 
 uint64_t dora_dropped_messages(const DoraContext *ctx, const char *input) {

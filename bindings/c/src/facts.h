@@ -36,7 +36,7 @@ enum { DORA_KIND_DATA = 1, DORA_KIND_END_OF_STREAM = 2, DORA_KIND_DROP_TOKENS = 
 enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 
 /* Event type names, indexed by enum DoraEventType. */
-#define DORA_EVENT_TYPE_NAMES {"STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN"}
+#define DORA_EVENT_TYPE_NAMES {"STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN", "INPUT_RECOVERED", "NODE_RESTARTED", "NODE_FAILED"}
 #define DORA_STOP_MANUAL "MANUAL"
 #define DORA_STOP_ALL_INPUTS_CLOSED "ALL_INPUTS_CLOSED"
 #define DORA_LOG_LEVELS {"error", "warn", "info", "debug", "trace"}
@@ -48,6 +48,8 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_T_READY "ready"
 #define DORA_T_LOG "log"
 #define DORA_T_OUTPUTS_CLOSED "outputs-closed"
+#define DORA_T_HEARTBEAT "heartbeat"
+#define DORA_T_RESTART_SEEN "restart-seen"
 #define DORA_T_CLOSING "closing"
 #define DORA_T_OK "ok"
 #define DORA_T_ERROR "error"
@@ -55,6 +57,8 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_T_STOP "stop"
 #define DORA_T_PEER_EXITED "peer-exited"
 #define DORA_T_INPUTS_CLOSED "inputs-closed"
+#define DORA_T_NODE_RESTARTED "node-restarted"
+#define DORA_T_NODE_FAILED "node-failed"
 
 /* DORA_NODE_CONFIG fields. */
 #define DORA_CFG_PROTOCOL_VERSION "protocolVersion"
@@ -72,12 +76,16 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_CFG_INPUTS "inputs"
 #define DORA_CFG_NODE_DESCRIPTOR "nodeDescriptor"
 #define DORA_CFG_DATAFLOW_DESCRIPTOR_FILE "dataflowDescriptorFile"
+#define DORA_CFG_RESTART_COUNT "restartCount"
+#define DORA_CFG_HEALTH_CHECK_TIMEOUT_MS "healthCheckTimeoutMs"
 #define DORA_CFG_INPUT_ID "id"
 #define DORA_CFG_INPUT_QUEUE_SIZE "queueSize"
 #define DORA_CFG_INPUT_ENDPOINT "endpoint"
 #define DORA_CFG_INPUT_TOPIC "topic"
 #define DORA_CFG_INPUT_SOURCE "source"
 #define DORA_CFG_INPUT_DROP_ENDPOINT "dropEndpoint"
+#define DORA_CFG_INPUT_TIMEOUT_MS "timeoutMs"
+#define DORA_CFG_INPUT_RESTARTABLE "restartable"
 
 /* Kinds of Arrow layouts, their buffer counts, and the formats without a parameter: X(format, layout, bytes per value). */
 typedef enum { DORA_AL_NULL, DORA_AL_BOOL, DORA_AL_FIXED, DORA_AL_VAR32, DORA_AL_VAR64, DORA_AL_LIST32, DORA_AL_LIST64, DORA_AL_FIXED_LIST, DORA_AL_STRUCT } dora_arrow_layout;

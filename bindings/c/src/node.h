@@ -66,6 +66,11 @@ typedef struct {
   dora_buf last_layout; /* the encoded layout of this input's last event record (record.c) */
   int topic;
   bool open;
+  bool restartable;   /* its sender has a restart policy: its end of stream waits for the daemon's verdict */
+  bool eos_pending;   /* ... and that end of stream has arrived */
+  int64_t timeout_ms; /* input_timeout, 0 for none */
+  int64_t last_ms;    /* when the last message arrived (0: none yet, the timeout is not armed) */
+  bool timed_out;     /* closed by its timeout; the next message reopens it (INPUT_RECOVERED) */
 } input_t;
 
 typedef struct {
@@ -163,6 +168,11 @@ struct DoraContext {
   int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
   size_t peak_outstanding;
   dora_clock clock;
+  int restart_count;          /* 0 for a node's first run */
+  bool inputs_connected;      /* a restarted node connects to its senders at start (control.c) */
+  bool any_timeout;           /* some input has an input_timeout */
+  int64_t health_ms;          /* health_check_timeout, 0 for none */
+  int64_t activity_ms;        /* (atomic) when the node's code last called in: heartbeats are sent while it is recent */
   /* dora_wait (wait.c): the file descriptors it polls, and who is inside it (under lock) */
   int wake_fd, sub_fd, pull_fd;
   int waiters;
@@ -210,6 +220,7 @@ int dora__read_config(DoraContext *ctx, const char *text);
 
 /* transport.c */
 int dora__open_sockets(DoraContext *ctx);
+int dora__connect_inputs(DoraContext *ctx);
 int dora__find_topic(const DoraContext *ctx, const void *data, size_t len);
 void dora__drain(DoraContext *ctx);
 void dora__pump(DoraContext *ctx);
@@ -232,6 +243,12 @@ DoraEvent *dora__event_new(enum DoraEventType type, const char *id, const char *
 void dora__push_event(DoraContext *ctx, DoraEvent *ev);
 void dora__push_input(DoraContext *ctx, DoraEvent *ev);
 void dora__close_input(DoraContext *ctx, size_t i);
+/* Closes inputs whose input_timeout expired; returns ms until the next such deadline (-1: none). */
+int64_t dora__check_timeouts(DoraContext *ctx, int64_t now);
+/* The node's code is active (health checks): called on every entry into the runtime. */
+static inline void dora__active(DoraContext *ctx) {
+  if (ctx->health_ms) __atomic_store_n(&ctx->activity_ms, dora__now_ms(), __ATOMIC_RELAXED);
+}
 /* Takes the event at the head of the queue (NULL when empty), marking the stream ended after STOP or ERROR. */
 DoraEvent *dora__pop_event(DoraContext *ctx);
 

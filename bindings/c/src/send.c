@@ -23,8 +23,10 @@ typedef struct {
 /* A sender whose daemon is gone must stop: nobody would remove what it creates. */
 static int check_daemon_alive(DoraContext *ctx) {
   int64_t now = dora__now_ms();
+  if (ctx->health_ms) __atomic_store_n(&ctx->activity_ms, now, __ATOMIC_RELAXED);
   if (now - ctx->last_daemon_check >= DAEMON_CHECK_MS) {
     ctx->last_daemon_check = now;
+    dora__drain(ctx); /* a node that only sends still hears the daemon (a restarted receiver waits for our restart-seen) */
     dora__check_daemon(ctx);
   }
   return ctx->daemon_gone ? dora__fail(DORA_E_DAEMON_GONE, "the dora daemon of node \"%s\" is gone", ctx->node_id) : 0;

@@ -26,14 +26,10 @@ int dora__open_sockets(DoraContext *ctx) {
   const char *events = dora__jstr(c, DORA_CFG_DAEMON_EVENTS);
   if (zmq_connect(ctx->sub, events)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", events, zmq_strerror(errno));
   zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->event_topic, ctx->event_topic_len);
-  const dora_json *inputs = dora__json_get(c, DORA_CFG_INPUTS);
-  for (size_t i = 0; i < inputs->count; i++) {
-    const char *endpoint = dora__jstr(&inputs->items[i], DORA_CFG_INPUT_ENDPOINT);
-    bool seen = strcmp(endpoint, events) == 0;
-    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], DORA_CFG_INPUT_ENDPOINT), endpoint) == 0;
-    if (!seen && zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
-  }
   for (size_t i = 0; i < ctx->n_topics; i++) zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->topics[i].topic, ctx->topics[i].topic_len);
+  /* A restarted node's senders may not count it among their samples' holders yet: it
+   * connects to them when the daemon starts it, once every sender has said it does. */
+  if (ctx->restart_count == 0 && dora__connect_inputs(ctx)) return -1;
 
   const char *data = dora__jstr(c, DORA_CFG_DATA_ENDPOINT), *drops = dora__jstr(c, DORA_CFG_DROP_ENDPOINT);
   if (data && ctx->n_outputs > 0) {
@@ -58,6 +54,21 @@ int dora__open_sockets(DoraContext *ctx) {
   socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
   const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
   if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
+  return 0;
+}
+
+/* Connects the SUB socket to every sender of an input (timers come with the daemon's events). */
+int dora__connect_inputs(DoraContext *ctx) {
+  if (ctx->inputs_connected) return 0;
+  ctx->inputs_connected = true;
+  const char *events = dora__jstr(ctx->config, DORA_CFG_DAEMON_EVENTS);
+  const dora_json *inputs = dora__json_get(ctx->config, DORA_CFG_INPUTS);
+  for (size_t i = 0; i < inputs->count; i++) {
+    const char *endpoint = dora__jstr(&inputs->items[i], DORA_CFG_INPUT_ENDPOINT);
+    bool seen = strcmp(endpoint, events) == 0;
+    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], DORA_CFG_INPUT_ENDPOINT), endpoint) == 0;
+    if (!seen && zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+  }
   return 0;
 }
 
@@ -228,18 +239,32 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
     return;
   }
   if (eos) {
-    for (size_t i = 0; i < ctx->n_inputs; i++)
-      if (ctx->inputs[i].topic == ti) dora__close_input(ctx, i);
+    for (size_t i = 0; i < ctx->n_inputs; i++) {
+      if (ctx->inputs[i].topic != ti) continue;
+      if (ctx->inputs[i].restartable) ctx->inputs[i].eos_pending = true; /* the daemon says whether it comes back */
+      else dora__close_input(ctx, i);
+    }
     return;
   }
   dora__clock_observe(&ctx->clock, ev->timestamp);
   if (t->seen && seq > t->next_seq) dora__add_lost(ctx, t, t->next_seq, seq - 1);
+  /* restarted: the sender counted us as a holder of what it sent before we connected */
+  else if (!t->seen && ctx->restart_count > 0 && seq > 0) dora__add_lost(ctx, t, 0, seq - 1);
   if (!t->seen || seq >= t->next_seq) t->next_seq = seq + 1;
   t->seen = true;
   /* one event per input subscribed to this topic, sharing the payload */
   DoraEvent *first = ev;
+  int64_t now = ctx->any_timeout ? dora__now_ms() : 0;
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     if (ctx->inputs[i].topic != ti || !ctx->inputs[i].open) continue;
+    input_t *in = &ctx->inputs[i];
+    in->last_ms = now;
+    if (in->timed_out) {
+      in->timed_out = false;
+      DoraEvent *recovered = dora__event_new(DoraEventType_InputRecovered, in->id, NULL);
+      if (recovered) recovered->input = (int)i;
+      dora__push_event(ctx, recovered);
+    }
     DoraEvent *e = first;
     if (!e) {
       e = dora__event_new(DoraEventType_Input, NULL, NULL);
@@ -318,7 +343,9 @@ void dora__drain(DoraContext *ctx) {
 }
 
 void dora__pump(DoraContext *ctx) {
+  dora__active(ctx);
   dora__drain(ctx);
+  if (ctx->any_timeout) dora__check_timeouts(ctx, dora__now_ms());
   dora__read_tokens(ctx);
   dora__flush_tokens(ctx);
 }

@@ -52,6 +52,16 @@ int dora_pump(DoraContext *ctx) {
   return 0;
 }
 
+int64_t dora_wake_after_ms(DoraContext *ctx) {
+  if (!ctx || ctx->closed) return -1;
+  int64_t next = ctx->any_timeout ? dora__check_timeouts(ctx, dora__now_ms()) : -1;
+  if (ctx->health_ms) {
+    int64_t beat = ctx->health_ms / 4 > 1 ? ctx->health_ms / 4 : 1; /* a binding waiting outside stays active */
+    if (next < 0 || beat < next) next = beat;
+  }
+  return next;
+}
+
 int dora_wait_descriptors(const DoraContext *ctx, int *out_fds, size_t capacity) {
   if (!ctx || ctx->closed || !out_fds) return dora__fail(DORA_E_NO_CONTEXT, "dora_wait_descriptors: no open context or output");
   int fds[2] = {ctx->sub_fd, ctx->pull_fd};

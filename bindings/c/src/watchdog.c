@@ -6,6 +6,11 @@
  * fails) and exit; if it has not, the watchdog removes the dataflow's shared-memory
  * segments, which nobody else would remove now, and ends the process: an orphan must not
  * go on sending, let alone creating segments, for ever.
+ *
+ * With a health check (health_check_timeout) it also sends the daemon heartbeats, on a
+ * socket of its own, while the node's code is active: it called into the library
+ * lately, or is waiting in it. A node stuck in its own code goes silent and the daemon
+ * kills it; a node waiting for input that does not come is healthy.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -27,10 +32,33 @@ static bool wait_stopped(DoraContext *ctx, long ms) {
   return ctx->watchdog_stop;
 }
 
+/* A heartbeat when one is due and the node's code is active (called with ctx->lock held). */
+static void heartbeat(DoraContext *ctx, void **socket, int64_t *last_beat) {
+  int64_t now = dora__now_ms(), period = ctx->health_ms / 4 > 1 ? ctx->health_ms / 4 : 1;
+  bool active = ctx->waiters > 0 || now - __atomic_load_n(&ctx->activity_ms, __ATOMIC_RELAXED) < ctx->health_ms / 2;
+  if (!active || now - *last_beat < period) return;
+  if (!*socket) {
+    *socket = zmq_socket(ctx->zctx, ZMQ_DEALER);
+    int zero = 0;
+    if (!*socket || zmq_setsockopt(*socket, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_connect(*socket, dora__jstr(ctx->config, DORA_CFG_DAEMON_REQUESTS)))
+      return;
+  }
+  char beat[512];
+  int n = snprintf(beat, sizeof beat, "{\"t\":\"" DORA_T_HEARTBEAT "\",\"node\":\"%s\"}", ctx->node_id); /* node ids need no escaping */
+  if (n > 0 && (size_t)n < sizeof beat) zmq_send(*socket, beat, (size_t)n, ZMQ_DONTWAIT);
+  *last_beat = now;
+}
+
 static void *watch(void *arg) {
   DoraContext *ctx = arg;
+  void *beats = NULL;
+  int64_t last_beat = 0;
+  long check_ms = CHECK_MS;
+  if (ctx->health_ms && ctx->health_ms / 4 < check_ms) check_ms = ctx->health_ms / 4 > 5 ? (long)(ctx->health_ms / 4) : 5;
   pthread_mutex_lock(&ctx->lock);
-  while (!wait_stopped(ctx, CHECK_MS)) {
+  while (!wait_stopped(ctx, check_ms)) {
+    if (ctx->health_ms && __atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) heartbeat(ctx, &beats, &last_beat);
     if (getppid() == (pid_t)ctx->daemon_pid) continue;
     pthread_mutex_unlock(&ctx->lock);
     dora_interrupt_wait(ctx); /* a binding waiting on another thread looks again, and finds the ERROR event */
@@ -42,6 +70,7 @@ static void *watch(void *arg) {
     _exit(1); /* from a library thread: no exit handlers, which may belong to code still running */
   }
   pthread_mutex_unlock(&ctx->lock);
+  if (beats) zmq_close(beats);
   return NULL;
 }
 

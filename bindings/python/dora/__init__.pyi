@@ -32,7 +32,22 @@ class ErrorEvent(TypedDict):
     error: str
     kind: Literal["dora"]
 
-Event = Union[InputEvent, InputClosedEvent, StopEvent, ErrorEvent]
+class InputRecoveredEvent(TypedDict):
+    type: Literal["INPUT_RECOVERED"]
+    id: str
+    kind: Literal["dora"]
+
+class NodeRestartedEvent(TypedDict):
+    type: Literal["NODE_RESTARTED"]
+    id: str
+    kind: Literal["dora"]
+
+class NodeFailedEvent(TypedDict):
+    type: Literal["NODE_FAILED"]
+    id: str
+    kind: Literal["dora"]
+
+Event = Union[InputEvent, InputClosedEvent, InputRecoveredEvent, NodeRestartedEvent, NodeFailedEvent, StopEvent, ErrorEvent]
 
 class Node:
     def __init__(self, node_id: str | None = None) -> None: ...
@@ -50,6 +65,8 @@ class Node:
         metadata: dict[str, MetadataValue] | None = None,
     ) -> None: ...
     def dataflow_id(self) -> str: ...
+    def restart_count(self) -> int: ...
+    def is_restart(self) -> bool: ...
     def node_config(self) -> dict[str, Any]: ...
     def dataflow_descriptor(self) -> dict[str, Any]: ...
     def log(self, level: str, message: str, target: str | None = None, fields: dict[str, Any] | None = None) -> None: ...

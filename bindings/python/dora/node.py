@@ -193,6 +193,14 @@ class Node:
     def dataflow_id(self) -> str:
         return str(self._config["dataflowId"])
 
+    def restart_count(self) -> int:
+        """How many times the daemon has restarted this node under its ``restart_policy`` (0 on its first run)."""
+        return int(self._config.get("restartCount", 0))
+
+    def is_restart(self) -> bool:
+        """Whether this process is a restart of the node."""
+        return self.restart_count() > 0
+
     def node_config(self) -> dict[str, Any]:
         """This node's entry of the dataflow YAML, as a dict."""
         return dict(self._config.get("nodeDescriptor", {}))

@@ -72,7 +72,7 @@ static PyObject *to_datetime, *timestamp_ns, *import_array;
 
 /* Interned strings: the event dicts' keys and constant values. */
 static PyObject *s_type, *s_id, *s_kind, *s_value, *s_metadata, *s_error, *s_timestamp, *s_dora, *s_INPUT, *s_INPUT_CLOSED, *s_STOP,
-    *s_ERROR, *s_UNKNOWN, *s_MANUAL, *s_empty, *s_arrow_c_array;
+    *s_ERROR, *s_UNKNOWN, *s_MANUAL, *s_empty, *s_arrow_c_array, *s_INPUT_RECOVERED, *s_NODE_RESTARTED, *s_NODE_FAILED;
 
 static PyObject *value_error(const char *key) {
   PyObject *prefix = PyUnicode_FromFormat("metadata: parameter \"%s\": ", key);
@@ -408,7 +408,7 @@ static PyObject *event_dict(DoraEvent *event) {
   enum DoraEventType type = read_dora_event_type(event);
   char *id = NULL;
   size_t id_len = 0;
-  if (type == DoraEventType_Input || type == DoraEventType_InputClosed) read_dora_input_id(event, &id, &id_len);
+  read_dora_input_id(event, &id, &id_len); /* the input's id, or for NODE_* events the node's */
   const char *message = dora_event_message(event);
   switch (type) {
     case DoraEventType_Input: {
@@ -426,9 +426,16 @@ static PyObject *event_dict(DoraEvent *event) {
       PyObject *values[] = {Py_NewRef(s_INPUT), decode_utf8(id, id_len), Py_NewRef(s_dora), input_value(event), metadata};
       return build_dict(5, keys, values);
     }
-    case DoraEventType_InputClosed: {
+    case DoraEventType_InputClosed:
+    case DoraEventType_InputRecovered:
+    case DoraEventType_NodeRestarted:
+    case DoraEventType_NodeFailed: {
+      PyObject *name = type == DoraEventType_InputClosed      ? s_INPUT_CLOSED
+                       : type == DoraEventType_InputRecovered ? s_INPUT_RECOVERED
+                       : type == DoraEventType_NodeRestarted  ? s_NODE_RESTARTED
+                                                              : s_NODE_FAILED;
       PyObject *keys[] = {s_type, s_id, s_kind};
-      PyObject *values[] = {Py_NewRef(s_INPUT_CLOSED), decode_utf8(id, id_len), Py_NewRef(s_dora)};
+      PyObject *values[] = {Py_NewRef(name), decode_utf8(id, id_len), Py_NewRef(s_dora)};
       return build_dict(3, keys, values);
     }
     case DoraEventType_Stop: {
@@ -770,7 +777,9 @@ PyMODINIT_FUNC PyInit__native(void) {
   if (intern(&s_type, "type") || intern(&s_id, "id") || intern(&s_kind, "kind") || intern(&s_value, "value") || intern(&s_metadata, "metadata") ||
       intern(&s_error, "error") || intern(&s_timestamp, "timestamp") || intern(&s_dora, "dora") || intern(&s_INPUT, types[DoraEventType_Input]) ||
       intern(&s_INPUT_CLOSED, types[DoraEventType_InputClosed]) || intern(&s_STOP, types[DoraEventType_Stop]) ||
-      intern(&s_ERROR, types[DoraEventType_Error]) || intern(&s_UNKNOWN, types[DoraEventType_Unknown]) || intern(&s_MANUAL, DORA_STOP_MANUAL) ||
+      intern(&s_ERROR, types[DoraEventType_Error]) || intern(&s_UNKNOWN, types[DoraEventType_Unknown]) ||
+      intern(&s_INPUT_RECOVERED, types[DoraEventType_InputRecovered]) || intern(&s_NODE_RESTARTED, types[DoraEventType_NodeRestarted]) ||
+      intern(&s_NODE_FAILED, types[DoraEventType_NodeFailed]) || intern(&s_MANUAL, DORA_STOP_MANUAL) ||
       intern(&s_empty, "") || intern(&s_arrow_c_array, "__arrow_c_array__"))
     return NULL;
   /* the error classes: dora/_facts.py, generated with the catalogue (it imports nothing of dora's) */

@@ -26,7 +26,11 @@ def describe(event: Event) -> str:
     if event["type"] == "STOP":
         cause: str = event["id"]
         return f"stop ({cause})"
-    return f"error: {event['error']}"
+    if event["type"] in ("INPUT_RECOVERED", "NODE_RESTARTED", "NODE_FAILED"):
+        return f"{event['type']} {event['id']}"
+    if event["type"] == "ERROR":
+        return f"error: {event['error']}"
+    return "unknown"
 
 
 def main() -> None:
