@@ -230,7 +230,7 @@ export class DataflowRun {
     const state = this.running(id);
     if (!this.started) throw new DoraError(`node "${id}" cannot be restarted before the dataflow has started`, { code: ErrorCode.INVALID_ARGUMENT });
     state.manual = 'restart';
-    this.escalate(state, graceMs);
+    this.escalate(state, graceMs, true);
   }
 
   private running(id: string): NodeState {
@@ -241,9 +241,9 @@ export class DataflowRun {
     return state;
   }
 
-  private escalate(state: NodeState, graceMs: number): void {
+  private escalate(state: NodeState, graceMs: number, restarting = false): void {
     const proc = state.process;
-    this.publish(state.spec.id, { t: 'stop', cause: 'MANUAL' });
+    this.publish(state.spec.id, { t: 'stop', cause: 'MANUAL', ...(restarting ? { restarting } : {}) });
     const term = setTimeout(() => proc?.kill('SIGTERM'), graceMs);
     const kill = setTimeout(() => {
       if (proc?.running) state.killReason = 'stop-timeout';
@@ -274,7 +274,7 @@ export class DataflowRun {
 
   private spawn(state: NodeState): void {
     const spec = state.spec;
-    Object.assign(state, { registered: false, ready: false, eventsSubscribed: false, outputsClosed: false, started: false, exit: undefined, killReason: undefined, manual: undefined });
+    Object.assign(state, { registered: false, ready: false, eventsSubscribed: false, outputsClosed: false, started: false, exit: undefined, killReason: undefined, manual: undefined, detail: undefined });
     state.status = 'running';
     const config = this.configFor(spec, this.descriptorFile, state.restarts);
     const env = { ...process.env, ...this.options.env, ...spec.env, [NODE_CONFIG_ENV]: JSON.stringify(config) };
@@ -559,7 +559,15 @@ export class DataflowRun {
     const id = state.spec.id;
     const exit = state.exit;
     state.detail = detail;
-    state.status = failed ? 'failed' : exit && exit.code === 0 && !exit.spawnError ? 'succeeded' : this.stopRequested || state.manual === 'stop' ? 'stopped' : 'failed';
+    state.status = failed
+      ? 'failed'
+      : state.manual === 'stop'
+        ? 'stopped'
+        : exit && exit.code === 0 && !exit.spawnError
+          ? 'succeeded'
+          : this.stopRequested
+            ? 'stopped'
+            : 'failed';
     if (state.killReason === 'stop-timeout') this.logs.append({ node: id, stream: 'log', line: `[warn] node ${id} ${state.detail}` });
     if (state.status === 'failed') {
       this.logs.append({ node: id, stream: 'log', line: `[error] node ${id} ${state.detail}` });

@@ -35,7 +35,7 @@ export type DaemonEvent =
   /** Every node is connected: start working (the start barrier). */
   | { readonly t: 'start' }
   /** Stop now; the daemon escalates to SIGTERM/SIGKILL after the grace period. */
-  | { readonly t: 'stop'; readonly cause: StopCause }
+  | { readonly t: 'stop'; readonly cause: StopCause; readonly restarting?: boolean }
   /** A node exited before the start barrier: stop waiting for its subscriptions. */
   | { readonly t: 'peer-exited'; readonly node: string }
   /** These inputs' sender exited without closing them cleanly (e.g. crashed). */

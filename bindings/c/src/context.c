@@ -125,7 +125,7 @@ static void close_socket(void **s) {
 }
 
 static void close_context(DoraContext *ctx) {
-  if (ctx->pub) {
+  if (ctx->pub && !ctx->restarting) {
     dora_buf eos = {0};
     dora__eos_write(&eos, dora__clock_now(&ctx->clock));
     for (size_t i = 0; i < ctx->n_outputs; i++) {

@@ -138,6 +138,8 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
     __atomic_store_n(&ctx->started, true, __ATOMIC_RELEASE); /* read by dora_allocate_output on another thread */
   } else if (strcmp(t, DORA_T_STOP) == 0) {
     const char *cause = dora__jstr(msg, "cause");
+    const dora_json *restarting = dora__json_get(msg, "restarting");
+    if (restarting && restarting->type == DJ_BOOL && restarting->boolean) ctx->restarting = true;
     if (!ctx->stop_requested) dora__push_event(ctx, dora__event_new(DoraEventType_Stop, NULL, cause ? cause : DORA_STOP_MANUAL));
     ctx->stop_requested = true;
   } else if (strcmp(t, DORA_T_NODE_RESTARTED) == 0 || strcmp(t, DORA_T_NODE_FAILED) == 0) {
