@@ -101,6 +101,21 @@ test('a sender killed with SIGKILL: receivers get INPUT_CLOSED and its segments 
   expect(segmentsOf(idOf(result.stderr)!)).toEqual([]);
 });
 
+test('a flood of 5,000 malformed messages: the TypeScript receiver drops each with a warning and survives', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('rogue', 'rogue.ts', `    env: { REPEAT: 625 }\n    outputs: [out]\n`) +
+      node('r', 'recorder.ts', `    env: { RECORD: ${df_record('r')} }\n    inputs: { data: rogue/out }\n`),
+  );
+  const result = await dora(['run', df.file], { cwd: df.dir });
+  expect(result.code).toBe(0);
+  const events = readRecord(`${df.dir}/r.jsonl`);
+  expect(events.filter((e) => e.type === 'INPUT').map((e) => e.values)).toEqual([[0], [42]]);
+  expect(events.map((e) => e.type).slice(-3)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
+  const log = fs.readFileSync(`${df.dir}/out/${idOf(result.stderr)}/log_r.txt`, 'utf8');
+  expect(log.split('\n').filter((l) => l.includes('dropped a malformed message from rogue/out'))).toHaveLength(5000);
+}, 60_000);
+
 test('malformed frames are logged with their sender and dropped; valid ones still arrive', async () => {
   const df = tempDataflow(
     `nodes:\n` + node('rogue', 'rogue.ts', `    outputs: [out]\n`) + node('r', 'recorder.ts', `    env: { RECORD: ${df_record('r')} }\n    inputs: { data: rogue/out }\n`),
