@@ -117,6 +117,43 @@ test('a receiver’s memory stays flat over 1,000,000 messages, shared-memory on
   expect(rssGrowthMiB).toBeLessThan(30 + stats.created);
 }, 60_000);
 
+test('a TypeScript receiver that never disposes its events holds at most 64 samples of shared memory: 4 MiB at 100 Hz for 20 s', async () => {
+  // The finding: the garbage-collection fallback released nothing, and /dev/shm grew by a
+  // 4 MiB sample per message (1.2 GB after 28 s). The sender allocates in place (no copy).
+  const SAMPLE = 4 << 20;
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('sender', 'stream-sender.ts', `    env: { COUNT: 2000, SHM_ONE_IN: 1, SHM_BYTES: ${SAMPLE}, PAUSE_EVERY: 1, PAUSE_MS: 10, RECORD: ./s.jsonl }\n    outputs: [out]\n`) +
+      node('r', 'stream-receiver.ts', `    env: { UNDISPOSED_ONE_IN: 1, RECORD: ./r.jsonl }\n    inputs:\n      data: { source: sender/out, queue_size: 10 }\n`),
+  );
+  const run = startDora(['run', df.file], { cwd: df.dir });
+  const senderRecord = path.join(df.dir, 's.jsonl');
+  await waitFor(() => lines(senderRecord, 'SENDING').length > 0, 20_000, 'the sender to start sending');
+  const [{ dataflowId }] = lines(senderRecord, 'SENDING');
+  let peakBytes = 0;
+  let finished = false;
+  void run.done.then(() => (finished = true));
+  while (!finished) {
+    let bytes = 0;
+    for (const name of segmentsOf(dataflowId)) {
+      try {
+        bytes += fs.statSync(`/dev/shm/${name}`).size;
+      } catch {
+        // removed meanwhile
+      }
+    }
+    peakBytes = Math.max(peakBytes, bytes);
+    await sleep(100);
+  }
+  const result = await run.done;
+  expect(result.code).toBe(0);
+  const end = streamEnd(path.join(df.dir, 'r.jsonl'));
+  console.log(`never-disposing receiver, 4 MiB × 100 Hz: ${end.received} received, peak /dev/shm of the dataflow ${(peakBytes / SAMPLE).toFixed(1)} samples`);
+  expect(end.received).toBeGreaterThan(1000); // it really ran at rate (the rest dropped by its queue)
+  expect(end.undisposed).toBe(end.received);
+  expect(peakBytes).toBeLessThanOrEqual(64 * SAMPLE);
+}, 90_000);
+
 test('undisposed events are released while their receiver waits idle, not only when more events arrive', async () => {
   // The garbage-collection fallback also runs while a receiver waits idle in next(): it used
   // to ask V8 for a collection only when an event was taken, so after a burst the events the
