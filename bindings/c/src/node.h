@@ -157,6 +157,7 @@ struct DoraContext {
   const char **exited;
   size_t n_exited;
   dora_segment_cache cache;
+  uint64_t guard_faults; /* dora__guard_faults() when this node last looked for shrunk segments */
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
   int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
@@ -213,6 +214,8 @@ int dora__open_sockets(DoraContext *ctx);
 int dora__find_topic(const DoraContext *ctx, const void *data, size_t len);
 void dora__drain(DoraContext *ctx);
 void dora__pump(DoraContext *ctx);
+/* Logs a warning for each segment found shrunk under this node's reads (guard.c), once each. */
+void dora__report_shrunk(DoraContext *ctx);
 void dora__wait_readable(DoraContext *ctx, long ms);
 
 /* control.c */
