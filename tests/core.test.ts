@@ -1,6 +1,7 @@
 /**
  * Unit checks of the node core (bindings/c): the per-input queues, the sender's sample
- * pool and drop tokens, segments and the receiver's mapping cache, mapping references.
+ * pool and drop tokens, segments and the receiver's mapping cache, the SIGBUS guard over
+ * receive mappings, mapping references.
  * bindings/c/tests/check_core.c runs them against the static library (internals
  * included) and prints one JSON line per check; this file builds it, runs it in the
  * normal and the AddressSanitizer/UBSan build, and asserts on every line, so a failing
@@ -24,6 +25,11 @@ const CHECKS = [
   'segment.mode-and-names',
   'segment.names-checked',
   'segment.receiver-maps-same-memory',
+  'guard.shrunk-segment-reads-zeros',
+  'guard.reported-after-unmap',
+  'guard.registry-grows',
+  'guard.threads',
+  'guard.chains-other-sigbus',
   'pool.reuse-after-every-holder',
   'pool.steady-stream-lagging-receiver',
   'pool.receiver-leaves',

@@ -15,6 +15,12 @@
  * free_dora_context. A context is used by one thread at a time; events may be read
  * from several threads but freed once.
  *
+ * Signals: the first shared-memory input a process maps installs a process-wide SIGBUS
+ * handler (sigaction, SA_ONSTACK). A read past the end of a segment that its sender
+ * truncated then reads zeros instead of killing the process, and the node's log says
+ * so; every other SIGBUS goes to the handler installed before (or the default action).
+ * A SIGBUS handler installed later should chain to the one it replaces.
+ *
  * GENERATED from bindings/c/api.json by bindings/c/generate-header.ts. Do not edit.
  */
 #ifndef DORA_NODE_API_H

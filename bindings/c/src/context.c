@@ -125,6 +125,7 @@ static void close_socket(void **s) {
 }
 
 static void close_context(DoraContext *ctx) {
+  dora__report_shrunk(ctx);
   if (ctx->pub && !ctx->restarting) {
     dora_buf eos = {0};
     dora__eos_write(&eos, dora__clock_now(&ctx->clock));

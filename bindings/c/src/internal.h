@@ -177,6 +177,22 @@ int dora__tokens_read(const uint8_t *p, size_t len, dora_tokens *out);
 void dora__tokens_write(dora_buf *b, const char *receiver, const uint64_t *samples, size_t n, const dora_lost *lost, size_t n_lost);
 void dora__tokens_free(dora_tokens *t);
 
+/* ---- the SIGBUS guard (guard.c) ---------------------------------------------------- */
+
+typedef struct dora_guard dora_guard;
+
+/* Registers a receive mapping [start, start + len), installing the process's SIGBUS handler
+   on first use: a read past the end of its segment, once shrunk, then reads zeros. NULL
+   when out of memory. Any thread; never from a signal handler. */
+dora_guard *dora__guard_add(const void *start, size_t len);
+/* Unregisters g (NULL: nothing) before its mapping goes, waiting for a handler repairing it;
+   returns whether a read ever faulted in it. */
+bool dora__guard_remove(dora_guard *g);
+/* Whether a read past the end of g's shrunk segment was turned into zeros. */
+bool dora__guard_damaged(const dora_guard *g);
+/* Faults the guard absorbed in this process so far: a change means some mapping was damaged. */
+uint64_t dora__guard_faults(void);
+
 /* ---- shared memory (shm.c) --------------------------------------------------------- */
 
 typedef struct dora_mapping {
@@ -186,19 +202,24 @@ typedef struct dora_mapping {
   long refs;
   uint64_t last_used;
   struct dora_mapping *next;
+  dora_guard *guard; /* NULL for an empty segment (nothing mapped) */
+  bool reported;     /* its damage was handed to dora__cache_shrunk */
 } dora_mapping;
 
 /* Receiver side: mappings by name, read-only, cached. Not thread-safe: callers lock. */
 typedef struct {
   dora_mapping *head;
   uint64_t tick;
+  dora_buf shrunk; /* names (NUL-terminated) of damaged mappings unmapped before they were reported */
 } dora_segment_cache;
 
 int dora__segment_name_valid(const char *name);
-/* Maps (or reuses) segment name and checks [offset, offset + length) lies inside; takes a reference. */
+/* Maps (or reuses, unless damaged) segment name and checks [offset, offset + length) lies inside; takes a reference. */
 int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, uint64_t length, dora_mapping **out);
 void dora__cache_unref(dora_segment_cache *c, dora_mapping *m);
 void dora__cache_close(dora_segment_cache *c);
+/* Appends to names (NUL-terminated each) the segments found shrunk since the last call: each once. */
+void dora__cache_shrunk(dora_segment_cache *c, dora_buf *names);
 
 /* Sender side: a writable segment. */
 typedef struct {

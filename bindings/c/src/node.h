@@ -162,6 +162,7 @@ struct DoraContext {
   const char **exited;
   size_t n_exited;
   dora_segment_cache cache;
+  uint64_t guard_faults; /* dora__guard_faults() when this node last looked for shrunk segments */
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
   bool restarting; /* stopped to be restarted (dora node restart): no end of stream, its receivers stay open */
@@ -225,6 +226,8 @@ int dora__connect_inputs(DoraContext *ctx);
 int dora__find_topic(const DoraContext *ctx, const void *data, size_t len);
 void dora__drain(DoraContext *ctx);
 void dora__pump(DoraContext *ctx);
+/* Logs a warning for each segment found shrunk under this node's reads (guard.c), once each. */
+void dora__report_shrunk(DoraContext *ctx);
 void dora__wait_readable(DoraContext *ctx, long ms);
 
 /* control.c */

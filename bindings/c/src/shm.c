@@ -14,6 +14,8 @@
 
 /* Idle mappings (no reference) kept for reuse; beyond this the least recently used go. */
 #define MAX_IDLE_MAPPINGS 32
+/* Names of shrunk segments kept for a report nobody may ask for (decoding without a node). */
+#define MAX_SHRUNK_NAMES_BYTES 4096
 
 int dora__segment_name_valid(const char *name) {
   size_t n = strlen(name);
@@ -25,6 +27,14 @@ int dora__segment_name_valid(const char *name) {
   return 1;
 }
 
+/* Unmaps m, already out of the list; a damage not reported yet waits in c->shrunk. */
+static void unmap(dora_segment_cache *c, dora_mapping *m) {
+  if (dora__guard_remove(m->guard) && !m->reported && c->shrunk.len < MAX_SHRUNK_NAMES_BYTES) dora__buf_raw(&c->shrunk, m->name, strlen(m->name) + 1);
+  if (m->ptr) munmap(m->ptr, m->size);
+  free(m->name);
+  free(m);
+}
+
 static void evict(dora_segment_cache *c) {
   size_t idle = 0;
   for (dora_mapping *m = c->head; m; m = m->next) idle += m->refs == 0;
@@ -34,17 +44,16 @@ static void evict(dora_segment_cache *c) {
       if ((*pm)->refs == 0 && (!oldest || (*pm)->last_used < (*oldest)->last_used)) oldest = pm;
     dora_mapping *m = *oldest;
     *oldest = m->next;
-    if (m->ptr) munmap(m->ptr, m->size);
-    free(m->name);
-    free(m);
+    unmap(c, m);
     idle--;
   }
 }
 
 int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, uint64_t length, dora_mapping **out) {
   if (!dora__segment_name_valid(name)) return dora__fail(DORA_E_SHARED_MEMORY, "shared-memory segment \"%s\": refusing to open, not a dora-ts segment name", name);
+  /* A damaged mapping (its segment shrank) serves no new message: a fresh one checks the size now. */
   dora_mapping *m = c->head;
-  while (m && strcmp(m->name, name) != 0) m = m->next;
+  while (m && (strcmp(m->name, name) != 0 || dora__guard_damaged(m->guard))) m = m->next;
   if (!m) {
     char path[256];
     snprintf(path, sizeof path, "/%s", name);
@@ -71,14 +80,16 @@ int dora__cache_view(dora_segment_cache *c, const char *name, uint64_t offset, u
     close(fd);
     m = calloc(1, sizeof *m);
     char *copy = malloc(strlen(name) + 1);
-    if (!m || !copy) {
+    dora_guard *guard = ptr ? dora__guard_add(ptr, (size_t)st.st_size) : NULL;
+    if (!m || !copy || (ptr && !guard)) {
+      dora__guard_remove(guard);
       if (ptr) munmap(ptr, (size_t)st.st_size);
       free(m);
       free(copy);
       return dora__fail(DORA_E_OUT_OF_MEMORY, "out of memory");
     }
     strcpy(copy, name);
-    *m = (dora_mapping){copy, ptr, (size_t)st.st_size, 0, 0, c->head};
+    *m = (dora_mapping){copy, ptr, (size_t)st.st_size, 0, 0, c->head, guard, false};
     c->head = m;
   }
   m->last_used = ++c->tick;
@@ -106,10 +117,19 @@ void dora__cache_close(dora_segment_cache *c) {
       continue;
     }
     *pm = m->next;
-    if (m->ptr) munmap(m->ptr, m->size);
-    free(m->name);
-    free(m);
+    unmap(c, m);
   }
+  if (!c->head) dora__buf_free(&c->shrunk); /* the last close: nobody reports any more */
+}
+
+void dora__cache_shrunk(dora_segment_cache *c, dora_buf *names) {
+  for (dora_mapping *m = c->head; m; m = m->next) {
+    if (m->reported || !dora__guard_damaged(m->guard)) continue;
+    m->reported = true;
+    dora__buf_raw(names, m->name, strlen(m->name) + 1);
+  }
+  dora__buf_raw(names, c->shrunk.data, c->shrunk.len);
+  c->shrunk.len = 0;
 }
 
 int dora__segment_create(const char *prefix, size_t size, dora_segment *out) {

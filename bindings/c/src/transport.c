@@ -348,6 +348,23 @@ void dora__pump(DoraContext *ctx) {
   if (ctx->any_timeout) dora__check_timeouts(ctx, dora__now_ms());
   dora__read_tokens(ctx);
   dora__flush_tokens(ctx);
+  dora__report_shrunk(ctx);
+}
+
+void dora__report_shrunk(DoraContext *ctx) {
+  uint64_t faults = dora__guard_faults();
+  if (faults == ctx->guard_faults) return; /* the usual case: one atomic load */
+  ctx->guard_faults = faults;
+  dora_buf names = {0};
+  pthread_mutex_lock(&ctx->lock);
+  dora__cache_shrunk(&ctx->cache, &names);
+  pthread_mutex_unlock(&ctx->lock);
+  for (size_t at = 0; at < names.len; at += strlen((const char *)names.data + at) + 1)
+    dora__log_to_daemon(ctx, "warn",
+                        "shared-memory segment %s shrank while this node read it (truncated by its sender or another process of this user): "
+                        "the bytes past its new end read as zeros, and messages that no longer fit in it are dropped",
+                        (const char *)names.data + at);
+  dora__buf_free(&names);
 }
 
 /* Waits up to ms for the SUB (or drop-token) socket; then checks the daemon. */

@@ -1,7 +1,7 @@
 /*
  * Unit checks of the node core: the per-input queues (events.c), the sender's sample
  * pool and drop tokens (pool.c), segments and the receiver's mapping cache (shm.c),
- * and mapping references (record.c).
+ * the SIGBUS guard over receive mappings (guard.c) and mapping references (record.c).
  *
  *   check-core [segment-prefix [check ...]]   (every check when none is named)
  *
@@ -27,9 +27,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -707,6 +710,249 @@ static void segment_receiver_maps_same_memory(void) {
 }
 
 /* =========================================================================================
+ * The SIGBUS guard (guard.c): a receive mapping whose segment shrinks reads zeros
+ * ========================================================================================= */
+
+static bool shrink_segment(const char *name, off_t size) {
+  char path[320];
+  snprintf(path, sizeof path, "/%s", name);
+  int fd = shm_open(path, O_RDWR, 0);
+  if (fd < 0) return false;
+  bool ok = ftruncate(fd, size) == 0;
+  close(fd);
+  return ok;
+}
+
+/* Reads every byte as a consumer would; volatile, so each read really touches the mapping. */
+static uint64_t sum_bytes(const volatile uint8_t *p, size_t n) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++) sum += p[i];
+  return sum;
+}
+
+static void guard_shrunk_segment_reads_zeros(void) {
+  enum { SIZE = 256 * 1024, KEPT = 64 * 1024 };
+  dora_segment seg = {0};
+  REQUIRE(dora__segment_create(prefix, SIZE, &seg) == 0);
+  memset(seg.ptr, 0x5a, SIZE);
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL, *again = NULL;
+  if (dora__cache_view(&cache, seg.name, 0, SIZE, &m)) {
+    fail_at(__LINE__, "cache_view: %s", last_error());
+    dora__segment_destroy(&seg);
+    return;
+  }
+  uint64_t faults = dora__guard_faults();
+  CHECK(!dora__guard_damaged(m->guard));
+  CHECK(shrink_segment(seg.name, KEPT));
+  const volatile uint8_t *p = m->ptr;
+  CHECK_EQ(p[200 * 1024], 0);      /* past the new end: zeros from that page on ... */
+  CHECK_EQ(p[KEPT - 1], 0x5a);     /* ... the bytes still in the segment are untouched */
+  CHECK_EQ(sum_bytes(p, SIZE), (uint64_t)KEPT * 0x5a);
+  CHECK(dora__guard_damaged(m->guard));
+  CHECK(dora__guard_faults() >= faults + 2); /* one fault at 200 KiB, one at the new end */
+  char perms[8];
+  CHECK_STR(perms_of(m->ptr, perms), "r--s");
+  CHECK_STR(perms_of(m->ptr + KEPT, perms), "r--p"); /* anonymous zero pages, still read-only */
+  /* a damaged mapping serves no new message: a fresh one is made, which checks the size now */
+  CHECK(dora__cache_view(&cache, seg.name, 0, SIZE, &again) != 0);
+  CHECK_CONTAINS(dora_last_error(), "lies outside the 65536-byte segment");
+  if (dora__cache_view(&cache, seg.name, 64, 64, &again) == 0) {
+    CHECK(again != m);
+    CHECK_EQ(again->size, KEPT);
+    CHECK_EQ(again->ptr[64], 0x5a);
+    CHECK(!dora__guard_damaged(again->guard));
+    dora__cache_unref(&cache, again);
+  } else {
+    fail_at(__LINE__, "cache_view of the shrunk segment: %s", last_error());
+  }
+  dora_buf names = {0};
+  dora__cache_shrunk(&cache, &names);
+  CHECK_EQ(names.len, strlen(seg.name) + 1);
+  CHECK(names.len && memcmp(names.data, seg.name, names.len) == 0);
+  names.len = 0;
+  dora__cache_shrunk(&cache, &names); /* once per segment */
+  CHECK_EQ(names.len, 0);
+  dora__buf_free(&names);
+  dora__cache_unref(&cache, m);
+  dora__cache_close(&cache);
+  CHECK(cache.head == NULL && cache.shrunk.data == NULL);
+  dora__segment_destroy(&seg);
+}
+
+static void guard_reported_after_unmap(void) {
+  dora_segment shrunk = {0};
+  REQUIRE(dora__segment_create(prefix, 4096, &shrunk) == 0);
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL;
+  if (dora__cache_view(&cache, shrunk.name, 0, 4096, &m)) {
+    fail_at(__LINE__, "cache_view: %s", last_error());
+    dora__segment_destroy(&shrunk);
+    return;
+  }
+  CHECK(shrink_segment(shrunk.name, 0));
+  CHECK_EQ(sum_bytes(m->ptr, 4096), 0);
+  dora__cache_unref(&cache, m);
+  /* 32 more idle mappings: the shrunk one, least recently used, is unmapped before any report */
+  for (int i = 0; i < 32; i++) {
+    dora_segment other = {0};
+    dora_mapping *o = NULL;
+    if (dora__segment_create(prefix, 4096, &other) || dora__cache_view(&cache, other.name, 0, 64, &o)) {
+      fail_at(__LINE__, "segment %d: %s", i, last_error());
+      dora__segment_destroy(&other);
+      break;
+    }
+    dora__cache_unref(&cache, o);
+    dora__segment_destroy(&other);
+  }
+  bool still_mapped = false;
+  for (dora_mapping *k = cache.head; k; k = k->next) still_mapped |= strcmp(k->name, shrunk.name) == 0;
+  CHECK(!still_mapped);
+  dora_buf names = {0};
+  dora__cache_shrunk(&cache, &names);
+  CHECK_EQ(names.len, strlen(shrunk.name) + 1);
+  CHECK(names.len && memcmp(names.data, shrunk.name, names.len) == 0);
+  dora__buf_free(&names);
+  dora__cache_close(&cache);
+  dora__segment_destroy(&shrunk);
+}
+
+static void guard_registry_grows(void) {
+  /* more mappings than a chunk of slots holds (256): the mapping read here sits in a later chunk */
+  enum { DUMMIES = 300 };
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uint8_t *area = mmap(NULL, DUMMIES * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(area != MAP_FAILED);
+  dora_guard *dummies[DUMMIES];
+  for (size_t i = 0; i < DUMMIES; i++) dummies[i] = dora__guard_add(area + i * page, page);
+  dora_segment seg = {0};
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL;
+  if (dora__segment_create(prefix, 64 * 1024, &seg) == 0 && dora__cache_view(&cache, seg.name, 0, 64, &m) == 0) {
+    CHECK(shrink_segment(seg.name, 0));
+    CHECK_EQ(sum_bytes(m->ptr, 64 * 1024), 0);
+    CHECK(dora__guard_damaged(m->guard));
+    dora__cache_unref(&cache, m);
+  } else {
+    fail_at(__LINE__, "segment: %s", last_error());
+  }
+  for (size_t i = 0; i < DUMMIES; i++) CHECK(dummies[i] && !dora__guard_remove(dummies[i]));
+  dora__cache_close(&cache);
+  dora__segment_destroy(&seg);
+  munmap(area, DUMMIES * page);
+}
+
+/* Threads that map, shrink, read and unmap at once: the registry is shared by all of them. */
+static void *shrink_and_read(void *arg) {
+  uintptr_t bad = 0;
+  for (int i = 0; i < 25; i++) {
+    dora_segment seg = {0};
+    dora_segment_cache cache = {0};
+    dora_mapping *m = NULL;
+    if (dora__segment_create(prefix, 64 * 1024, &seg) || dora__cache_view(&cache, seg.name, 0, 64, &m)) {
+      dora__segment_destroy(&seg);
+      return (void *)(uintptr_t)1;
+    }
+    memset(seg.ptr, 1, 4096);
+    bad += !shrink_segment(seg.name, 4096 * (uintptr_t)(arg != NULL));
+    bad += sum_bytes(m->ptr, 64 * 1024) != (arg ? 4096u : 0u);
+    bad += !dora__guard_damaged(m->guard);
+    dora__cache_unref(&cache, m);
+    dora__cache_close(&cache);
+    dora__segment_destroy(&seg);
+  }
+  return (void *)bad;
+}
+
+static void guard_threads(void) {
+  pthread_t threads[4];
+  int started = 0;
+  for (int i = 0; i < 4; i++) started += pthread_create(&threads[i], NULL, shrink_and_read, i % 2 ? (void *)threads : NULL) == 0;
+  CHECK_EQ(started, 4);
+  for (int i = 0; i < started; i++) {
+    void *bad;
+    pthread_join(threads[i], &bad);
+    CHECK_EQ((uintptr_t)bad, 0);
+  }
+}
+
+/*
+ * Another SIGBUS goes where it went before the guard: each scenario runs in a fresh
+ * process (this program again, CHECK_CORE_SIGBUS=<scenario>), where the guard installs
+ * after the scenario's own handler. A shrunk receive mapping reads zeros there too.
+ * Under AddressSanitizer the guard chains to ASan's handler in the other checks; with
+ * ASAN_OPTIONS=allow_user_segv_handler=0 ASan would refuse it (then use handle_sigbus=0).
+ */
+static volatile sig_atomic_t handled;
+static void exit_42(int sig, siginfo_t *info, void *context) {
+  (void)sig, (void)info, (void)context;
+  _exit(42);
+}
+static void count_signal(int sig) {
+  (void)sig;
+  handled++;
+}
+
+static int sigbus_scenario(const char *scenario) {
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core); /* the default action would dump core */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  if (strcmp(scenario, "handler") == 0) {
+    sa.sa_sigaction = exit_42;
+    sa.sa_flags = SA_SIGINFO;
+  } else if (strcmp(scenario, "kill") == 0) {
+    sa.sa_handler = count_signal;
+  } else {
+    sa.sa_handler = SIG_DFL;
+  }
+  if (sigaction(SIGBUS, &sa, NULL) != 0) return 2;
+  dora_segment received = {0}, own = {0};
+  dora_segment_cache cache = {0};
+  dora_mapping *m = NULL;
+  if (dora__segment_create(prefix, 8192, &received) || dora__cache_view(&cache, received.name, 0, 64, &m)) return 3; /* installs the guard */
+  if (!shrink_segment(received.name, 0)) return 4;
+  dora__segment_destroy(&received);
+  if (sum_bytes(m->ptr, 8192) != 0) return 5;
+  if (strcmp(scenario, "kill") == 0) {
+    kill(getpid(), SIGBUS); /* sent, not a fault: the earlier handler's */
+    dora__cache_unref(&cache, m);
+    dora__cache_close(&cache);
+    return handled == 1 ? 43 : 6;
+  }
+  /* a fault outside every receive mapping: the sender's own mapping of a shrunk segment */
+  if (dora__segment_create(prefix, 8192, &own)) return 7;
+  char path[320];
+  snprintf(path, sizeof path, "/%s", own.name);
+  if (!shrink_segment(own.name, 0) || shm_unlink(path) != 0) return 8;
+  sum_bytes(own.ptr, 8192);
+  return 0; /* survived: the guard took a fault that was not its own */
+}
+
+static int run_scenario(const char *scenario) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setenv("CHECK_CORE_SIGBUS", scenario, 1);
+    execl("/proc/self/exe", "check-core", prefix, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+static void guard_chains_other_sigbus(void) {
+  int status = run_scenario("handler");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 42) fail_at(__LINE__, "handler scenario: status %#x", status);
+  status = run_scenario("kill");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 43) fail_at(__LINE__, "kill scenario: status %#x", status);
+  status = run_scenario("default");
+  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGBUS) fail_at(__LINE__, "default scenario: status %#x, expected killed by SIGBUS", status);
+}
+
+/* =========================================================================================
  * The sample pool and drop tokens (pool.c, send.c)
  * ========================================================================================= */
 
@@ -1146,6 +1392,11 @@ static const struct {
     {"segment.mode-and-names", segment_mode_and_names},
     {"segment.names-checked", segment_names_checked},
     {"segment.receiver-maps-same-memory", segment_receiver_maps_same_memory},
+    {"guard.shrunk-segment-reads-zeros", guard_shrunk_segment_reads_zeros},
+    {"guard.reported-after-unmap", guard_reported_after_unmap},
+    {"guard.registry-grows", guard_registry_grows},
+    {"guard.threads", guard_threads},
+    {"guard.chains-other-sigbus", guard_chains_other_sigbus},
     {"pool.reuse-after-every-holder", pool_reuse_after_every_holder},
     {"pool.steady-stream-lagging-receiver", pool_steady_stream_lagging_receiver},
     {"pool.receiver-leaves", pool_receiver_leaves},
@@ -1172,6 +1423,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "check-core: the segment prefix must be a dora-ts segment name (dora-ts-...), got \"%s\"\n", prefix);
     return 2;
   }
+  const char *scenario = getenv("CHECK_CORE_SIGBUS");
+  if (scenario) return sigbus_scenario(scenario); /* a child of guard.chains-other-sigbus */
   int failed = 0, ran = 0;
   for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
     bool wanted = argc <= 2;
