@@ -20,7 +20,7 @@ import {
   type InputWiring,
   type NodeConfig,
 } from '../protocol/config';
-import { decodeControl, encodeControl, type DaemonEvent, type NodeRequest, type RegisterReply } from '../protocol/control';
+import { decodeNodeRequest, encodeControl, type DaemonEvent, type RegisterReply } from '../protocol/control';
 import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
@@ -233,8 +233,8 @@ export class DataflowRun {
   private async serveRequests(): Promise<void> {
     try {
       for await (const [identity, frame] of this.router) {
-        const request = decodeControl<NodeRequest>(frame);
-        if (!request) continue; // not ours to answer: no reply, nothing to misread
+        const request = decodeNodeRequest(frame);
+        if (!request) continue; // malformed: no reply, nothing to misread
         const state = this.nodes.get(request.node);
         if (!state) continue;
         switch (request.t) {
