@@ -15,6 +15,7 @@ import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/d
 import { loadDescriptor } from '../coordinator/descriptor';
 import { DoraError, ErrorCode } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
+import { reclaimStaleRuns } from '../coordinator/rundir';
 import { scaffold } from './new';
 
 const program = new Command('dora')
@@ -48,6 +49,7 @@ program
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    reportReclaimed();
     run = await DataflowRun.start(dataflow, {
       outDir: opts.out ? path.resolve(opts.out) : undefined,
       onLine: (l) => {
@@ -160,6 +162,7 @@ program
   .option('--port <port>', 'control port', String(controlPort()))
   .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)')
   .action(async (opts: { port: string; out?: string }) => {
+    reportReclaimed();
     const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
     const onSignal = () => void coordinator.shutdown();
     process.on('SIGINT', onSignal);
@@ -302,6 +305,14 @@ function stateDir(): string {
   const dir = process.env.DORA_STATE_DIR ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'dora-ts');
   fs.mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** Removes what daemons killed earlier left in the runtime directory (rundir.ts), and says so. */
+function reportReclaimed(): void {
+  const { dataflows, segments } = reclaimStaleRuns();
+  if (dataflows.length > 0) {
+    process.stderr.write(`dora: reclaimed ${dataflows.length} dataflow folder(s) and ${segments} shared-memory segment(s) left by daemons that are gone\n`);
+  }
 }
 
 /** `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds (dora's style). */

@@ -25,6 +25,7 @@ import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { LogStore, type LogLine } from './logs';
+import { RunDir } from './rundir';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
@@ -87,6 +88,7 @@ export class DataflowRun {
   private readonly events = new zmq.XPublisher();
   private readonly clock = new HybridClock();
   private readonly ep: ReturnType<typeof endpoints>;
+  private readonly runDir: RunDir;
   private readonly timerSubscriptions = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   /** Events for nodes whose event subscription has not reached us yet. */
@@ -103,7 +105,8 @@ export class DataflowRun {
   ) {
     this.id = randomUUID();
     this.name = options.name;
-    this.ep = endpoints(this.id);
+    this.runDir = new RunDir(this.id);
+    this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.finished = new Promise((resolve) => (this.finish = resolve));
@@ -166,6 +169,7 @@ export class DataflowRun {
     this.router.linger = 0;
     this.events.linger = 0;
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
+    this.runDir.create();
     await this.router.bind(this.ep.daemonRequests);
     await this.events.bind(this.ep.daemonEvents);
     void this.serveRequests();
@@ -409,6 +413,7 @@ export class DataflowRun {
     // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
     const leftovers = unlinkDataflowSegments(this.id);
     if (leftovers.length > 0) this.logs.append({ node: 'dora', stream: 'log', line: `[info] removed ${leftovers.length} shared-memory segment(s) left by nodes that did not exit cleanly` });
+    this.runDir.remove();
     this.logs.close();
     this.finish(this.result);
   }
