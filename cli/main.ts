@@ -136,7 +136,7 @@ program
       return;
     }
     const logFile = path.join(stateDir(), `coordinator-${port}.log`);
-    const log = fs.openSync(logFile, 'a');
+    const log = fs.openSync(logFile, 'a', 0o600);
     const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port)], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
     for (let i = 0; i < 100; i++) {

@@ -176,7 +176,7 @@ export class DataflowRun {
     void this.watchSubscriptions();
 
     const descriptorFile = path.join(this.logs.dir, 'dataflow.json');
-    fs.writeFileSync(descriptorFile, JSON.stringify(this.dataflow.raw, null, 2));
+    fs.writeFileSync(descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
     for (const state of this.nodes.values()) this.spawn(state, descriptorFile);
     this.slowStartTimer = setTimeout(() => this.warnSlowStart(), SLOW_START_WARNING_MS);
     this.slowStartTimer.unref();
