@@ -6,15 +6,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
-import { DoraError, ErrorCode } from '../coordinator/errors';
+import { ControlError, DoraError, ErrorCode } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
+import { reclaimStaleRuns } from '../coordinator/rundir';
+import { stateDir } from '../coordinator/userdirs';
 import { scaffold } from './new';
 
 const program = new Command('dora')
@@ -48,6 +49,7 @@ program
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    reportReclaimed();
     run = await DataflowRun.start(dataflow, {
       outDir: opts.out ? path.resolve(opts.out) : undefined,
       onLine: (l) => {
@@ -134,24 +136,26 @@ program
   .option('--port <port>', 'control port', String(controlPort()))
   .action(async (opts: { port: string }) => {
     const port = Number(opts.port);
-    const running = await coordinatorPid(port);
-    if (running !== undefined) {
-      console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${running})`);
+    const running = await probeCoordinator(port);
+    if (running.state === 'ours') {
+      console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${running.pid})`);
       return;
     }
+    if (running.state === 'other') throw portTaken(port, running.why);
     const logFile = path.join(stateDir(), `coordinator-${port}.log`);
-    const log = fs.openSync(logFile, 'a');
+    const log = fs.openSync(logFile, 'a', 0o600);
     const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port)], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
     for (let i = 0; i < 100; i++) {
-      const pid = await coordinatorPid(port);
-      if (pid === child.pid) {
+      // Until the child has written its token, an answer may still be a refusal: keep asking.
+      const probe = await probeCoordinator(port);
+      if (probe.state === 'ours' && probe.pid === child.pid) {
         console.log(`coordinator started on 127.0.0.1:${port} (pid ${child.pid}; log ${logFile})`);
         return;
       }
-      if (pid !== undefined) {
+      if (probe.state === 'ours') {
         // Another `dora up` won the race for the port.
-        console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${pid})`);
+        console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${probe.pid})`);
         return;
       }
       if (child.exitCode !== null) break;
@@ -166,6 +170,7 @@ program
   .option('--port <port>', 'control port', String(controlPort()))
   .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)')
   .action(async (opts: { port: string; out?: string }) => {
+    reportReclaimed();
     const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
     const onSignal = () => void coordinator.shutdown();
     process.on('SIGINT', onSignal);
@@ -179,12 +184,14 @@ program
   .option('--port <port>', 'control port', String(controlPort()))
   .action(async (opts: { port: string }) => {
     const port = Number(opts.port);
-    if (!(await reachable(port))) {
+    const running = await probeCoordinator(port);
+    if (running.state === 'none') {
       console.log('no coordinator is running');
       return;
     }
+    if (running.state === 'other') throw portTaken(port, running.why);
     await controlRequest({ cmd: 'down' }, { port });
-    for (let i = 0; i < 100 && (await reachable(port)); i++) await sleep(100);
+    for (let i = 0; i < 100 && (await probeCoordinator(port)).state === 'ours'; i++) await sleep(100);
     console.log('coordinator stopped');
   });
 
@@ -349,30 +356,35 @@ function reportEnd(df: DataflowSummary): void {
   console.error(`dataflow ${df.id} ${df.status}; logs: ${df.logDir}`);
 }
 
-async function reachable(port: number): Promise<boolean> {
-  return (await coordinatorPid(port)) !== undefined;
-}
+/** What listens on the control port: nothing, this user's coordinator (its pid), or something that does not take our token. */
+type Probe = { readonly state: 'none' } | { readonly state: 'ours'; readonly pid: number } | { readonly state: 'other'; readonly why: string };
 
-/** The pid of the coordinator answering on `port`, if one does. */
-async function coordinatorPid(port: number): Promise<number | undefined> {
+async function probeCoordinator(port: number): Promise<Probe> {
   // A refused TCP connection answers at once; ZeroMQ would keep retrying until the timeout.
   const listening = await new Promise<boolean>((resolve) => {
     const probe = net.connect({ host: '127.0.0.1', port }, () => (probe.destroy(), resolve(true)));
     probe.on('error', () => resolve(false));
   });
-  if (!listening) return undefined;
+  if (!listening) return { state: 'none' };
   try {
     // Generous: on a loaded machine an idle coordinator still answers well within this.
-    return (await controlRequest({ cmd: 'ping' }, { port, timeoutMs: 2000 })).pid;
-  } catch {
-    return undefined;
+    return { state: 'ours', pid: (await controlRequest({ cmd: 'ping' }, { port, timeoutMs: 2000 })).pid! };
+  } catch (err) {
+    if (!(err instanceof ControlError)) throw err; // e.g. our state directory is refused: that is the message
+    return { state: 'other', why: err.message };
   }
 }
 
-function stateDir(): string {
-  const dir = process.env.DORA_STATE_DIR ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'dora-ts');
-  fs.mkdirSync(dir, { recursive: true });
-  return dir;
+function portTaken(port: number, why: string): DoraError {
+  return new DoraError(`127.0.0.1:${port} is taken by something other than this user's coordinator (${why}); choose another port with --port or DORA_COORDINATOR_PORT`, { code: ErrorCode.CONTROL });
+}
+
+/** Removes what daemons killed earlier left in the runtime directory (rundir.ts), and says so. */
+function reportReclaimed(): void {
+  const { dataflows, segments } = reclaimStaleRuns();
+  if (dataflows.length > 0) {
+    process.stderr.write(`dora: reclaimed ${dataflows.length} dataflow folder(s) and ${segments} shared-memory segment(s) left by daemons that are gone\n`);
+  }
 }
 
 /** `500ms`, `2s`, `1.5s`, `1m` or a bare number of seconds (dora's style). */

@@ -1,10 +1,19 @@
 /**
  * The CLI ⇄ coordinator control protocol: one JSON request, one JSON reply, over
  * a ZeroMQ REQ socket to the coordinator's ROUTER on 127.0.0.1.
+ *
+ * Every local user can connect to 127.0.0.1, so every request carries a token: a
+ * random secret the coordinator writes, 0600, to the state directory of the user who
+ * started it. Only that user can read it, so only that user can drive the coordinator
+ * (which runs the nodes of every dataflow it starts as that user).
  */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { ControlError } from './errors';
 import type { NodeStatus, RunStatus } from './daemon';
+import { stateDir } from './userdirs';
 
 /** Default control port of `dora up` (dora's own coordinator uses others, so both can run side by side). */
 export const DEFAULT_CONTROL_PORT = 6280;
@@ -64,15 +73,65 @@ export type ControlReply =
       readonly next?: number;
     };
 
-/** Sends one request to the coordinator; throws ControlError when it cannot be reached. */
-export async function controlRequest(request: ControlRequest, options: { port?: number; timeoutMs?: number } = {}): Promise<Extract<ControlReply, { ok: true }>> {
+/** The file holding the token of the coordinator on `port`, in the state directory. */
+export function controlTokenFile(port: number): string {
+  return path.join(stateDir(), `coordinator-${port}.token`);
+}
+
+/** Creates a fresh token and writes it to the port's token file (0600; replaced whole, never half-written); returns it. */
+export function writeControlToken(port: number): string {
+  const token = randomBytes(32).toString('hex');
+  const file = controlTokenFile(port);
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.rmSync(temp, { force: true });
+  fs.writeFileSync(temp, token + '\n', { mode: 0o600, flag: 'wx' });
+  fs.renameSync(temp, file);
+  return token;
+}
+
+/** Removes the port's token file if it still holds `token` (a later coordinator may have replaced it). */
+export function removeControlToken(port: number, token: string): void {
+  const file = controlTokenFile(port);
+  try {
+    if (sameToken(fs.readFileSync(file, 'utf8').trim(), token)) fs.rmSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether a request's token is the coordinator's; compares in constant time. */
+export function sameToken(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  // Hashing first gives equal lengths, which timingSafeEqual needs, without leaking the length.
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function readControlToken(port: number): string {
+  const file = controlTokenFile(port);
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ControlError(`no dora coordinator of this user is running on 127.0.0.1:${port} (no token in ${file}); start one with \`dora up\``);
+    }
+    throw new ControlError(`cannot read the coordinator's token ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Sends one request, with the token of the coordinator on that port (read from the
+ * state directory unless given); throws ControlError when it cannot be reached or refuses.
+ */
+export async function controlRequest(request: ControlRequest, options: { port?: number; timeoutMs?: number; token?: string } = {}): Promise<Extract<ControlReply, { ok: true }>> {
   const port = options.port ?? controlPort();
+  const token = options.token ?? readControlToken(port);
   const socket = new zmq.Request();
   socket.linger = 0;
   socket.receiveTimeout = options.timeoutMs ?? 15_000;
   socket.connect(`tcp://127.0.0.1:${port}`);
   try {
-    await socket.send(JSON.stringify(request));
+    await socket.send(JSON.stringify({ ...request, token }));
     let frame: Buffer;
     try {
       [frame] = await socket.receive();

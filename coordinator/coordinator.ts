@@ -1,17 +1,22 @@
 /**
  * The coordinator behind `dora up`: keeps the dataflows it started (running and
- * finished), and answers the CLI's control requests on 127.0.0.1. It runs the
- * local daemon in-process; multi-machine deployment would split the two.
+ * finished), and answers the CLI's control requests on 127.0.0.1, those carrying its
+ * token only (control.ts). It runs the local daemon in-process; multi-machine
+ * deployment would split the two.
  */
 import * as zmq from 'zeromq';
 import { DataflowRun, type RunResult, type NodeOutcome } from './daemon';
 import { loadDescriptor } from './descriptor';
 import { DoraError, ErrorCode } from './errors';
 import { readLogs, type LogLine } from './logs';
-import type { ControlReply, ControlRequest, DataflowSummary } from './control';
+import { removeControlToken, sameToken, writeControlToken, type ControlReply, type ControlRequest, type DataflowSummary } from './control';
 
 /** Lines kept in memory per run for `dora start --attach`; the files keep everything. */
 const FOLLOW_BUFFER = 10_000;
+/** Control requests are a command and a path or two: anything far bigger is not one, and is not read. */
+const MAX_REQUEST_BYTES = 1 << 20;
+/** The answer to a request without the right token, malformed or not: tells nothing about the coordinator. */
+const REFUSED = "refused: this request does not carry the coordinator's token (only the user who started the coordinator can read it, from its state directory)";
 
 interface Entry {
   readonly run: DataflowRun;
@@ -108,30 +113,42 @@ export class Coordinator {
           setImmediate(() => void this.shutdown());
           return { ok: true };
       }
+      return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}` };
     } catch (err) {
       return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   }
 
-  /** Serves control requests on `tcp://127.0.0.1:<port>` until `down`. */
+  /**
+   * Serves control requests on `tcp://127.0.0.1:<port>` until `down`. The token file is
+   * written once the port is ours, so a second coordinator that fails to bind does not
+   * replace the first one's token.
+   */
   async listen(port: number): Promise<void> {
     const server = new zmq.Router();
     server.linger = 0;
+    server.maxMessageSize = MAX_REQUEST_BYTES;
     await server.bind(`tcp://127.0.0.1:${port}`);
     this.server = server;
+    const token = writeControlToken(port);
     try {
       for await (const [identity, , frame] of server) {
-        let request: ControlRequest;
+        let request: (ControlRequest & { token?: unknown }) | undefined;
         try {
           request = JSON.parse(frame.toString('utf8')) as ControlRequest;
         } catch {
-          await server.send([identity, '', JSON.stringify({ ok: false, error: 'malformed request' })]);
+          // answered below
+        }
+        if (!sameToken(request?.token, token)) {
+          await server.send([identity, '', JSON.stringify({ ok: false, error: REFUSED })]);
           continue;
         }
-        void this.handle(request).then((reply) => server.send([identity, '', JSON.stringify(reply)]).catch(() => undefined));
+        void this.handle(request!).then((reply) => server.send([identity, '', JSON.stringify(reply)]).catch(() => undefined));
       }
     } catch {
       // closed by shutdown()
+    } finally {
+      removeControlToken(port, token);
     }
   }
 

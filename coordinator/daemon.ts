@@ -20,12 +20,13 @@ import {
   type InputWiring,
   type NodeConfig,
 } from '../protocol/config';
-import { decodeControl, encodeControl, type DaemonEvent, type NodeRequest, type RegisterReply } from '../protocol/control';
+import { decodeNodeRequest, encodeControl, type DaemonEvent, type RegisterReply } from '../protocol/control';
 import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { DoraError, ErrorCode } from './errors';
 import { LogStore, type LogLine } from './logs';
+import { RunDir } from './rundir';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
@@ -110,6 +111,7 @@ export class DataflowRun {
   private readonly events = new zmq.XPublisher();
   private readonly clock = new HybridClock();
   private readonly ep: ReturnType<typeof endpoints>;
+  private readonly runDir: RunDir;
   private readonly timerSubscriptions = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   /** Events for nodes whose event subscription has not reached us yet. */
@@ -128,7 +130,8 @@ export class DataflowRun {
   ) {
     this.id = randomUUID();
     this.name = options.name;
-    this.ep = endpoints(this.id);
+    this.runDir = new RunDir(this.id);
+    this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.finished = new Promise((resolve) => (this.finish = resolve));
@@ -256,13 +259,14 @@ export class DataflowRun {
     this.router.linger = 0;
     this.events.linger = 0;
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
+    this.runDir.create();
     await this.router.bind(this.ep.daemonRequests);
     await this.events.bind(this.ep.daemonEvents);
     void this.serveRequests();
     void this.watchSubscriptions();
 
     this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
-    fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2));
+    fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
     for (const state of this.nodes.values()) this.spawn(state);
     this.slowStartTimer = setTimeout(() => this.warnSlowStart(), SLOW_START_WARNING_MS);
     this.slowStartTimer.unref();
@@ -337,9 +341,9 @@ export class DataflowRun {
   private async serveRequests(): Promise<void> {
     try {
       for await (const [identity, frame] of this.router) {
-        const request = decodeControl<NodeRequest>(frame);
-        if (!request) continue; // not ours to answer: no reply, nothing to misread
-        const state = typeof request.node === 'string' ? this.nodes.get(request.node) : undefined;
+        const request = decodeNodeRequest(frame);
+        if (!request) continue; // malformed: no reply, nothing to misread
+        const state = this.nodes.get(request.node);
         if (!state) continue;
         state.lastSeen = performance.now();
         switch (request.t) {
@@ -674,6 +678,7 @@ export class DataflowRun {
     // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
     const leftovers = unlinkDataflowSegments(this.id);
     if (leftovers.length > 0) this.logs.append({ node: 'dora', stream: 'log', line: `[info] removed ${leftovers.length} shared-memory segment(s) left by nodes that did not exit cleanly` });
+    this.runDir.remove();
     this.logs.close();
     this.finish(this.result);
   }

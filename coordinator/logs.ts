@@ -2,7 +2,8 @@
  * Per-run log storage: every line a node prints (and every record it logs through
  * the node API) is appended to `<dir>/log_<node>.txt`, dora's layout, and offered
  * to live listeners. The last stderr lines of each node are kept in memory for
- * crash reports.
+ * crash reports. Logs hold what nodes print, so only their user may read them:
+ * files 0600, folders 0700 where we create them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,7 +22,7 @@ export class LogStore {
   private listeners = new Set<(line: LogLine) => void>();
 
   constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   fileFor(node: string): string {
@@ -31,7 +32,7 @@ export class LogStore {
   append(entry: LogLine): void {
     let fd = this.files.get(entry.node);
     if (fd === undefined) {
-      fd = fs.openSync(this.fileFor(entry.node), 'a');
+      fd = fs.openSync(this.fileFor(entry.node), 'a', 0o600);
       this.files.set(entry.node, fd);
     }
     fs.writeSync(fd, entry.line + '\n');

@@ -6,7 +6,8 @@
  * table are generated.
  */
 
-import { EVENTS_TOPIC_PREFIX } from './facts';
+import { DoraError } from './errors';
+import { ErrorCode, EVENTS_TOPIC_PREFIX } from './facts';
 
 // The version, the variable's name and the configuration's fields are protocol facts
 // (protocol/facts.json), generated into ./facts.
@@ -27,16 +28,33 @@ export function timerTopic(timerName: string): string {
   return `${timerName}\0`;
 }
 
+/** Longest path a unix socket address holds on Linux (`sun_path` is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
 /**
- * ZeroMQ endpoints for one dataflow. Linux abstract-namespace ipc addresses leave
- * no socket files behind, even after a crash.
+ * ZeroMQ endpoints for one dataflow: unix sockets in its folder `dir`, which only its
+ * user can enter (abstract-namespace addresses have no permissions: any local user could
+ * connect to them). A node is named by its index in `nodes`, which keeps the paths short
+ * whatever its id. Throws when the longest path would not fit a socket address.
  */
-export function endpoints(dataflowId: string) {
-  const base = `ipc://@dora-ts/${dataflowId}`;
+export function endpoints(dir: string, nodes: readonly string[]) {
+  const index = new Map(nodes.map((id, i) => [id, i]));
+  const of = (node: string) => {
+    const i = index.get(node);
+    if (i === undefined) throw new DoraError(`no node "${node}" in this dataflow`, { code: ErrorCode.INVALID_ARGUMENT });
+    return i;
+  };
+  const longest = `${dir}/${Math.max(nodes.length - 1, 0)}.drops`;
+  if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
+    throw new DoraError(
+      `the dataflow's socket paths, such as ${longest}, are longer than the ${MAX_SOCKET_PATH} bytes a unix socket address holds; set DORA_RUNTIME_DIR to a shorter directory`,
+      { code: ErrorCode.SYSTEM },
+    );
+  }
   return {
-    daemonRequests: `${base}/daemon`,
-    daemonEvents: `${base}/events`,
-    nodeData: (node: string) => `${base}/node/${node}`,
-    nodeDrops: (node: string) => `${base}/node/${node}/drops`,
+    daemonRequests: `ipc://${dir}/daemon`,
+    daemonEvents: `ipc://${dir}/events`,
+    nodeData: (node: string) => `ipc://${dir}/${of(node)}.data`,
+    nodeDrops: (node: string) => `ipc://${dir}/${of(node)}.drops`,
   };
 }

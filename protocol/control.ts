@@ -64,3 +64,25 @@ export function decodeControl<T extends { t: string }>(frame: Uint8Array): T | u
   }
   return undefined;
 }
+
+/** Each request's fields and their types: a request that does not match is dropped before the daemon acts on it. */
+const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string, 'string' | 'number' | 'string?'>> } = {
+  register: { node: 'string', version: 'number', pid: 'number' },
+  ready: { node: 'string' },
+  log: { node: 'string', level: 'string', message: 'string', target: 'string?' },
+  'outputs-closed': { node: 'string' },
+  heartbeat: { node: 'string' },
+  'restart-seen': { node: 'string', peer: 'string' },
+  closing: { node: 'string' },
+};
+
+/** Parses a node's request; undefined for anything but a known request with fields of the right types. */
+export function decodeNodeRequest(frame: Uint8Array): NodeRequest | undefined {
+  const message = decodeControl<{ t: string } & Record<string, unknown>>(frame);
+  if (!message || !Object.hasOwn(REQUEST_FIELDS, message.t)) return undefined;
+  for (const [name, type] of Object.entries(REQUEST_FIELDS[message.t as NodeRequest['t']])) {
+    const value = message[name];
+    if (type === 'string?' ? value !== undefined && typeof value !== 'string' : typeof value !== type) return undefined;
+  }
+  return message as unknown as NodeRequest;
+}

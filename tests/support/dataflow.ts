@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { reclaimStaleRuns } from '../../coordinator/rundir';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -11,6 +12,8 @@ export const NODES = path.join(ROOT, 'tests/fixtures/nodes');
 const tempDirs: string[] = [];
 afterAll(() => {
   for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  // What daemons killed by a test left in the runtime directory (a next daemon would reclaim it too).
+  reclaimStaleRuns();
 });
 
 /** A fresh temp folder holding `dataflow.yml` with the given text; removed after the test file. */
@@ -75,13 +78,13 @@ export function processesMentioning(needle: string): number[] {
   return pids;
 }
 
-/** Abstract-namespace unix sockets of dora-ts still bound (from /proc/net/unix). */
-export function doraSockets(dataflowId?: string): string[] {
+/** Unix sockets of a dataflow still open, in its runtime folder `<runtime dir>/<id>/` (from /proc/net/unix). */
+export function doraSockets(dataflowId: string): string[] {
   return fs
     .readFileSync('/proc/net/unix', 'utf8')
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[7] ?? '')
-    .filter((p) => p.startsWith('@dora-ts/') && (dataflowId === undefined || p.includes(dataflowId)));
+    .filter((p) => p.includes(`/${dataflowId}/`));
 }
 
 /** Ids of the dataflows this test file has run (read from the CLI's output). */
