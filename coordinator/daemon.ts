@@ -155,8 +155,30 @@ export class DataflowRun {
   /** Binds the daemon's sockets and spawns every node; resolves once all are spawned. */
   static async start(dataflow: ResolvedDataflow, options: RunOptions = {}): Promise<DataflowRun> {
     const run = new DataflowRun(dataflow, options);
-    await run.launch();
+    try {
+      await run.launch();
+    } catch (err) {
+      await run.abort();
+      throw err;
+    }
     return run;
+  }
+
+  /** Undoes a launch that failed half-way: nothing it started may outlive it. */
+  private async abort(): Promise<void> {
+    this.stopRequested = true;
+    this.stopTimers();
+    clearTimeout(this.slowStartTimer);
+    clearInterval(this.healthTimer);
+    const spawned = [...this.nodes.values()].flatMap((n) => (n.process ? [n.process] : []));
+    for (const p of spawned) p.kill('SIGKILL');
+    await Promise.all(spawned.map((p) => p.exited));
+    if (this.result) return; // every node had been spawned and has exited: complete() cleaned up
+    this.router.close();
+    this.events.close();
+    unlinkDataflowSegments(this.id);
+    this.runDir.remove();
+    this.logs.close();
   }
 
   get status(): RunStatus {

@@ -3,6 +3,10 @@
  * ZeroMQ sockets. Each test writes a dataflow into a temp folder.
  */
 import { dora, leftovers, node, processesMentioning, readRecord, sleep, startDora, tempDataflow, waitFor } from './support/dataflow';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DataflowRun, loadDescriptor } from '../coordinator';
 
 const idOf = (stderr: string) => /dataflow ([0-9a-f-]{36})/.exec(stderr)?.[1];
 
@@ -195,4 +199,23 @@ test('run logs are kept per dataflow run', async () => {
   const id = idOf(result.stderr)!;
   const log = require('node:fs').readFileSync(`${df.dir}/out/${id}/log_sender.txt`, 'utf8');
   expect(log).toContain('sent 1');
+});
+
+test('an exception while the nodes are being started stops those already started and leaves nothing behind', async () => {
+  const df = tempDataflow(`nodes:\n` + node('a', 'looper.ts', `    inputs: { tick: dora/timer/millis/10 }\n`) + node('b', 'looper.ts', ''));
+  const dataflow = loadDescriptor(df.file);
+  // A string no process can receive (the descriptor check refuses it in YAML): spawning the second node throws.
+  (dataflow.nodes[1] as unknown as { args: string[] }).args = ['a\0b'];
+  // a runtime folder of its own: other test files run dataflows meanwhile
+  const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-rt-'));
+  process.env.DORA_RUNTIME_DIR = runtimeDir;
+  try {
+    await expect(DataflowRun.start(dataflow, { outDir: path.join(df.dir, 'out') })).rejects.toThrow(/null bytes|NUL|invalid/i);
+  } finally {
+    delete process.env.DORA_RUNTIME_DIR;
+  }
+  // the first node had been spawned: it is gone, and so is the run's socket folder
+  expect(processesMentioning(df.dir)).toEqual([]);
+  expect(fs.readdirSync(runtimeDir)).toEqual([]);
+  fs.rmSync(runtimeDir, { recursive: true, force: true });
 });
