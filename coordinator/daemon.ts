@@ -604,18 +604,24 @@ export class DataflowRun {
       }
     }
 
-    // Receivers whose sender left without closing its outputs cleanly, or whose sender
-    // has a restart policy (its end of stream awaits this verdict), are told here.
+    // Receivers are told here when the sender left without closing its outputs cleanly,
+    // when it has a restart policy (its end of stream awaits this verdict), and when they
+    // are restarted processes, which connect late and may have missed its end of stream.
     const restartable = state.spec.restart.policy !== 'never';
     for (const other of this.nodes.values()) {
       if (other.status !== 'running') continue;
       const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id).map((i) => i.id);
       if (inputs.length === 0) continue;
       if (state.status === 'failed') this.publish(other.spec.id, { t: 'node-failed', node: id });
-      if (!state.outputsClosed || restartable) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
+      if (!state.outputsClosed || restartable || other.restarts > 0) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
     }
     this.maybeStart(); // an exited node no longer holds the barrier
     if ([...this.nodes.values()].every((n) => n.status !== 'running' && n.status !== 'restarting')) void this.complete();
+  }
+
+  private isLive(node: string): boolean {
+    const status = this.nodes.get(node)?.status;
+    return status === 'running' || status === 'restarting';
   }
 
   /** Why a node must not be restarted now, if it must not: dora's rules. */
@@ -662,6 +668,9 @@ export class DataflowRun {
   private respawn(state: NodeState): void {
     state.restarts++;
     const id = state.spec.id;
+    // Senders that finished while it was down: its new process would wait for their end of stream.
+    const closed = state.spec.inputs.filter((i) => i.source.kind === 'node' && !this.isLive(i.source.node)).map((i) => i.id);
+    if (closed.length > 0) this.pendingEvent(id, { t: 'inputs-closed', inputs: closed, reason: 'their sender finished while this node was down' });
     // Its new process waits at its barrier for subscribers that will never come: say who is gone.
     for (const other of this.nodes.values()) {
       if (other.status === 'running' || other.status === 'restarting') continue;

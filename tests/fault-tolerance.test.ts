@@ -165,8 +165,7 @@ test('input_timeout closes a quiet input and INPUT_RECOVERED reopens it, in Type
 });
 
 test('health_check_timeout kills a node whose code hangs (and its restart policy applies), not one waiting for input', async () => {
-  // The sender keeps sending until the run is stopped: a sender that finishes while its
-  // receiver is being restarted is a race still open (see the issue's note).
+  // The sender keeps sending until the run is stopped (the test below covers a sender that finishes meanwhile).
   const df = tempDataflow(
     `health_check_interval: 0.1\n` +
       `nodes:\n` +
@@ -193,6 +192,22 @@ test('health_check_timeout kills a node whose code hangs (and its restart policy
   expect(of(readRecord(path.join(df.dir, 'patient.jsonl')), 'RUN')).toHaveLength(1);
   expect(result.stdout).not.toMatch(/node (patient|py) has given no sign of life/);
 }, 60_000);
+
+test('a sender that finishes while its receiver restarts: the new process learns its input closed and the run ends', async () => {
+  // The receiver crashes after 3 messages; its sender is done ~100 ms later, long before the
+  // restarted receiver (a new Node.js process) connects: it would wait for an end of stream
+  // it can no longer see (found by a fresh-clone CI run; 4 of 4 runs hung before the fix).
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('src', 'flaky.ts', `    env: { RECORD: ./src.jsonl, EXIT_AFTER: 8 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n`) +
+      node('r', 'flaky.ts', `    env: { RECORD: ./r.jsonl, CRASH_AFTER: 3, CRASHES: 1 }\n    inputs: { data: src/out }\n    restart_policy: on-failure\n`),
+  );
+  const result = await dora(['run', df.file], { cwd: df.dir });
+  expect(result.code).toBe(0);
+  const r = readRecord(path.join(df.dir, 'r.jsonl'));
+  expect(of(r, 'RUN').map((e) => e.restartCount)).toEqual([0, 1]);
+  expect(r.slice(-3).map((e) => (e.type === 'STOP' ? `STOP ${e.cause}` : e.type))).toEqual(['INPUT_CLOSED', 'STOP ALL_INPUTS_CLOSED', 'END']);
+}, 30_000);
 
 describe('dora node and dora restart on a background coordinator', () => {
   const port = String(21000 + (process.pid % 20000));
