@@ -285,11 +285,13 @@ test('under AddressSanitizer and UBSan a C node runs a whole dataflow with no er
   expectEveryVector(df.dir);
 }, 90_000);
 
-test('a node written for dora’s C API compiles unchanged and runs', async () => {
+test('a node written for dora’s C API (its DoraEventType typedef, its library name) compiles unchanged and runs', async () => {
   const source = path.join(ROOT, 'tests/fixtures/c/dora_style.c');
+  const lib = path.join(ROOT, 'bindings/c/build');
   const df = tempDataflow(
     `nodes:\n` +
-      cNode('node', `cc ${source} -o node $(pkg-config --cflags --libs dora-node-api)`, `    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n`) +
+      // linked as dora's build lines do: -ldora_node_api_c
+      cNode('node', `cc ${source} -o node $(pkg-config --cflags dora-node-api) -L${lib} -ldora_node_api_c -Wl,-rpath,${lib}`, `    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n`) +
       tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n`),
   );
   expect((await dora(['build', df.file])).code).toBe(0);

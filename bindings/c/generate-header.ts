@@ -27,7 +27,8 @@ interface ApiSection {
   readonly raw?: readonly string[];
   readonly types?: readonly { doc: string; c: string }[];
   /** An enum lists its values, or names the list of protocol/facts.json they come from. */
-  readonly enums?: readonly { doc: string; name: string; values?: readonly (readonly [string, string])[]; facts?: keyof typeof FACT_ENUMS }[];
+  /** `typedef`: also declare the enum's name as a type (dora's headers do, and nodes use it bare). */
+  readonly enums?: readonly { doc: string; name: string; typedef?: boolean; values?: readonly (readonly [string, string])[]; facts?: keyof typeof FACT_ENUMS }[];
   readonly functions?: readonly ApiFunction[];
 }
 
@@ -111,7 +112,7 @@ export function renderHeader(api: Api, facts: Facts = FACTS): string {
         lines[lines.length - 1] += ' */';
         out.push(...lines, `  ${value},`);
       }
-      out.push('};', '');
+      out.push('};', ...(e.typedef ? [`typedef enum ${e.name} ${e.name};`] : []), '');
     }
     for (const f of section.functions ?? []) out.push(...docComment(functionDoc(f, facts)), declaration(f), '');
   }

@@ -139,6 +139,7 @@ enum DoraEventType {
    * is that node); `INPUT_CLOSED` follows for the inputs it fed. */
   DoraEventType_NodeFailed = 7,
 };
+typedef enum DoraEventType DoraEventType;
 
 /**
  * Types of metadata parameter values; the numbers are the wire tags of docs/protocol.md.

@@ -1,5 +1,5 @@
 import datetime
-from typing import Any, Iterator, Literal, TypedDict, Union
+from typing import Any, Callable, Iterator, Literal, Mapping, TypedDict, Union
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +62,14 @@ class Node:
         self,
         output_id: str,
         data: pa.Array | pa.ChunkedArray | bytes | bytearray | memoryview | np.ndarray | list[Any],
-        metadata: dict[str, MetadataValue] | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> None: ...
+    def send_output_raw(
+        self,
+        output_id: str,
+        data_len: int,
+        fill: Callable[[memoryview], object],
+        metadata: Mapping[str, MetadataValue] | None = None,
     ) -> None: ...
     def dataflow_id(self) -> str: ...
     def restart_count(self) -> int: ...

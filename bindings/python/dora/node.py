@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import pyarrow as pa
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # Longest stretch next() holds the native context while waiting (see Node.next).
 _WAIT_SLICE_MS = 20
+_TIMED_OUT = "Receiver timed out"  # dora's message for next(timeout) returning nothing
 _LEVELS = LOG_LEVELS
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -101,9 +102,9 @@ class Node:
                 f"{NODE_CONFIG_ENV} is not set: this program is a dora node and must be started by dora, "
                 "e.g. `dora run dataflow.yml` with this node in the dataflow"
             )
+        # Started by the daemon, the daemon's configuration wins over the id passed (as in dora:
+        # node-hub packages construct their node with their package name).
         self._config: dict[str, Any] = json.loads(raw)
-        if node_id is not None and node_id != self._config.get("nodeId"):
-            raise ConfigError(f"dynamic nodes are not supported: this process is node {self._config.get('nodeId')!r}, not {node_id!r}")
         self._pending: collections.deque[Event] = collections.deque()
         # The handle of the native core; it serializes the calls of several threads itself,
         # and raises NoContextError("node is closed") once closed.
@@ -118,6 +119,20 @@ class Node:
     # -- events -----------------------------------------------------------------------
 
     def next(self, timeout: float | None = None) -> Event | None:
+        """The next event; on a timeout an ``ERROR`` event ("Receiver timed out"), as in dora;
+        None only once the stream has ended."""
+        event = self._next(timeout)
+        if event is None and timeout is not None and not self._ended():
+            return {"type": "ERROR", "error": _TIMED_OUT, "kind": "dora"}
+        return event
+
+    def _ended(self) -> bool:
+        try:
+            return self._ctx.closed or self._ctx.stream_ended()
+        except NoContextError:
+            return True
+
+    def _next(self, timeout: float | None) -> Event | None:
         """The next event; None on timeout and once the stream has ended."""
         if self._pending:
             return self._pending.popleft()
@@ -152,7 +167,7 @@ class Node:
 
     def try_recv(self) -> Event | None:
         """An event that has already arrived, or None (never waits)."""
-        return self.next(timeout=0)
+        return self._next(timeout=0)
 
     def drain(self) -> list[Event]:
         """Every event that has already arrived."""
@@ -177,16 +192,33 @@ class Node:
 
     # -- sending ----------------------------------------------------------------------
 
-    def send_output(self, output_id: str, data: Any, metadata: dict[str, MetadataValue] | None = None) -> None:
+    def send_output(self, output_id: str, data: Any, metadata: Mapping[str, MetadataValue] | None = None) -> None:
         """Sends ``data`` (pyarrow array, bytes, numpy array or list) on ``output_id``."""
-        if output_id not in self._outputs:
-            raise UndeclaredOutputError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
+        self._check_output(output_id)
+        if metadata is not None and type(metadata) is not dict:
+            metadata = dict(metadata)  # any mapping, as in dora; the core reads a dict
         # One crossing into the core each: the parameters dict is converted there, and an
         # array is read through its __arrow_c_array__ capsules.
         if isinstance(data, (bytes, bytearray, memoryview)):
             self._ctx.send_bytes(output_id, data, metadata)
         else:
             self._ctx.send_arrow(output_id, _to_arrow(data), metadata)
+
+    def send_output_raw(self, output_id: str, data_len: int, fill: Callable[[memoryview], object],
+                        metadata: Mapping[str, MetadataValue] | None = None) -> None:
+        """Sends ``data_len`` bytes (as uint8) that ``fill`` writes in place: ``fill`` gets a
+        writable memoryview of the sample itself (shared memory at or above the dataflow's
+        threshold), so nothing is copied on either side. Views made from it (a numpy array)
+        must not outlive ``fill``: the sample belongs to the receivers once sent (a memoryview
+        still exported is refused with BufferError; a numpy array cannot be detected)."""
+        self._check_output(output_id)
+        if metadata is not None and type(metadata) is not dict:
+            metadata = dict(metadata)
+        self._ctx.send_raw(output_id, data_len, fill, metadata)
+
+    def _check_output(self, output_id: str) -> None:
+        if output_id not in self._outputs:
+            raise UndeclaredOutputError(f"node {self._config['nodeId']!r} has no output {output_id!r} (declared outputs: {', '.join(self._outputs) or 'none'})")
 
     # -- the dataflow -----------------------------------------------------------------
 

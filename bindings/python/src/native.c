@@ -637,6 +637,57 @@ static PyObject *context_send_bytes(ContextObject *self, PyObject *const *args, 
   Py_RETURN_NONE;
 }
 
+/* send_raw(output_id, length, fill, metadata): allocates a sample of length bytes (shared
+ * memory at or above the threshold), calls fill(memoryview) to write it in place, and
+ * sends it as uint8: no copy. A view still exported from the memoryview after fill (a
+ * numpy array kept) would alias memory the receivers own once sent: refused. */
+static PyObject *context_send_raw(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 4) return PyErr_SetString(PyExc_TypeError, "send_raw() takes 4 arguments (output_id, length, fill, metadata)"), NULL;
+  const char *id;
+  Py_ssize_t id_len;
+  PyObject *send_args[3] = {args[0], Py_None, args[3]};
+  if (parse_send("send_raw", send_args, 3, &id, &id_len) < 0) return NULL;
+  Py_ssize_t length = PyLong_AsSsize_t(args[1]);
+  if (length < 0) return PyErr_Occurred() ? NULL : (PyErr_SetString(PyExc_ValueError, "send_raw(): length must be >= 0"), NULL);
+  if (!PyCallable_Check(args[2])) return PyErr_SetString(PyExc_TypeError, "send_raw(): fill must be callable"), NULL;
+  DoraMetadata *metadata = metadata_from_dict(args[3]);
+  if (!metadata) return NULL;
+  DoraOutputSample *sample = NULL;
+  int closed = 0;
+  WITH_CONTEXT(self, closed, sample = dora_allocate_output(ctx, (size_t)length));
+  if (closed || !sample) {
+    dora_metadata_free(metadata);
+    return closed ? closed_error() : last_error();
+  }
+  /* the sample is ours alone until sent: fill runs outside the context's lock, with the GIL */
+  static char empty;
+  char *data = length > 0 ? (char *)dora_output_sample_data(sample) : &empty;
+  PyObject *view = PyMemoryView_FromMemory(data, length, PyBUF_WRITE);
+  PyObject *filled = view ? PyObject_CallOneArg(args[2], view) : NULL;
+  PyObject *released = view ? PyObject_CallMethod(view, "release", NULL) : NULL;
+  Py_XDECREF(view);
+  if (!filled || !released) {
+    if (filled && PyErr_ExceptionMatches(PyExc_BufferError)) {
+      PyErr_Clear();
+      PyErr_SetString(PyExc_BufferError, "send_output_raw: a view of the buffer outlives fill (a numpy array or memoryview made from it): "
+                                         "the sample belongs to its receivers once sent, so drop such views inside fill");
+    }
+    Py_XDECREF(filled);
+    Py_XDECREF(released);
+    WITH_CONTEXT(self, closed, dora_discard_output_sample(ctx, sample));
+    dora_metadata_free(metadata);
+    return NULL;
+  }
+  Py_DECREF(filled);
+  Py_DECREF(released);
+  int rc = 0;
+  WITH_CONTEXT(self, closed, rc = dora_send_output_sample(ctx, id, (size_t)id_len, sample, metadata));
+  dora_metadata_free(metadata);
+  if (closed) return closed_error(); /* the sample went with the context */
+  if (rc != 0) return last_error();
+  Py_RETURN_NONE;
+}
+
 /* log(level, message) -> whether the core took the record. */
 static PyObject *context_log(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
   if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
@@ -655,6 +706,7 @@ static PyMethodDef context_methods[] = {
     {"stream_ended", (PyCFunction)context_stream_ended, METH_NOARGS, "True once the event stream has ended."},
     {"send_arrow", (PyCFunction)(void (*)(void))context_send_arrow, METH_FASTCALL, "send_arrow(output_id, array, metadata): sends an __arrow_c_array__ object."},
     {"send_bytes", (PyCFunction)(void (*)(void))context_send_bytes, METH_FASTCALL, "send_bytes(output_id, data, metadata): sends bytes as uint8."},
+    {"send_raw", (PyCFunction)(void (*)(void))context_send_raw, METH_FASTCALL, "send_raw(output_id, length, fill, metadata): fill(memoryview) writes the sample in place; sent as uint8."},
     {"log", (PyCFunction)(void (*)(void))context_log, METH_FASTCALL, "log(level, message) -> whether the record was taken."},
     {"close", (PyCFunction)context_close, METH_NOARGS, "Closes the outputs and leaves the dataflow; idempotent."},
     {NULL, NULL, 0, NULL},

@@ -139,13 +139,14 @@ def test_api_methods_logging_and_undeclared_outputs(workdir):
     assert report["is_empty"] is False
     assert report["drained"] == [["INPUT", "data"], ["INPUT", "data"], ["INPUT_CLOSED", "data"]]
     assert report["try_recv"] is None
-    assert report["next_timeout"] is None and 0.15 <= report["waited"] < 2  # the `slow` timer keeps the stream open
+    # on a timeout, dora's ERROR event; the `slow` timer keeps the stream open
+    assert report["next_timeout"] == {"type": "ERROR", "error": "Receiver timed out", "kind": "dora"} and 0.15 <= report["waited"] < 2
     assert report["dataflow_id"] == run.dataflow_id
     assert report["node_config_id"] == "api"
     assert report["descriptor_nodes"] == ["sender", "api"]
     assert report["undeclared"] == "node 'api' has no output 'nope' (declared outputs: result, debug)"
     # waits in slices: a send from another thread does not wait for the receive to time out (1.2 s more)
-    assert report["send_while_receiving"] < 0.5 and report["recv_async_timeout"] is None
+    assert report["send_while_receiving"] < 0.5 and report["recv_async_timeout"]["error"] == "Receiver timed out"
     log = run.log(workdir, "api")
     assert "[info] root: hello from python logging" in log
     assert "[warn] a warning through node.log_warn" in log

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from dora import Node
 
-node = Node()
+node = Node("a-node-hub-package")  # the daemon's configuration wins, as in dora
 report = {}
 first = asyncio.run(node.recv_async(timeout=5))
 report["first"] = [first["type"], first["id"]]
