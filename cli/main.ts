@@ -12,7 +12,7 @@ import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
-import { ControlError, DoraError, ErrorCode } from '../coordinator/errors';
+import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
@@ -34,6 +34,7 @@ program
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
   .action(async (file: string, opts: { grace: string; out?: string }) => {
     const dataflow = loadDescriptor(path.resolve(file));
+    printWarnings(dataflow.warnings);
     // Handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them.
     let run: DataflowRun | undefined;
     let interrupts = 0;
@@ -80,8 +81,10 @@ program
   .alias('validate')
   .description('validate a dataflow file without running it')
   .argument('<dataflow>', 'dataflow YAML file')
-  .action((file: string) => {
-    const dataflow = loadDescriptor(path.resolve(file));
+  .option('--strict-types', 'incompatible port types (input_types/output_types) are errors, not warnings')
+  .action((file: string, opts: { strictTypes?: boolean }) => {
+    const dataflow = loadDescriptor(path.resolve(file), { strictTypes: opts.strictTypes });
+    printWarnings(dataflow.warnings);
     const timers = dataflow.timers.length;
     console.log(`${file}: ok (${dataflow.nodes.length} node${dataflow.nodes.length === 1 ? '' : 's'}, ${timers} timer${timers === 1 ? '' : 's'})`);
   });
@@ -335,6 +338,10 @@ async function attach(id: string): Promise<void> {
     }
     await sleep(200);
   }
+}
+
+function printWarnings(warnings: readonly DescriptorIssue[]): void {
+  for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
 }
 
 /** A planned stop that had to kill a node says so, and exits with status 1. */

@@ -27,6 +27,7 @@ import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { DoraError, ErrorCode } from './errors';
 import { LogStore, type LogLine } from './logs';
 import { RunDir } from './rundir';
+import { arrowFormat, formatPortType } from './types';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
@@ -356,6 +357,12 @@ export class DataflowRun {
       nodeDescriptor: spec.raw,
       dataflowDescriptorFile: descriptorFile,
       restartCount,
+      outputTypes: Object.fromEntries(
+        Object.entries(spec.outputTypes).flatMap(([output, type]) => {
+          const format = arrowFormat(type);
+          return format === undefined ? [] : [[output, { urn: formatPortType(type), format }]];
+        }),
+      ),
       healthCheckTimeoutMs: spec.healthCheckTimeoutMs ?? 0,
     };
   }

@@ -4,6 +4,9 @@
  * reference has been checked, every path made absolute, every timer parsed.
  */
 
+import type { DescriptorIssue } from './errors';
+import type { PortType } from './types';
+
 /** Default capacity of an input queue (dora's default). */
 export const DEFAULT_QUEUE_SIZE = 10;
 
@@ -69,6 +72,8 @@ export interface ResolvedNode {
   readonly inputs: readonly ResolvedInput[];
   readonly outputs: readonly string[];
   readonly restart: RestartPolicy;
+  /** Declared output types (`output_types`), by output, as URNs. */
+  readonly outputTypes: Readonly<Record<string, PortType>>;
   /** `health_check_timeout`: killed when silent towards its daemon for longer. */
   readonly healthCheckTimeoutMs?: number;
   /** The node's entry exactly as parsed from YAML (handed to the node as its config). */
@@ -76,6 +81,8 @@ export interface ResolvedNode {
 }
 
 export interface ResolvedDataflow {
+  /** Problems that do not stop the dataflow (e.g. incompatible port types when not strict), in file order. */
+  readonly warnings: readonly DescriptorIssue[];
   /** Absolute path of the YAML file (or a label such as `<inline>` for text). */
   readonly file: string;
   /** Directory that relative paths are resolved against. */

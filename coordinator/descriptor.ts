@@ -12,6 +12,7 @@ import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, typ
 import schema from './dataflow.schema.json';
 import { DEFAULT_HEALTH_CHECK_INTERVAL_S, DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type RestartPolicy, type TimerSource } from './dataflow';
 import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
+import { TIMER_TYPE, compatible, formatPortType, parsePortType, type PortType } from './types';
 import { DescriptorError, DoraError, ErrorCode, type DescriptorIssue, type SourcePosition } from './errors';
 
 /** Where the JSON Schema lives, for editors (`# yaml-language-server: $schema=<this>`). */
@@ -52,6 +53,8 @@ const validateSchema = ajv.compile(schema);
 export interface DescriptorOptions {
   /** Check that node paths relative to the file exist (default true). Nodes with a `build` step are exempt. */
   readonly checkPaths?: boolean;
+  /** Incompatible port types are errors (also the top-level `strict_types: true`); otherwise warnings. */
+  readonly strictTypes?: boolean;
 }
 
 /**
@@ -168,6 +171,9 @@ interface RawNode {
   build?: string;
   inputs?: Record<string, string | RawInputLong>;
   outputs?: string[];
+  input_types?: Record<string, string>;
+  output_types?: Record<string, string>;
+  output_metadata?: Record<string, string[]>;
   restart_policy?: RestartPolicy['policy'];
   max_restarts?: number;
   restart_delay?: number;
@@ -179,6 +185,7 @@ interface RawDataflow {
   nodes: RawNode[];
   shared_memory_threshold?: number;
   health_check_interval?: number;
+  strict_types?: boolean;
 }
 
 type PathSegment = string | number;
@@ -190,6 +197,8 @@ type PathSegment = string | number;
 class Source {
   readonly doc: Document.Parsed;
   readonly issues: DescriptorIssue[] = [];
+  /** Problems that do not stop the dataflow (e.g. incompatible port types when not strict). */
+  readonly warnings: DescriptorIssue[] = [];
   private readonly lines = new LineCounter();
 
   constructor(text: string, readonly file: string) {
@@ -242,8 +251,8 @@ class Source {
     return { line, column };
   }
 
-  report(p: readonly PathSegment[], message: string, extra: { node?: string; hint?: string; atKey?: boolean } = {}): void {
-    this.issues.push({
+  report(p: readonly PathSegment[], message: string, extra: { node?: string; hint?: string; atKey?: boolean; warning?: boolean } = {}): void {
+    (extra.warning ? this.warnings : this.issues).push({
       file: this.file,
       position: this.position(p, extra.atKey),
       path: p.length === 0 ? '' : '/' + p.join('/'),
@@ -546,6 +555,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
       ...(node.build !== undefined ? { build: node.build } : {}),
       inputs,
       outputs: node.outputs ?? [],
+      outputTypes: {},
       restart: {
         policy: node.restart_policy ?? 'never',
         maxRestarts: node.max_restarts ?? 0,
@@ -558,15 +568,71 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     };
   });
 
+  const declared = checkPortTypes(raw, nodes, source, options.strictTypes === true || raw.strict_types === true);
+  const typed = nodes.map((n) => ({ ...n, outputTypes: Object.fromEntries(declared.get(n.id)?.outputs ?? []) }));
   return {
+    warnings: byPosition(source.warnings),
     file: source.file,
     workingDir,
-    nodes,
+    nodes: typed,
     timers: [...timers.values()],
     sharedMemoryThreshold: raw.shared_memory_threshold ?? DEFAULT_SHARED_MEMORY_THRESHOLD,
     healthCheckIntervalMs: seconds(raw.health_check_interval ?? DEFAULT_HEALTH_CHECK_INTERVAL_S),
     raw: raw as unknown as Record<string, unknown>,
   };
+}
+
+/**
+ * Typed ports: every annotated port exists and its URN resolves (errors); connected ports
+ * with incompatible types are warnings, or errors when strict.
+ */
+function checkPortTypes(
+  raw: RawDataflow,
+  nodes: readonly ResolvedNode[],
+  source: Source,
+  strict: boolean,
+): Map<string, { inputs: Map<string, PortType>; outputs: Map<string, PortType> }> {
+  const suggest = suggester();
+  const declared = new Map<string, { inputs: Map<string, PortType>; outputs: Map<string, PortType> }>();
+  raw.nodes.forEach((node, i) => {
+    const resolved = nodes[i];
+    const inputs = new Map<string, PortType>();
+    const outputs = new Map<string, PortType>();
+    const annotate = (field: 'input_types' | 'output_types', ports: readonly string[], into: Map<string, PortType>) => {
+      for (const [port, urn] of Object.entries(node[field] ?? {})) {
+        if (!ports.includes(port)) {
+          const kind = field === 'input_types' ? 'input' : 'output';
+          source.report(['nodes', i, field, port], `\`${field}\` names \`${port}\`, which is not an ${kind} of node \`${node.id}\``, {
+            atKey: true,
+            hint: ports.length ? `its ${kind}s: ${listed(ports)}` : `it has no ${kind}s`,
+          });
+          continue;
+        }
+        const type = parsePortType(urn, suggest);
+        if (typeof type === 'string') source.report(['nodes', i, field, port], type);
+        else into.set(port, type);
+      }
+    };
+    annotate('input_types', resolved.inputs.map((x) => x.id), inputs);
+    annotate('output_types', resolved.outputs, outputs);
+    for (const port of Object.keys(node.output_metadata ?? {})) {
+      if (!resolved.outputs.includes(port)) source.report(['nodes', i, 'output_metadata', port], `\`output_metadata\` names \`${port}\`, which is not an output of node \`${node.id}\``, { atKey: true });
+    }
+    declared.set(node.id, { inputs, outputs });
+  });
+  nodes.forEach((node, i) => {
+    for (const input of node.inputs) {
+      const to = declared.get(node.id)?.inputs.get(input.id);
+      const from = input.source.kind === 'timer' ? TIMER_TYPE : declared.get(input.source.node)?.outputs.get(input.source.output);
+      if (!to || !from || compatible(from, to)) continue;
+      const origin = input.source.kind === 'timer' ? `timer \`${input.source.name}\` sends` : `\`${input.source.node}/${input.source.output}\` is declared`;
+      source.report(['nodes', i, 'input_types', input.id], `input \`${input.id}\` of node \`${node.id}\` expects \`${formatPortType(to)}\`, but ${origin} \`${formatPortType(from)}\``, {
+        warning: !strict,
+        hint: strict ? undefined : 'an error with `dora check --strict-types` or `strict_types: true`',
+      });
+    }
+  });
+  return declared;
 }
 
 /**

@@ -206,12 +206,14 @@ export interface NodeConfig {
   readonly dataflowDescriptorFile: string;
   /** How many times the daemon has restarted this node (0 for its first run). A restarted node connects to its senders only once they know it is back (`start`), and drops what reached it before. */
   readonly restartCount: number;
+  /** For outputs whose declared type (`output_types`) fixes the Arrow format: the type's URN and that format (`+l<…>` for a list). With DORA_RUNTIME_TYPE_CHECK=warn or error in its environment, the node checks what it sends against it. */
+  readonly outputTypes: Readonly<Record<string, { readonly urn: string; readonly format: string }>>;
   /** The node's `health_check_timeout` in milliseconds, 0 for none. When set, the node sends `heartbeat` requests while its code is active (calling the node API, or waiting in it); the daemon kills a node silent for longer. */
   readonly healthCheckTimeoutMs: number;
 }
 
 /** The fields of NodeConfig, in order. */
-export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "healthCheckTimeoutMs"] as const;
+export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs"] as const;
 export type NodeConfigField = (typeof NODE_CONFIG_FIELDS)[number];
 
 /** How the node core hands an event to a binding in one call (dora_next_event_record): a fixed part, little-endian, then at offset `body` the Arrow layout and the parameters in their wire encoding, the message (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Field offsets: */

@@ -38,6 +38,7 @@ DoraContext *dora__context_new(void) {
     return NULL;
   }
   ctx->refs = 1;
+  ctx->type_check = -1;
   /* Sample ids differ between a node's runs: a receiver may still return tokens of the
      node's previous process (restart_policy), which must not free this one's samples. */
   struct timespec ts;

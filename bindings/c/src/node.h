@@ -97,6 +97,8 @@ typedef struct {
   uint64_t seq;
   const dora_json *subscribers; /* array of node ids */
   size_t subscriptions_seen;
+  const char *type_urn, *type_format; /* its declared type, when checked at run time (send.c) */
+  bool type_warned;             /* a mismatch was logged (DORA_RUNTIME_TYPE_CHECK=warn: once) */
   dora_buf encoded;             /* the last encoded layout sent (dora_send_output_*_encoded) ... */
   dora_layout *encoded_layout;  /* ... and its parsed form */
 } output_t;
@@ -171,6 +173,7 @@ struct DoraContext {
   size_t peak_outstanding;
   dora_clock clock;
   int restart_count;          /* 0 for a node's first run */
+  int type_check;             /* DORA_RUNTIME_TYPE_CHECK: 0 off, 1 warn, 2 error; -1 not read yet */
   bool inputs_connected;      /* a restarted node connects to its senders at start (control.c) */
   bool any_timeout;           /* some input has an input_timeout */
   int64_t health_ms;          /* health_check_timeout, 0 for none */

@@ -54,7 +54,52 @@ static void free_buffer(void *data, void *hint) {
  * Sends one message on output o: the payload either in shared-memory sample `shm`
  * (>= 0) or inline in `inline_data` (ownership passes to ZeroMQ, freed with free()).
  */
+/* Whether a layout has the format a declared type fixes: "g", or "+l<g>" for a list of it. */
+static bool layout_is(const dora_layout *l, const char *format) {
+  if (strncmp(format, "+l<", 3) == 0) {
+    size_t n = strlen(format);
+    if ((strcmp(l->format, "+l") != 0 && strcmp(l->format, "+L") != 0) || l->n_children != 1 || n < 4) return false;
+    char inner[64];
+    if (n - 4 >= sizeof inner) return false;
+    memcpy(inner, format + 3, n - 4);
+    inner[n - 4] = '\0';
+    return layout_is(l->children[0], inner);
+  }
+  if (strcmp(format, "u") == 0) return strcmp(l->format, "u") == 0 || strcmp(l->format, "U") == 0; /* utf8, large or not */
+  return strcmp(l->format, format) == 0;
+}
+
+/* DORA_RUNTIME_TYPE_CHECK=warn|error: what an output sends against its declared type
+ * (output_types, resolved by the daemon into the configuration's outputTypes). */
+static int check_type(DoraContext *ctx, int o, const dora_layout *layout) {
+  if (ctx->type_check < 0) {
+    const char *mode = getenv("DORA_RUNTIME_TYPE_CHECK");
+    ctx->type_check = !mode ? 0 : strcmp(mode, "error") == 0 ? 2 : strcmp(mode, "warn") == 0 ? 1 : 0;
+    const dora_json *types = ctx->type_check ? dora__json_get(ctx->config, DORA_CFG_OUTPUT_TYPES) : NULL;
+    for (size_t i = 0; types && i < ctx->n_outputs; i++) {
+      const dora_json *t = dora__json_get(types, ctx->outputs[i].name);
+      ctx->outputs[i].type_urn = t ? dora__jstr(t, "urn") : NULL;
+      ctx->outputs[i].type_format = t ? dora__jstr(t, "format") : NULL;
+    }
+  }
+  output_t *out = &ctx->outputs[o];
+  if (!ctx->type_check || !out->type_format || !layout || layout_is(layout, out->type_format)) return 0;
+  if (ctx->type_check == 2)
+    return dora__fail(DORA_E_INVALID_ARGUMENT, "output \"%s\" is declared %s, but this message's Arrow format is \"%s\" (DORA_RUNTIME_TYPE_CHECK=error)",
+                      out->name, out->type_urn, layout->format);
+  if (!out->type_warned) {
+    out->type_warned = true;
+    dora__log_to_daemon(ctx, "warn", "output \"%s\" is declared %s, but sent Arrow format \"%s\" (DORA_RUNTIME_TYPE_CHECK=warn: reported once per output)",
+                        out->name, out->type_urn, layout->format);
+  }
+  return 0;
+}
+
 static int send_message(DoraContext *ctx, int o, const described *what, int shm, uint8_t *inline_data, size_t size) {
+  if (ctx->type_check != 0 && check_type(ctx, o, what->layout)) {
+    free(inline_data); /* as on every other failure: the caller gave it to us */
+    return -1;
+  }
   output_t *out = &ctx->outputs[o];
   dora_header h = {0};
   h.kind = DORA_KIND_DATA;
