@@ -303,6 +303,36 @@ test('a node written for dora’s C API (its DoraEventType typedef, its library 
   expect(log.match(/\[info\] input tick at \d{19}/g)).toHaveLength(20);
 }, 60_000);
 
+test('a dora-style C node built with CMake through find_package(dora-node-api-c) from an installed prefix runs', async () => {
+  const prefix = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-prefix-'));
+  const project = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-cmake-'));
+  try {
+    buildC([['install', `PREFIX=${prefix}`]]);
+    const must = (cmd: string, args: string[]) => {
+      const r = run(cmd, args);
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+    };
+    fs.writeFileSync(
+      path.join(project, 'CMakeLists.txt'),
+      `cmake_minimum_required(VERSION 3.16)\nproject(dora_style_node C)\nfind_package(dora-node-api-c 0.1 REQUIRED)\n` +
+        `add_executable(node ${path.join(ROOT, 'tests/fixtures/c/dora_style.c')})\ntarget_link_libraries(node dora_node_api_c)\n`,
+    );
+    must('cmake', ['-S', project, '-B', path.join(project, 'build'), `-DCMAKE_PREFIX_PATH=${prefix}`]);
+    must('cmake', ['--build', path.join(project, 'build')]);
+    const df = tempDataflow(
+      `nodes:\n` +
+        `  - id: node\n    path: ${path.join(project, 'build', 'node')}\n    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n` +
+        tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n`),
+    );
+    const result = await dora(['run', df.file]);
+    expect(result.code).toBe(0);
+    expect(readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT')).toHaveLength(20);
+  } finally {
+    fs.rmSync(prefix, { recursive: true, force: true });
+    fs.rmSync(project, { recursive: true, force: true });
+  }
+}, 120_000);
+
 test('dora_next_event_timeout returns NULL on timeout without ending the stream', async () => {
   const df = tempDataflow(
     `nodes:\n` +
