@@ -257,8 +257,9 @@ test('a TypeScript sender killed with SIGKILL mid-stream of shared-memory messag
   expect(lines(senderRecord, 'STATS')).toEqual([]); // it never got to finish
   const end = streamEnd(path.join(df.dir, 'r.jsonl'), true);
   expect(end.received).toBeGreaterThan(0);
-  expect(end).toMatchObject({ firstSeq: 0, disorder: 0 });
-  expect(end.lost).toBe(end.dropped.data ?? 0); // whatever it missed, its queue dropped
+  expect(end).toMatchObject({ disorder: 0 });
+  // whatever it missed, its queue dropped (on a loaded machine that can include the first messages)
+  expect(end.firstSeq + end.lost).toBe(end.dropped.data ?? 0);
   expect(segmentsOf(dataflowId)).toEqual([]);
 });
 
