@@ -383,6 +383,7 @@ test("an exception in a Python operator fails its node, with the operator's trac
   );
   expect(result.code).toBe(1);
   expect(result.stderr).toContain('node "ops" failed: exited with status 1');
+  expect(result.stderr).toContain('[ops] dora.runtime: operator broken failed:');
   expect(result.stderr).toContain('ValueError: broken operator: cannot handle message');
 }, 90_000);
 

@@ -47,6 +47,14 @@ _CONTINUE, _STOP, _STOP_ALL = (s.value for s in DoraStatus)
 _INPUT_EVENTS = ("INPUT", "INPUT_CLOSED", "INPUT_RECOVERED")
 
 
+class OperatorFailed(Exception):
+    """An operator raised (the exception is the cause)."""
+
+    def __init__(self, operator_id: str) -> None:
+        super().__init__(f"operator {operator_id} failed")
+        self.operator_id = operator_id
+
+
 @dataclass
 class OperatorSpec:
     """One operator, as the daemon describes it on the command line."""
@@ -217,7 +225,12 @@ class Runtime:
         for op in list(self.operators.values()):
             self.finish(op)
 
-    def apply(self, node: Node, op: _Operator, status: int) -> None:
+    def call(self, node: Node, op: _Operator, event: Event) -> None:
+        """Hands one event to an operator and acts on the status it returns."""
+        try:
+            status = op.on_event(event)
+        except Exception as err:
+            raise OperatorFailed(op.spec.id) from err
         if status == _STOP_ALL:
             node.log("info", f"{STOP_ALL_PREFIX} operator {op.spec.id} returned STOP_ALL: stopping the dataflow")
         if status != _CONTINUE:
@@ -231,14 +244,14 @@ class Runtime:
             if op is None or op.done:
                 return  # a stopped operator gets nothing more
             routed: Any = {**event, "id": input_id}
-            self.apply(node, op, op.on_event(routed))
+            self.call(node, op, routed)
             if kind == "INPUT_CLOSED":
                 op.open_inputs.discard(input_id)
                 if not op.open_inputs:
                     self.finish(op)  # nothing more can come: dora ends the operator
             return
         for op in self.live:
-            self.apply(node, op, op.on_event(event))
+            self.call(node, op, event)
         if kind == "STOP":
             self.finish_all()
 
@@ -277,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         node = Node()
         runtime.run(node)
         return 0
+    except OperatorFailed as err:
+        cause = "".join(traceback.format_exception(err.__cause__)) if err.__cause__ else ""
+        print(f"dora.runtime: {err}:\n{cause}", file=sys.stderr, end="")
+        return 1
     except Exception:
-        print(f"dora.runtime: an operator failed\n{traceback.format_exc()}", file=sys.stderr, end="")
+        print(f"dora.runtime: {traceback.format_exc()}", file=sys.stderr, end="")
         return 1
     finally:
         try:
