@@ -202,7 +202,7 @@ function checkout(): string {
   }
 }
 
-/** The C runtime executable (built by `make -C bindings/c`). */
+/** The C runtime executable (built by `make -C bindings/c`); `$DORA_C_RUNTIME` names another (the sanitizer build, say). */
 export const C_RUNTIME = path.join(checkout(), 'bindings', 'c', 'build', 'dora-runtime');
 
 /** How the daemon starts the runtime process of a node of operators. */
@@ -210,5 +210,5 @@ export function runtimeCommand(operators: readonly ResolvedOperator[], env: Node
   const args = operators.flatMap((op) => ['--operator', op.id, op.kind, op.resolvedPath, op.inputs.map((i) => i.id).join(','), op.outputs.join(',')]);
   const python = operators.find((op) => op.kind === 'python');
   if (python) return { program: pythonInterpreter(env, python.resolvedPath), args: ['-u', '-m', 'dora.runtime', ...args] };
-  return { program: C_RUNTIME, args };
+  return { program: env.DORA_C_RUNTIME || C_RUNTIME, args };
 }

@@ -317,6 +317,19 @@ test('a node of C operators runs in the C runtime, without Python; an operator l
   expect(sink.filter((l) => l.startsWith('again: '))).toEqual(counters(20).map((l) => l.replace('counter: ', 'again: ')));
 }, 90_000);
 
+test('the C runtime and host run clean under AddressSanitizer and UBSan (DORA_C_RUNTIME)', async () => {
+  buildC([['asan']]);
+  const df = tempDataflow(
+    `nodes:\n` + cNode + `  - id: runtime-node\n    operators:\n` + cOperator('plain', 'plain', 'c_node/message', false) + cOperator('linked', 'linked', 'c_node/message') + cSink({ a: 'runtime-node/plain/counter', b: 'runtime-node/linked/counter' }),
+  );
+  expect((await dora(['build', df.file])).code).toBe(0);
+  const result = await dora(['run', df.file], { env: { DORA_C_RUNTIME: path.join(ROOT, 'bindings/c/build-asan/dora-runtime') } });
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/c operator: pid \d+ exe .*\/build-asan\/dora-runtime/);
+  expect(result.stdout.split('\n').filter((l) => l.startsWith('[c_sink] a: '))).toHaveLength(20);
+  expect(result.stdout + result.stderr).not.toMatch(/AddressSanitizer|LeakSanitizer|runtime error/);
+}, 240_000);
+
 test('DoraStatus.STOP stops that operator only: it gets no more events, the others go on until their inputs close', async () => {
   const record = 'stopper-events.txt';
   const { df, result, lines } = await run(
