@@ -70,6 +70,8 @@ function declared(node: RawNodeKind, i: number): { op: RawOperator; at: PathSegm
   return undefined;
 }
 
+const addressable = new WeakMap<RawNodeKind, Map<string, string>>();
+
 /**
  * How other nodes address a node's outputs: the text after `<node>/` as they write it,
  * mapped to the node's output id. A node with `path` has its outputs; a node of
@@ -77,7 +79,10 @@ function declared(node: RawNodeKind, i: number): { op: RawOperator; at: PathSegm
  * (dora inserts the operator's id).
  */
 export function addressableOutputs(node: RawNodeKind): Map<string, string> {
+  const known = addressable.get(node);
+  if (known) return known; // asked once per input that reads the node
   const table = new Map<string, string>();
+  addressable.set(node, table);
   if (node.operators) {
     for (const op of node.operators) for (const out of op.outputs ?? []) table.set(`${op.id}/${out}`, `${op.id}/${out}`);
   } else if (node.operator) {
