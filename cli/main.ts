@@ -111,6 +111,7 @@ program
 /**
  * The environment of build commands: pkg-config also finds this checkout's C library
  * (bindings/c/build/pkgconfig), so `cc node.c $(pkg-config --cflags --libs dora-node-api)`
+ * (and `dora-operator-api` for C operators)
  * works before the library is installed.
  */
 function buildEnv(): NodeJS.ProcessEnv {
@@ -125,11 +126,15 @@ program
   .argument('<dataflow>', 'dataflow YAML file')
   .action((file: string) => {
     const dataflow = loadDescriptor(path.resolve(file));
-    for (const node of dataflow.nodes) {
-      if (!node.build) continue;
-      console.log(`[${node.id}] $ ${node.build}`);
-      const r = spawnSync(node.build, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit', env: buildEnv() });
-      if (r.status !== 0) throw new DoraError(`build of node "${node.id}" failed (${r.signal ?? `status ${r.status}`}): ${node.build}`, { code: ErrorCode.NODE });
+    // a node's build, then its operators' (each in the order written)
+    const steps = dataflow.nodes.flatMap((node) => [
+      ...(node.build ? [{ who: node.id, what: `node "${node.id}"`, command: node.build }] : []),
+      ...(node.operators ?? []).flatMap((op) => (op.build ? [{ who: `${node.id}/${op.id}`, what: `operator "${op.id}" of node "${node.id}"`, command: op.build }] : [])),
+    ]);
+    for (const step of steps) {
+      console.log(`[${step.who}] $ ${step.command}`);
+      const r = spawnSync(step.command, { shell: true, cwd: dataflow.workingDir, stdio: 'inherit', env: buildEnv() });
+      if (r.status !== 0) throw new DoraError(`build of ${step.what} failed (${r.signal ?? `status ${r.status}`}): ${step.command}`, { code: ErrorCode.NODE });
     }
   });
 

@@ -29,6 +29,7 @@ import { LogStore, type LogLine } from './logs';
 import { RunDir } from './rundir';
 import { arrowFormat, formatPortType } from './types';
 import { NodeProcess, commandFor, type Exit } from './spawner';
+import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
@@ -306,7 +307,7 @@ export class DataflowRun {
     const config = this.configFor(spec, this.descriptorFile, state.restarts);
     const env = { ...process.env, ...this.options.env, ...spec.env, [NODE_CONFIG_ENV]: JSON.stringify(config) };
     const proc = new NodeProcess({
-      command: commandFor(spec, env),
+      command: spec.operators ? runtimeCommand(spec.operators, env) : commandFor(spec, env),
       cwd: this.dataflow.workingDir,
       env,
       onLine: (stream, line) => this.logs.append({ node: spec.id, stream, line }),
@@ -399,6 +400,8 @@ export class DataflowRun {
           }
           case 'log':
             this.logs.append({ node: state.spec.id, stream: 'log', line: `[${request.level}]${request.target ? ` ${request.target}:` : ''} ${request.message}` });
+            // an operator returned STOP_ALL (operators.ts): its runtime asks for the dataflow to stop
+            if (state.spec.operators && request.message.startsWith(STOP_ALL_PREFIX)) void this.stop();
             break;
           case 'outputs-closed':
             state.outputsClosed = true;
@@ -542,8 +545,10 @@ export class DataflowRun {
     let failed = false;
     if (exit.spawnError) {
       failed = true;
-      const unbuilt = state.spec.build !== undefined && (exit.spawnError as NodeJS.ErrnoException).code === 'ENOENT';
-      state.detail = `could not be started: ${exit.spawnError.message}${unbuilt ? ` (it has a build command: run \`dora build ${this.dataflow.file}\` first)` : ''}`;
+      const missing = (exit.spawnError as NodeJS.ErrnoException).code === 'ENOENT';
+      const unbuilt = state.spec.build !== undefined && missing;
+      const hint = state.spec.operators && missing ? ' (the operator runtime is missing: build it with `make -C bindings/c`, or install the Python package for Python operators)' : unbuilt ? ` (it has a build command: run \`dora build ${this.dataflow.file}\` first)` : '';
+      state.detail = `could not be started: ${exit.spawnError.message}${hint}`;
     } else if (state.killReason === 'health') {
       failed = true;
       state.detail = `killed after ${state.spec.healthCheckTimeoutMs} ms without a sign of life (health_check_timeout)`;

@@ -54,9 +54,29 @@ export interface ResolvedInput {
   readonly timeoutMs?: number;
 }
 
+/**
+ * One of a node's in-process operators (dora's `operator:` / `operators:`): code loaded
+ * into the node's runtime process instead of a process of its own.
+ */
+export interface ResolvedOperator {
+  /** Unique in its node; `op` for a single `operator:` without an `id` (dora's default). */
+  readonly id: string;
+  readonly kind: 'python' | 'shared-library';
+  /** The `python` file or `shared-library` name as written. */
+  readonly source: string;
+  /** Absolute path of the Python file, or of the library file (`<dir>/lib<name>.so`). */
+  readonly resolvedPath: string;
+  /** Shell command run by `dora build`, in the YAML file's directory. */
+  readonly build?: string;
+  /** Inputs under the operator's own ids (the node has them as `<operator>/<input>`). */
+  readonly inputs: readonly ResolvedInput[];
+  /** Outputs under the operator's own ids (the node has them as `<operator>/<output>`). */
+  readonly outputs: readonly string[];
+}
+
 export interface ResolvedNode {
   readonly id: string;
-  /** `path` as written in the YAML. */
+  /** `path` as written in the YAML (empty for a node of operators). */
   readonly path: string;
   /**
    * The executable or script: an absolute path when `path` names a file relative to the
@@ -69,8 +89,12 @@ export interface ResolvedNode {
   readonly env: Readonly<Record<string, string>>;
   /** Shell command run by `dora build`, in the YAML file's directory. */
   readonly build?: string;
+  /** For a node of operators: the union of its operators' inputs, as `<operator>/<input>`. */
   readonly inputs: readonly ResolvedInput[];
+  /** For a node of operators: the union of its operators' outputs, as `<operator>/<output>`. */
   readonly outputs: readonly string[];
+  /** Set for a node declared with `operator:` or `operators:`: its process is an operator runtime. */
+  readonly operators?: readonly ResolvedOperator[];
   readonly restart: RestartPolicy;
   /** Declared output types (`output_types`), by output, as URNs. */
   readonly outputTypes: Readonly<Record<string, PortType>>;

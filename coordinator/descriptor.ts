@@ -14,6 +14,7 @@ import { DEFAULT_HEALTH_CHECK_INTERVAL_S, DEFAULT_QUEUE_SIZE, type InputSource, 
 import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
 import { TIMER_TYPE, compatible, formatPortType, parsePortType, type PortType } from './types';
 import { DescriptorError, DoraError, ErrorCode, type DescriptorIssue, type SourcePosition } from './errors';
+import { addressableOutputs, addressingHint, operatorPorts, resolveOperators, type OperatorContext, type RawOperator } from './operators';
 
 /** Where the JSON Schema lives, for editors (`# yaml-language-server: $schema=<this>`). */
 export const DATAFLOW_SCHEMA_FILE = path.resolve(__dirname, '..', '..', 'coordinator', 'dataflow.schema.json');
@@ -26,8 +27,8 @@ const RESERVED_ID = 'dora';
 
 /** Fields dora knows that dora-ts does not implement (yet): rejected with a hint, never ignored. */
 const UNSUPPORTED_DORA_FIELDS: Record<string, string> = {
-  operators: 'in-process operators are not supported; run the code as a node with `path`',
-  operator: 'in-process operators are not supported; run the code as a node with `path`',
+  wasm: 'WebAssembly operators are not supported; use `python` or `shared-library`',
+  conda_env: 'conda environments are not supported; the runtime uses the Python of `.py` nodes ($DORA_PYTHON, the active virtual environment, or the nearest .venv)',
   custom: '`custom` is the old form of a node; move its `source` to `path` and its other fields up one level',
   deploy: 'multi-machine deployment is not supported; every node runs on this machine',
   _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine',
@@ -163,7 +164,10 @@ interface RawInputLong {
 }
 interface RawNode {
   id: string;
-  path: string;
+  /** Absent for a node of operators (the schema lets both pass; operators.ts checks which). */
+  path?: string;
+  operator?: RawOperator;
+  operators?: RawOperator[];
   name?: string;
   description?: string;
   args?: string | (string | number | boolean)[];
@@ -333,6 +337,7 @@ function editDistance(a: string, b: string): number {
 const NODE_FIELDS = Object.keys(schema.definitions.node.properties);
 const TOP_FIELDS = Object.keys(schema.properties);
 const INPUT_FIELDS = ['source', 'queue_size', 'input_timeout'];
+const OPERATOR_FIELDS = Object.keys(schema.definitions.operator.properties);
 
 function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
@@ -349,11 +354,14 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
     const p = pointerToPath(e.instancePath, raw);
     const value = valueAt(raw, p);
     if (e.keyword !== 'oneOf') continue;
-    const isInput = p.length === 4 && p[2] === 'inputs';
-    if (isInput && value !== null && typeof value === 'object' && !Array.isArray(value)) continue;
+    const isInput = p.length >= 4 && p[p.length - 2] === 'inputs';
+    const isPython = p[p.length - 1] === 'python';
+    if ((isInput || isPython) && value !== null && typeof value === 'object' && !Array.isArray(value)) continue;
     explained.add(e.instancePath);
     if (isInput) {
-      add({ path: p, message: `input \`${p[3]}\` must be \`<node>/<output>\`, a timer, or a mapping with \`source\` (and optionally \`queue_size\`), not ${describe(value)}` });
+      add({ path: p, message: `input \`${p[p.length - 1]}\` must be \`<node>/<output>\`, a timer, or a mapping with \`source\` (and optionally \`queue_size\`), not ${describe(value)}` });
+    } else if (isPython) {
+      add({ path: p, message: `\`python\` must be the operator's file, or a mapping with \`source\`, not ${describe(value)}` });
     } else if (p[p.length - 1] === 'args') {
       add({ path: p, message: `\`args\` must be a string or a list of strings, not ${describe(value)}` });
     } else add({ path: p, message: `${fieldName(p)} has an invalid value (${describe(value)})` });
@@ -375,8 +383,9 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
       case 'additionalProperties': {
         const key = String(params.additionalProperty);
         const inNode = p.length === 2 && p[0] === 'nodes';
-        const inInput = p.length === 4 && p[2] === 'inputs';
-        const allowed = inNode ? NODE_FIELDS : inInput ? INPUT_FIELDS : p.length === 0 ? TOP_FIELDS : [];
+        const inInput = p.length >= 4 && p[p.length - 2] === 'inputs';
+        const inOperator = (p.length === 3 && p[2] === 'operator') || (p.length === 4 && p[2] === 'operators');
+        const allowed = inNode ? NODE_FIELDS : inInput ? INPUT_FIELDS : inOperator ? OPERATOR_FIELDS : p.length === 0 ? TOP_FIELDS : [];
         const unsupported = UNSUPPORTED_DORA_FIELDS[key];
         const suggestion = closest(key, allowed);
         add({
@@ -512,18 +521,31 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
   const suggest = suggester();
   const nodeIds = [...byId.keys()];
   const timers = new Map<string, TimerSource>();
-  const nodes: ResolvedNode[] = raw.nodes.map((node, i) => {
+  /** The inputs mapping at `at` (a node's, or an operator's with its ids prefixed), references checked. */
+  const resolveInputs = (specs: Record<string, string | RawInputLong> | undefined, at: readonly PathSegment[], idPrefix: string): ResolvedInput[] => {
     const inputs: ResolvedInput[] = [];
-    for (const [id, spec] of Object.entries(node.inputs ?? {})) {
+    for (const [id, spec] of Object.entries(specs ?? {})) {
       const sourceText = typeof spec === 'string' ? spec : spec.source;
       const queueSize = typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE);
       const timeoutMs = typeof spec === 'string' || spec.input_timeout === undefined ? undefined : seconds(spec.input_timeout);
-      const at: PathSegment[] = typeof spec === 'string' ? ['nodes', i, 'inputs', id] : ['nodes', i, 'inputs', id, 'source'];
-      const resolved = resolveSource(sourceText, at, byId, source, suggest, nodeIds);
+      const where: PathSegment[] = typeof spec === 'string' ? [...at, id] : [...at, id, 'source'];
+      const resolved = resolveSource(sourceText, where, byId, source, suggest, nodeIds);
       if (!resolved) continue;
       if (resolved.kind === 'timer') timers.set(resolved.name, resolved);
-      inputs.push({ id, source: resolved, queueSize, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      inputs.push({ id: idPrefix + id, source: resolved, queueSize, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     }
+    return inputs;
+  };
+  const operatorContext: OperatorContext = {
+    workingDir,
+    checkPaths: options.checkPaths ?? true,
+    report: (at, message, extra) => report(at, message, extra),
+    line: (at) => source.position(at)?.line,
+    inputs: (specs, at, idPrefix) => resolveInputs(specs as Record<string, string | RawInputLong> | undefined, at, idPrefix),
+  };
+  const nodes: ResolvedNode[] = raw.nodes.map((node, i) => {
+    const operators = resolveOperators(node, i, operatorContext);
+    const { inputs, outputs } = operators ? operatorPorts(operators) : { inputs: resolveInputs(node.inputs, ['nodes', i, 'inputs'], ''), outputs: node.outputs ?? [] };
     let args: string[] = [];
     if (typeof node.args === 'string') {
       try {
@@ -534,7 +556,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     } else if (node.args) args = node.args.map(String);
     // What is handed to a process must be representable there: no NUL in any string, no `=` in a variable's name.
     const nul = (value: string) => value.includes('\0');
-    if (nul(node.path)) report(['nodes', i, 'path'], '`path` contains a NUL character, which no program path can hold');
+    if (node.path !== undefined && nul(node.path)) report(['nodes', i, 'path'], '`path` contains a NUL character, which no program path can hold');
     if (typeof node.args === 'string' ? nul(node.args) : args.some(nul)) {
       const j = typeof node.args === 'string' ? -1 : args.findIndex(nul);
       report(j < 0 ? ['nodes', i, 'args'] : ['nodes', i, 'args', j], '`args` contains a NUL character, which cannot be passed to a process');
@@ -545,17 +567,18 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
         report(['nodes', i, 'env', key], `environment variable name ${JSON.stringify(key)} is not valid: it must be non-empty, without \`=\` or NUL`, { atKey: true });
       } else if (nul(value)) report(['nodes', i, 'env', key], `environment variable ${key} contains a NUL character, which cannot be passed to a process`);
     }
-    const resolvedPath = resolvePath(node, i, workingDir, source, options);
+    const resolvedPath = operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, workingDir, source, options);
     return {
       id: node.id,
-      path: node.path,
+      path: node.path ?? '',
       resolvedPath,
       args,
       env,
       ...(node.build !== undefined ? { build: node.build } : {}),
       inputs,
-      outputs: node.outputs ?? [],
+      outputs,
       outputTypes: {},
+      ...(operators ? { operators } : {}),
       restart: {
         policy: node.restart_policy ?? 'never',
         maxRestarts: node.max_restarts ?? 0,
@@ -677,25 +700,27 @@ function resolveSource(
     });
     return undefined;
   }
-  const outputs = sender.outputs ?? [];
-  if (!outputs.includes(output)) {
+  // what other nodes write after `<node>/`, to the sender's output id (they differ for operators)
+  const addressable = addressableOutputs(sender);
+  const resolved = addressable.get(output);
+  if (resolved === undefined) {
+    const outputs = [...addressable.keys()];
     const suggestion = suggest(output, outputs);
     source.report(at, `input source \`${text}\`: node \`${nodeId}\` does not declare an output \`${output}\``, {
       hint: suggestion
         ? `did you mean \`${nodeId}/${suggestion}\`?`
-        : `add \`${output}\` to the outputs of \`${nodeId}\`${outputs.length ? ` (declared: ${listed(outputs)})` : ''}`,
+        : (addressingHint(sender) ?? `add \`${output}\` to the outputs of \`${nodeId}\``) + (outputs.length ? ` (declared: ${listed(outputs)})` : ''),
     });
     return undefined;
   }
-  return { kind: 'node', node: nodeId, output };
+  return { kind: 'node', node: nodeId, output: resolved };
 }
 
-function resolvePath(node: RawNode, i: number, workingDir: string, source: Source, options: DescriptorOptions): string {
-  const p = node.path;
+function resolvePath(p: string, build: string | undefined, i: number, workingDir: string, source: Source, options: DescriptorOptions): string {
   const looksLikeFile = p.includes('/') || SCRIPT_EXTENSIONS.test(p);
   if (!looksLikeFile) return p; // a command looked up on PATH at spawn time, like `python3`
   const absolute = path.resolve(workingDir, p);
-  if ((options.checkPaths ?? true) && node.build === undefined && !fs.existsSync(absolute)) {
+  if ((options.checkPaths ?? true) && build === undefined && !fs.existsSync(absolute)) {
     source.report(['nodes', i, 'path'], `\`path\`: ${absolute} does not exist`, { hint: 'paths are relative to the dataflow file' });
   }
   return absolute;

@@ -94,19 +94,19 @@ test('unknown fields are errors; known dora fields get a hint; typos get a sugge
   const found = issues(`nodes:
   - id: a
     path: a.py
-    operators: []
+    git: https://example.com/nodes.git
     send_stdout_as: out
     ouputs: [x]
     inputs:
       t: { source: dora/timer/secs/1, queue_szie: 3 }
 `);
   expect(found.map((i) => [at(i), i.node, i.message, i.hint])).toEqual([
-    ['4:5', 'a', '`operators` is a dora field that dora-ts does not support yet', expect.stringContaining('operators are not supported')],
+    ['4:5', 'a', '`git` is a dora field that dora-ts does not support yet', expect.stringContaining('git is not supported')],
     ['5:5', 'a', '`send_stdout_as` is a dora field that dora-ts does not support yet', expect.any(String)],
     ['6:5', 'a', 'unknown field `ouputs`', 'did you mean `outputs`?'],
     ['8:39', 'a', 'unknown field `queue_szie`', 'did you mean `queue_size`?'],
   ]);
-  expect(found[0].path).toBe('/nodes/0/operators');
+  expect(found[0].path).toBe('/nodes/0/git');
 });
 
 test('wrong types and values name the field', () => {
@@ -342,6 +342,8 @@ test('the JSON Schema file is valid JSON Schema and documents every node field',
     'max_restart_delay',
     'max_restarts',
     'name',
+    'operator',
+    'operators',
     'output_metadata',
     'output_types',
     'outputs',

@@ -1,5 +1,7 @@
 """Builds the native core: the C node library (bindings/c/src) and its Python binding
-(src/native.c) compiled together into one CPython extension module, dora._native.
+(src/native.c) compiled together into one CPython extension module, dora._native; and
+the C operator host (bindings/c/operator) with its binding (src/operator.c) into
+dora._operator, which the operator runtime (dora.runtime) uses for C operators.
 
 Every call from Python into the core goes through that module (no ctypes). It is
 libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
@@ -38,4 +40,16 @@ native = Extension(
     extra_link_args=[*pkg_config("--libs"), "-lpthread"],
 )
 
-setup(ext_modules=[native])
+# The operator host (bindings/c/operator) for C operators in the Python runtime: its own
+# module, dora._operator, with nothing of the node core.
+operator = Extension(
+    "dora._operator",
+    sources=[os.path.relpath(C_ROOT / "operator" / f, HERE) for f in ("host.c", "api.c")] + ["src/operator.c"],
+    depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")],
+    include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
+    define_macros=[("_GNU_SOURCE", None)],
+    extra_compile_args=["-std=c11", "-O2"],
+    extra_link_args=["-ldl"],
+)
+
+setup(ext_modules=[native, operator])

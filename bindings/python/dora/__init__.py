@@ -1,4 +1,4 @@
-"""dora-ts Python node API: ``from dora import Node``, as in dora.
+"""dora-ts Python node API: ``from dora import Node``, as in dora; ``DoraStatus`` for operators.
 
 Events are dicts: ``{"type": "INPUT", "id": str, "kind": "dora", "value": pyarrow.Array,
 "metadata": {"timestamp": datetime, ...}}``, ``{"type": "INPUT_CLOSED", "id": str}``,
@@ -12,6 +12,7 @@ with the C and TypeScript APIs (docs/protocol.md, "Error codes").
 from . import _facts
 from ._facts import *  # noqa: F401,F403 - DoraError and its subclasses (_facts.__all__)
 from .node import Node
+from .operator import DoraStatus
 
-__all__ = ["Node", *_facts.__all__]
+__all__ = ["Node", "DoraStatus", *_facts.__all__]
 __version__ = _facts.VERSION

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._facts import *  # DoraError and its subclasses (generated from protocol/facts.json)
+from .operator import DoraStatus as DoraStatus
 
 __version__: str
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from dora import DoraError, UndeclaredOutputError, Node
+from dora import DoraError, DoraStatus, UndeclaredOutputError, Node
+from dora.operator import SendOutput
 
 if TYPE_CHECKING:  # type-only names of the stubs
     from dora import Event, MetadataValue
@@ -59,3 +60,17 @@ def main() -> None:
             print(code, name)
         except DoraError as err:
             print(err.code)
+
+
+class Operator:
+    """A typed Python operator (dora.runtime calls on_event)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_event(self, dora_event: Event, send_output: SendOutput) -> DoraStatus:
+        if dora_event["type"] == "INPUT":
+            self.seen += 1
+            send_output("count", pa.array([self.seen]), {"source": dora_event["id"]})
+            send_output("raw", b"bytes too")
+        return DoraStatus.STOP if self.seen >= 10 else DoraStatus.CONTINUE
