@@ -20,6 +20,12 @@ int dora__open_sockets(DoraContext *ctx) {
   ctx->sub = zmq_socket(ctx->zctx, ZMQ_SUB);
   ctx->req = zmq_socket(ctx->zctx, ZMQ_DEALER);
   if (!ctx->sub || !ctx->req) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
+  /* Connected first: closing a context that failed to open sends on it, and a DEALER
+     without a connection blocks its sender for ever (with one, ZeroMQ queues, and the
+     linger bounds how long closing waits for a daemon that is not there). */
+  socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
+  const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
+  if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
   /* receivers own the queueing policy (drop the oldest): ZeroMQ must never drop, or an end of stream could be lost */
   socket_opt(ctx->sub, ZMQ_RCVHWM, 0);
   socket_opt(ctx->sub, ZMQ_LINGER, 0);
@@ -52,9 +58,6 @@ int dora__open_sockets(DoraContext *ctx) {
   if (zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
   fd_size = sizeof ctx->pull_fd;
   if (ctx->pull && zmq_getsockopt(ctx->pull, ZMQ_FD, &ctx->pull_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
-  socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
-  const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
-  if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
   return 0;
 }
 
