@@ -319,6 +319,9 @@ test('with the coordinator: DORA_DATAFLOW picks a dataflow by name, `dora node l
     await waitFor(() => readRecord(record).some((e) => e.type === 'JOIN'), 15_000, 'the dynamic node to join');
     const { pid } = readRecord(record)[0];
     expect(await row()).toMatch(new RegExp(`^dyn\\s+running\\s+${pid}\\s+0`));
+    const restart = await dora(['node', 'restart', 'lab', 'dyn'], { env: cenv });
+    expect(restart.code).toBe(1);
+    expect(restart.stderr).toMatch(/node "dyn" is a dynamic node: the daemon did not start its process and cannot restart it/);
 
     const stop = await dora(['stop', 'lab', '--grace', '0.5s'], { env: cenv });
     expect(stop.code).toBe(0);
