@@ -3,7 +3,8 @@
  * their registration, holds the start barrier, drives the built-in timers, turns
  * process exits into INPUT_CLOSED notices, and stops nodes (STOP, then SIGTERM,
  * then SIGKILL). Data never flows through here: nodes publish to each other
- * directly; the daemon only tells each node whom to subscribe to.
+ * directly; the daemon only tells each node whom to subscribe to. Dynamic nodes
+ * (coordinator/dynamic.ts) are not spawned: their processes join and leave.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -26,15 +27,20 @@ import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { DoraError, ErrorCode } from './errors';
 import { LogStore, type LogLine } from './logs';
-import { RunDir } from './rundir';
+import { RunDir, startTime } from './rundir';
 import { arrowFormat, formatPortType } from './types';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
+import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
-/** `restarting`: exited, to be started again under its restart policy. */
-export type NodeStatus = 'running' | 'restarting' | 'succeeded' | 'failed' | 'stopped';
+/**
+ * `restarting`: exited, to be started again under its restart policy. `waiting`: a dynamic
+ * node that is not in the dataflow (it has not joined yet, or has left); it may join while
+ * the dataflow runs, and does not hold it open.
+ */
+export type NodeStatus = 'running' | 'restarting' | 'waiting' | 'succeeded' | 'failed' | 'stopped';
 
 export interface NodeOutcome {
   readonly id: string;
@@ -43,7 +49,7 @@ export interface NodeOutcome {
   readonly detail?: string;
   /** The node's last stderr lines (most useful when it failed). */
   readonly stderrTail: readonly string[];
-  /** How many times it was restarted. */
+  /** How many times it was restarted (a dynamic node: joined again). */
   readonly restarts: number;
   /** Its current process, while it runs. */
   readonly pid?: number;
@@ -99,6 +105,11 @@ interface NodeState {
   killReason?: 'health' | 'stop-timeout';
   /** `dora node stop` / `dora node restart`: what to do when it has exited. */
   manual?: 'stop' | 'restart';
+  /** A dynamic node's joins so far, and its process while it is in the dataflow. */
+  joins: number;
+  joined?: JoinedProcess;
+  /** A dynamic node that registered during start-up: announced to its peers once the dataflow has started. */
+  joinPending: boolean;
 }
 
 export class DataflowRun {
@@ -123,6 +134,9 @@ export class DataflowRun {
   private slowStartTimer?: NodeJS.Timeout;
   private healthTimer?: NodeJS.Timeout;
   private descriptorFile = '';
+  /** Joined dynamic nodes' processes: one that ends has left the dataflow. */
+  private readonly processWatch = new ProcessWatch<NodeState>((state) => this.leave(state, 'left: its process ended without closing the node'));
+  private readonly daemonStartTime = startTime(process.pid) ?? null;
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
 
@@ -145,11 +159,13 @@ export class DataflowRun {
         eventsSubscribed: false,
         outputsClosed: false,
         started: false,
-        status: 'running',
+        status: spec.dynamic ? 'waiting' : 'running',
         restarts: 0,
         windowRestarts: 0,
         awaitingSenders: new Set(),
         lastSeen: 0,
+        joins: 0,
+        joinPending: false,
       });
     }
   }
@@ -170,6 +186,7 @@ export class DataflowRun {
   private async abort(): Promise<void> {
     this.stopRequested = true;
     this.stopTimers();
+    this.processWatch.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const spawned = [...this.nodes.values()].flatMap((n) => (n.process ? [n.process] : []));
@@ -194,8 +211,8 @@ export class DataflowRun {
       status: n.status,
       detail: n.detail,
       stderrTail: this.logs.stderrTail(n.spec.id),
-      restarts: n.restarts,
-      ...(n.status === 'running' && n.process?.pid !== undefined ? { pid: n.process.pid } : {}),
+      restarts: n.spec.dynamic ? Math.max(0, n.joins - 1) : n.restarts,
+      ...(n.status === 'running' && (n.process ?? n.joined) !== undefined ? { pid: (n.process ?? n.joined)!.pid } : {}),
       ...(n.killReason === 'stop-timeout' ? { killed: true } : {}),
     }));
   }
@@ -214,11 +231,12 @@ export class DataflowRun {
         else if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow is stopping`); // restarts are cancelled by a stop
       }
       const term = setTimeout(() => this.signalAll('SIGTERM'), graceMs);
-      const kill = setTimeout(() => this.signalAll('SIGKILL', 'stop-timeout'), graceMs + TERM_TO_KILL_MS);
+      const kill = setTimeout(() => (this.signalAll('SIGKILL', 'stop-timeout'), this.abandonDynamic()), graceMs + TERM_TO_KILL_MS);
       void this.finished.then(() => {
         clearTimeout(term);
         clearTimeout(kill);
       });
+      this.maybeComplete(); // nothing may be running: no dynamic node has joined a dataflow of dynamic nodes
     }
     return this.finished;
   }
@@ -230,6 +248,8 @@ export class DataflowRun {
     this.stopTimers();
     for (const n of this.nodes.values()) if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow was killed`);
     this.signalAll('SIGKILL');
+    this.abandonDynamic();
+    this.maybeComplete();
     return this.finished;
   }
 
@@ -255,6 +275,11 @@ export class DataflowRun {
    */
   restartNode(id: string, graceMs = DEFAULT_GRACE_MS): void {
     const state = this.running(id);
+    if (state.spec.dynamic) {
+      throw new DoraError(`node "${id}" is a dynamic node: the daemon did not start its process and cannot restart it; stop it (\`dora node stop\`) and start it again by hand`, {
+        code: ErrorCode.INVALID_ARGUMENT,
+      });
+    }
     if (!this.started) throw new DoraError(`node "${id}" cannot be restarted before the dataflow has started`, { code: ErrorCode.INVALID_ARGUMENT });
     state.manual = 'restart';
     this.escalate(state, graceMs, true);
@@ -283,7 +308,8 @@ export class DataflowRun {
     this.router.linger = 0;
     this.events.linger = 0;
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
-    this.runDir.create();
+    const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
+    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, dynamicNodes: dynamic.map((n) => n.spec.id) });
     await this.router.bind(this.ep.daemonRequests);
     await this.events.bind(this.ep.daemonEvents);
     void this.serveRequests();
@@ -291,7 +317,14 @@ export class DataflowRun {
 
     this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
     fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
-    for (const state of this.nodes.values()) this.spawn(state);
+    for (const state of this.nodes.values()) if (!state.spec.dynamic) this.spawn(state);
+    // Senders neither wait for a dynamic node that has not joined nor count it among their samples' holders.
+    for (const d of dynamic) {
+      for (const sender of new Set(d.spec.inputs.flatMap((i) => (i.source.kind === 'node' ? [i.source.node] : [])))) {
+        if (!this.nodes.get(sender)!.spec.dynamic) this.pendingEvent(sender, { t: 'peer-exited', node: d.spec.id });
+      }
+    }
+    this.maybeStart(); // a dataflow of dynamic nodes only has nothing to wait for
     this.slowStartTimer = setTimeout(() => this.warnSlowStart(), SLOW_START_WARNING_MS);
     this.slowStartTimer.unref();
     if (this.dataflow.nodes.some((n) => n.healthCheckTimeoutMs !== undefined)) {
@@ -332,7 +365,8 @@ export class DataflowRun {
         source: `${sender.id}/${input.source.output}`,
         dropEndpoint: this.ep.nodeDrops(sender.id),
         timeoutMs,
-        restartable: sender.restart.policy !== 'never',
+        // a dynamic sender's end of stream does not close the input either: it may join again
+        restartable: sender.restart.policy !== 'never' || sender.dynamic,
       };
     });
     const subscribers: Record<string, string[]> = {};
@@ -346,6 +380,8 @@ export class DataflowRun {
       dataflowId: this.id,
       nodeId: spec.id,
       daemonPid: process.pid,
+      daemonStartTime: this.daemonStartTime,
+      dynamic: spec.dynamic,
       daemonRequests: this.ep.daemonRequests,
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: spec.outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
@@ -373,18 +409,22 @@ export class DataflowRun {
       for await (const [identity, frame] of this.router) {
         const request = decodeNodeRequest(frame);
         if (!request) continue; // malformed: no reply, nothing to misread
+        if (request.t === 'dynamic-config') {
+          await this.router.send([identity, this.dynamicConfig(request.node, request.version)]);
+          continue;
+        }
         const state = this.nodes.get(request.node);
         if (!state) continue;
         state.lastSeen = performance.now();
         switch (request.t) {
           case 'register': {
-            const reply: RegisterReply =
-              request.version === PROTOCOL_VERSION
-                ? { t: 'ok' }
-                : { t: 'error', message: `protocol version ${request.version} is not supported by this daemon (it speaks version ${PROTOCOL_VERSION}); use matching dora-ts versions` };
-            state.registered = reply.t === 'ok';
+            const refusal = request.version !== PROTOCOL_VERSION ? versionRefusal(request.version) : state.spec.dynamic ? this.joinRefusal(state) : undefined;
+            const reply: RegisterReply = refusal ? { t: 'error', message: refusal } : { t: 'ok' };
+            if (!state.spec.dynamic || !refusal) state.registered = !refusal; // a second process refused leaves the joined one be
             await this.router.send([identity, encodeControl(reply)]);
-            if (state.registered && state.restarts > 0) this.announceRestart(state);
+            if (refusal) break;
+            if (state.spec.dynamic) this.join(state, request.pid);
+            else if (state.restarts > 0) this.announceRestart(state);
             break;
           }
           case 'ready':
@@ -409,6 +449,7 @@ export class DataflowRun {
           case 'closing':
             // Served in order: every earlier request of this node has been handled.
             await this.router.send([identity, encodeControl({ t: 'ok' })]);
+            if (state.spec.dynamic) this.leave(state, 'left the dataflow');
             break;
         }
       }
@@ -436,26 +477,30 @@ export class DataflowRun {
     }
   }
 
-  /** The start barrier: every live node is ready and subscribed to its events and timers. */
+  /**
+   * The start barrier: every live spawned node is ready and subscribed to its events and
+   * timers (dynamic nodes are not waited for). Afterwards, each restarted or joining node
+   * starts once it is ready and every sender of it counts it as a holder again.
+   */
   private maybeStart(): void {
     if (this.stopRequested) return;
-    if (this.started) {
-      // a restarted node starts once it is ready and every sender of it counts it as a holder again
-      for (const n of this.nodes.values()) {
-        if (n.status === 'running' && !n.started && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0) this.startNode(n);
+    if (!this.started) {
+      const live = [...this.nodes.values()].filter((n) => n.status === 'running' && !n.spec.dynamic);
+      if (!live.every((n) => n.ready && n.eventsSubscribed)) return;
+      for (const timer of this.dataflow.timers) {
+        const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
+        if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
       }
-      return;
+      this.started = true;
+      clearTimeout(this.slowStartTimer);
+      for (const n of live) this.startNode(n);
+      for (const timer of this.dataflow.timers) this.startTimer(timer);
+      // Dynamic nodes that joined during start-up: their senders were at their own barriers until now.
+      for (const n of this.nodes.values()) if (n.joinPending) (n.joinPending = false), this.announceRestart(n);
     }
-    const live = [...this.nodes.values()].filter((n) => n.status === 'running');
-    if (!live.every((n) => n.ready && n.eventsSubscribed)) return;
-    for (const timer of this.dataflow.timers) {
-      const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
-      if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
+    for (const n of this.nodes.values()) {
+      if (n.status === 'running' && !n.started && !n.joinPending && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0) this.startNode(n);
     }
-    this.started = true;
-    clearTimeout(this.slowStartTimer);
-    for (const n of live) this.startNode(n);
-    for (const timer of this.dataflow.timers) this.startTimer(timer);
   }
 
   private startNode(state: NodeState): void {
@@ -465,11 +510,13 @@ export class DataflowRun {
   }
 
   /**
-   * A restarted node has registered: its senders count it as a holder again (and say so:
-   * it is started once they all have), its receivers reopen their inputs from it.
+   * A restarted node, or a dynamic node that joined, has registered: its senders count it as
+   * a holder again (and say so: it is started once they all have), its receivers reopen
+   * their inputs from it (on a dynamic node's first join they were open all along).
    */
   private announceRestart(state: NodeState): void {
     const id = state.spec.id;
+    const first = state.spec.dynamic && state.joins === 1;
     state.awaitingSenders = new Set(
       state.spec.inputs.flatMap((i) => (i.source.kind === 'node' && this.nodes.get(i.source.node)?.status === 'running' ? [i.source.node] : [])),
     );
@@ -477,11 +524,88 @@ export class DataflowRun {
     for (const other of this.nodes.values()) {
       if (other.status !== 'running' || other === state) continue;
       const receives = other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id);
-      if (receives || state.awaitingSenders.has(other.spec.id)) (told.add(other.spec.id), this.publish(other.spec.id, { t: 'node-restarted', node: id }));
+      if ((receives && !first) || state.awaitingSenders.has(other.spec.id)) {
+        told.add(other.spec.id);
+        this.publish(other.spec.id, { t: 'node-restarted', node: id, ...(first ? { first } : {}) });
+      }
     }
     for (const sender of state.awaitingSenders) if (!told.has(sender)) state.awaitingSenders.delete(sender);
-    this.logs.append({ node: id, stream: 'log', line: `[info] node ${id} restarted (restart ${state.restarts})` });
+    if (!state.spec.dynamic) this.logs.append({ node: id, stream: 'log', line: `[info] node ${id} restarted (restart ${state.restarts})` });
     this.maybeStart();
+  }
+
+  /** A dynamic node's configuration, or why it cannot join now (`dynamic-config`). */
+  private dynamicConfig(node: string, version: number): Buffer {
+    const state = this.nodes.get(node);
+    const refuse = (message: string) => encodeControl({ t: 'error', message });
+    if (!state?.spec.dynamic) {
+      const dynamic = this.dataflow.nodes.filter((n) => n.dynamic).map((n) => n.id);
+      return refuse(`dataflow ${this.id} has no dynamic node "${node}" (its dynamic nodes: ${dynamic.join(', ') || 'none'})`);
+    }
+    const refusal = version !== PROTOCOL_VERSION ? versionRefusal(version) : this.joinRefusal(state);
+    return refusal ? refuse(refusal) : Buffer.from(JSON.stringify(this.configFor(state.spec, this.descriptorFile, state.joins)));
+  }
+
+  /** Why a dynamic node cannot join now, if it cannot. */
+  private joinRefusal(state: NodeState): string | undefined {
+    if (state.joined && !isRunning(state.joined)) this.leave(state, 'left: its process ended without closing the node');
+    if (this.stopRequested || this.result) return `the dataflow is ${this.statusValue}`;
+    if (state.status === 'running') return `dynamic node "${state.spec.id}" has joined already (pid ${state.joined?.pid}); close it there first`;
+    return undefined;
+  }
+
+  /**
+   * A dynamic node's process registered: it joins like a restarted node (announced to its
+   * peers, started once its senders count it as a holder), told first which of its senders
+   * have finished and which of its receivers are not there to wait for.
+   */
+  private join(state: NodeState, pid: number): void {
+    const id = state.spec.id;
+    Object.assign(state, { status: 'running', ready: false, started: false, outputsClosed: false, detail: undefined, manual: undefined });
+    state.joined = joinedProcess(pid);
+    state.joins++;
+    this.processWatch.add(state, state.joined);
+    const closed = state.spec.inputs.filter((i) => i.source.kind === 'node' && !this.mayStillSend(i.source.node)).map((i) => i.id);
+    if (closed.length > 0) this.publish(id, { t: 'inputs-closed', inputs: closed, reason: 'their sender has finished' });
+    for (const other of this.nodes.values()) {
+      if (other.status === 'running' || other.status === 'restarting') continue;
+      if (other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.publish(id, { t: 'peer-exited', node: other.spec.id });
+    }
+    this.logs.append({ node: id, stream: 'log', line: `[info] dynamic node ${id} joined (pid ${pid}${state.joins > 1 ? `, join ${state.joins}` : ''})` });
+    if (this.started) this.announceRestart(state);
+    else state.joinPending = true;
+  }
+
+  /**
+   * A dynamic node has left (closed, or its process ended): its senders release what they
+   * hold for it. Its receivers' inputs from it stay open, as for a sender with a restart
+   * policy: it may join again (they get NODE_RESTARTED then).
+   */
+  private leave(state: NodeState, detail: string): void {
+    if (!state.spec.dynamic || state.status !== 'running') return;
+    const id = state.spec.id;
+    this.processWatch.remove(state);
+    Object.assign(state, { status: 'waiting', joined: undefined, registered: false, ready: false, eventsSubscribed: false, started: false, joinPending: false, detail });
+    this.pendingEvents.delete(id); // addressed to the process that left
+    state.awaitingSenders.clear();
+    for (const other of this.nodes.values()) other.awaitingSenders.delete(id);
+    for (const other of this.nodes.values()) {
+      if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) {
+        this.publish(other.spec.id, { t: 'peer-exited', node: id });
+      }
+    }
+    this.logs.append({ node: id, stream: 'log', line: `[info] dynamic node ${id} ${detail}` });
+    this.maybeStart();
+    this.maybeComplete();
+  }
+
+  /** At the end of a stop: dynamic nodes still in the dataflow are let go, not killed (their processes are the user's). */
+  private abandonDynamic(): void {
+    for (const n of this.nodes.values()) {
+      if (!n.spec.dynamic || n.status !== 'running') continue;
+      this.logs.append({ node: n.spec.id, stream: 'log', line: `[warn] dynamic node ${n.spec.id} did not leave after STOP; the daemon does not kill processes it did not start` });
+      this.leave(n, 'did not leave after STOP');
+    }
   }
 
   /** Kills nodes with a health check that have been silent for longer than it allows. */
@@ -625,15 +749,28 @@ export class DataflowRun {
       const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id).map((i) => i.id);
       if (inputs.length === 0) continue;
       if (state.status === 'failed') this.publish(other.spec.id, { t: 'node-failed', node: id });
-      if (!state.outputsClosed || restartable || other.restarts > 0) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
+      if (!state.outputsClosed || restartable || other.restarts > 0 || other.spec.dynamic) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
     }
     this.maybeStart(); // an exited node no longer holds the barrier
-    if ([...this.nodes.values()].every((n) => n.status !== 'running' && n.status !== 'restarting')) void this.complete();
+    this.maybeComplete();
   }
 
-  private isLive(node: string): boolean {
-    const status = this.nodes.get(node)?.status;
-    return status === 'running' || status === 'restarting';
+  /**
+   * A run ends when none of its nodes is running or about to restart (a dynamic node that has
+   * not joined, or has left, does not hold it), but a dataflow of dynamic nodes only runs
+   * until it is stopped: joining and leaving is all its nodes do.
+   */
+  private maybeComplete(): void {
+    const nodes = [...this.nodes.values()];
+    if (nodes.some((n) => n.status === 'running' || n.status === 'restarting')) return;
+    if (!this.stopRequested && nodes.every((n) => n.spec.dynamic)) return;
+    void this.complete();
+  }
+
+  /** Whether a node may still send: it runs, will be restarted, or is dynamic (it may join again). */
+  private mayStillSend(node: string): boolean {
+    const state = this.nodes.get(node);
+    return state !== undefined && (state.status === 'running' || state.status === 'restarting' || state.spec.dynamic);
   }
 
   /** Why a node must not be restarted now, if it must not: dora's rules. */
@@ -645,7 +782,7 @@ export class DataflowRun {
     if (fed.length > 0 && fed.length === state.spec.inputs.length) {
       const closed = fed.every((i) => {
         const sender = i.source.kind === 'node' ? this.nodes.get(i.source.node) : undefined;
-        return sender !== undefined && sender !== state && sender.status !== 'running' && sender.status !== 'restarting';
+        return sender !== undefined && sender !== state && !this.mayStillSend(sender.spec.id);
       });
       if (closed) return 'all its inputs have closed';
     }
@@ -681,7 +818,7 @@ export class DataflowRun {
     state.restarts++;
     const id = state.spec.id;
     // Senders that finished while it was down: its new process would wait for their end of stream.
-    const closed = state.spec.inputs.filter((i) => i.source.kind === 'node' && !this.isLive(i.source.node)).map((i) => i.id);
+    const closed = state.spec.inputs.filter((i) => i.source.kind === 'node' && !this.mayStillSend(i.source.node)).map((i) => i.id);
     if (closed.length > 0) this.pendingEvent(id, { t: 'inputs-closed', inputs: closed, reason: 'their sender finished while this node was down' });
     // Its new process waits at its barrier for subscribers that will never come: say who is gone.
     for (const other of this.nodes.values()) {
@@ -700,7 +837,7 @@ export class DataflowRun {
   }
 
   private warnSlowStart(): void {
-    const waiting = [...this.nodes.values()].filter((n) => n.status === 'running' && !(n.ready && n.eventsSubscribed)).map((n) => n.spec.id);
+    const waiting = [...this.nodes.values()].filter((n) => n.status === 'running' && !n.spec.dynamic && !(n.ready && n.eventsSubscribed)).map((n) => n.spec.id);
     if (waiting.length === 0) return;
     for (const id of waiting) {
       this.logs.append({ node: id, stream: 'log', line: `[warn] dataflow has not started after ${SLOW_START_WARNING_MS / 1000}s: still waiting for this node to connect through the node API` });
@@ -710,6 +847,7 @@ export class DataflowRun {
   private async complete(): Promise<void> {
     if (this.result) return;
     this.stopTimers();
+    this.processWatch.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const nodes = this.nodeOutcomes();
@@ -725,6 +863,10 @@ export class DataflowRun {
     this.logs.close();
     this.finish(this.result);
   }
+}
+
+function versionRefusal(version: number): string {
+  return `protocol version ${version} is not supported by this daemon (it speaks version ${PROTOCOL_VERSION}); use matching dora-ts versions`;
 }
 
 /** A one-paragraph report of a failed run: each failed node, its exit and its last stderr lines. */

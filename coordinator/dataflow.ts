@@ -79,6 +79,11 @@ export interface ResolvedNode {
   /** `path` as written in the YAML (empty for a node of operators). */
   readonly path: string;
   /**
+   * `path: dynamic`: not spawned by the daemon; a process the user starts joins the
+   * running dataflow as this node, and may leave and join again (coordinator/dynamic.ts).
+   */
+  readonly dynamic: boolean;
+  /**
    * The executable or script: an absolute path when `path` names a file relative to the
    * YAML file (or is absolute); otherwise the bare name, looked up on PATH at spawn time.
    */

@@ -567,10 +567,13 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
         report(['nodes', i, 'env', key], `environment variable name ${JSON.stringify(key)} is not valid: it must be non-empty, without \`=\` or NUL`, { atKey: true });
       } else if (nul(value)) report(['nodes', i, 'env', key], `environment variable ${key} contains a NUL character, which cannot be passed to a process`);
     }
-    const resolvedPath = operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, workingDir, source, options);
+    const dynamic = node.path === DYNAMIC_PATH;
+    if (dynamic) checkDynamic(node, i, report);
+    const resolvedPath = dynamic ? DYNAMIC_PATH : operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, workingDir, source, options);
     return {
       id: node.id,
       path: node.path ?? '',
+      dynamic,
       resolvedPath,
       args,
       env,
@@ -603,6 +606,30 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     healthCheckIntervalMs: seconds(raw.health_check_interval ?? DEFAULT_HEALTH_CHECK_INTERVAL_S),
     raw: raw as unknown as Record<string, unknown>,
   };
+}
+
+/** `path: dynamic` marks a node the user starts by hand (dora's keyword). */
+const DYNAMIC_PATH = 'dynamic';
+
+/**
+ * Fields that describe how the daemon starts, restarts or watches a process: a dynamic
+ * node's process is the user's, so they cannot apply to it.
+ */
+const NOT_FOR_DYNAMIC: Partial<Record<keyof RawNode, string>> = {
+  args: 'pass arguments on the command line that starts it',
+  env: 'set the variables in the environment that starts it',
+  restart_policy: 'the daemon does not start it, so it cannot restart it; start it again by hand (it may leave and join again)',
+  max_restarts: 'the daemon does not restart dynamic nodes',
+  restart_delay: 'the daemon does not restart dynamic nodes',
+  max_restart_delay: 'the daemon does not restart dynamic nodes',
+  restart_window: 'the daemon does not restart dynamic nodes',
+  health_check_timeout: 'the daemon does not kill processes it did not start',
+};
+
+function checkDynamic(node: RawNode, i: number, report: Source['report']): void {
+  for (const [field, why] of Object.entries(NOT_FOR_DYNAMIC)) {
+    if (node[field as keyof RawNode] !== undefined) report(['nodes', i, field], `\`${field}\` does not apply to a dynamic node (\`path: ${DYNAMIC_PATH}\`): ${why}`, { atKey: true });
+  }
 }
 
 /**

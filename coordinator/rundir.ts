@@ -10,13 +10,25 @@ import * as path from 'node:path';
 import { unlinkDataflowSegments } from './segments';
 import { runtimeDir } from './userdirs';
 
-/** What `daemon.json` holds. */
-interface DaemonRecord {
+/**
+ * What `daemon.json` holds. Dynamic nodes read it too (bindings/c/src/dynamic.c): they
+ * find the running dataflows that declare them here, and ask the daemon at `requests`.
+ */
+export interface DaemonRecord {
   readonly pid: number;
   /** /proc/<pid>/stat field 22: with the pid, tells the daemon from a later process given the same pid. */
   readonly startTime: string | null;
   readonly dataflow: string;
+  /** The dataflow's name, when it has one (`dora start --name`). */
+  readonly name?: string | null;
+  /** The daemon's request endpoint (ROUTER). */
+  readonly requests?: string;
+  /** Ids of the dataflow's dynamic nodes (`path: dynamic`). */
+  readonly dynamicNodes?: readonly string[];
 }
+
+/** What a daemon adds to its `daemon.json` beside its identity. */
+export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes'>;
 
 const DAEMON_FILE = 'daemon.json';
 /** Dataflow ids are UUIDs; nothing else in the runtime directory is ours to remove. */
@@ -33,10 +45,13 @@ export class RunDir {
   }
 
   /** Creates the folder (0700) and its daemon.json naming this process. */
-  create(): void {
+  create(details: DaemonDetails = {}): void {
     fs.mkdirSync(this.path, { mode: 0o700 });
-    const record: DaemonRecord = { pid: process.pid, startTime: startTime(process.pid) ?? null, dataflow: this.dataflowId };
-    fs.writeFileSync(path.join(this.path, DAEMON_FILE), JSON.stringify(record) + '\n', { mode: 0o600 });
+    const record: DaemonRecord = { pid: process.pid, startTime: startTime(process.pid) ?? null, dataflow: this.dataflowId, ...details };
+    // Written aside and renamed: a dynamic node reading it never sees half of it.
+    const file = path.join(this.path, DAEMON_FILE);
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(record) + '\n', { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
   }
 
   /** Removes the folder; failing that, the next daemon's reclaim will. */
@@ -83,7 +98,7 @@ function daemonAlive(dir: string, dataflow: string): boolean {
 }
 
 /** Start time of a live process (/proc/<pid>/stat field 22), undefined when it is gone or a zombie. */
-function startTime(pid: number): string | undefined {
+export function startTime(pid: number): string | undefined {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

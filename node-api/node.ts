@@ -35,9 +35,23 @@ const MIN_GC_INTERVAL_MS = 50;
 const ERROR_CAPACITY = 4096;
 
 export interface NodeOptions {
+  /**
+   * A dynamic node's id (`path: dynamic` in the YAML): a process the user starts (a
+   * terminal, a notebook) joins the running dataflow that declares it. The daemon's
+   * configuration wins when it started this process (`DORA_NODE_CONFIG`), as in dora.
+   */
+  readonly nodeId?: string;
+  /**
+   * Which running dataflow a dynamic node joins when several declare it: an id or a name
+   * (`dora start --name`). Default: `$DORA_DATAFLOW`, else the only one that declares it.
+   */
+  readonly dataflow?: string;
   /** Configuration to use instead of the daemon-provided `DORA_NODE_CONFIG` (mostly for tests). */
   readonly config?: NodeConfig;
 }
+
+/** Room for a dynamic node's configuration on the first try (the core says when it needs more). */
+const DYNAMIC_CONFIG_CAPACITY = 1 << 16;
 
 /** Reads and checks the configuration the daemon passes in the environment. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -45,15 +59,40 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): NodeConfig 
   if (!raw) {
     throw new DoraError(
       `${NODE_CONFIG_ENV} is not set: this program is a dora node and must be started by dora, ` +
-        'e.g. list it as a node in a dataflow YAML file and run `dora run dataflow.yml`',
+        'e.g. list it as a node in a dataflow YAML file and run `dora run dataflow.yml`; ' +
+        "or, for a dynamic node (`path: dynamic`), name it: new Node({ nodeId: '<node id>' })",
       { code: ErrorCode.CONFIG },
     );
   }
+  return parseConfig(raw, NODE_CONFIG_ENV);
+}
+
+/**
+ * Asks the daemon of the running dataflow that declares dynamic node `nodeId` for its
+ * configuration (the core finds the dataflow in the user's runtime directory; a short
+ * synchronous request, answered at once by the daemon).
+ */
+function dynamicConfig(nodeId: string, dataflow: string | undefined): { config: NodeConfig; text: string } {
+  const c = core();
+  let capacity = DYNAMIC_CONFIG_CAPACITY;
+  for (;;) {
+    const out = Buffer.alloc(capacity);
+    const length = Number(c.dora_dynamic_config(nodeId, dataflow ?? null, out, capacity));
+    if (length < 0) throw coreError();
+    if (length < capacity) {
+      const text = out.toString('utf8', 0, length);
+      return { config: parseConfig(text, `the configuration of dynamic node "${nodeId}"`), text };
+    }
+    capacity = length + 1;
+  }
+}
+
+function parseConfig(raw: string, what: string): NodeConfig {
   let config: NodeConfig;
   try {
     config = JSON.parse(raw) as NodeConfig;
   } catch (cause) {
-    throw new DoraError(`${NODE_CONFIG_ENV} is not valid JSON`, { code: ErrorCode.CONFIG, cause });
+    throw new DoraError(`${what} is not valid JSON`, { code: ErrorCode.CONFIG, cause });
   }
   if (config.protocolVersion !== PROTOCOL_VERSION) {
     throw new DoraError(
@@ -101,12 +140,15 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   private readonly onBeforeExit = () => void this.close();
 
   constructor(options: NodeOptions = {}) {
-    this.config = options.config ?? configFromEnv();
+    const dynamic = !options.config && process.env[NODE_CONFIG_ENV] === undefined && options.nodeId !== undefined;
+    const fetched = dynamic ? dynamicConfig(options.nodeId!, options.dataflow) : undefined;
+    this.config = options.config ?? fetched?.config ?? configFromEnv();
     this.outputs = new Set(this.config.outputs);
     const c = core();
     const error = Buffer.alloc(ERROR_CAPACITY);
     const code = new Int32Array(1);
-    const ctx = c.dora_init_context(options.config ? JSON.stringify(options.config) : null, error, ERROR_CAPACITY, code) as bigint | null;
+    const text = options.config ? JSON.stringify(options.config) : (fetched?.text ?? null);
+    const ctx = c.dora_init_context(text, error, ERROR_CAPACITY, code) as bigint | null;
     if (!ctx) throw new DoraError(cString(error), { code: code[0] });
     this.opened = { ctx, sender: new Sender(ctx, this.config.sharedMemoryThreshold) };
     this.ready = this.join();
@@ -123,7 +165,10 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     return this.config.dataflowId;
   }
 
-  /** How many times the daemon has restarted this node under its `restart_policy` (0 on its first run). */
+  /**
+   * How many times the daemon has restarted this node under its `restart_policy` (0 on its
+   * first run); for a dynamic node, how many times it joined the dataflow before.
+   */
   get restartCount(): number {
     return this.config.restartCount ?? 0;
   }
@@ -322,6 +367,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
   /**
    * Closes every output (receivers get INPUT_CLOSED) and releases the node's
    * resources. Called automatically when the process is about to exit; idempotent.
+   * A dynamic node leaves the dataflow (its receivers' inputs stay open) and may join it
+   * again with a new Node.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -380,9 +427,12 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     gc();
   }
 
-  /** The daemon is our parent: if it is gone and the node's code does not exit, exit for it. */
+  /**
+   * The daemon is our parent: if it is gone and the node's code does not exit, exit for it.
+   * Not a dynamic node's: its process is the user's (a notebook may go on without the dataflow).
+   */
   private exitIfOrphaned(): void {
-    if (this.orphanExit || process.ppid === this.config.daemonPid) return;
+    if (this.orphanExit || this.config.dynamic || process.ppid === this.config.daemonPid) return;
     this.orphanExit = setTimeout(() => process.exit(1), ORPHAN_EXIT_MS);
     this.orphanExit.unref();
   }

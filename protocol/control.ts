@@ -27,7 +27,9 @@ export type NodeRequest =
   /** This sender counts the restarted `peer` among its samples' holders again. */
   | { readonly t: 'restart-seen'; readonly node: string; readonly peer: string }
   /** The node's last request; answered once every earlier one was served. */
-  | { readonly t: 'closing'; readonly node: string };
+  | { readonly t: 'closing'; readonly node: string }
+  /** A dynamic node's process asks for its configuration (answered by it, or by an error RegisterReply). */
+  | { readonly t: 'dynamic-config'; readonly node: string; readonly version: number };
 
 export type RegisterReply = { readonly t: 'ok' } | { readonly t: 'error'; readonly message: string };
 
@@ -40,8 +42,11 @@ export type DaemonEvent =
   | { readonly t: 'peer-exited'; readonly node: string }
   /** These inputs' sender exited without closing them cleanly (e.g. crashed). */
   | { readonly t: 'inputs-closed'; readonly inputs: readonly string[]; readonly reason: string }
-  /** A node was restarted: its senders count it as a holder again, its receivers reopen their inputs from it. */
-  | { readonly t: 'node-restarted'; readonly node: string }
+  /**
+   * A node was restarted, or a dynamic node joined: its senders count it as a holder again,
+   * its receivers reopen their inputs from it (not on a dynamic node's `first` join).
+   */
+  | { readonly t: 'node-restarted'; readonly node: string; readonly first?: boolean }
   /** A node failed and will not be restarted. */
   | { readonly t: 'node-failed'; readonly node: string };
 
@@ -74,6 +79,7 @@ const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string
   heartbeat: { node: 'string' },
   'restart-seen': { node: 'string', peer: 'string' },
   closing: { node: 'string' },
+  'dynamic-config': { node: 'string', version: 'number' },
 };
 
 /** Parses a node's request; undefined for anything but a known request with fields of the right types. */

@@ -90,7 +90,7 @@ export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Tags (`t`) of node → daemon requests. */
-export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "closing"] as const;
+export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "dynamic-config", "closing"] as const;
 export type NodeRequestTag = (typeof NODE_REQUEST_TAGS)[number];
 
 /** Tags (`t`) of the daemon's answers to `register`. */
@@ -180,8 +180,12 @@ export interface NodeConfig {
   readonly dataflowId: string;
   /** This node's id. */
   readonly nodeId: string;
-  /** PID of the daemon, the node's parent. When the node's parent PID changes, the daemon is gone and the node ends its event stream with an `ERROR` event. */
+  /** PID of the daemon, the node's parent (not a dynamic node's). When the node's parent PID changes, or for a dynamic node when the process with this PID and `daemonStartTime` is gone, the daemon is gone and the node ends its event stream with an `ERROR` event. */
   readonly daemonPid: number;
+  /** The daemon's start time (field 22 of /proc/<daemonPid>/stat): with `daemonPid`, tells the daemon from a later process given the same PID. null when unknown. */
+  readonly daemonStartTime: string | null;
+  /** The node is dynamic (`path: dynamic`): started by the user, it received this configuration from the daemon (`dynamic-config`). Its daemon is not its parent, it joins a dataflow that may be running already (it connects to its senders and subscribes to its timers only at `start`, as a restarted node does), and it may leave and join again. */
+  readonly dynamic: boolean;
   /** Endpoint of the daemon's ROUTER (the node connects a DEALER). */
   readonly daemonRequests: string;
   /** Endpoint of the daemon's XPUB (the node subscribes to its control events and timers). */
@@ -204,7 +208,7 @@ export interface NodeConfig {
   readonly nodeDescriptor: Readonly<Record<string, unknown>>;
   /** Path of a JSON file holding the whole dataflow descriptor (too large for the environment). */
   readonly dataflowDescriptorFile: string;
-  /** How many times the daemon has restarted this node (0 for its first run). A restarted node connects to its senders only once they know it is back (`start`), and drops what reached it before. */
+  /** How many times the daemon has restarted this node (0 for its first run); for a dynamic node, how many times it joined before. A restarted node connects to its senders only once they know it is back (`start`), and drops what reached it before. */
   readonly restartCount: number;
   /** For outputs whose declared type (`output_types`) fixes the Arrow format: the type's URN and that format (`+l<…>` for a list). With DORA_RUNTIME_TYPE_CHECK=warn or error in its environment, the node checks what it sends against it. */
   readonly outputTypes: Readonly<Record<string, { readonly urn: string; readonly format: string }>>;
@@ -213,7 +217,7 @@ export interface NodeConfig {
 }
 
 /** The fields of NodeConfig, in order. */
-export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs"] as const;
+export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs"] as const;
 export type NodeConfigField = (typeof NODE_CONFIG_FIELDS)[number];
 
 /** How the node core hands an event to a binding in one call (dora_next_event_record): a fixed part, little-endian, then at offset `body` the Arrow layout and the parameters in their wire encoding, the message (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Field offsets: */
@@ -271,7 +275,7 @@ export enum ErrorCode {
   INVALID_ARGUMENT = 2,
   /** Memory could not be allocated. */
   OUT_OF_MEMORY = 3,
-  /** The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete. */
+  /** The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete; or a dynamic node found no running dataflow to join (none declares it, several do, or its daemon refused). */
   CONFIG = 4,
   /** A peer speaks another protocol version. */
   PROTOCOL_VERSION = 5,
@@ -313,7 +317,7 @@ export const ERROR_DOCS: Readonly<Record<number, string>> = {
   1: "No open context: NULL, or the node is closed.",
   2: "An argument is NULL, out of range or malformed.",
   3: "Memory could not be allocated.",
-  4: "The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete.",
+  4: "The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete; or a dynamic node found no running dataflow to join (none declares it, several do, or its daemon refused).",
   5: "A peer speaks another protocol version.",
   6: "The node's daemon went away.",
   7: "The output is not one the node declared.",

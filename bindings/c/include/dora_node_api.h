@@ -239,6 +239,36 @@ int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const 
 
 
 /* ------------------------------------------------------------------------------------ */
+/* Dynamic nodes */
+
+/**
+ * Joins a running dataflow as its dynamic node node_id (`path: dynamic` in the YAML), for
+ * a program the user starts by hand (dora's DoraNode::init_from_node_id). The library
+ * looks for running dataflows in the user's runtime directory ($DORA_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/dora-ts, else /tmp/dora-ts-<uid>), takes the one that declares that
+ * dynamic node (when several do, $DORA_DATAFLOW, a dataflow id or name, chooses), asks
+ * its daemon for the node's configuration, then joins as init_dora_context_from_env does.
+ * When the process was started by dora (DORA_NODE_CONFIG is set), that configuration wins
+ * and node_id is ignored. Returns a DoraContext (as void *) that the caller frees with
+ * free_dora_context, which leaves the dataflow (the node may join it again), or NULL on
+ * failure: dora_last_error says why, e.g. that no running dataflow declares the node,
+ * naming those that run (DORA_E_CONFIG).
+ */
+void *init_dora_context_from_node_id(const char *node_id);
+
+/**
+ * For bindings: finds the running dataflow that declares dynamic node node_id as
+ * init_dora_context_from_node_id does (dataflow, an id or a name, chooses among several;
+ * NULL: $DORA_DATAFLOW, if set) and asks its daemon for the node's configuration, waiting
+ * at most 5 s for the answer. Returns the length of that JSON text and, when it is below
+ * capacity, writes it NUL-terminated into out (otherwise out is left alone: call again
+ * with a larger buffer); -1 on failure (dora_last_error; DORA_E_CONFIG). Open the node
+ * with dora_init_context(out, ...) and dora_join_dataflow.
+ */
+int64_t dora_dynamic_config(const char *node_id, const char *dataflow, char *out, size_t capacity);
+
+
+/* ------------------------------------------------------------------------------------ */
 /* Errors and identity */
 
 /**
@@ -255,7 +285,9 @@ enum DoraErrorCode {
   DORA_E_INVALID_ARGUMENT = 2,
   /** Memory could not be allocated. */
   DORA_E_OUT_OF_MEMORY = 3,
-  /** The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete. */
+  /** The node configuration (DORA_NODE_CONFIG) is missing, not JSON, or incomplete;
+   * or a dynamic node found no running dataflow to join (none declares it, several
+   * do, or its daemon refused). */
   DORA_E_CONFIG = 4,
   /** A peer speaks another protocol version. */
   DORA_E_PROTOCOL_VERSION = 5,
@@ -324,7 +356,8 @@ const char *dora_dataflow_id(const DoraContext *context);
 
 /**
  * How many times the daemon has restarted this node under its restart_policy: 0 for its
- * first run (dora's is_restart() is restart_count > 0); -1 without a context.
+ * first run (dora's is_restart() is restart_count > 0); for a dynamic node, how many
+ * times it joined the dataflow before; -1 without a context.
  */
 int dora_node_restart_count(const DoraContext *context);
 

@@ -38,6 +38,12 @@ int dora__read_config(DoraContext *ctx, const char *text) {
   ctx->daemon_pid = (long)pid->number;
   const dora_json *restarts = dora__json_get(c, DORA_CFG_RESTART_COUNT), *health = dora__json_get(c, DORA_CFG_HEALTH_CHECK_TIMEOUT_MS);
   ctx->restart_count = restarts && restarts->type == DJ_NUMBER && restarts->number > 0 ? (int)restarts->number : 0;
+  const dora_json *dynamic = dora__json_get(c, DORA_CFG_DYNAMIC);
+  ctx->dynamic = dynamic && dynamic->type == DJ_BOOL && dynamic->boolean;
+  ctx->late = ctx->restart_count > 0 || ctx->dynamic;
+  const char *started = dora__jstr(c, DORA_CFG_DAEMON_START_TIME), *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
+  if (started) snprintf(ctx->daemon_start, sizeof ctx->daemon_start, "%s", started);
+  ctx->daemon_socket = strncmp(requests, "ipc://", 6) == 0 ? requests + 6 : NULL;
   ctx->health_ms = health && health->type == DJ_NUMBER && health->number > 0 ? (int64_t)health->number : 0;
   ctx->threshold = (uint64_t)threshold->number;
   size_t id_len = strlen(ctx->node_id);

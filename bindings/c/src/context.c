@@ -1,6 +1,6 @@
 /*
- * A context's life: init_dora_context_from_env (configuration, sockets, registration,
- * start barrier), its identity accessors, and closing: end of stream on every output,
+ * A context's life: init_dora_context_from_env and init_dora_context_from_node_id
+ * (configuration, sockets, registration, start barrier), its identity accessors, and closing: end of stream on every output,
  * a short wait for samples to come back, then the sockets and segments. The context
  * itself is freed when its last reference (it, or a payload still held) goes.
  */
@@ -70,6 +70,19 @@ static DoraContext *open_context(const char *config_text) {
 
 void *init_dora_context_from_env(void) {
   DoraContext *ctx = open_context(NULL);
+  if (ctx && (dora__register_node(ctx) || dora__await_start(ctx))) {
+    fail_context(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+void *init_dora_context_from_node_id(const char *node_id) {
+  if (getenv(DORA_NODE_CONFIG_ENV)) return init_dora_context_from_env(); /* started by dora: its configuration wins, as in dora */
+  char *config;
+  if (dora__dynamic_config(node_id, NULL, &config)) return NULL;
+  DoraContext *ctx = open_context(config);
+  free(config); /* parsed: the context keeps its own copy */
   if (ctx && (dora__register_node(ctx) || dora__await_start(ctx))) {
     fail_context(ctx);
     return NULL;
@@ -154,7 +167,8 @@ static void close_context(DoraContext *ctx) {
   }
   /* Last request: answered once the daemon served every earlier one. A ZeroMQ peer that
      disconnects loses what the daemon had not read yet (its last log records). */
-  if (ctx->req && ctx->started && !ctx->daemon_gone && getppid() == (pid_t)ctx->daemon_pid) {
+  /* (a dynamic node that registered leaves with it even before it started: it may join again) */
+  if (ctx->req && (ctx->started || (ctx->dynamic && ctx->registered)) && !ctx->daemon_gone && dora__daemon_alive(ctx)) {
     dora__simple_request(ctx, DORA_T_CLOSING);
     zmq_pollitem_t item = {ctx->req, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, CLOSING_WAIT_MS) > 0 && (item.revents & ZMQ_POLLIN)) {
@@ -180,7 +194,7 @@ static void close_context(DoraContext *ctx) {
   close_socket(&ctx->req);
   dora__pool_close(ctx);
   /* with the daemon gone, nobody else will remove the dataflow's segments (receivers keep their mappings) */
-  if (ctx->segment_prefix && (ctx->daemon_gone || getppid() != (pid_t)ctx->daemon_pid)) dora__unlink_segments(ctx->segment_prefix);
+  if (ctx->segment_prefix && (ctx->daemon_gone || !dora__daemon_alive(ctx))) dora__unlink_segments(ctx->segment_prefix);
   if (ctx->zctx) {
     while (zmq_ctx_term(ctx->zctx) < 0 && errno == EINTR) {
     }

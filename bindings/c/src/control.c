@@ -2,14 +2,17 @@
  * Talking with the daemon: requests on the DEALER socket (logs, dora_log, ready,
  * outputs-closed), the control messages it publishes to this node (start, stop,
  * peer-exited, inputs-closed), registration and the start barrier that
- * init_dora_context_from_env waits on, and the check that the daemon (our parent) lives.
+ * init_dora_context_from_env waits on, and the check that the daemon (our parent, or a
+ * dynamic node's daemon) lives.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "node.h"
 
 #define REGISTER_TIMEOUT_MS 30000
+#define LIVENESS_MS 100 /* how often a dynamic node's thread looks at its daemon (a read of /proc) */
 
 /* ---- daemon requests ---------------------------------------------------------------- */
 
@@ -93,8 +96,9 @@ static bool from_node(const topic_t *t, const char *node) {
 
 /* node-restarted / node-failed: as its sender, count a restarted node among our samples'
  * holders again and tell the daemon; as its receiver, reopen our inputs from it and
- * tell the node's code. */
-static void on_peer_news(DoraContext *ctx, const char *node, bool restarted) {
+ * tell the node's code, unless it is a dynamic node joining for the first time (`first`:
+ * our inputs from it were open all along, and it has sent nothing yet). */
+static void on_peer_news(DoraContext *ctx, const char *node, bool restarted, bool first) {
   if (restarted) {
     bool subscriber = false;
     for (size_t i = 0; i < ctx->n_outputs; i++)
@@ -112,6 +116,7 @@ static void on_peer_news(DoraContext *ctx, const char *node, bool restarted) {
       request(ctx, &b);
     }
   }
+  if (first) return;
   bool feeds_us = false;
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     input_t *in = &ctx->inputs[i];
@@ -144,7 +149,8 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
     ctx->stop_requested = true;
   } else if (strcmp(t, DORA_T_NODE_RESTARTED) == 0 || strcmp(t, DORA_T_NODE_FAILED) == 0) {
     const char *node = dora__jstr(msg, "node");
-    if (node) on_peer_news(ctx, node, strcmp(t, DORA_T_NODE_RESTARTED) == 0);
+    const dora_json *first = dora__json_get(msg, "first");
+    if (node) on_peer_news(ctx, node, strcmp(t, DORA_T_NODE_RESTARTED) == 0, first && first->type == DJ_BOOL && first->boolean);
   } else if (strcmp(t, DORA_T_PEER_EXITED) == 0) {
     const char *node = dora__jstr(msg, "node");
     if (node && !dora__is_exited(ctx, node)) {
@@ -173,12 +179,33 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
   dora__json_free(msg);
 }
 
-/* The daemon is our parent: if the parent changed, it is gone and this node must not linger. */
+bool dora__daemon_alive(const DoraContext *ctx) {
+  if (!ctx->dynamic) return getppid() == (pid_t)ctx->daemon_pid; /* a spawned node's daemon is its parent */
+  /* A dynamic node's daemon is some other process: its PID with the start time it had
+     (not a later process given the same PID), and the dataflow's request socket, which
+     the daemon removes when the dataflow ends (a coordinator outlives its dataflows). */
+  char now[32];
+  struct stat st;
+  return dora__process_start_time(ctx->daemon_pid, now, sizeof now) == 0 && (!ctx->daemon_start[0] || strcmp(now, ctx->daemon_start) == 0) &&
+         ctx->daemon_socket && stat(ctx->daemon_socket, &st) == 0;
+}
+
+/* A node whose daemon is gone must not linger: its stream ends with an ERROR event. */
 void dora__check_daemon(DoraContext *ctx) {
-  if (ctx->daemon_gone || getppid() == (pid_t)ctx->daemon_pid) return;
+  if (ctx->daemon_gone) return;
+  if (ctx->dynamic) {
+    int64_t now = dora__now_ms();
+    if (now - ctx->last_liveness_ms < LIVENESS_MS) return;
+    ctx->last_liveness_ms = now;
+  }
+  if (dora__daemon_alive(ctx)) return;
   ctx->daemon_gone = true;
   char message[256];
-  snprintf(message, sizeof message, "the dora daemon (pid %ld) is gone; node \"%s\" is shutting down", ctx->daemon_pid, ctx->node_id);
+  if (ctx->dynamic)
+    snprintf(message, sizeof message, "dataflow %s has ended, or its dora daemon (pid %ld) is gone; dynamic node \"%s\" is no longer part of it", ctx->dataflow_id,
+             ctx->daemon_pid, ctx->node_id);
+  else
+    snprintf(message, sizeof message, "the dora daemon (pid %ld) is gone; node \"%s\" is shutting down", ctx->daemon_pid, ctx->node_id);
   dora__push_event(ctx, dora__event_new(DoraEventType_Error, NULL, message));
 }
 
@@ -212,6 +239,7 @@ int dora__register_node(DoraContext *ctx) {
   int rc = 0;
   if (!t) rc = dora__fail(DORA_E_REGISTRATION, "node \"%s\": malformed registration reply from the daemon", ctx->node_id);
   else if (strcmp(t, DORA_T_OK) != 0) rc = dora__fail(DORA_E_REGISTRATION, "the dora daemon refused node \"%s\": %s", ctx->node_id, dora__jstr(msg, "message") ? dora__jstr(msg, "message") : "no reason given");
+  else ctx->registered = true;
   dora__json_free(msg);
   return rc;
 }

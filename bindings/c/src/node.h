@@ -11,7 +11,8 @@
  * This header is private to the runtime's files: config.c (reading DORA_NODE_CONFIG),
  * transport.c (sockets, draining the SUB socket, decoding data messages), control.c
  * (daemon requests and logs, control messages, registration and the start barrier,
- * the daemon-liveness check), events.c (payloads, events, the per-input queues,
+ * the daemon-liveness check), dynamic.c (finding the dataflow a dynamic node joins),
+ * events.c (payloads, events, the per-input queues,
  * next_event and the event readers), pool.c (the sample pool and drop tokens), send.c
  * (every send function) and context.c (opening, closing and freeing a context). It
  * holds the structures they share and the functions that cross between them; like
@@ -172,9 +173,15 @@ struct DoraContext {
   int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
   size_t peak_outstanding;
   dora_clock clock;
-  int restart_count;          /* 0 for a node's first run */
+  int restart_count;          /* 0 for a node's first run; a dynamic node's joins before this one */
   int type_check;             /* DORA_RUNTIME_TYPE_CHECK: 0 off, 1 warn, 2 error; -1 not read yet */
-  bool inputs_connected;      /* a restarted node connects to its senders at start (control.c) */
+  bool dynamic;               /* `path: dynamic`: started by the user, its daemon is not its parent (dynamic.c) */
+  char daemon_start[32];      /* a dynamic node's: the daemon's start time ("" when unknown) ... */
+  const char *daemon_socket;  /* ... and its request socket's path: gone once the dataflow has ended */
+  int64_t last_liveness_ms;   /* a dynamic node's last check of its daemon (rate-limited: it reads /proc) */
+  bool late;                  /* joins a running dataflow (restarted or dynamic): connects to its senders and timers at start */
+  bool registered;            /* the daemon accepted its registration */
+  bool inputs_connected;      /* a late node connects to its senders at start (control.c) */
   bool any_timeout;           /* some input has an input_timeout */
   int64_t health_ms;          /* health_check_timeout, 0 for none */
   int64_t activity_ms;        /* (atomic) when the node's code last called in: heartbeats are sent while it is recent */
@@ -238,6 +245,9 @@ void dora__simple_request(DoraContext *ctx, const char *t);
 void dora__log_to_daemon(DoraContext *ctx, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len);
 void dora__check_daemon(DoraContext *ctx);
+/* Whether the daemon lives: it is still our parent, or for a dynamic node, its process and the
+   dataflow's request socket are still there. Any thread; reads /proc for a dynamic node. */
+bool dora__daemon_alive(const DoraContext *ctx);
 int dora__register_node(DoraContext *ctx);
 int dora__await_start(DoraContext *ctx);
 
@@ -278,6 +288,13 @@ static inline const dora_segment *dora__sample_segment(const DoraContext *ctx, i
 }
 /* Unmaps the pool at close: segments still holding a sample a receiver reads keep their name (the daemon removes it). */
 void dora__pool_close(DoraContext *ctx);
+
+/* dynamic.c: the configuration of dynamic node node_id from the daemon of the running dataflow
+   that declares it (dataflow, an id or name, or NULL: $DORA_DATAFLOW, chooses among several);
+   *out is JSON text the caller frees. */
+int dora__dynamic_config(const char *node_id, const char *dataflow, char **out);
+/* The start time of live process pid (/proc/<pid>/stat field 22) into out; -1 when it is gone or a zombie. */
+int dora__process_start_time(long pid, char *out, size_t capacity);
 
 /* watchdog.c: started once the configuration is read; stopped (and joined) before closing */
 void dora__watchdog_start(DoraContext *ctx);

@@ -20,16 +20,23 @@ int dora__open_sockets(DoraContext *ctx) {
   ctx->sub = zmq_socket(ctx->zctx, ZMQ_SUB);
   ctx->req = zmq_socket(ctx->zctx, ZMQ_DEALER);
   if (!ctx->sub || !ctx->req) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
+  /* Connected first: closing a context that failed to open sends on it, and a DEALER
+     without a connection blocks its sender for ever (with one, ZeroMQ queues, and the
+     linger bounds how long closing waits for a daemon that is not there). */
+  socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
+  const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
+  if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
   /* receivers own the queueing policy (drop the oldest): ZeroMQ must never drop, or an end of stream could be lost */
   socket_opt(ctx->sub, ZMQ_RCVHWM, 0);
   socket_opt(ctx->sub, ZMQ_LINGER, 0);
   const char *events = dora__jstr(c, DORA_CFG_DAEMON_EVENTS);
   if (zmq_connect(ctx->sub, events)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", events, zmq_strerror(errno));
   zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->event_topic, ctx->event_topic_len);
-  for (size_t i = 0; i < ctx->n_topics; i++) zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->topics[i].topic, ctx->topics[i].topic_len);
-  /* A restarted node's senders may not count it among their samples' holders yet: it
-   * connects to them when the daemon starts it, once every sender has said it does. */
-  if (ctx->restart_count == 0 && dora__connect_inputs(ctx)) return -1;
+  /* A late node (restarted, or dynamic) joins a running dataflow whose senders may not
+   * count it among their samples' holders yet: it connects to them when the daemon starts
+   * it, once every sender has said it does. Its timers start then too: one subscription per
+   * join, so a node that leaves and joins again never gets a tick twice. */
+  if (!ctx->late && dora__connect_inputs(ctx)) return -1;
 
   const char *data = dora__jstr(c, DORA_CFG_DATA_ENDPOINT), *drops = dora__jstr(c, DORA_CFG_DROP_ENDPOINT);
   if (data && ctx->n_outputs > 0) {
@@ -51,16 +58,14 @@ int dora__open_sockets(DoraContext *ctx) {
   if (zmq_getsockopt(ctx->sub, ZMQ_FD, &ctx->sub_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
   fd_size = sizeof ctx->pull_fd;
   if (ctx->pull && zmq_getsockopt(ctx->pull, ZMQ_FD, &ctx->pull_fd, &fd_size)) return dora__fail(DORA_E_ZMQ, "zmq_getsockopt(ZMQ_FD) failed: %s", zmq_strerror(errno));
-  socket_opt(ctx->req, ZMQ_LINGER, OUTPUT_LINGER_MS);
-  const char *requests = dora__jstr(c, DORA_CFG_DAEMON_REQUESTS);
-  if (zmq_connect(ctx->req, requests)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", requests, zmq_strerror(errno));
   return 0;
 }
 
-/* Connects the SUB socket to every sender of an input (timers come with the daemon's events). */
+/* Subscribes to every input's topic and connects the SUB socket to their senders (timers come with the daemon's events). */
 int dora__connect_inputs(DoraContext *ctx) {
   if (ctx->inputs_connected) return 0;
   ctx->inputs_connected = true;
+  for (size_t i = 0; i < ctx->n_topics; i++) zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->topics[i].topic, ctx->topics[i].topic_len);
   const char *events = dora__jstr(ctx->config, DORA_CFG_DAEMON_EVENTS);
   const dora_json *inputs = dora__json_get(ctx->config, DORA_CFG_INPUTS);
   for (size_t i = 0; i < inputs->count; i++) {
@@ -248,8 +253,8 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
   }
   dora__clock_observe(&ctx->clock, ev->timestamp);
   if (t->seen && seq > t->next_seq) dora__add_lost(ctx, t, t->next_seq, seq - 1);
-  /* restarted: the sender counted us as a holder of what it sent before we connected */
-  else if (!t->seen && ctx->restart_count > 0 && seq > 0) dora__add_lost(ctx, t, 0, seq - 1);
+  /* late: the sender counted us as a holder of what it sent before we connected */
+  else if (!t->seen && ctx->late && seq > 0) dora__add_lost(ctx, t, 0, seq - 1);
   if (!t->seen || seq >= t->next_seq) t->next_seq = seq + 1;
   t->seen = true;
   /* one event per input subscribed to this topic, sharing the payload */

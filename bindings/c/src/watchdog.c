@@ -7,6 +7,11 @@
  * segments, which nobody else would remove now, and ends the process: an orphan must not
  * go on sending, let alone creating segments, for ever.
  *
+ * A dynamic node's process is the user's (a terminal, a notebook's kernel): its daemon is
+ * not its parent (dora__daemon_alive looks at the daemon's process and socket instead),
+ * and the watchdog never ends it. It removes the segments after the grace period and
+ * stops watching; the node's stream has ended with an ERROR event and its sends fail.
+ *
  * With a health check (health_check_timeout) it also sends the daemon heartbeats, on a
  * socket of its own, while the node's code is active: it called into the library
  * lately, or is waiting in it. A node stuck in its own code goes silent and the daemon
@@ -59,12 +64,17 @@ static void *watch(void *arg) {
   pthread_mutex_lock(&ctx->lock);
   while (!wait_stopped(ctx, check_ms)) {
     if (ctx->health_ms && __atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) heartbeat(ctx, &beats, &last_beat);
-    if (getppid() == (pid_t)ctx->daemon_pid) continue;
+    if (dora__daemon_alive(ctx)) continue;
     pthread_mutex_unlock(&ctx->lock);
     dora_interrupt_wait(ctx); /* a binding waiting on another thread looks again, and finds the ERROR event */
     pthread_mutex_lock(&ctx->lock);
     if (wait_stopped(ctx, GRACE_MS)) break; /* the node is closing by itself */
     size_t removed = dora__unlink_segments(ctx->segment_prefix);
+    if (ctx->dynamic) {
+      fprintf(stderr, "dora: dataflow %s of dynamic node \"%s\" has ended or lost its daemon (pid %ld); removed %zu shared-memory segments\n",
+              ctx->dataflow_id, ctx->node_id, ctx->daemon_pid, removed);
+      break;
+    }
     fprintf(stderr, "dora: the daemon (pid %ld) of node \"%s\" is gone and the node did not exit; exiting (removed %zu shared-memory segments)\n",
             ctx->daemon_pid, ctx->node_id, removed);
     _exit(1); /* from a library thread: no exit handlers, which may belong to code still running */
@@ -75,7 +85,7 @@ static void *watch(void *arg) {
 }
 
 void dora__watchdog_start(DoraContext *ctx) {
-  if (getppid() != (pid_t)ctx->daemon_pid) return; /* not started by the daemon: dora__check_daemon reports it */
+  if (!dora__daemon_alive(ctx)) return; /* not started by the daemon, or it is gone: dora__check_daemon reports it */
   ctx->watchdog_running = pthread_create(&ctx->watchdog, NULL, watch, ctx) == 0;
 }
 

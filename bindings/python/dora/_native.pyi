@@ -22,13 +22,14 @@ class ArrowExport:
 
 @final
 class Context:
-    """A node's connection to its dataflow; ``Context()`` joins it (from DORA_NODE_CONFIG).
+    """A node's connection to its dataflow; ``Context(config)`` joins it with that configuration
+    (JSON text, a dynamic node's from ``dynamic_config``), ``Context()`` with DORA_NODE_CONFIG's.
 
     Calls from several threads are serialized; once closed, every call but ``close()``
     raises ``dora.NoContextError("node is closed")`` (a ``RuntimeError``); a failure of the
     core raises the ``dora.DoraError`` subclass of its code."""
 
-    def __new__(cls) -> Context: ...
+    def __new__(cls, config: str | None = None) -> Context: ...
     @property
     def closed(self) -> bool: ...
     def next_event(self, timeout_ms: int, /) -> Event | None:
@@ -47,6 +48,11 @@ def configure(
     /,
 ) -> None:
     """How timestamps become datetimes and back, and how a received input becomes an array (pyarrow.array)."""
+
+def dynamic_config(node_id: str, dataflow: str | None = None, /) -> str:
+    """The configuration (JSON text) of dynamic node ``node_id``, from the daemon of the running
+    dataflow that declares it; ``dataflow`` (an id or name, else $DORA_DATAFLOW) chooses among
+    several. Raises ``dora.ConfigError`` when none or several do, naming them."""
 
 # For the tests: the core's codec without a dataflow.
 def metadata_roundtrip(parameters: _Parameters, /) -> dict[str, Any]: ...

@@ -93,22 +93,36 @@ class _LogHandler(logging.Handler):
 
 
 class Node:
-    """A dora node: ``Node()`` joins the dataflow described by the daemon's environment."""
+    """A dora node.
 
-    def __init__(self, node_id: str | None = None) -> None:
-        raw = os.environ.get(NODE_CONFIG_ENV)
-        if raw is None:
+    ``Node()`` joins the dataflow described by the environment the daemon sets when it
+    starts the node. ``Node("<id>")`` in a process the user started (a terminal, a notebook)
+    joins the running dataflow that declares ``<id>`` as a dynamic node (``path: dynamic``);
+    ``dataflow`` (an id or name, else $DORA_DATAFLOW) chooses when several running
+    dataflows declare it. When the daemon started the process, its configuration wins
+    over ``node_id``, as in dora. ``close()`` leaves the dataflow; a dynamic node may then
+    join it again with a new ``Node``.
+    """
+
+    def __init__(self, node_id: str | None = None, *, dataflow: str | None = None) -> None:
+        from_env = os.environ.get(NODE_CONFIG_ENV)
+        if from_env is None and node_id is None:
             raise ConfigError(
                 f"{NODE_CONFIG_ENV} is not set: this program is a dora node and must be started by dora, "
-                "e.g. `dora run dataflow.yml` with this node in the dataflow"
+                "e.g. `dora run dataflow.yml` with this node in the dataflow; "
+                'or, for a dynamic node (`path: dynamic`), name it: Node("<node id>")'
             )
         # Started by the daemon, the daemon's configuration wins over the id passed (as in dora:
         # node-hub packages construct their node with their package name).
+        dynamic = from_env is None
+        # a dynamic node's configuration comes from the daemon of the running dataflow that
+        # declares it (ConfigError, naming the running dataflows, when none or several do)
+        raw = from_env if from_env is not None else _native.dynamic_config(str(node_id), dataflow)
         self._config: dict[str, Any] = json.loads(raw)
         self._pending: collections.deque[Event] = collections.deque()
         # The handle of the native core; it serializes the calls of several threads itself,
         # and raises NoContextError("node is closed") once closed.
-        self._ctx = _native.Context()
+        self._ctx = _native.Context(raw if dynamic else None)
         self._outputs = list(self._config.get("outputs", []))
         self._handler = _LogHandler(self)
         logging.getLogger().addHandler(self._handler)
@@ -226,7 +240,8 @@ class Node:
         return str(self._config["dataflowId"])
 
     def restart_count(self) -> int:
-        """How many times the daemon has restarted this node under its ``restart_policy`` (0 on its first run)."""
+        """How many times the daemon has restarted this node under its ``restart_policy`` (0 on its first run);
+        for a dynamic node, how many times it joined the dataflow before."""
         return int(self._config.get("restartCount", 0))
 
     def is_restart(self) -> bool:

@@ -480,9 +480,12 @@ typedef struct {
     Py_END_ALLOW_THREADS                            \
   } while (0)
 
+/* Context(config=None): joins the dataflow with the configuration given as JSON text (a
+ * dynamic node's, from dynamic_config), or else DORA_NODE_CONFIG's. */
 static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-  if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs)))
-    return PyErr_SetString(PyExc_TypeError, "Context() takes no arguments"), NULL;
+  const char *config = NULL;
+  static char *keywords[] = {"config", NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:Context", keywords, &config)) return NULL;
   ContextObject *self = (ContextObject *)type->tp_alloc(type, 0);
   if (!self) return NULL;
   if (!(self->lock = PyThread_allocate_lock())) {
@@ -490,11 +493,18 @@ static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     return PyErr_NoMemory();
   }
   DoraContext *ctx;
+  int failed;
   Py_BEGIN_ALLOW_THREADS
-  ctx = init_dora_context_from_env();
+  ctx = dora_init_context(config, NULL, 0, NULL);
+  failed = !ctx || dora_join_dataflow(ctx, NULL, 0, NULL) != 0;
   Py_END_ALLOW_THREADS
-  if (!ctx) {
+  if (failed) {
     core_error("could not join the dataflow: ");
+    if (ctx) {
+      Py_BEGIN_ALLOW_THREADS
+      free_dora_context(ctx);
+      Py_END_ALLOW_THREADS
+    }
     Py_DECREF(self);
     return NULL;
   }
@@ -719,7 +729,7 @@ static PyGetSetDef context_getset[] = {
 
 static PyTypeObject ContextType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._native.Context",
-    .tp_doc = "A node's connection to its dataflow: Context() joins it (from DORA_NODE_CONFIG).",
+    .tp_doc = "A node's connection to its dataflow: Context(config=None) joins it, with the given configuration JSON or DORA_NODE_CONFIG's.",
     .tp_basicsize = sizeof(ContextObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = context_new,
@@ -810,7 +820,38 @@ static PyObject *encode_inline(PyObject *self, PyObject *args) {
   return frames;
 }
 
+/* dynamic_config(node_id, dataflow=None) -> the configuration (JSON text) of dynamic node
+ * node_id, from the daemon of the running dataflow that declares it. */
+static PyObject *dynamic_config(PyObject *self, PyObject *args) {
+  (void)self;
+  const char *node_id, *dataflow = NULL;
+  if (!PyArg_ParseTuple(args, "s|z:dynamic_config", &node_id, &dataflow)) return NULL;
+  size_t capacity = 1 << 16;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    char *out = PyMem_RawMalloc(capacity);
+    if (!out) return PyErr_NoMemory();
+    int64_t len;
+    Py_BEGIN_ALLOW_THREADS
+    len = dora_dynamic_config(node_id, dataflow, out, capacity);
+    Py_END_ALLOW_THREADS
+    if (len < 0) {
+      PyMem_RawFree(out);
+      return core_error("");
+    }
+    if ((size_t)len < capacity) {
+      PyObject *text = PyUnicode_DecodeUTF8(out, (Py_ssize_t)len, "strict");
+      PyMem_RawFree(out);
+      return text;
+    }
+    PyMem_RawFree(out);
+    capacity = (size_t)len + 1; /* larger than guessed: ask again */
+  }
+  return raise_code(DORA_E_CONFIG, "the dynamic node's configuration kept growing");
+}
+
 static PyMethodDef methods[] = {
+    {"dynamic_config", dynamic_config, METH_VARARGS,
+     "dynamic_config(node_id, dataflow=None) -> the configuration (JSON) of a dynamic node, from the daemon of the running dataflow that declares it."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(to_datetime, timestamp_ns, import_array): timestamps to datetimes and back, and the Arrow importer."},
     {"metadata_roundtrip", metadata_roundtrip, METH_O, "Parameters through the core's metadata map and back (tests)."},

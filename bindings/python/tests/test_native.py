@@ -93,6 +93,25 @@ def test_a_core_failure_raises_the_dora_error_of_its_code() -> None:
     assert done.stdout.startswith("ConfigError 4 CONFIG could not join the dataflow: DORA_NODE_CONFIG is not valid JSON: invalid JSON at byte"), done.stderr
 
 
+
+def test_a_node_whose_run_folder_is_gone_fails_at_once(tmp_path) -> None:
+    """A node starting after its daemon died and its run folder was reclaimed cannot bind its
+    outputs: it fails with that error, and closing what it opened does not hang (it did, on a
+    request to a daemon it had not connected to yet)."""
+    gone = tmp_path / "gone"
+    config = {
+        "protocolVersion": 1, "dataflowId": "00000000-0000-0000-0000-000000000000", "nodeId": "x", "daemonPid": 1,
+        "daemonStartTime": None, "dynamic": False, "daemonRequests": f"ipc://{gone}/daemon", "daemonEvents": f"ipc://{gone}/events",
+        "dataEndpoint": f"ipc://{gone}/0.data", "dropEndpoint": f"ipc://{gone}/0.drops", "sharedMemoryThreshold": 4096,
+        "segmentPrefix": "dora-ts-00000000-0000-0000-0000-000000000000-", "outputs": ["out"], "subscribers": {"out": []}, "inputs": [],
+        "nodeDescriptor": {}, "dataflowDescriptorFile": "/dev/null", "restartCount": 0, "healthCheckTimeoutMs": 0,
+    }
+    env = {**os.environ, "DORA_NODE_CONFIG": json.dumps(config)}
+    script = "from dora import Node, DoraError\ntry:\n    Node()\nexcept DoraError as err:\n    print(err.code_name, err)\n"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=10)
+    assert done.stdout.strip() == f"ZMQ could not join the dataflow: cannot bind ipc://{gone}/0.data: No such file or directory", done.stderr
+
+
 def test_every_code_of_the_catalogue_has_its_class() -> None:
     from dora import _facts
 

@@ -16,6 +16,21 @@ def test_outside_a_dataflow_node_raises_a_clear_runtime_error():
     # dora.ConfigError: a dora.DoraError (code CONFIG) and a RuntimeError
     assert "dora.ConfigError: DORA_NODE_CONFIG is not set: this program is a dora node and must be started by dora" in done.stderr
 
+    assert 'for a dynamic node (`path: dynamic`), name it: Node("<node id>")' in done.stderr
+
+
+def test_a_dynamic_node_with_no_dataflow_running_says_so_and_where_it_looked(tmp_path):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "DORA_NODE_CONFIG"}
+    code = "from dora import Node, ConfigError\ntry:\n    Node('explorer')\nexcept ConfigError as e:\n    print(e.code_name, e)"
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "DORA_RUNTIME_DIR": str(runtime)}, capture_output=True, text=True)
+    assert done.stdout.strip() == f'CONFIG no dataflow is running (none in {runtime}): start the dataflow that declares node "explorer" with `path: dynamic` first'
+    # a runtime directory others can enter is refused, not searched
+    runtime.chmod(0o755)
+    done = subprocess.run([sys.executable, "-c", "from dora import Node; Node('explorer')"], env={**env, "DORA_RUNTIME_DIR": str(runtime)}, capture_output=True, text=True)
+    assert f"refusing the runtime directory {runtime}: it is open to other users" in done.stderr
+
 
 def test_python_to_python_values_metadata_and_zero_copy(workdir):
     run = run_dataflow(workdir, f"""nodes:
