@@ -419,7 +419,13 @@ export class DataflowRun {
             break;
           }
           case 'log':
-            this.routing.record({ node: state.spec.id, level: request.level, message: request.message, ...(request.target ? { target: request.target } : {}) });
+            this.routing.record({
+              node: state.spec.id,
+              level: request.level,
+              message: request.message,
+              ...(request.target ? { target: request.target } : {}),
+              ...(request.fields ? { fields: request.fields } : {}),
+            });
             break;
           case 'outputs-closed':
             state.outputsClosed = true;

@@ -42,7 +42,7 @@ test('send_stdout_as: every line a node prints, stdout and stderr, reaches a rec
 test('send_logs_as: each record the node logs is a JSON string with timestamp, level, node_id, message, target and fields', async () => {
   const df = tempDataflow(
     `nodes:\n` +
-      node('talker', 'chatter.ts', `    env: { PRINT: 2, LOG: "info,warn,error", LOG_COUNT: 3 }\n    send_logs_as: records\n    outputs: [records, out]\n`) +
+      node('talker', 'chatter.ts', `    env: { PRINT: 2, LOG: "info,warn,error", LOG_COUNT: 3, FIELDS: '{"sensor":"t-1","n":3}' }\n    send_logs_as: records\n    outputs: [records, out]\n`) +
       node('listener', 'recorder.ts', `    inputs: { logs: talker/records }\n`),
   );
   const record = df.record('listener');
@@ -56,10 +56,28 @@ test('send_logs_as: each record the node logs is a JSON string with timestamp, l
     expect(Object.keys(e)).toEqual(['timestamp', 'level', 'node_id', 'message', 'target', 'fields']);
     expect(e.node_id).toBe('talker');
     expect(e.target).toBe('chatter');
-    expect(e.fields).toBeNull();
+    expect(e.fields).toEqual({ sensor: 't-1', n: 3 });
     expect(e.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(Date.parse(e.timestamp as string)).toBeGreaterThanOrEqual(before - 1000);
   }
+});
+
+test('send_logs_as from Python: records of the logging bridge (target = logger name) and of node.log with fields', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('py', 'logbridge.py', `    send_logs_as: records\n    outputs: [records]\n`) +
+      node('listener', 'recorder.ts', `    inputs: { logs: py/records }\n`),
+  );
+  const record = df.record('listener');
+  const result = await dora(['run', df.file], { env: { RECORD: record } });
+  expect(result.code).toBe(0);
+  expect(entries(record, 'logs').map(({ level, node_id, message, target, fields }) => ({ level, node_id, message, target, fields }))).toEqual([
+    { level: 'warn', node_id: 'py', message: 'hot: 42', target: 'sensor', fields: null },
+    { level: 'info', node_id: 'py', message: 'reading', target: 'sensor.read', fields: { sensor_id: 'temp-01', value: 42.5 } },
+    { level: 'error', node_id: 'py', message: 'failed', target: null, fields: null },
+  ]);
+  // the node's log shows the fields after the message
+  expect(readLogs(runDir(df.dir, result.stderr), 'py')).toContain('[info] sensor.read: reading sensor_id=temp-01 value=42.5');
 });
 
 test('min_log_level: records below it and printed lines are neither written nor forwarded; send_stdout_as still sends every printed line', async () => {
