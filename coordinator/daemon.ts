@@ -120,6 +120,7 @@ export class DataflowRun {
   private readonly clock = new HybridClock();
   private readonly ep: ReturnType<typeof endpoints>;
   private readonly runDir: RunDir;
+  /** Subscriptions seen per topic: timers' and those of the inputs the daemon feeds (logrouting.ts). */
   private readonly timerSubscriptions = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   /** Printed lines and log records: filtered, routed to inputs, written. */

@@ -41,9 +41,11 @@ test('run --stop-after stops the dataflow gracefully after that long, with the e
   expect(result.stderr).toMatch(/stopping dataflow \S+: --stop-after 1s has passed\ndataflow \S+ stopped/);
   expect(fs.readFileSync(record, 'utf8')).toBe('STOP MANUAL\n');
 
-  // a node that ignores STOP has to be killed: status 1, as after a Ctrl-C
+  // a node that ignores STOP (and SIGTERM) has to be killed: status 1, as after a Ctrl-C
+  // (3 s: it must have started, and set its SIGTERM handler, before the stop)
   const stubborn = tempDataflow(`nodes:\n` + node('s', 'stubborn.ts', `    inputs: { tick: dora/timer/millis/50 }\n`));
-  const killed = await dora(['run', stubborn.file, '--stop-after', '500ms', '--grace', '200ms'], { env: { RECORD: stubborn.record('s'), IGNORE_SIGTERM: '1' } });
+  const killed = await dora(['run', stubborn.file, '--stop-after', '3s', '--grace', '200ms'], { env: { RECORD: stubborn.record('s'), IGNORE_SIGTERM: '1' } });
+  expect(fs.readFileSync(stubborn.record('s'), 'utf8')).toBe('INPUT\nSIGTERM\n');
   expect(killed.code).toBe(1);
   expect(killed.stderr).toContain('node(s) killed');
 
