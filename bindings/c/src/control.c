@@ -229,6 +229,7 @@ int dora__register_node(DoraContext *ctx) {
   int rc = 0;
   if (!t) rc = dora__fail(DORA_E_REGISTRATION, "node \"%s\": malformed registration reply from the daemon", ctx->node_id);
   else if (strcmp(t, DORA_T_OK) != 0) rc = dora__fail(DORA_E_REGISTRATION, "the dora daemon refused node \"%s\": %s", ctx->node_id, dora__jstr(msg, "message") ? dora__jstr(msg, "message") : "no reason given");
+  else ctx->registered = true;
   dora__json_free(msg);
   return rc;
 }

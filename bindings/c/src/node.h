@@ -166,6 +166,7 @@ struct DoraContext {
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
   bool restarting; /* stopped to be restarted (dora node restart): no end of stream, its receivers stay open */
+  bool registered;            /* the daemon accepted its registration */
   int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
   int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
   size_t peak_outstanding;
