@@ -29,6 +29,7 @@ import { pinned } from './affinity';
 import { LogStore, type LogLine } from './logs';
 import { LogRouting } from './logrouting';
 import { RunDir } from './rundir';
+import { SendQueue } from './sendqueue';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 
@@ -117,6 +118,8 @@ export class DataflowRun {
   private readonly nodes = new Map<string, NodeState>();
   private readonly router = new zmq.Router();
   private readonly events = new zmq.XPublisher();
+  /** Everything published on `events`, in order (events, ticks, inputs the daemon feeds). */
+  private readonly outbox = new SendQueue(this.events);
   private readonly clock = new HybridClock();
   private readonly ep: ReturnType<typeof endpoints>;
   private readonly runDir: RunDir;
@@ -146,7 +149,7 @@ export class DataflowRun {
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
-    this.routing = new LogRouting(dataflow, this.logs, (frames) => void this.events.send(frames).catch(() => undefined), () => this.clock.now());
+    this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
     this.finished = new Promise((resolve) => (this.finish = resolve));
     for (const spec of dataflow.nodes) {
       this.nodes.set(spec.id, {
@@ -545,7 +548,7 @@ export class DataflowRun {
     const fire = () => {
       if (this.stopRequested || this.result) return;
       this.timers.length = 0;
-      void this.events.send([topic, encodeTimerTick(this.clock.now(), sent++)]).catch(() => undefined);
+      this.outbox.send([topic, encodeTimerTick(this.clock.now(), sent++)]);
       schedule();
     };
     schedule();
@@ -568,7 +571,7 @@ export class DataflowRun {
       this.pendingEvent(node, event);
       return;
     }
-    void this.events.send([eventTopic(node), encodeControl(event)]).catch(() => undefined);
+    this.outbox.send([eventTopic(node), encodeControl(event)]);
   }
 
   private onExit(state: NodeState, exit: Exit): void {

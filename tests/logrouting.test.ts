@@ -39,6 +39,19 @@ test('send_stdout_as: every line a node prints, stdout and stderr, reaches a rec
   expect(events.slice(-3)).toEqual(['INPUT_CLOSED', 'STOP', 'END']);
 });
 
+test('send_stdout_as under a flood: 20,000 lines printed back to back all arrive, in order (the daemon queues its sends: zeromq.js refuses a second one while one is pending)', async () => {
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('talker', 'chatter.ts', `    env: { PRINT: 20000 }\n    send_stdout_as: printed\n    outputs: [printed]\n`) +
+      node('listener', 'recorder.ts', `    inputs: { lines: { source: talker/printed, queue_size: 100000 } }\n`),
+  );
+  const record = df.record('listener');
+  const result = await dora(['run', df.file], { env: { RECORD: record } });
+  expect(result.code).toBe(0);
+  const numbers = inputs(record).map((e) => Number((e.values[0] as string).slice(5)));
+  expect(numbers).toEqual(Array.from({ length: 20000 }, (_, i) => i));
+}, 60_000);
+
 test('send_logs_as: each record the node logs is a JSON string with timestamp, level, node_id, message, target and fields', async () => {
   const df = tempDataflow(
     `nodes:\n` +
