@@ -166,12 +166,12 @@ struct DoraContext {
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
   bool restarting; /* stopped to be restarted (dora node restart): no end of stream, its receivers stay open */
-  bool registered;            /* the daemon accepted its registration */
   int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
   int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
   size_t peak_outstanding;
   dora_clock clock;
   int restart_count;          /* 0 for a node's first run */
+  bool registered;            /* the daemon accepted its registration */
   bool inputs_connected;      /* a restarted node connects to its senders at start (control.c) */
   bool any_timeout;           /* some input has an input_timeout */
   int64_t health_ms;          /* health_check_timeout, 0 for none */
