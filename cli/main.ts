@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
@@ -16,7 +16,7 @@ import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue }
 import { toHtml, toMermaid } from '../coordinator/graph';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
-import { scaffold } from './new';
+import { LANGUAGES, scaffold, type Language } from './new';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -32,9 +32,13 @@ program
   .argument('<dataflow>', 'dataflow YAML file')
   .addOption(graceOption())
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
-  .action(async (file: string, opts: { grace: string; out?: string }) => {
+  .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 30s, 2m), as a Ctrl-C would')
+  .option('--exit-when-nodes-finish', "end once every node has finished, timers counting as a clock, not as work (overrides the file's exit_when_nodes_finish; `=false` turns it off)")
+  .addOption(new Option('--no-exit-when-nodes-finish', 'what --exit-when-nodes-finish=false means').hideHelp())
+  .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean }) => {
     const dataflow = loadDescriptor(path.resolve(file));
     printWarnings(dataflow.warnings);
+    const stopAfter = opts.stopAfter !== undefined ? parseDuration(opts.stopAfter) : undefined;
     // Handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them.
     let run: DataflowRun | undefined;
     let interrupts = 0;
@@ -57,9 +61,22 @@ program
         const out = l.stream === 'stderr' ? process.stderr : process.stdout;
         out.write(`[${l.node}] ${l.line}\n`);
       },
+      ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
     });
     act();
+    const started = run;
+    // --stop-after: the same graceful stop as a first Ctrl-C, and the same exit status
+    const stopTimer =
+      stopAfter === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (interrupts > 0) return;
+            interrupts = 1;
+            process.stderr.write(`stopping dataflow ${started.id}: --stop-after ${opts.stopAfter} has passed\n`);
+            void started.stop(parseDuration(opts.grace));
+          }, stopAfter);
     const result = await run.finished;
+    clearTimeout(stopTimer);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     const killed = result.nodes.filter((n) => n.killed);
@@ -209,7 +226,9 @@ program
   .argument('<dataflow>', 'dataflow YAML file')
   .option('--name <name>', 'a name to refer to the dataflow by')
   .option('--attach', 'stream its logs until it ends, and exit with its status')
-  .action(async (file: string, opts: { name?: string; attach?: boolean }) => {
+  .option('--detach', 'return as soon as it has started (the default)')
+  .action(async (file: string, opts: { name?: string; attach?: boolean; detach?: boolean }) => {
+    if (opts.attach && opts.detach) throw new DoraError('--attach and --detach contradict each other: choose one', { code: ErrorCode.USAGE });
     const reply = await controlRequest({ cmd: 'start', file: path.resolve(file), name: opts.name });
     const df = reply.dataflow!;
     console.log(df.id);
@@ -250,9 +269,15 @@ program
   .description('stop a dataflow: STOP to every node, then SIGTERM/SIGKILL after the grace period')
   .argument('[dataflow]', 'dataflow id, id prefix or name (default: the only running one)')
   .option('--name <name>', 'dataflow name')
+  .option('--all', 'stop every running dataflow of the coordinator')
   .addOption(graceOption())
   .addOption(new Option('--grace-duration <duration>', "alias of --grace (dora's spelling)").hideHelp())
-  .action(async (ref: string | undefined, opts: { name?: string; grace: string; graceDuration?: string }) => {
+  .action(async (ref: string | undefined, opts: { name?: string; all?: boolean; grace: string; graceDuration?: string }) => {
+    if (opts.all) {
+      if (ref !== undefined || opts.name !== undefined) throw new DoraError('--all stops every dataflow: do not name one as well', { code: ErrorCode.USAGE });
+      await stopAll(parseDuration(opts.graceDuration ?? opts.grace));
+      return;
+    }
     let target = ref ?? opts.name;
     if (!target) {
       const running = ((await controlRequest({ cmd: 'list' })).dataflows ?? []).filter((d) => d.status === 'running');
@@ -323,12 +348,35 @@ for (const action of ['restart', 'stop'] as const) {
 
 program
   .command('new')
-  .description('create a new dataflow project with a TypeScript sender and receiver')
+  .description('create a new dataflow project: a sender and a receiver node in the language chosen')
   .argument('<dir>', 'folder to create')
-  .action((dir: string) => {
-    scaffold(path.resolve(dir));
-    console.log(`created ${dir}: run it with \`dora run ${path.join(dir, 'dataflow.yml')}\``);
+  .addOption(new Option('--lang <language>', `language of the nodes: ${LANGUAGES.join(', ')}`).default('typescript').argParser(parseLanguage))
+  .action((dir: string, opts: { lang: Language }) => {
+    const { build } = scaffold(path.resolve(dir), opts.lang);
+    const yml = path.join(dir, 'dataflow.yml');
+    console.log(`created ${dir} (${opts.lang}): run it with ${build ? `\`dora build ${yml}\`, then ` : ''}\`dora run ${yml}\``);
   });
+
+function parseLanguage(value: string): Language {
+  const lang = ({ ts: 'typescript', py: 'python' } as Record<string, string>)[value] ?? value;
+  if ((LANGUAGES as readonly string[]).includes(lang)) return lang as Language;
+  const why = ['rust', 'cxx', 'c++'].includes(value) ? `dora-ts has no ${value === 'rust' ? 'Rust' : 'C++'} node API; ` : '';
+  throw new InvalidArgumentError(`${why}choose one of ${LANGUAGES.join(', ')}`);
+}
+
+/** `dora stop --all`: every running dataflow at once, each reported. */
+async function stopAll(graceMs: number): Promise<void> {
+  const running = ((await controlRequest({ cmd: 'list' })).dataflows ?? []).filter((d) => d.status === 'running');
+  if (running.length === 0) {
+    console.log('no dataflow is running');
+    return;
+  }
+  const replies = await Promise.all(running.map((d) => controlRequest({ cmd: 'stop', dataflow: d.id, graceMs }, { timeoutMs: graceMs + 10_000 })));
+  for (const reply of replies) {
+    console.log(`dataflow ${reply.dataflow!.id}: ${reply.dataflow!.status}`);
+    reportKilled(reply.dataflow!);
+  }
+}
 
 async function attach(id: string): Promise<void> {
   let from = 0;
@@ -416,7 +464,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+/** dora spells the off switch `--exit-when-nodes-finish=false`; commander knows it as `--no-…`. */
+function doraSpellings(argv: readonly string[]): string[] {
+  return argv.map((arg) => {
+    const m = /^--exit-when-nodes-finish=(true|false)$/.exec(arg);
+    return m ? (m[1] === 'true' ? '--exit-when-nodes-finish' : '--no-exit-when-nodes-finish') : arg;
+  });
+}
+
+program.parseAsync(doraSpellings(process.argv)).catch((err: unknown) => {
   if (err instanceof DoraError) {
     process.stderr.write(`error: ${err.message}\n`);
   } else {

@@ -5,6 +5,7 @@
  * deployment would split the two.
  */
 import * as zmq from 'zeromq';
+import { sourceName } from './dataflow';
 import { DataflowRun, type RunResult, type NodeOutcome } from './daemon';
 import { loadDescriptor } from './descriptor';
 import { DoraError, ErrorCode } from './errors';
@@ -180,7 +181,7 @@ function summarize(run: DataflowRun): DataflowSummary {
         restarts: n.restarts,
         pid: n.pid ?? null,
         killed: n.killed ?? false,
-        inputs: spec.inputs.map((i) => `${i.id} <- ${i.source.kind === 'timer' ? i.source.name : `${i.source.node}/${i.source.output}`}`),
+        inputs: spec.inputs.map((i) => `${i.id} <- ${sourceName(i.source)}`),
         outputs: [...spec.outputs],
         restartPolicy: spec.restart.policy,
       };

@@ -26,8 +26,11 @@ import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { DoraError, ErrorCode } from './errors';
+import { pinned } from './affinity';
 import { LogStore, type LogLine } from './logs';
+import { LogRouting } from './logrouting';
 import { RunDir, startTime } from './rundir';
+import { SendQueue } from './sendqueue';
 import { arrowFormat, formatPortType } from './types';
 import { NodeProcess, commandFor, type Exit } from './spawner';
 import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
@@ -72,6 +75,8 @@ export interface RunOptions {
   readonly onLine?: (line: LogLine) => void;
   /** Extra environment for every node (after the process's own, before the node's `env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Overrides the descriptor's `exit_when_nodes_finish` (`dora run --exit-when-nodes-finish`). */
+  readonly exitWhenNodesFinish?: boolean;
 }
 
 /** Grace after STOP before SIGTERM, and after SIGTERM before SIGKILL. */
@@ -110,6 +115,8 @@ interface NodeState {
   joined?: JoinedProcess;
   /** A dynamic node that registered during start-up: announced to its peers once the dataflow has started. */
   joinPending: boolean;
+  /** exit_when_nodes_finish: its timers and `dora/logs` inputs have been closed. */
+  drained?: boolean;
 }
 
 export class DataflowRun {
@@ -118,15 +125,22 @@ export class DataflowRun {
   readonly startedAt = new Date();
   readonly logs: LogStore;
   readonly finished: Promise<RunResult>;
+  /** exit_when_nodes_finish, as the descriptor or the caller says. */
+  readonly exitWhenNodesFinish: boolean;
   private statusValue: RunStatus = 'running';
   private readonly nodes = new Map<string, NodeState>();
   private readonly router = new zmq.Router();
   private readonly events = new zmq.XPublisher();
+  /** Everything published on `events`, in order (events, ticks, inputs the daemon feeds). */
+  private readonly outbox = new SendQueue(this.events);
   private readonly clock = new HybridClock();
   private readonly ep: ReturnType<typeof endpoints>;
   private readonly runDir: RunDir;
+  /** Subscriptions seen per topic: timers' and those of the inputs the daemon feeds (logrouting.ts). */
   private readonly timerSubscriptions = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Printed lines and log records: filtered, routed to inputs, written. */
+  private readonly routing: LogRouting;
   /** Events for nodes whose event subscription has not reached us yet. */
   private readonly pendingEvents = new Map<string, DaemonEvent[]>();
   private started = false;
@@ -150,6 +164,8 @@ export class DataflowRun {
     this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
+    this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
+    this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
     this.finished = new Promise((resolve) => (this.finish = resolve));
     for (const spec of dataflow.nodes) {
       this.nodes.set(spec.id, {
@@ -308,6 +324,7 @@ export class DataflowRun {
     this.router.linger = 0;
     this.events.linger = 0;
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
+    this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
     const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
     this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, dynamicNodes: dynamic.map((n) => n.spec.id) });
     await this.router.bind(this.ep.daemonRequests);
@@ -339,11 +356,18 @@ export class DataflowRun {
     state.status = 'running';
     const config = this.configFor(spec, this.descriptorFile, state.restarts);
     const env = { ...process.env, ...this.options.env, ...spec.env, [NODE_CONFIG_ENV]: JSON.stringify(config) };
+    const base = spec.operators ? runtimeCommand(spec.operators, env) : commandFor(spec, env);
+    const command = spec.cpuAffinity ? pinned(base, spec.cpuAffinity) : base;
+    if (command instanceof Error) {
+      state.process = undefined;
+      void Promise.resolve().then(() => this.onExit(state, { code: null, signal: null, spawnError: command }));
+      return;
+    }
     const proc = new NodeProcess({
-      command: spec.operators ? runtimeCommand(spec.operators, env) : commandFor(spec, env),
+      command,
       cwd: this.dataflow.workingDir,
       env,
-      onLine: (stream, line) => this.logs.append({ node: spec.id, stream, line }),
+      onLine: (stream, line) => this.routing.printed(spec.id, stream, line),
     });
     state.process = proc;
     void proc.exited.then((exit) => this.onExit(state, exit));
@@ -352,6 +376,12 @@ export class DataflowRun {
   private configFor(spec: ResolvedNode, descriptorFile: string, restartCount: number): NodeConfig {
     const inputs: InputWiring[] = spec.inputs.map((input) => {
       const timeoutMs = input.timeoutMs ?? 0;
+      const routed = this.routing.topicOf(spec.id, input.id);
+      if (routed !== undefined || input.source.kind === 'logs') {
+        // fed by the daemon (logrouting.ts), on its events socket like a timer
+        const source = input.source.kind === 'node' ? `${input.source.node}/${input.source.output}` : input.source.name;
+        return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic: routed!, source, dropEndpoint: null, timeoutMs, restartable: false };
+      }
       if (input.source.kind === 'timer') {
         const topic = timerTopic(input.source.name);
         return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: input.source.name, dropEndpoint: null, timeoutMs, restartable: false };
@@ -369,8 +399,11 @@ export class DataflowRun {
         restartable: sender.restart.policy !== 'never' || sender.dynamic,
       };
     });
+    // Only the daemon sends on routed outputs: the node's own code does not have them.
+    const routedOutputs = this.routing.routedOutputs(spec);
+    const outputs = spec.outputs.filter((o) => !routedOutputs.includes(o));
     const subscribers: Record<string, string[]> = {};
-    for (const output of spec.outputs) {
+    for (const output of outputs) {
       subscribers[output] = this.dataflow.nodes
         .filter((n) => n.inputs.some((i) => i.source.kind === 'node' && i.source.node === spec.id && i.source.output === output))
         .map((n) => n.id);
@@ -384,11 +417,11 @@ export class DataflowRun {
       dynamic: spec.dynamic,
       daemonRequests: this.ep.daemonRequests,
       daemonEvents: this.ep.daemonEvents,
-      dataEndpoint: spec.outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
-      dropEndpoint: spec.outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
+      dataEndpoint: outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
+      dropEndpoint: outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
       sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
       segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
-      outputs: spec.outputs,
+      outputs,
       subscribers,
       inputs,
       nodeDescriptor: spec.raw,
@@ -439,7 +472,13 @@ export class DataflowRun {
             break;
           }
           case 'log':
-            this.logs.append({ node: state.spec.id, stream: 'log', line: `[${request.level}]${request.target ? ` ${request.target}:` : ''} ${request.message}` });
+            this.routing.record({
+              node: state.spec.id,
+              level: request.level,
+              message: request.message,
+              ...(request.target ? { target: request.target } : {}),
+              ...(request.fields ? { fields: request.fields } : {}),
+            });
             // an operator returned STOP_ALL (operators.ts): its runtime asks for the dataflow to stop
             if (state.spec.operators && request.message.startsWith(STOP_ALL_PREFIX)) void this.stop();
             break;
@@ -486,7 +525,7 @@ export class DataflowRun {
     if (this.stopRequested) return;
     if (!this.started) {
       const live = [...this.nodes.values()].filter((n) => n.status === 'running' && !n.spec.dynamic);
-      if (!live.every((n) => n.ready && n.eventsSubscribed)) return;
+      if (!live.every((n) => n.ready && n.eventsSubscribed && this.routesSubscribed(n))) return;
       for (const timer of this.dataflow.timers) {
         const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
         if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
@@ -495,12 +534,20 @@ export class DataflowRun {
       clearTimeout(this.slowStartTimer);
       for (const n of live) this.startNode(n);
       for (const timer of this.dataflow.timers) this.startTimer(timer);
+      this.routing.start();
       // Dynamic nodes that joined during start-up: their senders were at their own barriers until now.
       for (const n of this.nodes.values()) if (n.joinPending) (n.joinPending = false), this.announceRestart(n);
     }
     for (const n of this.nodes.values()) {
-      if (n.status === 'running' && !n.started && !n.joinPending && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0) this.startNode(n);
+      if (n.status === 'running' && !n.started && !n.joinPending && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0 && this.routesSubscribed(n)) {
+        this.startNode(n);
+      }
     }
+  }
+
+  /** The node has subscribed to every input the daemon feeds it (routed outputs, `dora/logs`). */
+  private routesSubscribed(state: NodeState): boolean {
+    return this.routing.topicsOf(state.spec.id).every((topic) => (this.timerSubscriptions.get(topic) ?? 0) > 0);
   }
 
   private startNode(state: NodeState): void {
@@ -518,7 +565,9 @@ export class DataflowRun {
     const id = state.spec.id;
     const first = state.spec.dynamic && state.joins === 1;
     state.awaitingSenders = new Set(
-      state.spec.inputs.flatMap((i) => (i.source.kind === 'node' && this.nodes.get(i.source.node)?.status === 'running' ? [i.source.node] : [])),
+      state.spec.inputs.flatMap((i) =>
+        i.source.kind === 'node' && this.nodes.get(i.source.node)?.status === 'running' && !this.routing.topicOf(id, i.id) ? [i.source.node] : [],
+      ),
     );
     const told = new Set<string>();
     for (const other of this.nodes.values()) {
@@ -636,7 +685,7 @@ export class DataflowRun {
     const fire = () => {
       if (this.stopRequested || this.result) return;
       this.timers.length = 0;
-      void this.events.send([topic, encodeTimerTick(this.clock.now(), sent++)]).catch(() => undefined);
+      this.outbox.send([topic, encodeTimerTick(this.clock.now(), sent++)]);
       schedule();
     };
     schedule();
@@ -659,7 +708,7 @@ export class DataflowRun {
       this.pendingEvent(node, event);
       return;
     }
-    void this.events.send([eventTopic(node), encodeControl(event)]).catch(() => undefined);
+    this.outbox.send([eventTopic(node), encodeControl(event)]);
   }
 
   private onExit(state: NodeState, exit: Exit): void {
@@ -744,12 +793,17 @@ export class DataflowRun {
     // when it has a restart policy (its end of stream awaits this verdict), and when they
     // are restarted processes, which connect late and may have missed its end of stream.
     const restartable = state.spec.restart.policy !== 'never';
+    this.routing.finished(id); // inputs fed by its routed outputs end after its last line
     for (const other of this.nodes.values()) {
       if (other.status !== 'running') continue;
-      const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id).map((i) => i.id);
-      if (inputs.length === 0) continue;
-      if (state.status === 'failed') this.publish(other.spec.id, { t: 'node-failed', node: id });
-      if (!state.outputsClosed || restartable || other.restarts > 0 || other.spec.dynamic) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
+      const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id && !this.routing.topicOf(other.spec.id, i.id)).map((i) => i.id);
+      if (state.status === 'failed' && other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.publish(other.spec.id, { t: 'node-failed', node: id });
+      if (inputs.length > 0 && (!state.outputsClosed || restartable || other.restarts > 0 || other.spec.dynamic)) this.publish(other.spec.id, { t: 'inputs-closed', inputs, reason: `node ${id} ${state.detail}` });
+      const clock = this.clockInputsToClose(other);
+      if (clock.length > 0) {
+        other.drained = true;
+        this.publish(other.spec.id, { t: 'inputs-closed', inputs: clock, reason: 'exit_when_nodes_finish: every input it receives from other nodes has closed' });
+      }
     }
     this.maybeStart(); // an exited node no longer holds the barrier
     this.maybeComplete();
@@ -773,13 +827,25 @@ export class DataflowRun {
     return state !== undefined && (state.status === 'running' || state.status === 'restarting' || state.spec.dynamic);
   }
 
+  /**
+   * exit_when_nodes_finish: a node that receives from other nodes, all of which have
+   * finished for good, has its timer and `dora/logs` inputs closed too (then all its inputs
+   * are closed, and it stops with ALL_INPUTS_CLOSED). Nodes with no such input are sources.
+   */
+  private clockInputsToClose(state: NodeState): string[] {
+    if (!this.exitWhenNodesFinish || state.drained) return [];
+    const fed = state.spec.inputs.filter((i) => i.source.kind === 'node');
+    if (fed.length === 0 || fed.some((i) => i.source.kind === 'node' && this.mayStillSend(i.source.node) && this.nodes.get(i.source.node) !== state)) return [];
+    return state.spec.inputs.filter((i) => i.source.kind !== 'node').map((i) => i.id);
+  }
+
   /** Why a node must not be restarted now, if it must not: dora's rules. */
   private restartsDisabled(state: NodeState): string | undefined {
     if (this.stopRequested || this.result) return 'the dataflow is stopping';
     if (state.manual === 'stop') return 'stopped by `dora node stop`';
     if (!this.started) return 'the dataflow had not started';
     const fed = state.spec.inputs.filter((i) => i.source.kind === 'node');
-    if (fed.length > 0 && fed.length === state.spec.inputs.length) {
+    if (fed.length > 0 && (fed.length === state.spec.inputs.length || this.exitWhenNodesFinish)) {
       const closed = fed.every((i) => {
         const sender = i.source.kind === 'node' ? this.nodes.get(i.source.node) : undefined;
         return sender !== undefined && sender !== state && !this.mayStillSend(sender.spec.id);
@@ -825,6 +891,9 @@ export class DataflowRun {
       if (other.status === 'running' || other.status === 'restarting') continue;
       if (other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.pendingEvent(id, { t: 'peer-exited', node: other.spec.id });
     }
+    // Its new process subscribes afresh to the inputs the daemon feeds, and is started once it has.
+    for (const topic of this.routing.topicsOf(id)) this.timerSubscriptions.delete(topic);
+    state.drained = false;
     this.spawn(state);
   }
 

@@ -42,14 +42,40 @@ export interface NodeOutputSource {
   readonly output: string;
 }
 
-export type InputSource = TimerSource | NodeOutputSource;
+/** Log levels of dora's records, least severe first; `stdout` ranks below them all (printed lines). */
+export const LOG_LEVELS_OR_STDOUT = ['stdout', 'trace', 'debug', 'info', 'warn', 'error'] as const;
+export type LogLevelOrStdout = (typeof LOG_LEVELS_OR_STDOUT)[number];
+
+/**
+ * `dora/logs`, `dora/logs/<level>` or `dora/logs/<level>/<node>`: other nodes' log records
+ * (records at `level` or above; printed lines only when `level` is `stdout`), as JSON strings.
+ * Fed by the daemon; never closes by itself, like a timer.
+ */
+export interface LogsSource {
+  readonly kind: 'logs';
+  /** The source string as written. */
+  readonly name: string;
+  /** The lowest level delivered; `stdout` (all, printed lines included) when not written. */
+  readonly level: LogLevelOrStdout;
+  /** Only this node's records, when given. */
+  readonly node?: string;
+}
+
+export type InputSource = TimerSource | NodeOutputSource | LogsSource;
+
+/** An input source as written in the YAML. */
+export function sourceName(source: InputSource): string {
+  return source.kind === 'node' ? `${source.node}/${source.output}` : source.name;
+}
 
 export interface ResolvedInput {
   /** The input id as declared under the receiving node's `inputs`. */
   readonly id: string;
   readonly source: InputSource;
-  /** Capacity of the receiver-side queue; the oldest message is dropped when full. */
+  /** Capacity of the receiver-side queue; the oldest message is dropped when full (10 × `queue_size` under `backpressure`). */
   readonly queueSize: number;
+  /** `queue_policy` as written; `backpressure` only widens the queue (see queueSize). */
+  readonly queuePolicy?: 'drop_oldest' | 'backpressure';
   /** `input_timeout`: closed after this long without a message (armed by the first one). */
   readonly timeoutMs?: number;
 }
@@ -105,9 +131,30 @@ export interface ResolvedNode {
   readonly outputTypes: Readonly<Record<string, PortType>>;
   /** `health_check_timeout`: killed when silent towards its daemon for longer. */
   readonly healthCheckTimeoutMs?: number;
+  /** `cpu_affinity`: the CPUs its process may run on. */
+  readonly cpuAffinity?: readonly number[];
+  /** What becomes of its printed lines and log records. */
+  readonly logging: NodeLogging;
   /** The node's entry exactly as parsed from YAML (handed to the node as its config). */
   readonly raw: Readonly<Record<string, unknown>>;
 }
+
+/** dora's logging fields of a node. */
+export interface NodeLogging {
+  /** `send_stdout_as`: the output carrying its printed lines. */
+  readonly sendStdoutAs?: string;
+  /** `send_logs_as`: the output carrying its log records as JSON. */
+  readonly sendLogsAs?: string;
+  /** `min_log_level`: records below are dropped (`stdout`, the default, drops nothing). */
+  readonly minLevel: LogLevelOrStdout;
+  /** `max_log_size` in bytes: the log file is rotated when it reaches this size. */
+  readonly maxLogBytes?: number;
+  /** `max_rotated_files` (default 5). */
+  readonly maxRotatedFiles: number;
+}
+
+/** Rotated log files kept when `max_rotated_files` is not written (dora's default). */
+export const DEFAULT_MAX_ROTATED_FILES = 5;
 
 export interface ResolvedDataflow {
   /** Problems that do not stop the dataflow (e.g. incompatible port types when not strict), in file order. */
@@ -123,6 +170,8 @@ export interface ResolvedDataflow {
   readonly sharedMemoryThreshold: number;
   /** How often the daemon checks nodes that have a health check. */
   readonly healthCheckIntervalMs: number;
+  /** `exit_when_nodes_finish`: timers and `dora/logs` inputs do not keep a node from finishing. */
+  readonly exitWhenNodesFinish: boolean;
   /** The whole descriptor as parsed from YAML, as plain JSON data. */
   readonly raw: Readonly<Record<string, unknown>>;
 }

@@ -10,7 +10,19 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import schema from './dataflow.schema.json';
-import { DEFAULT_HEALTH_CHECK_INTERVAL_S, DEFAULT_QUEUE_SIZE, type InputSource, type ResolvedDataflow, type ResolvedInput, type ResolvedNode, type RestartPolicy, type TimerSource } from './dataflow';
+import {
+  DEFAULT_HEALTH_CHECK_INTERVAL_S,
+  DEFAULT_QUEUE_SIZE,
+  type InputSource,
+  type LogLevelOrStdout,
+  type ResolvedDataflow,
+  type ResolvedInput,
+  type ResolvedNode,
+  type RestartPolicy,
+  type TimerSource,
+} from './dataflow';
+import { checkAffinity } from './affinity';
+import { isLogsSource, LOGS_HELP, parseLogsSource, resolveLogging } from './logfields';
 import { SHARED_MEMORY_THRESHOLD } from '../protocol/facts';
 import { TIMER_TYPE, compatible, formatPortType, parsePortType, type PortType } from './types';
 import { DescriptorError, DoraError, ErrorCode, type DescriptorIssue, type SourcePosition } from './errors';
@@ -25,27 +37,39 @@ export const DEFAULT_SHARED_MEMORY_THRESHOLD = SHARED_MEMORY_THRESHOLD;
 /** Reserved node id: `dora/...` sources are built-ins such as timers. */
 const RESERVED_ID = 'dora';
 
-/** Fields dora knows that dora-ts does not implement (yet): rejected with a hint, never ignored. */
+/**
+ * Fields dora knows that dora-ts does not implement (yet): rejected with what to do
+ * instead, never ignored and never called unknown. The README's field table lists them too.
+ */
 const UNSUPPORTED_DORA_FIELDS: Record<string, string> = {
   wasm: 'WebAssembly operators are not supported; use `python` or `shared-library`',
   conda_env: 'conda environments are not supported; the runtime uses the Python of `.py` nodes ($DORA_PYTHON, the active virtual environment, or the nearest .venv)',
   custom: '`custom` is the old form of a node; move its `source` to `path` and its other fields up one level',
-  deploy: 'multi-machine deployment is not supported; every node runs on this machine',
-  _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine',
-  queue_policy: 'queues always drop the oldest message when full; size them with `queue_size`',
-  send_stdout_as: 'forwarding stdout as an output is not supported; send the data with sendOutput',
-  send_logs_as: 'forwarding logs as an output is not supported',
+  deploy: 'multi-machine deployment is not supported; every node runs on this machine: remove `deploy`',
+  _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine: remove `_unstable_deploy`',
   git: 'fetching nodes from git is not supported; clone the repository and point `path` at it',
-  branch: 'fetching nodes from git is not supported',
-  tag: 'fetching nodes from git is not supported',
-  rev: 'fetching nodes from git is not supported',
-  communication: 'the communication layer is fixed (ZeroMQ, shared memory for large payloads)',
-  _unstable_debug: 'debug options are not supported',
-  debug: 'debug options are not supported',
+  branch: 'fetching nodes from git is not supported; clone the repository at that branch and point `path` at it',
+  tag: 'fetching nodes from git is not supported; clone the repository at that tag and point `path` at it',
+  rev: 'fetching nodes from git is not supported; clone the repository at that commit and point `path` at it',
+  hub: 'node-hub packages are not resolved; install the package and point `path` at its executable',
+  module: 'dataflow modules are not supported; write the module\'s nodes into this file',
+  params: 'module parameters are not supported (nor are modules); pass the values with `env` or `args`',
+  ros2: 'the ROS 2 bridge is not supported; bridge with a node of your own',
+  path_sha256: 'build checksums are not supported; remove `path_sha256`',
+  output_framing: 'output framing is not supported; remove `output_framing`',
+  pattern: 'communication-pattern shorthands are not supported; declare the inputs and outputs yourself',
+  finish_grace_secs: 'the finish watchdog is not supported; stop a node that hangs with `dora node stop`',
+  shared_memory_pool_size: 'shared-memory pools grow as needed; tune the threshold with the top-level `shared_memory_threshold`',
+  type_rules: 'type checking is not supported; remove `type_rules`',
+  env: 'a dataflow-level `env` is not supported; set `env` on each node',
+  communication: 'the communication layer is fixed (ZeroMQ, shared memory for large payloads): remove `communication`',
+  _unstable_debug: 'debug options are not supported: remove `_unstable_debug`',
+  debug: 'debug options are not supported: remove `debug`',
 };
 
 const TIMER_UNITS_NS: Record<string, bigint> = { secs: 1_000_000_000n, millis: 1_000_000n, micros: 1_000n, nanos: 1n };
 const TIMER_HELP = 'timers are `dora/timer/secs/N`, `dora/timer/millis/N`, `dora/timer/micros/N`, `dora/timer/nanos/N` (N a positive integer) or `dora/timer/hz/F` (F a positive number)';
+const BUILTIN_HELP = () => `built-in sources: ${TIMER_HELP}; ${LOGS_HELP}`;
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validateSchema = ajv.compile(schema);
@@ -160,6 +184,7 @@ function byPosition(issues: readonly DescriptorIssue[]): DescriptorIssue[] {
 interface RawInputLong {
   source: string;
   queue_size?: number;
+  queue_policy?: 'drop_oldest' | 'backpressure';
   input_timeout?: number;
 }
 interface RawNode {
@@ -174,7 +199,7 @@ interface RawNode {
   env?: Record<string, string | number | boolean>;
   build?: string;
   inputs?: Record<string, string | RawInputLong>;
-  outputs?: string[];
+  outputs?: string[] | null;
   input_types?: Record<string, string>;
   output_types?: Record<string, string>;
   output_metadata?: Record<string, string[]>;
@@ -184,12 +209,19 @@ interface RawNode {
   max_restart_delay?: number;
   restart_window?: number;
   health_check_timeout?: number;
+  cpu_affinity?: number[];
+  send_stdout_as?: string;
+  send_logs_as?: string;
+  min_log_level?: LogLevelOrStdout;
+  max_log_size?: string | number;
+  max_rotated_files?: number;
 }
 interface RawDataflow {
   nodes: RawNode[];
   shared_memory_threshold?: number;
   health_check_interval?: number;
   strict_types?: boolean;
+  exit_when_nodes_finish?: boolean;
 }
 
 type PathSegment = string | number;
@@ -336,8 +368,18 @@ function editDistance(a: string, b: string): number {
 
 const NODE_FIELDS = Object.keys(schema.definitions.node.properties);
 const TOP_FIELDS = Object.keys(schema.properties);
-const INPUT_FIELDS = ['source', 'queue_size', 'input_timeout'];
+const INPUT_FIELDS = Object.keys(schema.definitions.input.oneOf[1].properties!);
 const OPERATOR_FIELDS = Object.keys(schema.definitions.operator.properties);
+
+/** A field written where it does not belong, when it belongs somewhere else: where it goes. */
+function misplaced(key: string, level: 'node' | 'input' | 'top'): string | undefined {
+  if (level !== 'input' && key !== 'source' && INPUT_FIELDS.includes(key)) {
+    return `\`${key}\` is an input field: write it in the long form of an input, \`inputs: { <id>: { source: <node>/<output>, ${key}: … } }\``;
+  }
+  if (level !== 'top' && TOP_FIELDS.includes(key)) return `\`${key}\` is a top-level field of the dataflow, beside \`nodes:\``;
+  if (level !== 'node' && NODE_FIELDS.includes(key)) return `\`${key}\` is a node field: write it in a node's entry under \`nodes:\``;
+  return undefined;
+}
 
 function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
@@ -387,12 +429,17 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
         const inOperator = (p.length === 3 && p[2] === 'operator') || (p.length === 4 && p[2] === 'operators');
         const allowed = inNode ? NODE_FIELDS : inInput ? INPUT_FIELDS : inOperator ? OPERATOR_FIELDS : p.length === 0 ? TOP_FIELDS : [];
         const unsupported = UNSUPPORTED_DORA_FIELDS[key];
+        const elsewhere = !unsupported && (inNode || inInput || p.length === 0) ? misplaced(key, inNode ? 'node' : inInput ? 'input' : 'top') : undefined;
         const suggestion = closest(key, allowed);
         add({
           path: [...p, key],
           atKey: true,
-          message: unsupported ? `\`${key}\` is a dora field that dora-ts does not support yet` : `unknown field \`${key}\``,
-          hint: unsupported ?? (suggestion ? `did you mean \`${suggestion}\`?` : allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined),
+          message: elsewhere
+            ? `\`${key}\` does not belong here`
+            : unsupported
+              ? `\`${key}\` is a dora field that dora-ts does not support yet`
+              : `unknown field \`${key}\``,
+          hint: elsewhere ?? unsupported ?? (suggestion ? `did you mean \`${suggestion}\`?` : allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined),
         });
         break;
       }
@@ -400,7 +447,9 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
         add({ path: p, message: `${fieldName(p)} is missing the required field \`${String(params.missingProperty)}\`` });
         break;
       case 'type': {
-        const expected = Array.isArray(params.type) ? (params.type as string[]).join(' or ') : String(params.type);
+        // `outputs` may also be null (written empty), which needs no mention
+        const types = (Array.isArray(params.type) ? (params.type as string[]) : [String(params.type)]).filter((type, _, all) => type !== 'null' || all.length === 1);
+        const expected = types.join(' or ');
         const article = /^[aeiou]/.test(expected) ? 'an' : 'a';
         const what = expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `${article} ${expected}`;
         add({ path: p, message: `${fieldName(p)} must be ${what}, not ${describe(value)}` });
@@ -408,7 +457,11 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
       }
       case 'pattern': {
         if (e.propertyName !== undefined || params.propertyName !== undefined) break; // reported by propertyNames below
-        add({ path: p, message: `${fieldName(p)} ${JSON.stringify(value)} may contain only letters, digits, '_', '-' and '.'` });
+        if (e.schemaPath.startsWith('#/definitions/outputId')) {
+          add({ path: p, message: `${fieldName(p)} ${JSON.stringify(value)} may contain only letters, digits, '_', '-' and '.', with single '/' between parts` });
+        } else if (p[p.length - 1] === 'max_log_size') {
+          add({ path: p, message: `\`max_log_size\` ${JSON.stringify(value)} is not a size`, hint: 'write bytes, or a number with K, M or G (powers of 1024), e.g. "50MB"' });
+        } else add({ path: p, message: `${fieldName(p)} ${JSON.stringify(value)} may contain only letters, digits, '_', '-' and '.'` });
         break;
       }
       case 'propertyNames': {
@@ -426,6 +479,14 @@ function schemaIssues(errors: readonly ErrorObject[], raw: unknown): SchemaIssue
         add({ path: p, message: `${fieldName(p)} must be one of ${(params.allowedValues as unknown[]).map((v) => `\`${String(v)}\``).join(', ')}, not ${JSON.stringify(value)}` });
         break;
       case 'minLength':
+        add({ path: p, message: `${fieldName(p)} must not be empty` });
+        break;
+      case 'uniqueItems': {
+        const index = Math.max(Number(params.i), Number(params.j)); // the later of the two
+        add({ path: [...p, index], message: `${fieldName(p)} lists ${JSON.stringify((value as unknown[])[index])} twice` });
+        break;
+      }
+      case 'minItems':
         add({ path: p, message: `${fieldName(p)} must not be empty` });
         break;
       default:
@@ -526,13 +587,16 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     const inputs: ResolvedInput[] = [];
     for (const [id, spec] of Object.entries(specs ?? {})) {
       const sourceText = typeof spec === 'string' ? spec : spec.source;
-      const queueSize = typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE);
+      const queuePolicy = typeof spec === 'string' ? undefined : spec.queue_policy;
+      // dora's backpressure holds up to ten times the queue before it drops (README, "queue_policy").
+      const queueSize = (typeof spec === 'string' ? DEFAULT_QUEUE_SIZE : (spec.queue_size ?? DEFAULT_QUEUE_SIZE)) * (queuePolicy === 'backpressure' ? 10 : 1);
       const timeoutMs = typeof spec === 'string' || spec.input_timeout === undefined ? undefined : seconds(spec.input_timeout);
       const where: PathSegment[] = typeof spec === 'string' ? [...at, id] : [...at, id, 'source'];
-      const resolved = resolveSource(sourceText, where, byId, source, suggest, nodeIds);
+      const receiver = typeof at[1] === 'number' ? raw.nodes[at[1]].id : ''; // a node never receives its own log records
+      const resolved = resolveSource(sourceText, where, byId, source, suggest, nodeIds, receiver);
       if (!resolved) continue;
       if (resolved.kind === 'timer') timers.set(resolved.name, resolved);
-      inputs.push({ id: idPrefix + id, source: resolved, queueSize, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      inputs.push({ id: idPrefix + id, source: resolved, queueSize, ...(queuePolicy ? { queuePolicy } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     }
     return inputs;
   };
@@ -570,6 +634,10 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     const dynamic = node.path === DYNAMIC_PATH;
     if (dynamic) checkDynamic(node, i, report);
     const resolvedPath = dynamic ? DYNAMIC_PATH : operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, workingDir, source, options);
+    const { logging, issues } = resolveLogging(node);
+    for (const issue of issues) report(['nodes', i, ...issue.path], issue.message, { hint: issue.hint });
+    const badCpu = node.cpu_affinity ? checkAffinity(node.cpu_affinity) : undefined;
+    if (badCpu) report(['nodes', i, 'cpu_affinity', badCpu.index], badCpu.message, { hint: badCpu.hint });
     return {
       id: node.id,
       path: node.path ?? '',
@@ -590,6 +658,8 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
         ...(node.restart_window !== undefined ? { windowMs: seconds(node.restart_window) } : {}),
       },
       ...(node.health_check_timeout !== undefined ? { healthCheckTimeoutMs: seconds(node.health_check_timeout) } : {}),
+      ...(node.cpu_affinity ? { cpuAffinity: node.cpu_affinity } : {}),
+      logging,
       raw: node as unknown as Record<string, unknown>,
     };
   });
@@ -604,6 +674,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     timers: [...timers.values()],
     sharedMemoryThreshold: raw.shared_memory_threshold ?? DEFAULT_SHARED_MEMORY_THRESHOLD,
     healthCheckIntervalMs: seconds(raw.health_check_interval ?? DEFAULT_HEALTH_CHECK_INTERVAL_S),
+    exitWhenNodesFinish: raw.exit_when_nodes_finish ?? false,
     raw: raw as unknown as Record<string, unknown>,
   };
 }
@@ -673,9 +744,10 @@ function checkPortTypes(
   nodes.forEach((node, i) => {
     for (const input of node.inputs) {
       const to = declared.get(node.id)?.inputs.get(input.id);
-      const from = input.source.kind === 'timer' ? TIMER_TYPE : declared.get(input.source.node)?.outputs.get(input.source.output);
+      const from =
+        input.source.kind === 'timer' ? TIMER_TYPE : input.source.kind === 'node' ? declared.get(input.source.node)?.outputs.get(input.source.output) : undefined;
       if (!to || !from || compatible(from, to)) continue;
-      const origin = input.source.kind === 'timer' ? `timer \`${input.source.name}\` sends` : `\`${input.source.node}/${input.source.output}\` is declared`;
+      const origin = input.source.kind === 'node' ? `\`${input.source.node}/${input.source.output}\` is declared` : `timer \`${input.source.name}\` sends`;
       source.report(['nodes', i, 'input_types', input.id], `input \`${input.id}\` of node \`${node.id}\` expects \`${formatPortType(to)}\`, but ${origin} \`${formatPortType(from)}\``, {
         warning: !strict,
         hint: strict ? undefined : 'an error with `dora check --strict-types` or `strict_types: true`',
@@ -703,11 +775,20 @@ function resolveSource(
   source: Source,
   suggest: (word: string, candidates: readonly string[]) => string | undefined,
   nodeIds: readonly string[] = [...byId.keys()],
+  receiver = '',
 ): InputSource | undefined {
+  if (isLogsSource(text)) {
+    const logs = parseLogsSource(text, receiver, nodeIds, suggest);
+    if ('message' in logs) {
+      source.report(at, logs.message, { hint: logs.hint });
+      return undefined;
+    }
+    return logs;
+  }
   if (text.startsWith(`${RESERVED_ID}/`)) {
     const timer = parseTimer(text);
     if (typeof timer === 'string') {
-      source.report(at, timer, { hint: TIMER_HELP });
+      source.report(at, timer, { hint: timer.startsWith('unknown built-in') ? BUILTIN_HELP() : TIMER_HELP });
       return undefined;
     }
     return timer;

@@ -15,11 +15,19 @@ export function toMermaid(dataflow: ResolvedDataflow): string {
   const keys = new Map(dataflow.nodes.map((n, i) => [n.id, nodeKey(i)]));
   const timerKeys = new Map(dataflow.timers.map((t, i) => [t.name, timerKey(i)]));
   dataflow.timers.forEach((t, i) => lines.push(`  ${timerKey(i)}([${label(t.name.replace(/^dora\/timer\//, 'timer '))}])`));
+  // Each distinct `dora/logs…` source is drawn once, like a timer.
+  const logsKeys = new Map<string, string>();
+  for (const input of dataflow.nodes.flatMap((n) => n.inputs)) {
+    if (input.source.kind !== 'logs' || logsKeys.has(input.source.name)) continue;
+    logsKeys.set(input.source.name, `l${logsKeys.size}`);
+    lines.push(`  l${logsKeys.size - 1}([${label(input.source.name.replace(/^dora\//, ''))}])`);
+  }
   dataflow.nodes.forEach((n, i) => lines.push(`  ${nodeKey(i)}[${label(n.id)}]`));
   for (const node of dataflow.nodes) {
     for (const input of node.inputs) {
-      const from = input.source.kind === 'timer' ? timerKeys.get(input.source.name) : keys.get(input.source.node);
-      const output = input.source.kind === 'timer' ? '' : input.source.output;
+      const s = input.source;
+      const from = s.kind === 'timer' ? timerKeys.get(s.name) : s.kind === 'logs' ? logsKeys.get(s.name) : keys.get(s.node);
+      const output = s.kind === 'node' ? s.output : '';
       let text = output === input.id || output === '' ? input.id : `${output} as ${input.id}`;
       if (input.queueSize !== DEFAULT_QUEUE_SIZE) text += ` (queue ${input.queueSize})`;
       lines.push(`  ${from} -- ${label(text)} --> ${keys.get(node.id)}`);

@@ -4,6 +4,12 @@
  * to live listeners. The last stderr lines of each node are kept in memory for
  * crash reports. Logs hold what nodes print, so only their user may read them:
  * files 0600, folders 0700 where we create them.
+ *
+ * A node with `max_log_size` has its file rotated when it reaches that size:
+ * `log_<node>.txt` becomes `log_<node>.txt.1`, the older ones shift up by one, and the
+ * one beyond `max_rotated_files` is deleted. (dora puts the number before the extension;
+ * here it goes after, because node ids may contain '.' and `log_a.1.txt` could be the
+ * current log of a node called `a.1`.)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,10 +20,24 @@ export interface LogLine {
   readonly line: string;
 }
 
+/** When a node's log file is rotated. */
+export interface Rotation {
+  /** The file is rotated once it holds this many bytes. */
+  readonly maxBytes: number;
+  /** Rotated files kept. */
+  readonly maxFiles: number;
+}
+
 const STDERR_TAIL = 20;
 
+interface OpenFile {
+  fd: number;
+  bytes: number;
+}
+
 export class LogStore {
-  private files = new Map<string, number>();
+  private files = new Map<string, OpenFile>();
+  private rotations = new Map<string, Rotation>();
   private tails = new Map<string, string[]>();
   private listeners = new Set<(line: LogLine) => void>();
 
@@ -29,20 +49,45 @@ export class LogStore {
     return path.join(this.dir, `log_${node}.txt`);
   }
 
+  /** Rotates the node's file at `rotation.maxBytes` from now on. */
+  rotate(node: string, rotation: Rotation): void {
+    this.rotations.set(node, rotation);
+  }
+
   append(entry: LogLine): void {
-    let fd = this.files.get(entry.node);
-    if (fd === undefined) {
-      fd = fs.openSync(this.fileFor(entry.node), 'a', 0o600);
-      this.files.set(entry.node, fd);
+    let file = this.files.get(entry.node);
+    if (file === undefined) {
+      const name = this.fileFor(entry.node);
+      const fd = fs.openSync(name, 'a', 0o600);
+      file = { fd, bytes: fs.fstatSync(fd).size };
+      this.files.set(entry.node, file);
     }
-    fs.writeSync(fd, entry.line + '\n');
-    if (entry.stream === 'stderr') {
-      const tail = this.tails.get(entry.node) ?? [];
-      tail.push(entry.line);
-      if (tail.length > STDERR_TAIL) tail.shift();
-      this.tails.set(entry.node, tail);
-    }
+    file.bytes += fs.writeSync(file.fd, entry.line + '\n');
+    const rotation = this.rotations.get(entry.node);
+    if (rotation && file.bytes >= rotation.maxBytes) this.rotateNow(entry.node, file, rotation);
+    if (entry.stream === 'stderr') this.remember(entry.node, entry.line);
     for (const listener of this.listeners) listener(entry);
+  }
+
+  /** Keeps a stderr line for crash reports without writing it (a line `min_log_level` filtered out). */
+  remember(node: string, line: string): void {
+    const tail = this.tails.get(node) ?? [];
+    tail.push(line);
+    if (tail.length > STDERR_TAIL) tail.shift();
+    this.tails.set(node, tail);
+  }
+
+  private rotateNow(node: string, file: OpenFile, rotation: Rotation): void {
+    fs.closeSync(file.fd);
+    const current = this.fileFor(node);
+    const rotated = (n: number) => `${current}.${n}`;
+    fs.rmSync(rotated(rotation.maxFiles), { force: true });
+    for (let n = rotation.maxFiles - 1; n >= 1; n--) {
+      if (fs.existsSync(rotated(n))) fs.renameSync(rotated(n), rotated(n + 1));
+    }
+    fs.renameSync(current, rotated(1));
+    file.fd = fs.openSync(current, 'a', 0o600);
+    file.bytes = 0;
   }
 
   /** The last stderr lines of a node, oldest first. */
@@ -56,26 +101,32 @@ export class LogStore {
   }
 
   close(): void {
-    for (const fd of this.files.values()) fs.closeSync(fd);
+    for (const file of this.files.values()) fs.closeSync(file.fd);
     this.files.clear();
   }
 }
 
+/** A node's log files, oldest first: its rotated files (highest number first), then the current one. */
+function filesOf(dir: string, node: string, names: readonly string[]): string[] {
+  const current = `log_${node}.txt`;
+  const rotated = names
+    .filter((f) => f.startsWith(`${current}.`) && /^\d+$/.test(f.slice(current.length + 1)))
+    .sort((a, b) => Number(b.slice(current.length + 1)) - Number(a.slice(current.length + 1)));
+  return [...rotated, ...(names.includes(current) ? [current] : [])].map((f) => path.join(dir, f));
+}
+
 /** Reads a node's stored log, or every node's when `node` is omitted (each line prefixed by its node). */
 export function readLogs(dir: string, node?: string): string {
-  if (node !== undefined) {
-    const file = path.join(dir, `log_${node}.txt`);
-    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  }
   if (!fs.existsSync(dir)) return '';
-  return fs
-    .readdirSync(dir)
+  const names = fs.readdirSync(dir);
+  const read = (id: string) => filesOf(dir, id, names).map((f) => fs.readFileSync(f, 'utf8')).join('');
+  if (node !== undefined) return read(node);
+  return names
     .filter((f) => f.startsWith('log_') && f.endsWith('.txt'))
     .sort()
     .map((f) => {
       const id = f.slice(4, -4);
-      return fs
-        .readFileSync(path.join(dir, f), 'utf8')
+      return read(id)
         .split('\n')
         .filter((l) => l.length > 0)
         .map((l) => `[${id}] ${l}\n`)

@@ -44,7 +44,7 @@ export interface RawNodeKind {
   path?: string;
   args?: unknown;
   inputs?: Record<string, unknown>;
-  outputs?: string[];
+  outputs?: string[] | null;
   build?: string;
   operator?: RawOperator;
   operators?: RawOperator[];

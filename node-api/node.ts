@@ -348,18 +348,22 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     return { created, outstanding, peakOutstanding, free, mapped: this.joined?.reader.mapped ?? 0 };
   }
 
-  /** Sends a log record to the dataflow's logs under this node's id. */
-  log(level: LogLevel, message: string, target?: string): void {
+  /**
+   * Sends a log record to the dataflow's logs under this node's id; `fields` (JSON values)
+   * travel with it, to `send_logs_as` and `dora/logs` receivers as the entry's `fields`.
+   */
+  log(level: LogLevel, message: string, target?: string, fields?: Readonly<Record<string, unknown>>): void {
     if (!LOG_LEVELS.includes(level)) throw new DoraError(`log level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`, { code: ErrorCode.INVALID_ARGUMENT });
+    const f = fields && Object.keys(fields).length > 0 ? JSON.stringify(fields) : '';
     const joined = this.joined;
     if (!joined || this.closed) {
       // Not connected (yet, or any more): the node's stderr still reaches its log.
-      process.stderr.write(`[${level}]${target ? ` ${target}:` : ''} ${message}\n`);
+      process.stderr.write(`[${level}]${target ? ` ${target}:` : ''} ${message}${f ? ` ${f}` : ''}\n`);
       return;
     }
     const c = core();
     const t = target ?? '';
-    if (c.dora_log_with_target(joined.ctx, level, Buffer.byteLength(level), message, Buffer.byteLength(message), t, Buffer.byteLength(t)) !== 0) {
+    if (c.dora_log_with_fields(joined.ctx, level, Buffer.byteLength(level), message, Buffer.byteLength(message), t, Buffer.byteLength(t), f, Buffer.byteLength(f)) !== 0) {
       throw coreError();
     }
   }

@@ -19,7 +19,7 @@ export type NodeRequest =
   /** The node's subscriptions are in place and all its subscribers have joined. */
   | { readonly t: 'ready'; readonly node: string }
   /** A log record from the node API (stdout/stderr are captured separately). */
-  | { readonly t: 'log'; readonly node: string; readonly level: LogLevel; readonly message: string; readonly target?: string }
+  | { readonly t: 'log'; readonly node: string; readonly level: LogLevel; readonly message: string; readonly target?: string; readonly fields?: Readonly<Record<string, unknown>> }
   /** The node has published end-of-stream on every output and will send no more data. */
   | { readonly t: 'outputs-closed'; readonly node: string }
   /** The node's code is active (only for nodes with a health check). */
@@ -71,10 +71,10 @@ export function decodeControl<T extends { t: string }>(frame: Uint8Array): T | u
 }
 
 /** Each request's fields and their types: a request that does not match is dropped before the daemon acts on it. */
-const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string, 'string' | 'number' | 'string?'>> } = {
+const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string, 'string' | 'number' | 'string?' | 'object?'>> } = {
   register: { node: 'string', version: 'number', pid: 'number' },
   ready: { node: 'string' },
-  log: { node: 'string', level: 'string', message: 'string', target: 'string?' },
+  log: { node: 'string', level: 'string', message: 'string', target: 'string?', fields: 'object?' },
   'outputs-closed': { node: 'string' },
   heartbeat: { node: 'string' },
   'restart-seen': { node: 'string', peer: 'string' },
@@ -88,7 +88,9 @@ export function decodeNodeRequest(frame: Uint8Array): NodeRequest | undefined {
   if (!message || !Object.hasOwn(REQUEST_FIELDS, message.t)) return undefined;
   for (const [name, type] of Object.entries(REQUEST_FIELDS[message.t as NodeRequest['t']])) {
     const value = message[name];
-    if (type === 'string?' ? value !== undefined && typeof value !== 'string' : typeof value !== type) return undefined;
+    if (type === 'object?') {
+      if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return undefined;
+    } else if (type === 'string?' ? value !== undefined && typeof value !== 'string' : typeof value !== type) return undefined;
   }
   return message as unknown as NodeRequest;
 }

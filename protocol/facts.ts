@@ -158,13 +158,13 @@ export interface InputWiring {
   readonly id: string;
   /** Receiver-side queue capacity; the oldest message is dropped when it is full. */
   readonly queueSize: number;
-  /** ZeroMQ endpoint publishing this input: the sender's data endpoint, or the daemon's events endpoint for timers. */
+  /** ZeroMQ endpoint publishing this input: the sender's data endpoint, or the daemon's events endpoint for timers and the inputs the daemon feeds (a node's `send_stdout_as`/`send_logs_as` output, `dora/logs…`), whose topic is `dora/route/<node>/<input>\0`. */
   readonly endpoint: string;
   /** ZeroMQ subscription topic (the first frame of every message of this input). */
   readonly topic: string;
   /** `node/output` or the timer name, for messages and logs. */
   readonly source: string;
-  /** The sender's drop-token endpoint (PULL), where this node returns shared-memory samples; null for timers. */
+  /** The sender's drop-token endpoint (PULL), where this node returns shared-memory samples; null for timers and the inputs the daemon feeds. */
   readonly dropEndpoint: string | null;
   /** The input's `input_timeout` in milliseconds, 0 for none: armed by the first message, the input yields `INPUT_CLOSED` when nothing arrives for that long and `INPUT_RECOVERED` before the next message. */
   readonly timeoutMs: number;
@@ -198,7 +198,7 @@ export interface NodeConfig {
   readonly sharedMemoryThreshold: number;
   /** Prefix of every shared-memory segment name this node creates: `dora-ts-<dataflowId>-` (the daemon unlinks them all at the end). */
   readonly segmentPrefix: string;
-  /** Declared outputs. Sending on another output is an error. */
+  /** Declared outputs, less those only the daemon sends on (the node's `send_stdout_as` and `send_logs_as`). Sending on another output is an error. */
   readonly outputs: readonly string[];
   /** For each output topic, the ids of the nodes that will subscribe to it; before reporting ready the node waits until that many subscriptions have arrived, less those the daemon reports as exited (start barrier, section 6). */
   readonly subscribers: Readonly<Record<string, readonly string[]>>;

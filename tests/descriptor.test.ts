@@ -95,14 +95,14 @@ test('unknown fields are errors; known dora fields get a hint; typos get a sugge
   - id: a
     path: a.py
     git: https://example.com/nodes.git
-    send_stdout_as: out
+    deploy: { machine: robot }
     ouputs: [x]
     inputs:
       t: { source: dora/timer/secs/1, queue_szie: 3 }
 `);
   expect(found.map((i) => [at(i), i.node, i.message, i.hint])).toEqual([
     ['4:5', 'a', '`git` is a dora field that dora-ts does not support yet', expect.stringContaining('git is not supported')],
-    ['5:5', 'a', '`send_stdout_as` is a dora field that dora-ts does not support yet', expect.any(String)],
+    ['5:5', 'a', '`deploy` is a dora field that dora-ts does not support yet', expect.any(String)],
     ['6:5', 'a', 'unknown field `ouputs`', 'did you mean `outputs`?'],
     ['8:39', 'a', 'unknown field `queue_szie`', 'did you mean `queue_size`?'],
   ]);
@@ -333,14 +333,18 @@ test('the JSON Schema file is valid JSON Schema and documents every node field',
   expect(Object.keys(schema.definitions.node.properties).sort()).toEqual([
     'args',
     'build',
+    'cpu_affinity',
     'description',
     'env',
     'health_check_timeout',
     'id',
     'input_types',
     'inputs',
+    'max_log_size',
     'max_restart_delay',
     'max_restarts',
+    'max_rotated_files',
+    'min_log_level',
     'name',
     'operator',
     'operators',
@@ -351,6 +355,8 @@ test('the JSON Schema file is valid JSON Schema and documents every node field',
     'restart_delay',
     'restart_policy',
     'restart_window',
+    'send_logs_as',
+    'send_stdout_as',
   ]);
   for (const [field, spec] of Object.entries(schema.definitions.node.properties)) {
     expect([field, typeof (spec as { description?: string }).description]).toEqual([field, 'string']);

@@ -620,6 +620,14 @@ int dora_join_dataflow(DoraContext *context, char *error, size_t error_len, int 
 int dora_log_with_target(DoraContext *context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr, size_t target_len);
 
 /**
+ * dora_log_with_target with structured fields: fields_json is the text of one JSON object
+ * (e.g. {"sensor":"temp-01"}; fields_len 0 for none), kept as such in the record
+ * (send_logs_as and dora/logs receivers get it as the entry's fields). Returns 0, or -1
+ * on failure (DORA_E_INVALID_ARGUMENT when fields_json is not a JSON object).
+ */
+int dora_log_with_fields(DoraContext *context, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr, size_t target_len, const char *fields_json, size_t fields_len);
+
+/**
  * Blocks until events or drop tokens may be waiting, dora_interrupt_wait is called, the
  * context is being freed, or timeout_ms passes (negative: no limit). The one function
  * that may run on another thread while the context's thread makes other calls: it only

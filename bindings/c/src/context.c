@@ -140,6 +140,12 @@ static void close_socket(void **s) {
 
 static void close_context(DoraContext *ctx) {
   dora__report_shrunk(ctx);
+  /* A DEALER without a connected peer blocks a send for ever: a daemon that died (or was
+     never reached) must not keep a closing node alive, its watchdog being stopped now. */
+  if (ctx->req) {
+    int ms = CLOSING_WAIT_MS;
+    zmq_setsockopt(ctx->req, ZMQ_SNDTIMEO, &ms, sizeof ms);
+  }
   if (ctx->pub && !ctx->restarting) {
     dora_buf eos = {0};
     dora__eos_write(&eos, dora__clock_now(&ctx->clock));
@@ -148,7 +154,7 @@ static void close_context(DoraContext *ctx) {
       dora__zsend(ctx->pub, eos.data, eos.len, 0);
     }
     dora__buf_free(&eos);
-    if (ctx->req) dora__simple_request(ctx, DORA_T_OUTPUTS_CLOSED);
+    if (ctx->req && ctx->registered && !ctx->daemon_gone && dora__daemon_alive(ctx)) dora__simple_request(ctx, DORA_T_OUTPUTS_CLOSED);
   }
   if (ctx->zctx) dora__flush_tokens(ctx);
   /* Give receivers a moment to take (and return) what was just sent: a sample still held

@@ -64,7 +64,20 @@ int dora_log(void *dora_context, const char *level_ptr, size_t level_len, const 
 
 int dora_log_with_target(DoraContext *ctx, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr,
                          size_t target_len) {
+  return dora_log_with_fields(ctx, level_ptr, level_len, msg_ptr, msg_len, target_ptr, target_len, NULL, 0);
+}
+
+int dora_log_with_fields(DoraContext *ctx, const char *level_ptr, size_t level_len, const char *msg_ptr, size_t msg_len, const char *target_ptr,
+                         size_t target_len, const char *fields_json, size_t fields_len) {
   if (!ctx || ctx->closed) return dora__fail(DORA_E_NO_CONTEXT, "dora_log: no open context");
+  if (!fields_json && fields_len) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_log: fields_json is NULL");
+  if (fields_len) {
+    /* checked here, where the caller can be told: the daemon drops a request it cannot read */
+    dora_json *fields = dora__json_parse(fields_json, fields_len);
+    bool object = fields && fields->type == DJ_OBJECT;
+    dora__json_free(fields);
+    if (!object) return dora__fail(DORA_E_INVALID_ARGUMENT, "dora_log: fields_json must be the text of one JSON object");
+  }
   static const char *levels[] = DORA_LOG_LEVELS;
   const char *level = NULL;
   for (size_t i = 0; i < DORA_LOG_LEVEL_COUNT; i++)
@@ -81,6 +94,10 @@ int dora_log_with_target(DoraContext *ctx, const char *level_ptr, size_t level_l
   if (target_len) {
     dora__buf_raw(&b, ",\"target\":", 10);
     dora__json_quote(&b, target_ptr, target_len);
+  }
+  if (fields_len) {
+    dora__buf_raw(&b, ",\"fields\":", 10);
+    dora__buf_raw(&b, fields_json, fields_len);
   }
   dora__buf_u8(&b, '}');
   return request(ctx, &b);

@@ -1279,6 +1279,12 @@ static void errors_codes(void) {
   /* a log level that does not exist, and a parameter that is not there */
   CHECK_EQ(dora_log(ctx, "loud", 4, "x", 1), -1);
   CHECK_EQ(dora_last_error_code(), DORA_E_INVALID_ARGUMENT);
+  /* log fields that are not one JSON object are refused here, not dropped by the daemon */
+  CHECK_EQ(dora_log_with_fields(ctx, "info", 4, "x", 1, NULL, 0, "[1]", 3), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_INVALID_ARGUMENT);
+  CHECK_CONTAINS(dora_last_error(), "fields_json must be the text of one JSON object");
+  CHECK_EQ(dora_log_with_fields(ctx, "info", 4, "x", 1, NULL, 0, "{\"a\":", 5), -1);
+  CHECK_EQ(dora_last_error_code(), DORA_E_INVALID_ARGUMENT);
   DoraMetadata *m = dora_metadata_new();
   int64_t v;
   CHECK_EQ(dora_metadata_get_int(m, "missing", &v), -1);

@@ -1,7 +1,7 @@
 """Stub of dora._native, the compiled native core (src/native.c with bindings/c/src)."""
 
 import datetime
-from typing import Any, Callable, Protocol, final
+from typing import Any, Callable, Protocol, final, overload
 
 from . import Event, MetadataValue
 
@@ -38,7 +38,10 @@ class Context:
     def send_arrow(self, output_id: str, data: _ArrowArrayExportable, metadata: _Parameters, /) -> None: ...
     def send_bytes(self, output_id: str, data: _Buffer, metadata: _Parameters, /) -> None: ...
     def send_raw(self, output_id: str, length: int, fill: Callable[[memoryview], object], metadata: _Parameters, /) -> None: ...
+    @overload
     def log(self, level: str, message: str, /) -> bool: ...
+    @overload
+    def log(self, level: str, message: str, target: str, fields_json: str, /) -> bool: ...
     def close(self) -> None: ...
 
 def configure(

@@ -263,11 +263,11 @@ class Node:
         level = {"warning": "warn"}.get(level.lower(), level.lower())
         if level not in _LEVELS:
             raise InvalidArgumentError(f"log level must be one of {', '.join(_LEVELS)}")
-        text = message if not target else f"{target}: {message}"
-        if fields:
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        # fields travel as a JSON object (to send_logs_as and dora/logs receivers); values
+        # that JSON cannot hold go as their str()
+        encoded = json.dumps(fields, default=str) if fields else ""
         try:
-            self._ctx.log(level, text)
+            self._ctx.log(level, message, target or "", encoded)
         except NoContextError:
             if not self._ctx.closed:
                 raise  # after close(), records are dropped

@@ -698,17 +698,25 @@ static PyObject *context_send_raw(ContextObject *self, PyObject *const *args, Py
   Py_RETURN_NONE;
 }
 
-/* log(level, message) -> whether the core took the record. */
+/* log(level, message[, target, fields_json]) -> whether the core took the record ("" for no target, no fields). */
 static PyObject *context_log(ContextObject *self, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
-    return PyErr_SetString(PyExc_TypeError, "log() takes 2 str arguments (level, message)"), NULL;
-  Py_ssize_t level_len, message_len;
+  if ((nargs != 2 && nargs != 4) || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || (nargs == 4 && (!PyUnicode_Check(args[2]) || !PyUnicode_Check(args[3]))))
+    return PyErr_SetString(PyExc_TypeError, "log() takes 2 or 4 str arguments (level, message[, target, fields_json])"), NULL;
+  Py_ssize_t level_len, message_len, target_len = 0, fields_len = 0;
   const char *level = PyUnicode_AsUTF8AndSize(args[0], &level_len);
   const char *message = level ? PyUnicode_AsUTF8AndSize(args[1], &message_len) : NULL;
-  if (!message) return NULL;
+  const char *target = "", *fields = "";
+  if (message && nargs == 4) {
+    target = PyUnicode_AsUTF8AndSize(args[2], &target_len);
+    fields = target ? PyUnicode_AsUTF8AndSize(args[3], &fields_len) : NULL;
+  }
+  if (!message || !target || !fields) return NULL;
   int rc = 0, closed = 0;
-  WITH_CONTEXT(self, closed, rc = dora_log(ctx, level, (size_t)level_len, message, (size_t)message_len));
-  return closed ? closed_error() : PyBool_FromLong(rc == 0);
+  WITH_CONTEXT(self, closed,
+               rc = dora_log_with_fields(ctx, level, (size_t)level_len, message, (size_t)message_len, target, (size_t)target_len, fields, (size_t)fields_len));
+  if (closed) return closed_error();
+  if (rc != 0 && dora_last_error_code() == DORA_E_INVALID_ARGUMENT) return last_error(); /* fields that are not a JSON object */
+  return PyBool_FromLong(rc == 0);
 }
 
 static PyMethodDef context_methods[] = {
@@ -717,7 +725,7 @@ static PyMethodDef context_methods[] = {
     {"send_arrow", (PyCFunction)(void (*)(void))context_send_arrow, METH_FASTCALL, "send_arrow(output_id, array, metadata): sends an __arrow_c_array__ object."},
     {"send_bytes", (PyCFunction)(void (*)(void))context_send_bytes, METH_FASTCALL, "send_bytes(output_id, data, metadata): sends bytes as uint8."},
     {"send_raw", (PyCFunction)(void (*)(void))context_send_raw, METH_FASTCALL, "send_raw(output_id, length, fill, metadata): fill(memoryview) writes the sample in place; sent as uint8."},
-    {"log", (PyCFunction)(void (*)(void))context_log, METH_FASTCALL, "log(level, message) -> whether the record was taken."},
+    {"log", (PyCFunction)(void (*)(void))context_log, METH_FASTCALL, "log(level, message[, target, fields_json]) -> whether the record was taken."},
     {"close", (PyCFunction)context_close, METH_NOARGS, "Closes the outputs and leaves the dataflow; idempotent."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,0 +1,198 @@
+/**
+ * What becomes of a node's printed lines and log records, in dora's order:
+ *
+ *   1. a printed line (stdout or stderr) goes out on its `send_stdout_as` output;
+ *   2. `min_log_level` drops what is below it (printed lines rank lowest, as `stdout`);
+ *   3. a record goes out on its `send_logs_as` output, as JSON;
+ *   4. lines and records go to the `dora/logs…` inputs of the other nodes that ask for them;
+ *   5. they are written to the node's log (and shown by `dora run`).
+ *
+ * Nodes bind their own data sockets, so the daemon cannot publish on a node's output.
+ * Instead every input fed this way (a routed output, or `dora/logs…`) is wired to the
+ * daemon's events socket under a topic of its own, `dora/route/<receiver>/<input>`, as
+ * timers are: the receiving node core sees ordinary data messages (a utf8 array of one
+ * string, increasing `seq`) and ends the input at the end-of-stream the daemon sends when
+ * the routed output's node has finished for good. `dora/logs…` inputs never end by
+ * themselves, like timers. Until the start barrier is passed (which waits for every such
+ * subscription), messages are held, up to the receiving queue's size.
+ */
+import { LOG_LEVELS_OR_STDOUT, type LogLevelOrStdout, type ResolvedDataflow, type ResolvedInput, type ResolvedNode } from './dataflow';
+import type { LogStore } from './logs';
+import { encodeEndOfStream, encodeTextMessage } from '../protocol/text';
+
+/** A record logged through the node API (node.log, Python logging). */
+export interface LogRecord {
+  readonly node: string;
+  readonly level: Exclude<LogLevelOrStdout, 'stdout'>;
+  readonly message: string;
+  readonly target?: string;
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+/** One log entry as receivers get it (dora's LogMessage fields). */
+export interface LogEntry {
+  readonly timestamp: string;
+  readonly level: LogLevelOrStdout;
+  readonly node_id: string;
+  readonly message: string;
+  readonly target: string | null;
+  readonly fields: Readonly<Record<string, unknown>> | null;
+}
+
+/** An input the daemon feeds. */
+interface Route {
+  readonly receiver: string;
+  readonly input: string;
+  readonly topic: Buffer;
+  /** Messages held until the start barrier is passed (at most `limit`, the oldest dropped). */
+  held: Uint8Array[][] | undefined;
+  readonly limit: number;
+  seq: bigint;
+  ended: boolean;
+}
+
+/** Topic of an input the daemon feeds; ids contain no '/', so no two inputs share one. */
+export function routeTopic(receiver: string, input: string): string {
+  return `dora/route/${receiver}/${input}\0`;
+}
+
+const rank = (level: LogLevelOrStdout) => LOG_LEVELS_OR_STDOUT.indexOf(level);
+
+/** Whether an entry of `level` passes a filter at `min`: `stdout` passes everything; printed lines pass nothing else. */
+export function passes(level: LogLevelOrStdout, min: LogLevelOrStdout): boolean {
+  return min === 'stdout' || (level !== 'stdout' && rank(level) >= rank(min));
+}
+
+export class LogRouting {
+  private readonly routes = new Map<string, Route>();
+  /** By sending node: routes fed by its `send_stdout_as` and `send_logs_as` outputs. */
+  private readonly stdoutRoutes = new Map<string, Route[]>();
+  private readonly recordRoutes = new Map<string, Route[]>();
+  /** `dora/logs…` routes, with their filter. */
+  private readonly logsRoutes: { route: Route; level: LogLevelOrStdout; node?: string }[] = [];
+  private readonly nodes: Map<string, ResolvedNode>;
+  private started = false;
+
+  constructor(
+    dataflow: ResolvedDataflow,
+    private readonly store: LogStore,
+    private readonly publish: (frames: Uint8Array[]) => void,
+    private readonly now: () => bigint,
+  ) {
+    this.nodes = new Map(dataflow.nodes.map((n) => [n.id, n]));
+    for (const node of dataflow.nodes) {
+      if (node.logging.maxLogBytes !== undefined) store.rotate(node.id, { maxBytes: node.logging.maxLogBytes, maxFiles: node.logging.maxRotatedFiles });
+      for (const input of node.inputs) {
+        const s = input.source;
+        if (s.kind === 'logs') {
+          this.logsRoutes.push({ route: this.add(node.id, input), level: s.level, ...(s.node !== undefined ? { node: s.node } : {}) });
+        } else if (s.kind === 'node') {
+          const logging = this.nodes.get(s.node)!.logging;
+          if (s.output !== logging.sendStdoutAs && s.output !== logging.sendLogsAs) continue;
+          const route = this.add(node.id, input);
+          if (s.output === logging.sendStdoutAs) push(this.stdoutRoutes, s.node, route);
+          if (s.output === logging.sendLogsAs) push(this.recordRoutes, s.node, route);
+        }
+      }
+    }
+  }
+
+  private add(receiver: string, input: ResolvedInput): Route {
+    const topic = routeTopic(receiver, input.id);
+    const route: Route = { receiver, input: input.id, topic: Buffer.from(topic), held: [], limit: input.queueSize, seq: 0n, ended: false };
+    this.routes.set(topic, route);
+    return route;
+  }
+
+  /** The topic of a receiver's input when the daemon feeds it, else undefined. */
+  topicOf(receiver: string, input: string): string | undefined {
+    const topic = routeTopic(receiver, input);
+    return this.routes.has(topic) ? topic : undefined;
+  }
+
+  /** Topics of the inputs of `receiver` that the daemon feeds (each awaits its subscription at the barrier). */
+  topicsOf(receiver: string): string[] {
+    return [...this.routes.values()].filter((r) => r.receiver === receiver).map((r) => r.topic.toString('utf8'));
+  }
+
+  /** Outputs of `node` that only the daemon sends on (its send_stdout_as and send_logs_as). */
+  routedOutputs(node: ResolvedNode): string[] {
+    return [node.logging.sendStdoutAs, node.logging.sendLogsAs].filter((o): o is string => o !== undefined);
+  }
+
+  /** The start barrier is passed: every receiver has subscribed; what was held goes out. */
+  start(): void {
+    this.started = true;
+    for (const route of this.routes.values()) {
+      for (const frames of route.held ?? []) this.publish(frames);
+      route.held = undefined;
+    }
+  }
+
+  /** A line the node printed. */
+  printed(node: string, stream: 'stdout' | 'stderr', line: string): void {
+    const routes = this.stdoutRoutes.get(node);
+    if (routes) for (const route of routes) this.send(route, line);
+    if (!passes('stdout', this.nodes.get(node)?.logging.minLevel ?? 'stdout')) {
+      if (stream === 'stderr') this.store.remember(node, line); // crash reports still show it
+      return;
+    }
+    this.toLogInputs({ timestamp: new Date().toISOString(), level: 'stdout', node_id: node, message: line, target: null, fields: null });
+    this.store.append({ node, stream, line });
+  }
+
+  /** A record the node logged through the node API. */
+  record(record: LogRecord): void {
+    if (!passes(record.level, this.nodes.get(record.node)?.logging.minLevel ?? 'stdout')) return;
+    const entry: LogEntry = {
+      timestamp: new Date().toISOString(),
+      level: record.level,
+      node_id: record.node,
+      message: record.message,
+      target: record.target ?? null,
+      fields: record.fields ?? null,
+    };
+    const json = JSON.stringify(entry);
+    for (const route of this.recordRoutes.get(record.node) ?? []) this.send(route, json);
+    this.toLogInputs(entry, json);
+    const fields = record.fields ? ' ' + Object.entries(record.fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+    this.store.append({ node: record.node, stream: 'log', line: `[${record.level}]${record.target ? ` ${record.target}:` : ''} ${record.message}${fields}` });
+  }
+
+  private toLogInputs(entry: LogEntry, json?: string): void {
+    for (const { route, level, node } of this.logsRoutes) {
+      if (route.receiver === entry.node_id || (node !== undefined && node !== entry.node_id) || !passes(entry.level, level)) continue;
+      json ??= JSON.stringify(entry);
+      this.send(route, json);
+    }
+  }
+
+  /** `node` has finished for good: the inputs fed by its routed outputs end. */
+  finished(node: string): void {
+    const routes = new Set([...(this.stdoutRoutes.get(node) ?? []), ...(this.recordRoutes.get(node) ?? [])]);
+    for (const route of routes) {
+      if (route.ended) continue;
+      route.ended = true;
+      this.deliver(route, [route.topic, encodeEndOfStream(this.now())]);
+    }
+  }
+
+  private send(route: Route, text: string): void {
+    if (route.ended) return;
+    const [header, payload] = encodeTextMessage(this.now(), route.seq++, text);
+    this.deliver(route, [route.topic, header, payload]);
+  }
+
+  private deliver(route: Route, frames: Uint8Array[]): void {
+    if (this.started) return this.publish(frames);
+    route.held!.push(frames);
+    // the receiver's queue would drop the oldest anyway; the end of stream is never dropped
+    if (route.held!.length > route.limit + 1) route.held!.splice(0, 1);
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
