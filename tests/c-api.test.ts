@@ -303,7 +303,7 @@ test('a node written for dora’s C API (its DoraEventType typedef, its library 
   expect(log.match(/\[info\] input tick at \d{19}/g)).toHaveLength(20);
 }, 60_000);
 
-test('a dora-style C node built with CMake through find_package(dora-node-api-c) from an installed prefix runs', async () => {
+test('a dora-style C node and C operator built with CMake through find_package(dora-node-api-c) and find_package(dora-operator-api-c) from an installed prefix run', async () => {
   const prefix = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-prefix-'));
   const project = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-cmake-'));
   try {
@@ -314,19 +314,24 @@ test('a dora-style C node built with CMake through find_package(dora-node-api-c)
     };
     fs.writeFileSync(
       path.join(project, 'CMakeLists.txt'),
-      `cmake_minimum_required(VERSION 3.16)\nproject(dora_style_node C)\nfind_package(dora-node-api-c 0.1 REQUIRED)\n` +
-        `add_executable(node ${path.join(ROOT, 'tests/fixtures/c/dora_style.c')})\ntarget_link_libraries(node dora_node_api_c)\n`,
+      `cmake_minimum_required(VERSION 3.16)\nproject(dora_style_node C)\n` +
+        `find_package(dora-node-api-c 0.1 REQUIRED)\nfind_package(dora-operator-api-c 0.1 REQUIRED)\n` +
+        `add_executable(node ${path.join(ROOT, 'tests/fixtures/c/dora_style.c')})\ntarget_link_libraries(node dora_node_api_c)\n` +
+        `add_library(counter SHARED ${path.join(ROOT, 'tests/fixtures/c/operator.c')})\ntarget_link_libraries(counter dora_operator_api_c)\n`,
     );
     must('cmake', ['-S', project, '-B', path.join(project, 'build'), `-DCMAKE_PREFIX_PATH=${prefix}`]);
     must('cmake', ['--build', path.join(project, 'build')]);
     const df = tempDataflow(
       `nodes:\n` +
         `  - id: node\n    path: ${path.join(project, 'build', 'node')}\n    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n` +
-        tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n`),
+        `  - id: ops\n    operators:\n      - id: counter\n        shared-library: ${path.join(project, 'build', 'counter')}\n        inputs:\n          message: node/message\n        outputs: [counter]\n` +
+        tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n      counter: ops/counter/counter\n`),
     );
     const result = await dora(['run', df.file]);
     expect(result.code).toBe(0);
-    expect(readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT')).toHaveLength(20);
+    const inputs = readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT');
+    expect(inputs.filter((e) => e.id === 'message')).toHaveLength(20);
+    expect(Buffer.from(inputs.filter((e) => e.id === 'counter').pop()!.values as number[]).toString()).toBe('The current counter value is 20');
   } finally {
     fs.rmSync(prefix, { recursive: true, force: true });
     fs.rmSync(project, { recursive: true, force: true });

@@ -33,6 +33,9 @@ install-operator: operator
 	install -m 644 $(BUILD)/libdora_operator_api_c.a $(DESTDIR)$(PREFIX)/lib/
 	sed -e 's|@INCLUDEDIR@|$(PREFIX)/include|' -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@VERSION@|$(VERSION)|' operator/dora-operator-api.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dora-operator-api.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/dora-operator-api-c
+	install -m 644 cmake/dora-operator-api-c-config.cmake $(DESTDIR)$(PREFIX)/lib/cmake/dora-operator-api-c/
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(SOMAJOR)|' cmake/config-version.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/dora-operator-api-c/dora-operator-api-c-config-version.cmake
 
 # Part of the usual targets.
 all: operator
