@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
+import { PROTOCOL_VERSION } from '../protocol/facts';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
 import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
@@ -20,11 +21,34 @@ import { LANGUAGES, scaffold, type Language } from './new';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
-  .version(require('../../package.json').version as string)
+  .version(`dora-ts ${require('../../package.json').version as string} (protocol version ${PROTOCOL_VERSION})`, '-V, --version', 'print the package and protocol versions')
+  .option('--port <port>', 'control port of the coordinator (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
+  .hook('preAction', (root) => {
+    // every command reaches the coordinator through controlPort(): the global --port sets it
+    const port = root.opts<{ port?: string }>().port;
+    if (port !== undefined) process.env.DORA_COORDINATOR_PORT = port;
+  })
   .showHelpAfterError();
 
+/** A TCP port, checked when the command line is parsed. */
+function portArg(value: string): string {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a TCP port (1-65535)`);
+  return value;
+}
+
+/** Checks a duration when the command line is parsed, so a typo fails at once with the option's name, not later. */
+function duration(value: string): string {
+  try {
+    parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
+}
+
 const graceOption = () =>
-  new Option('--grace <duration>', 'time nodes get to stop after STOP before SIGTERM (e.g. 500ms, 2s)').default(`${DEFAULT_GRACE_MS}ms`);
+  new Option('--grace <duration>', 'time nodes get to stop after STOP before SIGTERM (e.g. 500ms, 2s)').default(`${DEFAULT_GRACE_MS}ms`).argParser(duration);
 
 program
   .command('run')
@@ -32,7 +56,7 @@ program
   .argument('<dataflow>', 'dataflow YAML file')
   .addOption(graceOption())
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
-  .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 30s, 2m), as a Ctrl-C would')
+  .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 30s, 2m), as a Ctrl-C would', duration)
   .option('--exit-when-nodes-finish', "end once every node has finished, timers counting as a clock, not as work (overrides the file's exit_when_nodes_finish; `=false` turns it off)")
   .addOption(new Option('--no-exit-when-nodes-finish', 'what --exit-when-nodes-finish=false means').hideHelp())
   .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean }) => {
@@ -158,9 +182,9 @@ program
 program
   .command('up')
   .description('start the background coordinator (listening on 127.0.0.1 only)')
-  .option('--port <port>', 'control port', String(controlPort()))
-  .action(async (opts: { port: string }) => {
-    const port = Number(opts.port);
+  .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
+  .action(async (opts: { port?: string }) => {
+    const port = opts.port !== undefined ? Number(opts.port) : controlPort();
     const running = await probeCoordinator(port);
     if (running.state === 'ours') {
       console.log(`a coordinator is already running on 127.0.0.1:${port} (pid ${running.pid})`);
@@ -192,23 +216,23 @@ program
 program
   .command('coordinator', { hidden: true })
   .description('run the coordinator in the foreground (what `dora up` starts)')
-  .option('--port <port>', 'control port', String(controlPort()))
+  .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
   .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)')
-  .action(async (opts: { port: string; out?: string }) => {
+  .action(async (opts: { port?: string; out?: string }) => {
     reportReclaimed();
     const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
     const onSignal = () => void coordinator.shutdown();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    await coordinator.listen(Number(opts.port));
+    await coordinator.listen(opts.port !== undefined ? Number(opts.port) : controlPort());
   });
 
 program
   .command('down')
   .description('stop every running dataflow and the background coordinator')
-  .option('--port <port>', 'control port', String(controlPort()))
-  .action(async (opts: { port: string }) => {
-    const port = Number(opts.port);
+  .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
+  .action(async (opts: { port?: string }) => {
+    const port = opts.port !== undefined ? Number(opts.port) : controlPort();
     const running = await probeCoordinator(port);
     if (running.state === 'none') {
       console.log('no coordinator is running');
@@ -271,7 +295,7 @@ program
   .option('--name <name>', 'dataflow name')
   .option('--all', 'stop every running dataflow of the coordinator')
   .addOption(graceOption())
-  .addOption(new Option('--grace-duration <duration>', "alias of --grace (dora's spelling)").hideHelp())
+  .addOption(new Option('--grace-duration <duration>', "alias of --grace (dora's spelling)").hideHelp().argParser(duration).argParser(duration))
   .action(async (ref: string | undefined, opts: { name?: string; all?: boolean; grace: string; graceDuration?: string }) => {
     if (opts.all) {
       if (ref !== undefined || opts.name !== undefined) throw new DoraError('--all stops every dataflow: do not name one as well', { code: ErrorCode.USAGE });

@@ -10,6 +10,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import * as zmq from 'zeromq';
 import { ControlError } from './errors';
 import type { NodeStatus, RunStatus } from './daemon';
@@ -20,7 +21,21 @@ export const DEFAULT_CONTROL_PORT = 6280;
 
 export function controlPort(env: NodeJS.ProcessEnv = process.env): number {
   const fromEnv = env.DORA_COORDINATOR_PORT;
-  return fromEnv ? Number(fromEnv) : DEFAULT_CONTROL_PORT;
+  if (!fromEnv) return DEFAULT_CONTROL_PORT;
+  const port = Number(fromEnv);
+  if (!/^\d+$/.test(fromEnv) || port < 1 || port > 65535) throw new ControlError(`DORA_COORDINATOR_PORT="${fromEnv}" is not a TCP port (1-65535)`);
+  return port;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port: a refused connection answers at once, ZeroMQ would retry until its timeout. */
+export function listening(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ host: '127.0.0.1', port });
+    const done = (up: boolean) => (probe.destroy(), resolve(up));
+    probe.setTimeout(timeoutMs, () => done(false));
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  });
 }
 
 export type ControlRequest =
@@ -125,6 +140,7 @@ function readControlToken(port: number): string {
  */
 export async function controlRequest(request: ControlRequest, options: { port?: number; timeoutMs?: number; token?: string } = {}): Promise<Extract<ControlReply, { ok: true }>> {
   const port = options.port ?? controlPort();
+  if (!(await listening(port))) throw new ControlError(`no dora coordinator is running on 127.0.0.1:${port}; start one with \`dora up\`${port === DEFAULT_CONTROL_PORT ? '' : ` (with --port ${port})`}`);
   const token = options.token ?? readControlToken(port);
   const socket = new zmq.Request();
   socket.linger = 0;

@@ -84,6 +84,9 @@ export class Coordinator {
           return { ok: true, dataflows: this.list() };
         case 'logs': {
           const run = this.find(request.dataflow);
+          if (request.node !== undefined && !run.nodeIds().includes(request.node)) {
+            throw new DoraError(`dataflow ${run.id} has no node "${request.node}" (nodes: ${run.nodeIds().join(', ')})`, { code: ErrorCode.CONTROL });
+          }
           return { ok: true, text: readLogs(run.logs.dir, request.node), logDir: run.logs.dir };
         }
         case 'follow': {

@@ -321,16 +321,25 @@ test('a dora-style C node and C operator built with CMake through find_package(d
     );
     must('cmake', ['-S', project, '-B', path.join(project, 'build'), `-DCMAKE_PREFIX_PATH=${prefix}`]);
     must('cmake', ['--build', path.join(project, 'build')]);
+    // pkg-config from the prefix: the installed .pc has no rpath, and dora-node-api-static links the archive
+    const pc = (args: string[]) => run('pkg-config', args, { PKG_CONFIG_PATH: path.join(prefix, 'lib/pkgconfig') });
+    expect(fs.readFileSync(path.join(prefix, 'lib/pkgconfig/dora-node-api.pc'), 'utf8')).not.toContain('rpath');
+    expect(pc(['--static', '--libs', 'dora-node-api'])).toMatchObject({ status: 0 });
+    const flags = pc(['--cflags', '--libs', 'dora-node-api-static']).stdout.trim().split(/\s+/);
+    must('cc', ['-std=c11', path.join(ROOT, 'tests/fixtures/c/dora_style.c'), '-o', path.join(project, 'static-node'), ...flags]);
+    expect(run('ldd', [path.join(project, 'static-node')]).stdout).not.toContain('libdora_node_api');
     const df = tempDataflow(
       `nodes:\n` +
         `  - id: node\n    path: ${path.join(project, 'build', 'node')}\n    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n` +
+        `  - id: static\n    path: ${path.join(project, 'static-node')}\n    inputs:\n      tick: dora/timer/millis/10\n    outputs: [message]\n` +
         `  - id: ops\n    operators:\n      - id: counter\n        shared-library: ${path.join(project, 'build', 'counter')}\n        inputs:\n          message: node/message\n        outputs: [counter]\n` +
-        tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n      counter: ops/counter/counter\n`),
+        tsNode('r', 'recorder.ts', `    env: { RECORD: ./r.jsonl }\n    inputs:\n      message: node/message\n      smessage: static/message\n      counter: ops/counter/counter\n`),
     );
     const result = await dora(['run', df.file]);
     expect(result.code).toBe(0);
     const inputs = readRecord(path.join(df.dir, 'r.jsonl')).filter((e) => e.type === 'INPUT');
     expect(inputs.filter((e) => e.id === 'message')).toHaveLength(20);
+    expect(inputs.filter((e) => e.id === 'smessage')).toHaveLength(20);
     expect(Buffer.from(inputs.filter((e) => e.id === 'counter').pop()!.values as number[]).toString()).toBe('The current counter value is 20');
   } finally {
     fs.rmSync(prefix, { recursive: true, force: true });

@@ -49,6 +49,8 @@ test('up / start / list / logs / stop / down', async () => {
   expect(logs.stdout).toContain('marker line');
   const all = await dora(['logs', 'demo'], { env });
   expect(all.stdout).toContain('[sink] marker line');
+  const unknown = await dora(['logs', 'demo', 'sinc'], { env });
+  expect([unknown.code, unknown.stderr.trim()]).toEqual([1, `error: dataflow ${id} has no node "sinc" (nodes: ticker, sink)`]);
 
   const down = await dora(['down'], { env });
   expect(down.stdout).toContain('coordinator stopped');
@@ -81,4 +83,31 @@ test('nodes exit by themselves when the coordinator is killed with SIGKILL', asy
   await waitFor(() => processesMentioning(df.dir).length === 0, 5000, 'orphaned nodes to exit');
   await sleep(100);
   expect(leftovers()).toEqual([]);
+});
+
+test('flags are checked when the command line is read; --version; --port on every command; a missing coordinator said at once', async () => {
+  const df = tempDataflow(`nodes:\n` + node('sender', 'sender.ts', `    env: { COUNT: 1 }\n    outputs: [out]\n`));
+  for (const args of [
+    ['run', df.file, '--grace', 'abc'],
+    ['run', df.file, '--stop-after', '10 parsecs'],
+    ['stop', 'x', '--grace', '-1s'],
+  ]) {
+    const r = await dora(args, { env });
+    expect([args, r.code]).toEqual([args, 1]);
+    expect(r.stderr).toMatch(/^error: option '--[a-z-]+ <duration>' argument '.*' is invalid\. invalid duration/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  }
+  expect(fs.readdirSync(df.dir)).toEqual(['dataflow.yml']); // nothing ran
+  const version = await dora(['--version']);
+  expect(version.stdout.trim()).toBe(`dora-ts ${require('../package.json').version} (protocol version ${require('../protocol/facts.json').protocol.version})`);
+  const badPort = await dora(['--port', '70000', 'list']);
+  expect(badPort.stderr).toContain(`'70000' is invalid. "70000" is not a TCP port (1-65535)`);
+  // nothing listens on this port: said at once, by every command that needs the coordinator, with the port it tried
+  const free = String(Number(port) + 1);
+  for (const args of [['list'], ['--port', free, 'list'], ['start', df.file, '--port', free], ['stop', '--all', '--port', free], ['node', 'list', 'x', '--port', free]]) {
+    const t0 = Date.now();
+    const r = await dora(args, { env: { ...env, DORA_COORDINATOR_PORT: free } });
+    expect([args, r.code, r.stderr.trim()]).toEqual([args, 1, `error: no dora coordinator is running on 127.0.0.1:${free}; start one with \`dora up\` (with --port ${free})`]);
+    expect(Date.now() - t0).toBeLessThan(5000); // node's start-up included; the probe itself answers at once
+  }
 });
