@@ -8,5 +8,5 @@ export * from './errors';
 export { DataflowRun, describeFailure, DEFAULT_GRACE_MS, type RunResult, type RunOptions, type RunStatus, type NodeStatus, type NodeOutcome } from './daemon';
 export { Coordinator } from './coordinator';
 export { controlRequest, controlPort, DEFAULT_CONTROL_PORT, type ControlRequest, type ControlReply, type DataflowSummary } from './control';
-export { toMermaid, toHtml } from './graph';
+export { toMermaid, toHtml, toSvg } from './graph';
 export { readLogs, type LogLine } from './logs';
