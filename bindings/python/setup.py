@@ -4,16 +4,48 @@ the C operator host (bindings/c/operator) with its binding (src/operator.c) into
 dora._operator, which the operator runtime (dora.runtime) uses for C operators.
 
 Every call from Python into the core goes through that module (no ctypes). It is
-libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
+libdora_node_api itself, linked against libzmq (Debian: libzmq3-dev); the wheel built by
+`pip wheel` is repaired by auditwheel (build_backend/dora_build.py), which copies libzmq and
+its libraries into it.
+
+The C sources live in bindings/c, outside this folder: in the repository they are compiled
+from there; the sdist carries a copy of them under csrc/ (made by the sdist command below,
+never committed), so it builds on its own.
 """
 import os
 import pathlib
+import shutil
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.sdist import sdist
 
 HERE = pathlib.Path(__file__).resolve().parent
-C_ROOT = HERE.parent / "c"
+VENDORED = HERE / "csrc"
+# the files of bindings/c this package compiles, by folder: copied into the sdist
+C_FILES = {"src": ("*.c", "*.h"), "include": ("*.h",), "operator": ("host.c", "api.c", "abi.h", "host.h")}
+# an unpacked sdist has csrc/; the repository has bindings/c
+C_ROOT = VENDORED if VENDORED.is_dir() else HERE.parent / "c"
+
+
+class VendoringSdist(sdist):
+    """Copies the C sources of bindings/c into the sdist's csrc/ (not into this folder)."""
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        # setuptools lists the extensions' ../c sources too: copied as is, they would land
+        # beside base_dir (in this folder), not in the sdist
+        super().make_release_tree(base_dir, [f for f in files if not os.path.normpath(f).startswith("..")])
+        if C_ROOT == VENDORED:
+            return  # an sdist made from an sdist: csrc/ came with MANIFEST.in
+        for folder, patterns in C_FILES.items():
+            target = pathlib.Path(base_dir) / "csrc" / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for pattern in patterns:
+                found = sorted((C_ROOT / folder).glob(pattern))
+                if not found:
+                    raise SystemExit(f"sdist: no {folder}/{pattern} in {C_ROOT}")
+                for src in found:
+                    shutil.copy2(src, target / src.name)
 
 
 def pkg_config(*args: str) -> list[str]:
@@ -52,4 +84,4 @@ operator = Extension(
     extra_link_args=["-ldl"],
 )
 
-setup(ext_modules=[native, operator])
+setup(ext_modules=[native, operator], cmdclass={"sdist": VendoringSdist})
