@@ -16,6 +16,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.sdist import sdist
@@ -58,6 +59,12 @@ def pkg_config(*args: str) -> list[str]:
         ) from err
 
 
+# Python 3.11+ builds against the stable ABI of 3.11 (the first with the buffer protocol,
+# which sends bytes-like objects without a copy): one cp311-abi3 wheel serves 3.11, 3.12,
+# 3.13 and later. 3.10 builds a wheel of its own from the same C.
+LIMITED_API = sys.version_info >= (3, 11)
+ABI_MACROS = [("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else []
+
 # setuptools wants paths relative to this folder, even outside it
 sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
 # a changed header (facts.h is generated from protocol/facts.json) rebuilds every source
@@ -67,7 +74,8 @@ native = Extension(
     sources=sources,
     depends=headers,
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
-    define_macros=[("_GNU_SOURCE", None)],
+    define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
+    py_limited_api=LIMITED_API,
     extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
     extra_link_args=[*pkg_config("--libs"), "-lpthread"],
 )
@@ -79,9 +87,14 @@ operator = Extension(
     sources=[os.path.relpath(C_ROOT / "operator" / f, HERE) for f in ("host.c", "api.c")] + ["src/operator.c"],
     depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")],
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
-    define_macros=[("_GNU_SOURCE", None)],
+    define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
+    py_limited_api=LIMITED_API,
     extra_compile_args=["-std=c11", "-O2"],
     extra_link_args=["-ldl"],
 )
 
-setup(ext_modules=[native, operator], cmdclass={"sdist": VendoringSdist})
+setup(
+    ext_modules=[native, operator],
+    cmdclass={"sdist": VendoringSdist},
+    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+)

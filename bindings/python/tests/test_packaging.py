@@ -118,10 +118,15 @@ def test_pip_wheel_is_manylinux_and_installs_in_a_fresh_venv(outside: pathlib.Pa
     check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(outside / "wheel"), str(PACKAGE)], cwd=outside)
     (wheel,) = (outside / "wheel").glob("dora_ts-*.whl")
     assert "-manylinux_" in wheel.name, wheel.name
+    # 3.11+ builds against the stable ABI: one wheel for 3.11 and later
+    expected = "-cp311-abi3-" if sys.version_info >= (3, 11) else f"-cp{sys.version_info[0]}{sys.version_info[1]}-"
+    assert expected in wheel.name, wheel.name
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
     for name in ("dora/py.typed", "dora/__init__.pyi", "dora/_native.pyi", "dora/_operator.pyi"):
         assert name in names, f"{name} missing from {wheel.name}"
+    if sys.version_info >= (3, 11):
+        assert {"dora/_native.abi3.so", "dora/_operator.abi3.so"} <= names, sorted(names)
     assert any(n.startswith("dora_ts.libs/libzmq") for n in names), sorted(names)
     where = outside / "venv-wheel"
     python = install(wheel, where)
