@@ -36,8 +36,7 @@ class VendoringSdist(sdist):
         # setuptools lists the extensions' ../c sources too: copied as is, they would land
         # beside base_dir (in this folder), not in the sdist
         super().make_release_tree(base_dir, [f for f in files if not os.path.normpath(f).startswith("..")])
-        if C_ROOT == VENDORED:
-            return  # an sdist made from an sdist: csrc/ came with MANIFEST.in
+        # from bindings/c, or from csrc/ itself in an sdist made from an unpacked sdist
         for folder, patterns in C_FILES.items():
             target = pathlib.Path(base_dir) / "csrc" / folder
             target.mkdir(parents=True, exist_ok=True)
@@ -46,7 +45,8 @@ class VendoringSdist(sdist):
                 if not found:
                     raise SystemExit(f"sdist: no {folder}/{pattern} in {C_ROOT}")
                 for src in found:
-                    shutil.copy2(src, target / src.name)
+                    if not (target / src.name).exists():  # setuptools may have linked it there already
+                        shutil.copy2(src, target / src.name)
 
 
 def pkg_config(*args: str) -> list[str]:
