@@ -4,16 +4,49 @@ the C operator host (bindings/c/operator) with its binding (src/operator.c) into
 dora._operator, which the operator runtime (dora.runtime) uses for C operators.
 
 Every call from Python into the core goes through that module (no ctypes). It is
-libdora_node_api itself, linked against the system's libzmq (Debian: libzmq3-dev).
+libdora_node_api itself, linked against libzmq (Debian: libzmq3-dev); the wheel built by
+`pip wheel` is repaired by auditwheel (build_backend/dora_build.py), which copies libzmq and
+its libraries into it.
+
+The C sources live in bindings/c, outside this folder: in the repository they are compiled
+from there; the sdist carries a copy of them under csrc/ (made by the sdist command below,
+never committed), so it builds on its own.
 """
 import os
 import pathlib
+import shutil
 import subprocess
+import sys
 
 from setuptools import Extension, setup
+from setuptools.command.sdist import sdist
 
 HERE = pathlib.Path(__file__).resolve().parent
-C_ROOT = HERE.parent / "c"
+VENDORED = HERE / "csrc"
+# the files of bindings/c this package compiles, by folder: copied into the sdist
+C_FILES = {"src": ("*.c", "*.h"), "include": ("*.h",), "operator": ("host.c", "api.c", "abi.h", "host.h")}
+# an unpacked sdist has csrc/; the repository has bindings/c
+C_ROOT = VENDORED if VENDORED.is_dir() else HERE.parent / "c"
+
+
+class VendoringSdist(sdist):
+    """Copies the C sources of bindings/c into the sdist's csrc/ (not into this folder)."""
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        # setuptools lists the extensions' ../c sources too: copied as is, they would land
+        # beside base_dir (in this folder), not in the sdist
+        super().make_release_tree(base_dir, [f for f in files if not os.path.normpath(f).startswith("..")])
+        # from bindings/c, or from csrc/ itself in an sdist made from an unpacked sdist
+        for folder, patterns in C_FILES.items():
+            target = pathlib.Path(base_dir) / "csrc" / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for pattern in patterns:
+                found = sorted((C_ROOT / folder).glob(pattern))
+                if not found:
+                    raise SystemExit(f"sdist: no {folder}/{pattern} in {C_ROOT}")
+                for src in found:
+                    if not (target / src.name).exists():  # setuptools may have linked it there already
+                        shutil.copy2(src, target / src.name)
 
 
 def pkg_config(*args: str) -> list[str]:
@@ -26,6 +59,12 @@ def pkg_config(*args: str) -> list[str]:
         ) from err
 
 
+# Python 3.11+ builds against the stable ABI of 3.11 (the first with the buffer protocol,
+# which sends bytes-like objects without a copy): one cp311-abi3 wheel serves 3.11, 3.12,
+# 3.13 and later. 3.10 builds a wheel of its own from the same C.
+LIMITED_API = sys.version_info >= (3, 11)
+ABI_MACROS = [("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else []
+
 # setuptools wants paths relative to this folder, even outside it
 sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
 # a changed header (facts.h is generated from protocol/facts.json) rebuilds every source
@@ -35,7 +74,8 @@ native = Extension(
     sources=sources,
     depends=headers,
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
-    define_macros=[("_GNU_SOURCE", None)],
+    define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
+    py_limited_api=LIMITED_API,
     extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
     extra_link_args=[*pkg_config("--libs"), "-lpthread"],
 )
@@ -47,9 +87,14 @@ operator = Extension(
     sources=[os.path.relpath(C_ROOT / "operator" / f, HERE) for f in ("host.c", "api.c")] + ["src/operator.c"],
     depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")],
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
-    define_macros=[("_GNU_SOURCE", None)],
+    define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
+    py_limited_api=LIMITED_API,
     extra_compile_args=["-std=c11", "-O2"],
     extra_link_args=["-ldl"],
 )
 
-setup(ext_modules=[native, operator])
+setup(
+    ext_modules=[native, operator],
+    cmdclass={"sdist": VendoringSdist},
+    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+)

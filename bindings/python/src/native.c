@@ -29,8 +29,8 @@
  * outside the lock.
  */
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <pythread.h>
+#include <Python.h> /* setup.py defines Py_LIMITED_API (3.11's stable ABI) when built by 3.11+ */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,12 +50,20 @@ static PyObject *raise_code(int code, const char *message) {
   return NULL;
 }
 
+/* Raises TypeError(format % the name of obj's type); format has one %U. Returns NULL. */
+static PyObject *type_error_of(const char *format, PyObject *obj) {
+  PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__qualname__");
+  if (name) PyErr_Format(PyExc_TypeError, format, name);
+  Py_XDECREF(name);
+  return NULL;
+}
+
 /* Raises the core's last failure on this thread (its code and message), after `prefix`. */
 static PyObject *core_error(const char *prefix) {
   const char *message = dora_last_error();
   PyObject *text = PyUnicode_FromFormat("%s%s", prefix, message ? message : "unknown error");
   if (!text) return NULL;
-  const char *utf8 = PyUnicode_AsUTF8(text);
+  const char *utf8 = PyUnicode_AsUTF8AndSize(text, NULL);
   if (utf8) raise_code(dora_last_error_code(), utf8);
   Py_DECREF(text);
   return NULL;
@@ -76,7 +84,7 @@ static PyObject *s_type, *s_id, *s_kind, *s_value, *s_metadata, *s_error, *s_tim
 
 static PyObject *value_error(const char *key) {
   PyObject *prefix = PyUnicode_FromFormat("metadata: parameter \"%s\": ", key);
-  const char *utf8 = prefix ? PyUnicode_AsUTF8(prefix) : NULL;
+  const char *utf8 = prefix ? PyUnicode_AsUTF8AndSize(prefix, NULL) : NULL;
   if (utf8) core_error(utf8);
   Py_XDECREF(prefix);
   return NULL;
@@ -119,7 +127,7 @@ static PyObject *metadata_to_dict(const DoraMetadata *m) {
           PyObject *item = is_int ? PyLong_FromLongLong(ints[k]) : PyFloat_FromDouble(floats[k]);
           if (!item) Py_CLEAR(value);
           if (!value) break;
-          PyList_SET_ITEM(value, (Py_ssize_t)k, item);
+          PyList_SetItem(value, (Py_ssize_t)k, item);
         }
         break;
       }
@@ -134,7 +142,7 @@ static PyObject *metadata_to_dict(const DoraMetadata *m) {
           PyObject *item = is_bool ? PyBool_FromLong(b) : PyUnicode_DecodeUTF8(str ? str : "", (Py_ssize_t)item_len, "replace");
           if (!item) Py_CLEAR(value);
           if (!value) break;
-          PyList_SET_ITEM(value, (Py_ssize_t)k, item);
+          PyList_SetItem(value, (Py_ssize_t)k, item);
         }
         break;
       }
@@ -151,9 +159,7 @@ static PyObject *metadata_to_dict(const DoraMetadata *m) {
 }
 
 /* Sets key to a list value: only bools, only ints, only numbers or only strings. */
-static int set_list(DoraMetadata *m, const char *key, PyObject *seq) {
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-  PyObject **items = PySequence_Fast_ITEMS(seq);
+static int set_list(DoraMetadata *m, const char *key, Py_ssize_t n, PyObject *const *items) {
   bool bools = true, ints = true, numbers = true, strings = true;
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *e = items[i];
@@ -222,17 +228,22 @@ static int set_value(DoraMetadata *m, const char *key, PyObject *value) {
     }
     rc = dora_metadata_set_int(m, key, v);
   } else if (PyFloat_Check(value)) {
-    rc = dora_metadata_set_float(m, key, PyFloat_AS_DOUBLE(value));
+    rc = dora_metadata_set_float(m, key, PyFloat_AsDouble(value));
   } else if (PyUnicode_Check(value)) {
     Py_ssize_t len;
     const char *s = PyUnicode_AsUTF8AndSize(value, &len);
     if (!s) return -1;
     rc = dora_metadata_set_string(m, key, s, (size_t)len);
   } else if (PyList_Check(value) || PyTuple_Check(value)) {
-    PyObject *seq = PySequence_Fast(value, "a list");
-    if (!seq) return -1;
-    rc = set_list(m, key, seq);
-    Py_DECREF(seq);
+    /* the stable ABI has no item array of a list or tuple: the items' (borrowed) references
+     * are gathered here, on the stack for short lists */
+    bool list = PyList_Check(value);
+    Py_ssize_t n = list ? PyList_Size(value) : PyTuple_Size(value);
+    PyObject *few[16], **items = n <= 16 ? few : PyMem_Malloc((size_t)n * sizeof *items);
+    if (!items) return PyErr_NoMemory(), -1;
+    for (Py_ssize_t i = 0; i < n; i++) items[i] = list ? PyList_GetItem(value, i) : PyTuple_GetItem(value, i);
+    rc = set_list(m, key, n, items);
+    if (items != few) PyMem_Free(items);
     return rc;
   } else if (PyDict_Check(value)) {
     PyErr_Format(PyExc_ValueError, "metadata: parameter \"%s\": objects are not supported (bool, number, string or a list of one of these)", key);
@@ -267,7 +278,7 @@ static DoraMetadata *metadata_from_dict(PyObject *params) {
   Py_ssize_t pos = 0;
   while (PyDict_Next(params, &pos, &key_obj, &value)) {
     PyObject *key_str = PyObject_Str(key_obj);
-    const char *key = key_str ? PyUnicode_AsUTF8(key_str) : NULL;
+    const char *key = key_str ? PyUnicode_AsUTF8AndSize(key_str, NULL) : NULL;
     int rc = key ? 0 : -1;
     if (key && value != Py_None && strcmp(key, "timestamp") != 0) rc = set_value(m, key, value);
     Py_XDECREF(key_str);
@@ -288,7 +299,7 @@ typedef struct {
   struct ArrowSchema schema;
 } ArrowExportObject;
 
-static PyTypeObject ArrowExportType;
+static PyObject *ArrowExportType; /* heap types (PyType_FromSpec): the stable ABI has no static ones */
 
 static void release_schema_capsule(PyObject *capsule) {
   struct ArrowSchema *schema = PyCapsule_GetPointer(capsule, "arrow_schema");
@@ -302,9 +313,16 @@ static void release_array_capsule(PyObject *capsule) {
   free(array);
 }
 
+/* Frees an instance of a heap type, which holds a reference to its type. */
+static void free_instance(PyObject *self) {
+  PyTypeObject *type = Py_TYPE(self);
+  ((freefunc)PyType_GetSlot(type, Py_tp_free))(self);
+  Py_DECREF(type);
+}
+
 static void arrow_export_dealloc(ArrowExportObject *self) {
   dora_arrow_release(&self->array, &self->schema);
-  Py_TYPE(self)->tp_free((PyObject *)self);
+  free_instance((PyObject *)self);
 }
 
 /* __arrow_c_array__(requested_schema=None) -> (schema capsule, array capsule), once: the
@@ -313,7 +331,7 @@ static void arrow_export_dealloc(ArrowExportObject *self) {
  * the type it was sent with. */
 static PyObject *arrow_export_c_array(ArrowExportObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   (void)args;
-  if (nargs > 1 || (kwnames && PyTuple_GET_SIZE(kwnames) + nargs > 1))
+  if (nargs > 1 || (kwnames && PyTuple_Size(kwnames) + nargs > 1))
     return PyErr_SetString(PyExc_TypeError, "__arrow_c_array__() takes at most one argument (requested_schema)"), NULL;
   if (!self->array.release) return raise_code(DORA_E_USAGE, "this input's array was already handed over");
   struct ArrowSchema *schema = malloc(sizeof *schema);
@@ -347,8 +365,8 @@ static PyObject *arrow_export_c_array(ArrowExportObject *self, PyObject *const *
     Py_DECREF(array_capsule);
     return NULL;
   }
-  PyTuple_SET_ITEM(pair, 0, schema_capsule);
-  PyTuple_SET_ITEM(pair, 1, array_capsule);
+  PyTuple_SetItem(pair, 0, schema_capsule);
+  PyTuple_SetItem(pair, 1, array_capsule);
   return pair;
 }
 
@@ -358,14 +376,16 @@ static PyMethodDef arrow_export_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject ArrowExportType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._native.ArrowExport",
-    .tp_doc = "A received input exported through the Arrow C Data Interface, for pyarrow.array() (zero copy).",
-    .tp_basicsize = sizeof(ArrowExportObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)arrow_export_dealloc,
-    .tp_methods = arrow_export_methods,
+static PyType_Slot arrow_export_slots[] = {
+    {Py_tp_doc, "A received input exported through the Arrow C Data Interface, for pyarrow.array() (zero copy)."},
+    {Py_tp_dealloc, arrow_export_dealloc},
+    {Py_tp_methods, arrow_export_methods},
+    {0, NULL},
 };
+
+/* no Py_tp_new: made only by the module */
+static PyType_Spec arrow_export_spec = {"dora._native.ArrowExport", sizeof(ArrowExportObject), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                                        arrow_export_slots};
 
 /* ---- events --------------------------------------------------------------------------- */
 
@@ -376,7 +396,7 @@ static PyObject *build_dict(int n, PyObject **keys, PyObject **values) {
   PyObject *dict = NULL;
   for (int i = 0; i < n; i++)
     if (!values[i]) goto done;
-  if (!(dict = _PyDict_NewPresized(n))) goto done;
+  if (!(dict = PyDict_New())) goto done;
   for (int i = 0; i < n; i++)
     if (PyDict_SetItem(dict, keys[i], values[i]) < 0) {
       Py_CLEAR(dict);
@@ -390,7 +410,7 @@ done:
 /* The input's value: the event's data as a pyarrow array over the received bytes. */
 static PyObject *input_value(DoraEvent *event) {
   if (!import_array) return raise_code(DORA_E_USAGE, "dora._native.configure() was not called");
-  ArrowExportObject *export = PyObject_New(ArrowExportObject, &ArrowExportType);
+  ArrowExportObject *export = PyObject_New(ArrowExportObject, (PyTypeObject *)ArrowExportType);
   if (!export) return NULL;
   export->array.release = NULL;
   export->schema.release = NULL;
@@ -398,7 +418,7 @@ static PyObject *input_value(DoraEvent *event) {
     Py_DECREF(export);
     return last_error();
   }
-  PyObject *value = PyObject_CallOneArg(import_array, (PyObject *)export);
+  PyObject *value = PyObject_CallFunctionObjArgs(import_array, (PyObject *)export, NULL);
   Py_DECREF(export); /* releases the structs if pyarrow did not take them */
   return value;
 }
@@ -414,7 +434,7 @@ static PyObject *event_dict(DoraEvent *event) {
     case DoraEventType_Input: {
       PyObject *metadata = metadata_to_dict(dora_event_metadata(event));
       PyObject *ns = PyLong_FromUnsignedLongLong(read_dora_input_timestamp(event));
-      PyObject *when = ns && to_datetime ? PyObject_CallOneArg(to_datetime, ns) : Py_XNewRef(ns);
+      PyObject *when = ns && to_datetime ? PyObject_CallFunctionObjArgs(to_datetime, ns, NULL) : Py_XNewRef(ns);
       Py_XDECREF(ns);
       if (!metadata || !when || PyDict_SetItem(metadata, s_timestamp, when) < 0) {
         Py_XDECREF(metadata);
@@ -486,7 +506,7 @@ static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
   const char *config = NULL;
   static char *keywords[] = {"config", NULL};
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:Context", keywords, &config)) return NULL;
-  ContextObject *self = (ContextObject *)type->tp_alloc(type, 0);
+  ContextObject *self = (ContextObject *)((allocfunc)PyType_GetSlot(type, Py_tp_alloc))(type, 0);
   if (!self) return NULL;
   if (!(self->lock = PyThread_allocate_lock())) {
     Py_DECREF(self);
@@ -521,7 +541,7 @@ static void context_dealloc(ContextObject *self) {
     Py_END_ALLOW_THREADS
   }
   if (self->lock) PyThread_free_lock(self->lock);
-  Py_TYPE(self)->tp_free((PyObject *)self);
+  free_instance((PyObject *)self);
 }
 
 /* close(): closes the outputs and leaves the dataflow; idempotent. Waits for a call in
@@ -576,20 +596,20 @@ static int parse_send(const char *name, PyObject *const *args, Py_ssize_t nargs,
 /* The structs behind an object's __arrow_c_array__() capsules; the pair keeps them alive
  * (the capsules release them when the pair goes). */
 static PyObject *arrow_capsules(PyObject *data, struct ArrowArray **array, struct ArrowSchema **schema) {
-  PyObject *pair = PyObject_CallMethodNoArgs(data, s_arrow_c_array);
+  PyObject *pair = PyObject_CallMethodObjArgs(data, s_arrow_c_array, NULL);
   if (!pair) {
     if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
       PyErr_Clear();
-      PyErr_Format(PyExc_TypeError, "cannot send %s: not an Arrow array (no __arrow_c_array__)", Py_TYPE(data)->tp_name);
+      type_error_of("cannot send %U: not an Arrow array (no __arrow_c_array__)", data);
     }
     return NULL;
   }
-  if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+  if (!PyTuple_Check(pair) || PyTuple_Size(pair) != 2) {
     Py_DECREF(pair);
     return PyErr_SetString(PyExc_TypeError, "__arrow_c_array__() must return (schema capsule, array capsule)"), NULL;
   }
-  *schema = PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 0), "arrow_schema");
-  *array = *schema ? PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 1), "arrow_array") : NULL;
+  *schema = PyCapsule_GetPointer(PyTuple_GetItem(pair, 0), "arrow_schema");
+  *array = *schema ? PyCapsule_GetPointer(PyTuple_GetItem(pair, 1), "arrow_array") : NULL;
   if (!*array) {
     Py_DECREF(pair);
     return NULL;
@@ -673,7 +693,7 @@ static PyObject *context_send_raw(ContextObject *self, PyObject *const *args, Py
   static char empty;
   char *data = length > 0 ? (char *)dora_output_sample_data(sample) : &empty;
   PyObject *view = PyMemoryView_FromMemory(data, length, PyBUF_WRITE);
-  PyObject *filled = view ? PyObject_CallOneArg(args[2], view) : NULL;
+  PyObject *filled = view ? PyObject_CallFunctionObjArgs(args[2], view, NULL) : NULL;
   PyObject *released = view ? PyObject_CallMethod(view, "release", NULL) : NULL;
   Py_XDECREF(view);
   if (!filled || !released) {
@@ -735,16 +755,16 @@ static PyGetSetDef context_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject ContextType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._native.Context",
-    .tp_doc = "A node's connection to its dataflow: Context(config=None) joins it, with the given configuration JSON or DORA_NODE_CONFIG's.",
-    .tp_basicsize = sizeof(ContextObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = context_new,
-    .tp_dealloc = (destructor)context_dealloc,
-    .tp_methods = context_methods,
-    .tp_getset = context_getset,
+static PyType_Slot context_slots[] = {
+    {Py_tp_doc, "A node's connection to its dataflow: Context(config=None) joins it, with the given configuration JSON or DORA_NODE_CONFIG's."},
+    {Py_tp_new, context_new},
+    {Py_tp_dealloc, context_dealloc},
+    {Py_tp_methods, context_methods},
+    {Py_tp_getset, context_getset},
+    {0, NULL},
 };
+
+static PyType_Spec context_spec = {"dora._native.Context", sizeof(ContextObject), 0, Py_TPFLAGS_DEFAULT, context_slots};
 
 /* ---- module functions ----------------------------------------------------------------- */
 
@@ -752,9 +772,11 @@ static PyTypeObject ContextType = {
 static PyObject *configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   (void)self;
   if (nargs != 3) return PyErr_SetString(PyExc_TypeError, "configure() takes 3 arguments"), NULL;
-  Py_XSETREF(to_datetime, Py_NewRef(args[0]));
-  Py_XSETREF(timestamp_ns, Py_NewRef(args[1]));
-  Py_XSETREF(import_array, Py_NewRef(args[2]));
+  PyObject *old[] = {to_datetime, timestamp_ns, import_array};
+  to_datetime = Py_NewRef(args[0]);
+  timestamp_ns = Py_NewRef(args[1]);
+  import_array = Py_NewRef(args[2]);
+  for (int i = 0; i < 3; i++) Py_XDECREF(old[i]);
   Py_RETURN_NONE;
 }
 
@@ -774,9 +796,9 @@ static PyObject *metadata_roundtrip(PyObject *self, PyObject *params) {
  * golden-vector tests. */
 static PyObject *decode_frames(PyObject *self, PyObject *frames_obj) {
   (void)self;
-  PyObject *seq = PySequence_Fast(frames_obj, "frames must be a sequence of bytes");
+  PyObject *seq = PySequence_Tuple(frames_obj);
   if (!seq) return NULL;
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  Py_ssize_t n = PyTuple_Size(seq);
   if (n > 8) {
     Py_DECREF(seq);
     return PyErr_SetString(PyExc_ValueError, "at most 8 frames"), NULL;
@@ -786,7 +808,7 @@ static PyObject *decode_frames(PyObject *self, PyObject *frames_obj) {
   for (Py_ssize_t i = 0; i < n; i++) {
     char *data;
     Py_ssize_t len;
-    if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &data, &len) < 0) {
+    if (PyBytes_AsStringAndSize(PyTuple_GetItem(seq, i), &data, &len) < 0) {
       Py_DECREF(seq);
       return NULL;
     }
@@ -836,22 +858,22 @@ static PyObject *dynamic_config(PyObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "s|z:dynamic_config", &node_id, &dataflow)) return NULL;
   size_t capacity = 1 << 16;
   for (int attempt = 0; attempt < 2; attempt++) {
-    char *out = PyMem_RawMalloc(capacity);
+    char *out = malloc(capacity);
     if (!out) return PyErr_NoMemory();
     int64_t len;
     Py_BEGIN_ALLOW_THREADS
     len = dora_dynamic_config(node_id, dataflow, out, capacity);
     Py_END_ALLOW_THREADS
     if (len < 0) {
-      PyMem_RawFree(out);
+      free(out);
       return core_error("");
     }
     if ((size_t)len < capacity) {
       PyObject *text = PyUnicode_DecodeUTF8(out, (Py_ssize_t)len, "strict");
-      PyMem_RawFree(out);
+      free(out);
       return text;
     }
-    PyMem_RawFree(out);
+    free(out);
     capacity = (size_t)len + 1; /* larger than guessed: ask again */
   }
   return raise_code(DORA_E_CONFIG, "the dynamic node's configuration kept growing");
@@ -889,11 +911,14 @@ PyMODINIT_FUNC PyInit__native(void) {
   make_error = PyObject_GetAttrString(facts, "make_error");
   Py_DECREF(facts);
   if (!make_error) return NULL;
-  if (PyType_Ready(&ArrowExportType) < 0 || PyType_Ready(&ContextType) < 0) return NULL;
+  if (!(ArrowExportType = PyType_FromSpec(&arrow_export_spec))) return NULL;
+  PyObject *context_type = PyType_FromSpec(&context_spec);
+  if (!context_type) return NULL;
   PyObject *m = PyModule_Create(&module);
-  if (!m) return NULL;
-  if (PyModule_AddObjectRef(m, "Context", (PyObject *)&ContextType) < 0 || PyModule_AddObjectRef(m, "ArrowExport", (PyObject *)&ArrowExportType) < 0) {
-    Py_DECREF(m);
+  int added = m && PyModule_AddObjectRef(m, "Context", context_type) == 0 && PyModule_AddObjectRef(m, "ArrowExport", ArrowExportType) == 0;
+  Py_DECREF(context_type);
+  if (!added) {
+    Py_XDECREF(m);
     return NULL;
   }
   return m;

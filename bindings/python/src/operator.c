@@ -17,8 +17,9 @@
  * libdora_operator_api_c find them, as they do in the C runtime.
  */
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include <Python.h> /* setup.py defines Py_LIMITED_API (3.11's stable ABI) when built by 3.11+ */
 #include <dlfcn.h>
+#include <stdio.h>
 
 #include "host.h"
 #include "operator_types.h"
@@ -47,9 +48,12 @@ static int send_output(void *user, const char *output_id, const uint8_t *data, s
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     PyObject *text = value ? PyObject_Str(value) : NULL;
-    const char *utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
-    snprintf(error, error_len, "%s: %s", type ? ((PyTypeObject *)type)->tp_name : "error", utf8 ? utf8 : "");
+    const char *utf8 = text ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+    PyObject *name = type ? PyObject_GetAttrString(type, "__name__") : NULL;
+    const char *type_name = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+    snprintf(error, error_len, "%s: %s", type_name ? type_name : "error", utf8 ? utf8 : "");
     PyErr_Clear();
+    Py_XDECREF(name);
     Py_XDECREF(text);
     Py_XDECREF(type);
     Py_XDECREF(value);
@@ -75,11 +79,12 @@ static int operator_init(OperatorObject *self, PyObject *args, PyObject *kwargs)
     PyErr_SetString(PyExc_RuntimeError, "the operator is already loaded");
     return -1;
   }
-  Py_INCREF(send);
-  Py_XSETREF(self->send, send);
+  PyObject *old = self->send;
+  self->send = Py_NewRef(send);
+  Py_XDECREF(old);
   char error[1024] = "";
   DoraOperatorHost *host;
-  const char *file = PyBytes_AS_STRING(path);
+  const char *file = PyBytes_AsString(path);
   Py_BEGIN_ALLOW_THREADS
   host = dora_operator_load(file, send_output, self, error, sizeof error);
   Py_END_ALLOW_THREADS
@@ -167,7 +172,9 @@ static void operator_dealloc(OperatorObject *self) {
     self->host = NULL;
   }
   Py_XDECREF(self->send);
-  Py_TYPE(self)->tp_free((PyObject *)self);
+  PyTypeObject *type = Py_TYPE((PyObject *)self); /* a heap type: its instances hold a reference to it */
+  ((freefunc)PyType_GetSlot(type, Py_tp_free))((PyObject *)self);
+  Py_DECREF(type);
 }
 
 static PyMethodDef operator_methods[] = {
@@ -179,16 +186,17 @@ static PyMethodDef operator_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject OperatorType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dora._operator.SharedLibraryOperator",
-    .tp_basicsize = sizeof(OperatorObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A C operator (a shared library with dora_init_operator, dora_on_event, dora_drop_operator).",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)operator_init,
-    .tp_dealloc = (destructor)operator_dealloc,
-    .tp_methods = operator_methods,
+/* a heap type (PyType_FromSpec): the stable ABI has no static ones */
+static PyType_Slot operator_slots[] = {
+    {Py_tp_doc, "A C operator (a shared library with dora_init_operator, dora_on_event, dora_drop_operator)."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, operator_init},
+    {Py_tp_dealloc, operator_dealloc},
+    {Py_tp_methods, operator_methods},
+    {0, NULL},
 };
+
+static PyType_Spec operator_spec = {"dora._operator.SharedLibraryOperator", sizeof(OperatorObject), 0, Py_TPFLAGS_DEFAULT, operator_slots};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "dora._operator", "C operators in the Python runtime.", -1, NULL, NULL, NULL, NULL, NULL};
 
@@ -202,13 +210,13 @@ PyMODINIT_FUNC PyInit__operator(void) {
   node_error = PyObject_GetAttrString(facts, "NodeError");
   Py_DECREF(facts);
   if (!node_error) return NULL;
-  if (PyType_Ready(&OperatorType) < 0) return NULL;
+  PyObject *type = PyType_FromSpec(&operator_spec);
+  if (!type) return NULL;
   PyObject *m = PyModule_Create(&module);
-  if (!m) return NULL;
-  Py_INCREF(&OperatorType);
-  if (PyModule_AddObject(m, "SharedLibraryOperator", (PyObject *)&OperatorType) < 0) {
-    Py_DECREF(&OperatorType);
-    Py_DECREF(m);
+  int added = m && PyModule_AddObjectRef(m, "SharedLibraryOperator", type) == 0;
+  Py_DECREF(type);
+  if (!added) {
+    Py_XDECREF(m);
     return NULL;
   }
   return m;
