@@ -146,9 +146,9 @@ function absoluteSpec(spec: string, base: string): string {
 /**
  * How the new TypeScript project depends on dora-ts: as the project this copy is installed
  * in does (its package.json's spec: a version range from the registry, the tarball or git
- * URL it was installed from), else as npm recorded it (a global install: a version range
- * if it came from the registry), else this very folder (a checkout, or a copy installed
- * some other way: `file:` makes npm link it).
+ * URL it was installed from), else as that project's npm lock recorded it (`--no-save`: a
+ * version range if it came from the registry), else this very folder (a checkout, a global
+ * install: `file:` makes npm link it).
  */
 export function dependencySpec(root = PACKAGE_ROOT): string {
   const version = (readJson(path.join(root, 'package.json'))?.version as string | undefined) ?? '*';

@@ -4,7 +4,8 @@
 # library) and the Python wheel, installs the tarball into a fresh npm project and the
 # wheel into fresh virtual environments, then, with the installed `dora`: scaffolds a
 # project per language (`dora new`), follows the commands its README prints, and runs it
-# (`dora run`), expecting the ten counter values. Everything lives in one temporary
+# (`dora run`), expecting the ten counter values; and a TypeScript project from a global
+# install (`npm install -g`). Everything lives in one temporary
 # folder, removed at the end (and on failure).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -94,5 +95,14 @@ expect_in_readme . ".venv/bin/pip install"
 python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check "$wheel" >&2
 expect_run "$DORA" run dataflow.yml
+
+step "a global install: npm install -g, dora new, npm install, npx dora run"
+npm_q install -g --prefix "$WORK/global" "$tarball" >/dev/null
+cd "$WORK"
+"$WORK/global/bin/dora" new global-robot >/dev/null
+cd global-robot
+grep -qF "\"dora-ts\": \"file:$WORK/global/lib/node_modules/dora-ts\"" package.json || fail "global-robot/package.json does not depend on the global dora-ts"
+npm_q install >/dev/null
+expect_run npx dora run dataflow.yml
 
 step "ok: $(basename "$tarball") and $(basename "$wheel") install and run TypeScript, C and Python projects"

@@ -68,10 +68,15 @@ describe('dora new: the dependency on dora-ts', () => {
     expect(dependencySpec(installed('registry', { dependencies: { 'dora-ts': '^1.2.0' } }))).toBe('^1.2.0');
   });
 
-  test("installed globally: from the registry a version range, else what npm's lock recorded", () => {
+  test("installed without a spec in its project (--no-save): from the registry a version range, else what npm's lock recorded", () => {
     const lock = (resolved: string) => ({ packages: { 'node_modules/dora-ts': { version: '1.2.3', resolved } } });
-    expect(dependencySpec(installed('global', undefined, lock('https://registry.npmjs.org/dora-ts/-/dora-ts-1.2.3.tgz')))).toBe('^1.2.3');
-    expect(dependencySpec(installed('global-file', undefined, lock('file:../dora-ts-1.2.3.tgz')))).toBe(`file:${path.join(temp, 'dora-ts-1.2.3.tgz')}`);
+    expect(dependencySpec(installed('unsaved', {}, lock('https://registry.npmjs.org/dora-ts/-/dora-ts-1.2.3.tgz')))).toBe('^1.2.3');
+    expect(dependencySpec(installed('unsaved-file', {}, lock('file:../dora-ts-1.2.3.tgz')))).toBe(`file:${path.join(temp, 'dora-ts-1.2.3.tgz')}`);
+  });
+
+  test('installed globally (no project, no lock): the installed folder itself, which npm links', () => {
+    const root = installed(path.join('global', 'lib'), undefined);
+    expect(dependencySpec(root)).toBe(`file:${root}`);
   });
 });
 
