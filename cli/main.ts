@@ -17,6 +17,7 @@ import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue }
 import { toHtml, toMermaid } from '../coordinator/graph';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
+import { locateLibrary } from '../node-api/library';
 import { LANGUAGES, scaffold, type Language } from './new';
 
 const program = new Command('dora')
@@ -150,13 +151,20 @@ program
   });
 
 /**
- * The environment of build commands: pkg-config also finds this checkout's C library
- * (bindings/c/build/pkgconfig), so `cc node.c $(pkg-config --cflags --libs dora-node-api)`
- * (and `dora-operator-api` for C operators)
- * works before the library is installed.
+ * The environment of build commands: pkg-config also finds this package's C library
+ * (the checkout's bindings/c/build/pkgconfig, or the installed package's prebuilt one),
+ * so `cc node.c $(pkg-config --cflags --libs dora-node-api)` (and `dora-operator-api`
+ * for C operators, in a checkout) works before the library is installed.
  */
 function buildEnv(): NodeJS.ProcessEnv {
-  const inTree = path.resolve(__dirname, '../../bindings/c/build/pkgconfig');
+  let inTree: string;
+  try {
+    inTree = locateLibrary().pkgConfigDir;
+  } catch (err) {
+    // only C nodes need it: say why, and let the build commands run
+    process.stderr.write(`warning: ${err instanceof Error ? err.message : String(err)}\n`);
+    return process.env;
+  }
   const current = process.env.PKG_CONFIG_PATH;
   return { ...process.env, PKG_CONFIG_PATH: current ? `${inTree}:${current}` : inTree };
 }
@@ -378,7 +386,7 @@ program
   .action((dir: string, opts: { lang: Language }) => {
     const { build } = scaffold(path.resolve(dir), opts.lang);
     const yml = path.join(dir, 'dataflow.yml');
-    console.log(`created ${dir} (${opts.lang}): run it with ${build ? `\`dora build ${yml}\`, then ` : ''}\`dora run ${yml}\``);
+    console.log(`created ${dir} (${opts.lang}): run it with ${build ? `\`dora build ${yml}\`, then ` : ''}\`dora run ${yml}\` (set-up: ${path.join(dir, 'README.md')})`);
   });
 
 function parseLanguage(value: string): Language {

@@ -8,20 +8,18 @@
  * visible here (used for out-parameters and records, without koffi's slower
  * out-parameter marshalling).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import api from '../bindings/c/api.json';
 import { DoraError } from '../protocol/errors';
 import { ErrorCode } from '../protocol/facts';
+import { libraryPath } from './library';
+
+export { LIBRARY_ENV, libraryPath } from './library';
 
 // koffi ships a CommonJS build, but its type declarations are ESM-flavoured.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const koffi = require('koffi') as typeof import('koffi', { with: { 'resolution-mode': 'import' } });
 
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
-
-/** Environment variable naming the library file to load instead of the one in this package. */
-export const LIBRARY_ENV = 'DORA_NODE_API_LIB';
 
 interface ApiFunction {
   readonly name: string;
@@ -49,24 +47,17 @@ export function koffiType(t: string, parameter: boolean): string {
   return t;
 }
 
-/** Where the library is: $DORA_NODE_API_LIB, else the build beside this package's sources. */
-export function libraryPath(): string {
-  const override = process.env[LIBRARY_ENV];
-  if (override) return override;
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'bindings', 'c', 'build', 'libdora_node_api.so');
-    if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) break;
-  }
-  throw new DoraError(
-    `the dora node library (libdora_node_api.so) was not found beside ${__dirname}: build it with \`make -C bindings/c\` (./scripts/setup.sh does) or point ${LIBRARY_ENV} at it`,
-    { code: ErrorCode.LIBRARY },
-  );
-}
-
 /** Binds every function of the library by name. */
 export function bindLibrary(file = libraryPath()): Record<string, KoffiFunction> {
-  const lib = koffi.load(file);
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(file);
+  } catch (err) {
+    // the library links the system's libzmq (libzmq.so.5), which a machine may lack
+    const why = err instanceof Error ? err.message : String(err);
+    const hint = /libzmq/.test(why) ? ' (it needs the ZeroMQ library: Debian/Ubuntu: apt-get install libzmq5)' : '';
+    throw new DoraError(`cannot load the dora node library ${file}: ${why}${hint}`, { code: ErrorCode.LIBRARY });
+  }
   const fns: Record<string, KoffiFunction> = {};
   for (const f of apiFunctions()) {
     const params = f.params.map(([t]) => koffiType(t, true)).join(', ');

@@ -34,6 +34,7 @@ const MIN_GC_INTERVAL_MS = 50;
 /** Room for the core's error message when joining fails on a worker thread. */
 const ERROR_CAPACITY = 4096;
 
+/** How `new Node(options)` joins its dataflow; every field is optional (a node the daemon started needs none). */
 export interface NodeOptions {
   /**
    * A dynamic node's id (`path: dynamic` in the YAML): a process the user starts (a
@@ -117,7 +118,14 @@ interface Opened {
   readonly sender: Sender;
 }
 
+/**
+ * A node of a dataflow: `new Node()` joins the dataflow that started this process (or,
+ * with `nodeId`, a running one as a dynamic node); `for await (const event of node)`
+ * receives its events until STOP or all inputs close; `sendOutput` sends on its outputs.
+ * Close it with `close()` or `await using` (it also closes when the process ends).
+ */
 export class Node implements AsyncIterable<Event>, AsyncDisposable {
+  /** The configuration the node runs with (from the daemon's `DORA_NODE_CONFIG`, or the options). */
   readonly config: NodeConfig;
   private readonly opened: Opened;
   private readonly ready: Promise<Joined>;
@@ -161,6 +169,7 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     return this.config.nodeId;
   }
 
+  /** The id (a UUID) of the running dataflow this node belongs to. */
   get dataflowId(): string {
     return this.config.dataflowId;
   }

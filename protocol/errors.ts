@@ -5,7 +5,9 @@
  */
 import { ErrorCode, errorName } from './facts';
 
+/** An error of dora-ts: `message` for people, `code` (ErrorCode) for programs. */
 export class DoraError extends Error {
+  /** Always `DoraError` (subclasses give their own). */
   override name = 'DoraError';
   /** The error's number in the catalogue (ErrorCode). */
   readonly code: ErrorCode;

@@ -79,26 +79,32 @@ export enum ParameterTag {
 
 /** Names of the event types, indexed by their number (enum DoraEventType). */
 export const EVENT_TYPES = ["STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN", "INPUT_RECOVERED", "NODE_RESTARTED", "NODE_FAILED"] as const;
+/** One of EVENT_TYPES. */
 export type EventTypeName = (typeof EVENT_TYPES)[number];
 
 /** Why a node is told to stop (dora's causes). */
 export const STOP_CAUSES = ["MANUAL", "ALL_INPUTS_CLOSED"] as const;
+/** One of STOP_CAUSES. */
 export type StopCause = (typeof STOP_CAUSES)[number];
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
+/** One of LOG_LEVELS. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Tags (`t`) of node → daemon requests. */
 export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "dynamic-config", "closing"] as const;
+/** One of NODE_REQUEST_TAGS. */
 export type NodeRequestTag = (typeof NODE_REQUEST_TAGS)[number];
 
 /** Tags (`t`) of the daemon's answers to `register`. */
 export const REGISTER_REPLY_TAGS = ["ok", "error"] as const;
+/** One of REGISTER_REPLY_TAGS. */
 export type RegisterReplyTag = (typeof REGISTER_REPLY_TAGS)[number];
 
 /** Tags (`t`) of daemon → node events. */
 export const DAEMON_EVENT_TAGS = ["start", "stop", "peer-exited", "inputs-closed", "node-restarted", "node-failed"] as const;
+/** One of DAEMON_EVENT_TAGS. */
 export type DaemonEventTag = (typeof DAEMON_EVENT_TAGS)[number];
 
 /** Buffers and children of each kind of Arrow layout (children -1: one per field). */
@@ -218,6 +224,7 @@ export interface NodeConfig {
 
 /** The fields of NodeConfig, in order. */
 export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs"] as const;
+/** One of NODE_CONFIG_FIELDS. */
 export type NodeConfigField = (typeof NODE_CONFIG_FIELDS)[number];
 
 /** How the node core hands an event to a binding in one call (dora_next_event_record): a fixed part, little-endian, then at offset `body` the Arrow layout and the parameters in their wire encoding, the message (stop cause or error text, UTF-8), and at the next multiple of 8 a copy of an inline payload. Field offsets: */

@@ -14,6 +14,7 @@ import { ByteReader, ByteWriter, WireError } from './wire';
 /** Wire tags of parameter values (protocol/facts.json, docs/protocol.md). */
 export { ParameterTag } from './facts';
 
+/** A value of a message parameter: what dora's metadata parameters can hold. */
 export type ParameterValue =
   | boolean
   | number
@@ -24,6 +25,7 @@ export type ParameterValue =
   | readonly (number | bigint)[]
   | readonly string[];
 
+/** The user parameters of a message, by name (sent with `sendOutput`, received in `event.metadata`). */
 export type Parameters = Readonly<Record<string, ParameterValue>>;
 
 const I64_MIN = -(1n << 63n);

@@ -93,7 +93,7 @@ export function renderTypeScript(f: Facts): string {
   );
 
   const list = (name: string, type: string, docText: string, values: readonly string[]) => {
-    out.push(...doc(docText), `export const ${name} = [${values.map(q).join(', ')}] as const;`, `export type ${type} = (typeof ${name})[number];`, '');
+    out.push(...doc(docText), `export const ${name} = [${values.map(q).join(', ')}] as const;`, `/** One of ${name}. */`, `export type ${type} = (typeof ${name})[number];`, '');
   };
   list('EVENT_TYPES', 'EventTypeName', 'Names of the event types, indexed by their number (enum DoraEventType).', f.eventTypes.map((e) => e.name));
   list('STOP_CAUSES', 'StopCause', 'Why a node is told to stop (dora\'s causes).', f.stopCauses.map((c) => c.name));

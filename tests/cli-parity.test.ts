@@ -98,9 +98,9 @@ test('stop --all stops every running dataflow of the coordinator', async () => {
 
 describe('new --lang', () => {
   test.each([
-    ['typescript', ['sender.ts', 'receiver.ts', 'package.json', 'node_modules']],
-    ['python', ['sender.py', 'receiver.py']],
-    ['c', ['sender.c', 'receiver.c']],
+    ['typescript', ['sender.ts', 'receiver.ts', 'package.json', 'node_modules', 'README.md']],
+    ['python', ['sender.py', 'receiver.py', 'README.md']],
+    ['c', ['sender.c', 'receiver.c', 'README.md']],
   ])('%s: the project it writes runs with `dora run` and prints the ten counter values', async (lang, files) => {
     const dir = path.join(projects, lang);
     const created = await dora(['new', '--lang', lang, dir]);
@@ -129,6 +129,6 @@ describe('new --lang', () => {
 test('the default language is TypeScript', async () => {
   const dir = path.join(projects, 'default');
   expect((await dora(['new', dir])).code).toBe(0);
-  expect(fs.readdirSync(dir).sort()).toEqual(['dataflow.yml', 'node_modules', 'package.json', 'receiver.ts', 'sender.ts']);
+  expect(fs.readdirSync(dir).sort()).toEqual(['README.md', 'dataflow.yml', 'node_modules', 'package.json', 'receiver.ts', 'sender.ts']);
   expect(fs.realpathSync(path.join(dir, 'node_modules', 'dora-ts'))).toBe(fs.realpathSync(ROOT));
 });
