@@ -220,6 +220,7 @@ describe('dora node and dora restart on a background coordinator', () => {
   }, 120_000);
   afterAll(async () => {
     await dora(['down'], { env });
+    fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
   test('node list/info, node restart (a C node: restart count 1), node stop, and restart of the whole dataflow', async () => {
