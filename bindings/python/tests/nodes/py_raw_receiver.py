@@ -6,15 +6,7 @@ import os
 import numpy as np
 
 from dora import Node
-
-
-def mapped_from_shm(address: int) -> bool:
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if lo <= address < hi:
-                return "/dev/shm/dora-ts-" in line
-    return False
+from shm_probe import mapped_from_shm
 
 
 node = Node()

@@ -7,17 +7,9 @@ from collections import OrderedDict
 import numpy as np
 
 from dora import Node
+from shm_probe import mapped_from_shm
 
 SIZE = 40_000_000
-
-
-def mapped_from_shm(address: int) -> bool:
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if lo <= address < hi:
-                return "/dev/shm/dora-ts-" in line
-    return False
 
 
 node = Node()
