@@ -207,8 +207,16 @@ function checkout(): string {
   }
 }
 
-/** The C runtime executable (built by `make -C bindings/c`); `$DORA_C_RUNTIME` names another (the sanitizer build, say). */
-export const C_RUNTIME = path.join(checkout(), 'bindings', 'c', 'build', 'dora-runtime');
+/**
+ * The C runtime executable: the checkout's build (`make -C bindings/c`), else the one an
+ * installed package ships prebuilt beside the node library (prebuilds/<platform>-<arch>/);
+ * `$DORA_C_RUNTIME` names another (the sanitizer build, say).
+ */
+const RUNTIMES = [
+  path.join(checkout(), 'bindings', 'c', 'build', 'dora-runtime'),
+  path.join(checkout(), 'prebuilds', `${process.platform}-${process.arch}`, 'dora-runtime'),
+];
+export const C_RUNTIME = RUNTIMES.find((file) => fs.existsSync(file)) ?? RUNTIMES[0];
 
 /** How the daemon starts the runtime process of a node of operators. */
 export function runtimeCommand(operators: readonly ResolvedOperator[], env: NodeJS.ProcessEnv = process.env): Command {

@@ -30,4 +30,17 @@ Cflags: -I\${includedir}
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} -l:libdora_node_api.so.0
 Libs.private: -lpthread
 PC
+# the C operator runtime (its rpath, $ORIGIN, finds the library beside it) and what a C operator links
+cp bindings/c/build/dora-runtime bindings/c/build/libdora_operator_api_c.a "$out/"
+if command -v strip >/dev/null; then strip --strip-debug "$out/dora-runtime"; fi
+cat > "$out/pkgconfig/dora-operator-api.pc" <<PC
+libdir=\${pcfiledir}/..
+includedir=\${pcfiledir}/../../../bindings/c/include
+
+Name: dora-operator-api
+Description: dora's C operator API (operator_api.h), for operators run by dora-ts
+Version: $version
+Cflags: -I\${includedir}
+Libs: \${libdir}/libdora_operator_api_c.a
+PC
 echo "prepack: $out/libdora_node_api.so.0 ($(du -k "$out/libdora_node_api.so.0" | cut -f1) KiB)" >&2

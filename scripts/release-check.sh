@@ -86,6 +86,25 @@ expect_in_readme . "dora run dataflow.yml"
 ldd ./sender | grep -q "$WORK/app/node_modules/dora-ts/prebuilds/" || fail "the C node is not linked against the library in the installed package"
 expect_run "$DORA" run dataflow.yml
 
+step "C operator: built against the package's dora-operator-api, run by its prebuilt C runtime"
+mkdir -p "$WORK/c-operator" && cd "$WORK/c-operator"
+cp "$REPO/tests/fixtures/c/operator.c" .
+cat > dataflow.yml <<'YML'
+nodes:
+  - id: ops
+    operators:
+      - id: counter
+        shared-library: build/counter
+        build: mkdir -p build && cc -shared -fPIC operator.c -o build/libcounter.so $(pkg-config --cflags --libs dora-operator-api)
+        inputs:
+          message: dora/timer/millis/20
+        outputs: [counter]
+YML
+"$DORA" build dataflow.yml >/dev/null 2>&1 || fail "dora build of the C operator failed: $("$DORA" build dataflow.yml 2>&1)"
+out="$("$DORA" run dataflow.yml --stop-after 1s 2>&1)" || fail "the C operator's dataflow failed:"$'\n'"$out"
+grep -q "exe $WORK/app/node_modules/dora-ts/prebuilds/.*/dora-runtime" <<<"$out" || fail "the operator did not run in the package's prebuilt C runtime:"$'\n'"$out"
+grep -q "c operator: dropped after [1-9]" <<<"$out" || fail "the C operator received nothing:"$'\n'"$out"
+
 step "Python: dora new --lang python, a fresh .venv with the wheel, dora run"
 cd "$WORK"
 "$DORA" new --lang python py-robot >/dev/null
@@ -105,4 +124,4 @@ grep -qF "\"dora-ts\": \"file:$WORK/global/lib/node_modules/dora-ts\"" package.j
 npm_q install >/dev/null
 expect_run npx dora run dataflow.yml
 
-step "ok: $(basename "$tarball") and $(basename "$wheel") install and run TypeScript, C and Python projects"
+step "ok: $(basename "$tarball") and $(basename "$wheel") install and run TypeScript, C (node and operator) and Python projects"
