@@ -52,7 +52,9 @@ export async function first(node: Node): Promise<Event | undefined> {
   return undefined;
 }
 TS
-"$REPO/node_modules/.bin/tsc" --noEmit --strict --module node16 --moduleResolution node16 --target es2022 --types node --typeRoots "$REPO/node_modules/@types" types.ts ||
+# the project's own @types (the package brings @types/node, which its types use); only the compiler comes from the checkout
+[ -d node_modules/@types/node ] || fail "installing the package did not bring @types/node, which its types need"
+"$REPO/node_modules/.bin/tsc" --noEmit --strict --module node16 --moduleResolution node16 --target es2022 --types node --typeRoots ./node_modules/@types types.ts ||
   fail "the package's types do not check"
 
 # README commands must be the ones this script runs, so they cannot drift apart
