@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
-import { PROTOCOL_VERSION } from '../protocol/facts';
+import { LOG_LEVELS, PROTOCOL_VERSION, type LogLevel } from '../protocol/facts';
 import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
 import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
@@ -18,6 +18,7 @@ import { toHtml, toMermaid } from '../coordinator/graph';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
+import { colourEnabled, formatLine, levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
 
 const program = new Command('dora')
@@ -84,7 +85,7 @@ program
       outDir: opts.out ? path.resolve(opts.out) : undefined,
       onLine: (l) => {
         const out = l.stream === 'stderr' ? process.stderr : process.stdout;
-        out.write(`[${l.node}] ${l.line}\n`);
+        out.write(`${formatLine(l.node, l.line, colourEnabled(out))}\n`);
       },
       ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
     });
@@ -291,9 +292,46 @@ program
   .description("print a dataflow's logs (one node's, or all nodes' prefixed by node id)")
   .argument('<dataflow>', 'dataflow id, id prefix or name')
   .argument('[node]', 'node id')
-  .action(async (dataflow: string, node: string | undefined) => {
+  .option('--tail <lines>', 'only the last N lines', (v) => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a number of lines`);
+    return Number(v);
+  })
+  .option('--grep <regex>', 'only lines matching this regular expression', (v) => {
+    try {
+      return new RegExp(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  })
+  .addOption(new Option('--level <level>', 'only log records at this level or above (printed lines have none)').choices([...LOG_LEVELS]))
+  .option('--follow', 'keep printing new lines until the dataflow ends')
+  .action(async (dataflow: string, node: string | undefined, opts: { tail?: number; grep?: RegExp; level?: LogLevel; follow?: boolean }) => {
+    const keep = (line: string) => {
+      const text = node === undefined ? line.replace(/^\[[^\]]*\] /, '') : line; // without its node prefix
+      if (opts.grep && !opts.grep.test(line)) return false;
+      if (opts.level) {
+        const level = levelOf(text);
+        if (!level || LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(opts.level)) return false;
+      }
+      return true;
+    };
     const reply = await controlRequest({ cmd: 'logs', dataflow, node });
-    process.stdout.write(reply.text ?? '');
+    let lines = (reply.text ?? '').split('\n').filter((l) => l.length > 0).filter(keep);
+    if (opts.tail !== undefined) lines = opts.tail === 0 ? [] : lines.slice(-opts.tail);
+    for (const line of lines) process.stdout.write(`${line}\n`);
+    if (!opts.follow) return;
+    // the coordinator's buffer of recent lines, from now on (what was stored is printed above)
+    let from = (await controlRequest({ cmd: 'follow', dataflow, from: Number.MAX_SAFE_INTEGER })).next ?? 0;
+    for (;;) {
+      const next = await controlRequest({ cmd: 'follow', dataflow, from });
+      for (const line of next.lines ?? []) {
+        const own = node === undefined || line.startsWith(`[${node}] `);
+        if (own && keep(node === undefined ? line : line.slice(node.length + 3))) process.stdout.write(`${node === undefined ? line : line.slice(node.length + 3)}\n`);
+      }
+      from = next.next ?? from;
+      if (next.dataflow && next.dataflow.status !== 'running' && next.dataflow.status !== 'stopping') return;
+      await sleep(200);
+    }
   });
 
 program

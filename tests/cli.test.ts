@@ -49,6 +49,13 @@ test('up / start / list / logs / stop / down', async () => {
   expect(logs.stdout).toContain('marker line');
   const all = await dora(['logs', 'demo'], { env });
   expect(all.stdout).toContain('[sink] marker line');
+  // filters: --grep, --level (log records at or above it), --tail
+  fs.appendFileSync(path.join(listed[0].logDir, 'log_sink.txt'), '[warn] a warning\n[debug] a detail\nlast line\n');
+  expect((await dora(['logs', 'demo', 'sink', '--grep', '^marker'], { env })).stdout).toBe('marker line\n');
+  expect((await dora(['logs', 'demo', 'sink', '--level', 'info'], { env })).stdout).toBe('[warn] a warning\n');
+  expect((await dora(['logs', 'demo', '--level', 'debug', '--tail', '1'], { env })).stdout).toBe('[sink] [debug] a detail\n');
+  expect((await dora(['logs', 'demo', 'sink', '--tail', '2'], { env })).stdout).toBe('[debug] a detail\nlast line\n');
+  expect((await dora(['logs', 'demo', 'sink', '--level', 'loud'], { env })).stderr).toMatch(/argument 'loud' is invalid\. Allowed choices are error, warn, info, debug, trace/);
   const unknown = await dora(['logs', 'demo', 'sinc'], { env });
   expect([unknown.code, unknown.stderr.trim()]).toEqual([1, `error: dataflow ${id} has no node "sinc" (nodes: ticker, sink)`]);
 
@@ -58,6 +65,30 @@ test('up / start / list / logs / stop / down', async () => {
   expect(after.code).toBe(1);
   expect(after.stderr).toContain('dora up');
   expect(leftovers()).toEqual([]);
+});
+
+test('node output on a terminal: each prefix in its colour, warnings and errors coloured; plain with NO_COLOR or when piped', async () => {
+  const df = tempDataflow(`nodes:\n` + node('sender', 'sender.ts', `    env: { COUNT: 2, EXIT_CODE: 3 }\n    outputs: [out]\n`));
+  const piped = await dora(['run', df.file], { cwd: df.dir });
+  expect(piped.stdout).toContain('[sender] sent 2');
+  expect(piped.stdout + piped.stderr).not.toContain('\x1b[');
+  const coloured = await dora(['run', df.file], { cwd: df.dir, env: { FORCE_COLOR: '1' } });
+  expect(coloured.stdout).toMatch(/\x1b\[\d+m\[sender\]\x1b\[0m sent 2/);
+  expect(coloured.stdout).toMatch(/\x1b\[31m\[error\] node sender exited with status 3\x1b\[0m/);
+  const plain = await dora(['run', df.file], { cwd: df.dir, env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+  expect(plain.stdout).not.toContain('\x1b[');
+  expect(plain.stdout).toContain('[sender] sent 2');
+});
+
+test('logs --follow prints what a running dataflow prints from now on, filtered, and ends with it', async () => {
+  expect((await dora(['up'], { env })).code).toBe(0);
+  const df = tempDataflow(`nodes:\n` + node('sender', 'sender.ts', `    env: { COUNT: 4 }\n    inputs: { tick: dora/timer/millis/300 }\n    outputs: [out]\n`));
+  const id = (await dora(['start', df.file], { env })).stdout.trim();
+  const t0 = Date.now();
+  const followed = await dora(['logs', id, 'sender', '--follow', '--grep', 'sent'], { env });
+  expect(followed.code).toBe(0);
+  expect(followed.stdout).toBe('sent 4\n'); // printed about 1.2 s after the start; the stored lines before it had none
+  expect(Date.now() - t0).toBeLessThan(15_000);
 });
 
 test('start --attach streams logs and exits with the dataflow status', async () => {
