@@ -34,7 +34,9 @@ export interface Result {
 
 /** Starts the CLI; `done` resolves with its output when it exits. */
 export function startDora(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the CLI's output is matched as plain text: no colour a terminal running jest would ask for
+  const env = { ...process.env, FORCE_COLOR: undefined, NO_COLOR: undefined, ...options.env };
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
