@@ -446,9 +446,13 @@ export class DataflowRun {
           await this.router.send([identity, this.dynamicConfig(request.node, request.version)]);
           continue;
         }
+        if (request.t === 'tap') {
+          await this.router.send([identity, encodeControl({ t: 'error', message: 'taps are not served by this daemon yet' })]);
+          continue;
+        }
         const state = this.nodes.get(request.node);
         if (!state) continue;
-        state.lastSeen = performance.now();
+        if (request.t !== 'stats') state.lastSeen = performance.now(); // sent by the core's watchdog thread: no sign the node's code lives
         switch (request.t) {
           case 'register': {
             const refusal = request.version !== PROTOCOL_VERSION ? versionRefusal(request.version) : state.spec.dynamic ? this.joinRefusal(state) : undefined;
