@@ -21,7 +21,7 @@ import {
   type InputWiring,
   type NodeConfig,
 } from '../protocol/config';
-import { decodeNodeRequest, encodeControl, type DaemonEvent, type RegisterReply } from '../protocol/control';
+import { decodeNodeRequest, encodeControl, type DaemonEvent, type NodeRequest, type RegisterReply } from '../protocol/control';
 import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
@@ -36,6 +36,7 @@ import { NodeProcess, commandFor, type Exit } from './spawner';
 import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
+import { TAP_QUEUE_SIZE, Taps } from './taps';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -151,6 +152,16 @@ export class DataflowRun {
   /** Joined dynamic nodes' processes: one that ends has left the dataflow. */
   private readonly processWatch = new ProcessWatch<NodeState>((state) => this.leave(state, 'left: its process ended without closing the node'));
   private readonly daemonStartTime = startTime(process.pid) ?? null;
+  /** Tools reading an output (dora topic echo, ...): taps.ts. */
+  private readonly taps = new Taps({
+    refusal: (node, output) => this.tapRefusal(node, output),
+    publishToNode: (node, event) => this.publish(node, event),
+    publishToTap: (id, event) => this.outbox.send([eventTopic(id), encodeControl(event)]),
+    running: (node) => {
+      const state = this.nodes.get(node);
+      return state?.status === 'running' && (state.process !== undefined || state.joined !== undefined);
+    },
+  });
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
 
@@ -203,6 +214,7 @@ export class DataflowRun {
     this.stopRequested = true;
     this.stopTimers();
     this.processWatch.close();
+    this.taps.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const spawned = [...this.nodes.values()].flatMap((n) => (n.process ? [n.process] : []));
@@ -447,7 +459,11 @@ export class DataflowRun {
           continue;
         }
         if (request.t === 'tap') {
-          await this.router.send([identity, encodeControl({ t: 'error', message: 'taps are not served by this daemon yet' })]);
+          await this.router.send([identity, this.tapConfig(request.source, request.version)]);
+          continue;
+        }
+        if (Taps.isTap(request.node)) {
+          await this.serveTap(identity, request);
           continue;
         }
         const state = this.nodes.get(request.node);
@@ -473,6 +489,7 @@ export class DataflowRun {
           case 'restart-seen': {
             const peer = typeof request.peer === 'string' ? this.nodes.get(request.peer) : undefined;
             if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
+            this.taps.seen(state.spec.id, request.peer);
             break;
           }
           case 'log':
@@ -508,7 +525,8 @@ export class DataflowRun {
         const topic = frame.subarray(1).toString('utf8');
         const node = topic.startsWith(EVENTS_TOPIC_PREFIX) ? topic.slice(EVENTS_TOPIC_PREFIX.length, -1) : undefined;
         const state = node !== undefined ? this.nodes.get(node) : undefined;
-        if (state) {
+        if (node !== undefined && Taps.isTap(node)) this.taps.subscribed(node);
+        else if (state) {
           state.eventsSubscribed = true;
           for (const event of this.pendingEvents.get(state.spec.id) ?? []) this.publish(state.spec.id, event);
           this.pendingEvents.delete(state.spec.id);
@@ -585,6 +603,78 @@ export class DataflowRun {
     for (const sender of state.awaitingSenders) if (!told.has(sender)) state.awaitingSenders.delete(sender);
     if (!state.spec.dynamic) this.logs.append({ node: id, stream: 'log', line: `[info] node ${id} restarted (restart ${state.restarts})` });
     this.maybeStart();
+  }
+
+  /** Why `node/output` cannot be tapped now (taps.ts), if it cannot. */
+  private tapRefusal(node: string, output: string): string | undefined {
+    const state = this.nodes.get(node);
+    if (!state) return `dataflow ${this.id} has no node "${node}" (nodes: ${this.nodeIds().join(', ')})`;
+    if (!state.spec.outputs.includes(output)) return `node "${node}" has no output "${output}" (outputs: ${state.spec.outputs.join(', ') || 'none'})`;
+    if (this.routing.routedOutputs(state.spec).includes(output)) return `output "${node}/${output}" carries the node's printed lines or logs (send_stdout_as/send_logs_as): read them with dora logs`;
+    if (this.stopRequested || this.result) return `the dataflow is ${this.statusValue}`;
+    if (!this.started) return 'the dataflow has not started yet';
+    if (state.status !== 'running' || !state.started) return `node "${node}" is not running (${state.status}${state.detail ? `: ${state.detail}` : ''})`;
+    return undefined;
+  }
+
+  /** A tap's configuration (`tap`, docs/protocol.md 6.2), or why not. */
+  private tapConfig(source: string, version: number): Buffer {
+    if (version !== PROTOCOL_VERSION) return encodeControl({ t: 'error', message: versionRefusal(version) });
+    const tap = this.taps.create(source);
+    if ('error' in tap) return encodeControl({ t: 'error', message: tap.error });
+    const config: NodeConfig = {
+      protocolVersion: PROTOCOL_VERSION,
+      dataflowId: this.id,
+      nodeId: tap.id,
+      daemonPid: process.pid,
+      daemonStartTime: this.daemonStartTime,
+      dynamic: true,
+      daemonRequests: this.ep.daemonRequests,
+      daemonEvents: this.ep.daemonEvents,
+      dataEndpoint: null,
+      dropEndpoint: null,
+      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
+      segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
+      outputs: [],
+      subscribers: {},
+      inputs: [
+        {
+          id: source,
+          queueSize: TAP_QUEUE_SIZE,
+          endpoint: this.ep.nodeData(tap.node),
+          topic: outputTopic(tap.node, tap.output),
+          source,
+          dropEndpoint: this.ep.nodeDrops(tap.node),
+          timeoutMs: 0,
+          restartable: false,
+        },
+      ],
+      nodeDescriptor: { id: tap.id },
+      dataflowDescriptorFile: this.descriptorFile,
+      restartCount: 0,
+      outputTypes: {},
+      healthCheckTimeoutMs: 0,
+    };
+    return Buffer.from(JSON.stringify(config));
+  }
+
+  /** A tap's requests: it registers, is ready, leaves; its counters and logs are its own business. */
+  private async serveTap(identity: Buffer, request: Exclude<NodeRequest, { t: 'tap' }>): Promise<void> {
+    const id = request.node;
+    switch (request.t) {
+      case 'register': {
+        const refusal = request.version !== PROTOCOL_VERSION ? versionRefusal(request.version) : this.taps.register(id, request.pid);
+        await this.router.send([identity, encodeControl(refusal ? { t: 'error', message: refusal } : { t: 'ok' })]);
+        break;
+      }
+      case 'ready':
+        this.taps.ready(id);
+        break;
+      case 'closing':
+        await this.router.send([identity, encodeControl({ t: 'ok' })]);
+        this.taps.leave(id);
+        break;
+    }
   }
 
   /** A dynamic node's configuration, or why it cannot join now (`dynamic-config`). */
@@ -741,6 +831,7 @@ export class DataflowRun {
             : `exited with status ${exit.code}`;
     }
     for (const other of this.nodes.values()) other.awaitingSenders.delete(id); // a gone sender holds nothing
+    this.taps.senderExited(id);
 
     // Its senders may hold shared-memory samples on its account (and wait for its
     // subscription at the barrier): it holds nothing any more.
@@ -921,6 +1012,7 @@ export class DataflowRun {
     if (this.result) return;
     this.stopTimers();
     this.processWatch.close();
+    this.taps.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const nodes = this.nodeOutcomes();
