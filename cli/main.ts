@@ -20,6 +20,7 @@ import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
 import { colourEnabled, formatLine, levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
+import { registerObserveCommands } from './observe/commands';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -541,6 +542,8 @@ function doraSpellings(argv: readonly string[]): string[] {
     return m ? (m[1] === 'true' ? '--exit-when-nodes-finish' : '--no-exit-when-nodes-finish') : arg;
   });
 }
+
+registerObserveCommands(program); // topic list|echo|hz|info|pub, top
 
 program.parseAsync(doraSpellings(process.argv)).catch((err: unknown) => {
   if (err instanceof DoraError) {

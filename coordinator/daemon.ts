@@ -37,6 +37,8 @@ import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
 import { TAP_QUEUE_SIZE, Taps } from './taps';
+import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
+import { RunControl } from './runcontrol';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -153,6 +155,10 @@ export class DataflowRun {
   private readonly processWatch = new ProcessWatch<NodeState>((state) => this.leave(state, 'left: its process ended without closing the node'));
   private readonly daemonStartTime = startTime(process.pid) ?? null;
   /** Tools reading an output (dora topic echo, ...): taps.ts. */
+  /** Each node's reported counters, and its process's CPU and memory: `metrics`. */
+  private readonly observed: Metrics;
+  /** The run's own control endpoint (metrics, topics): also there under `dora run`. */
+  private readonly control = new RunControl((request) => (request.cmd === 'metrics' ? this.metrics() : this.topics()));
   private readonly taps = new Taps({
     refusal: (node, output) => this.tapRefusal(node, output),
     publishToNode: (node, event) => this.publish(node, event),
@@ -178,6 +184,7 @@ export class DataflowRun {
     this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
     this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
     this.finished = new Promise((resolve) => (this.finish = resolve));
+    this.observed = new Metrics(dataflow, () => this.nodeOutcomes());
     for (const spec of dataflow.nodes) {
       this.nodes.set(spec.id, {
         spec,
@@ -215,6 +222,8 @@ export class DataflowRun {
     this.stopTimers();
     this.processWatch.close();
     this.taps.close();
+    this.observed.close();
+    this.control.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const spawned = [...this.nodes.values()].flatMap((n) => (n.process ? [n.process] : []));
@@ -281,6 +290,25 @@ export class DataflowRun {
     return this.finished;
   }
 
+  /** What `dora top` and the web view show (coordinator/metrics.ts). */
+  metrics(): MetricsReply {
+    return this.observed.snapshot();
+  }
+
+  /** Every output with its readers and traffic (`dora topic list/info`). */
+  topics(): TopicsReply {
+    return describeTopics(
+      this.dataflow,
+      this.observed,
+      this.taps.counts(),
+      (node) => this.routing.routedOutputs(this.nodes.get(node)!.spec),
+      (node, output) => {
+        const type = this.nodes.get(node)!.spec.outputTypes[output];
+        return type === undefined ? null : formatPortType(type);
+      },
+    );
+  }
+
   /** The ids of the nodes, in descriptor order. */
   nodeIds(): string[] {
     return [...this.nodes.keys()];
@@ -338,8 +366,10 @@ export class DataflowRun {
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
     this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
     const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
-    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, dynamicNodes: dynamic.map((n) => n.spec.id) });
+    const control = `ipc://${path.join(this.runDir.path, 'control')}`;
+    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id) });
     await this.router.bind(this.ep.daemonRequests);
+    await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);
     void this.serveRequests();
     void this.watchSubscriptions();
@@ -486,6 +516,9 @@ export class DataflowRun {
             break;
           case 'heartbeat':
             break; // lastSeen is all it is for
+          case 'stats':
+            this.observed.report(state.spec.id, (state.process ?? state.joined)?.pid, request.outputs, request.inputs);
+            break;
           case 'restart-seen': {
             const peer = typeof request.peer === 'string' ? this.nodes.get(request.peer) : undefined;
             if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
@@ -1013,6 +1046,8 @@ export class DataflowRun {
     this.stopTimers();
     this.processWatch.close();
     this.taps.close();
+    this.observed.close();
+    this.control.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const nodes = this.nodeOutcomes();

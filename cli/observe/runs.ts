@@ -6,6 +6,7 @@
  * (the CLI's) alike, without a coordinator.
  */
 import * as fs from 'node:fs';
+import * as zmq from 'zeromq';
 import * as path from 'node:path';
 import type { DaemonRecord } from '../../coordinator/rundir';
 import { startTime } from '../../coordinator/rundir';
@@ -61,10 +62,33 @@ export function findRun(arg: string | undefined, root?: string): LiveRun {
     if (runs.length === 1) return runs[0];
     throw new DoraError(`${runs.length} dataflows are running: name one (${runs.map(describe).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
   }
-  const byId = runs.find((r) => r.id === arg);
+  const byId = runs.find((r) => r.id === arg) ?? (arg.length >= 4 && runs.filter((r) => r.id.startsWith(arg)).length === 1 ? runs.find((r) => r.id.startsWith(arg)) : undefined);
   if (byId) return byId;
   const byName = runs.filter((r) => r.name === arg);
   if (byName.length === 1) return byName[0];
   if (byName.length > 1) throw new DoraError(`${byName.length} running dataflows are named "${arg}": use an id (${byName.map((r) => r.id).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
   throw new DoraError(`no running dataflow has the id or name "${arg}" (running: ${runs.map(describe).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+}
+
+const ANSWER_MS = 5000;
+
+/** One request to the run's control endpoint (coordinator/runcontrol.ts); throws its error. */
+export async function requestRun<T extends object>(run: LiveRun, request: { cmd: 'metrics' | 'topics' }): Promise<T> {
+  if (!run.control) throw new DoraError(`dataflow ${run.id} was started by a dora-ts without observability (no control endpoint in its run folder)`, { code: ErrorCode.CONTROL });
+  const socket = new zmq.Dealer({ linger: 0, receiveTimeout: ANSWER_MS });
+  try {
+    socket.connect(run.control);
+    await socket.send(JSON.stringify(request));
+    let frame: Buffer;
+    try {
+      [frame] = await socket.receive();
+    } catch {
+      throw new DoraError(`dataflow ${run.id} did not answer within ${ANSWER_MS / 1000} s (has it ended?)`, { code: ErrorCode.TIMEOUT });
+    }
+    const reply = JSON.parse(frame.toString('utf8')) as { ok: boolean; error?: string };
+    if (!reply.ok) throw new DoraError(reply.error ?? 'the dataflow refused the request', { code: ErrorCode.CONTROL });
+    return reply as T;
+  } finally {
+    socket.close();
+  }
 }
