@@ -188,6 +188,25 @@ describe('dora run', () => {
     expect(small.stdout).toMatch(/^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \d+ {2}\{"seq":\d+,"tag":"test"\}$/m);
   }, 60_000);
 
+  test('a tap that stops reading (SIGSTOP) holds at most 8 samples; killed, it holds none', async () => {
+    await trafficEverywhere(id);
+    const before = segmentsOf(id).length;
+    const tap = startDora(['topic', 'echo', id, 'big/out'], { env });
+    let out = '';
+    tap.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.split('\n').length > 5, 15_000, 'the tap to print');
+    tap.child.kill('SIGSTOP');
+    await sleep(3000); // ~90 messages of 4 MiB sent meanwhile
+    const stalled = await metrics(id);
+    expect(stalled.nodes.find((n) => n.id === 'big')!.samplesHeld).toBeLessThanOrEqual(8 + 2);
+    expect(segmentsOf(id).length).toBeLessThanOrEqual(before + 8 + 1);
+    tap.child.kill('SIGKILL');
+    await tap.done;
+    await sleep(1500); // the daemon notices the process gone within 250 ms, then the sender releases
+    const after = await metrics(id);
+    expect(after.nodes.find((n) => n.id === 'big')!.samplesHeld).toBeLessThanOrEqual(2);
+  }, 60_000);
+
   test("topic hz: the ticker's rate within 15% of its timer's", async () => {
     const r = await cli(['topic', 'hz', id, 'ticker/out', '--window', '2', '--duration', '3.5', '--json']);
     expect(r.code).toBe(0);

@@ -94,6 +94,11 @@ typedef struct {
   size_t n, cap;
 } sender_t;
 
+struct dora_tap {
+  char *id;
+  size_t held; /* samples of the output it holds now */
+};
+
 typedef struct {
   const char *name;
   const char *topic;
@@ -106,7 +111,7 @@ typedef struct {
   dora_buf encoded;             /* the last encoded layout sent (dora_send_output_*_encoded) ... */
   dora_layout *encoded_layout;  /* ... and its parsed form */
   dora_output_stats stats;      /* stats.h */
-  char **taps;                  /* holders that are not configured subscribers (tap.c) */
+  struct dora_tap *taps;        /* holders that are not configured subscribers (tap.c) */
   size_t n_taps;
 } output_t;
 
@@ -318,6 +323,12 @@ bool dora__tap_join(DoraContext *ctx, const char *peer, const dora_json *outputs
 /* peer-exited: a tap that left holds nothing any more; returns whether peer was one */
 bool dora__tap_leave(DoraContext *ctx, const char *peer);
 void dora__taps_free(DoraContext *ctx);
+/* mark_sent: adds output o's taps to sample s's holders; a tap holding TAP_MAX_HELD samples of o loses its oldest first */
+void dora__tap_hold(DoraContext *ctx, sample_t *s, int o);
+/* a holder left sample s (pool.c): a tap's count goes down */
+void dora__tap_unhold(DoraContext *ctx, const sample_t *s, const char *holder);
+/* pool.c: removes holder from sample s, freeing s when it was the last */
+void dora__sample_release(DoraContext *ctx, sample_t *s, const char *holder);
 
 /* context.c: a context with no configuration or sockets yet (free with free_dora_context) */
 DoraContext *dora__context_new(void);

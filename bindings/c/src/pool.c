@@ -11,10 +11,11 @@
 
 /* ---- drop tokens -------------------------------------------------------------------- */
 
-static void sample_release(DoraContext *ctx, sample_t *s, const char *holder) {
+void dora__sample_release(DoraContext *ctx, sample_t *s, const char *holder) {
   if (s->state != SAMPLE_OUT) return;
   for (size_t i = 0; i < s->n_holders; i++) {
     if (strcmp(s->holders[i], holder) == 0) {
+      if (ctx->outputs[s->output].n_taps) dora__tap_unhold(ctx, s, s->holders[i]);
       s->holders[i] = s->holders[--s->n_holders];
       break;
     }
@@ -23,7 +24,7 @@ static void sample_release(DoraContext *ctx, sample_t *s, const char *holder) {
 }
 
 void dora__release_all(DoraContext *ctx, const char *holder) {
-  for (size_t i = 0; i < ctx->n_samples; i++) sample_release(ctx, &ctx->samples[i], holder);
+  for (size_t i = 0; i < ctx->n_samples; i++) dora__sample_release(ctx, &ctx->samples[i], holder);
 }
 
 /* Applies the drop tokens receivers sent us. */
@@ -42,14 +43,14 @@ void dora__read_tokens(DoraContext *ctx) {
     } else {
       for (size_t i = 0; i < t.n_samples; i++) {
         sample_t *s = dora__sample_by_id(ctx, t.samples[i]);
-        if (s) sample_release(ctx, s, t.receiver);
+        if (s) dora__sample_release(ctx, s, t.receiver);
       }
       for (size_t i = 0; i < t.n_lost; i++)
         for (size_t k = 0; k < ctx->n_samples; k++) {
           sample_t *s = &ctx->samples[k];
           if (s->state == SAMPLE_OUT && strcmp(ctx->outputs[s->output].name, t.lost[i].output) == 0 && s->seq >= t.lost[i].first &&
               s->seq <= t.lost[i].last)
-            sample_release(ctx, s, t.receiver);
+            dora__sample_release(ctx, s, t.receiver);
         }
       dora__tokens_free(&t);
     }
@@ -215,9 +216,9 @@ void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
   s->n_holders = 0;
   for (size_t k = 0; s->holders && k < n; k++)
     if (subs->items[k].type == DJ_STRING && !dora__is_exited(ctx, subs->items[k].string)) s->holders[s->n_holders++] = subs->items[k].string;
-  for (size_t k = 0; s->holders && k < out->n_taps; k++) s->holders[s->n_holders++] = out->taps[k]; /* tap.c */
   s->output = output;
   s->seq = seq;
+  if (s->holders && out->n_taps) dora__tap_hold(ctx, s, output);
   if (s->n_holders == 0) {
     dora__sample_free(ctx, index);
     return;

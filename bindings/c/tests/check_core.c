@@ -1248,6 +1248,34 @@ static void tap_holds_until_it_leaves(void) {
   tx_close(&t); /* the tap's name is freed with the context (ASan build) */
 }
 
+static void tap_that_stops_reading_is_bounded(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  control(t.ctx, "{\"t\":\"node-restarted\",\"node\":\"dora/tap/9\",\"first\":true,\"outputs\":[\"one\"]}");
+  sent_t first = {0};
+  for (int i = 0; i < 40; i++) { /* r1 reads everything, the tap nothing */
+    sent_t s = tx_send(&t, "one", 300000);
+    if (i == 0) first = s;
+    tx_release(&t, "r1", s.id);
+    CHECK_LE(stats_of(t.ctx).outstanding, 8);
+  }
+  CHECK_EQ(stats_of(t.ctx).outstanding, 8); /* the tap keeps its 8 newest */
+  CHECK_LE(stats_of(t.ctx).created, 9);
+  CHECK_EQ(t.ctx->outputs[1].taps[0].held, 8);
+  tx_release(&t, "dora/tap/9", first.id); /* a late token for a sample it lost changes nothing */
+  CHECK_EQ(stats_of(t.ctx).outstanding, 8);
+  sent_t last = tx_send(&t, "one", 300000);
+  tx_release(&t, "r1", last.id);
+  tx_release(&t, "dora/tap/9", last.id); /* it reads again */
+  CHECK_EQ(t.ctx->outputs[1].taps[0].held, 7);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 7);
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "held"), 7);
+  control(t.ctx, "{\"t\":\"peer-exited\",\"node\":\"dora/tap/9\"}");
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "held"), 0);
+  tx_close(&t);
+}
+
 static void stats_receiver_counters(void) {
   rx_t r;
   if (!rx_open(&r, "[" INPUT("a", "src/a", 2) "," INPUT("b", "src/b", 10) "]")) {
@@ -1516,6 +1544,7 @@ static const struct {
     {"pool.slab-slots", pool_slab_slots},
     {"pool.stats", pool_stats},
     {"tap.holds-until-it-leaves", tap_holds_until_it_leaves},
+    {"tap.one-that-stops-reading-is-bounded", tap_that_stops_reading_is_bounded},
     {"stats.receiver-counters", stats_receiver_counters},
     {"mapping.retain-release", mapping_retain_release},
     {"mapping.outlives-context", mapping_outlives_context},
