@@ -279,6 +279,12 @@ test('dora start: the coordinator answers metrics, and the tools find the datafl
     const echo = await dora(['topic', 'echo', 'watched', 'ticker/out', '--count', '2', '--json'], { env: cenv });
     expect(echo.stdout.trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['Int64', 'Int64']);
     expect((await dora(['topic', 'list', 'watched'], { env: cenv })).stdout).toMatch(/^ticker\/out\s+-\s+sink\/x/m);
+    const hz = await dora(['topic', 'hz', 'watched', 'ticker/out', '--window', '1', '--duration', '2.5', '--json'], { env: cenv });
+    const rates = hz.stdout.trim().split('\n').map((l) => JSON.parse(l).rate as number);
+    expect(rates[rates.length - 1]).toBeGreaterThan((1000 / TICK_MS) * 0.8);
+    expect(rates[rates.length - 1]).toBeLessThan((1000 / TICK_MS) * 1.2);
+    const info = JSON.parse((await dora(['topic', 'info', 'watched', 'ticker/out', '--json'], { env: cenv })).stdout);
+    expect(info).toMatchObject({ name: 'ticker/out', node: 'ticker', subscribers: ['sink/x'], sampled: { arrowTypes: ['Int64'] } });
     expect((await dora(['stop', 'watched'], { env: cenv })).code).toBe(0);
   } finally {
     await dora(['down'], { env: cenv });
