@@ -36,7 +36,7 @@ import { NodeProcess, commandFor, type Exit } from './spawner';
 import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
-import { TAP_QUEUE_SIZE, Taps } from './taps';
+import { Taps, tapNodeConfig } from './taps';
 import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
 import { RunControl } from './runcontrol';
 
@@ -655,39 +655,17 @@ export class DataflowRun {
     if (version !== PROTOCOL_VERSION) return encodeControl({ t: 'error', message: versionRefusal(version) });
     const tap = this.taps.create(source);
     if ('error' in tap) return encodeControl({ t: 'error', message: tap.error });
-    const config: NodeConfig = {
-      protocolVersion: PROTOCOL_VERSION,
+    const config = tapNodeConfig(tap, source, {
       dataflowId: this.id,
-      nodeId: tap.id,
-      daemonPid: process.pid,
       daemonStartTime: this.daemonStartTime,
-      dynamic: true,
       daemonRequests: this.ep.daemonRequests,
       daemonEvents: this.ep.daemonEvents,
-      dataEndpoint: null,
-      dropEndpoint: null,
+      senderData: this.ep.nodeData(tap.node),
+      senderDrops: this.ep.nodeDrops(tap.node),
       sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
       segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
-      outputs: [],
-      subscribers: {},
-      inputs: [
-        {
-          id: source,
-          queueSize: TAP_QUEUE_SIZE,
-          endpoint: this.ep.nodeData(tap.node),
-          topic: outputTopic(tap.node, tap.output),
-          source,
-          dropEndpoint: this.ep.nodeDrops(tap.node),
-          timeoutMs: 0,
-          restartable: false,
-        },
-      ],
-      nodeDescriptor: { id: tap.id },
-      dataflowDescriptorFile: this.descriptorFile,
-      restartCount: 0,
-      outputTypes: {},
-      healthCheckTimeoutMs: 0,
-    };
+      descriptorFile: this.descriptorFile,
+    });
     return Buffer.from(JSON.stringify(config));
   }
 

@@ -8,6 +8,7 @@
  * `restart-seen`, and only then is the tap started. When it leaves (`closing`, or its
  * process ends) the sender is told `peer-exited` and releases what it held.
  */
+import { PROTOCOL_VERSION, outputTopic, type NodeConfig } from '../protocol/config';
 import type { DaemonEvent } from '../protocol/control';
 import { ProcessWatch, joinedProcess, type JoinedProcess } from './dynamic';
 
@@ -146,4 +147,59 @@ export class Taps {
     tap.started = true;
     this.publish(tap, { t: 'start' });
   }
+}
+
+/** What a tap's configuration takes from its run. */
+export interface TapRun {
+  readonly dataflowId: string;
+  readonly daemonStartTime: string | null;
+  readonly daemonRequests: string;
+  readonly daemonEvents: string;
+  /** The tapped node's data and drop-token endpoints. */
+  readonly senderData: string;
+  readonly senderDrops: string;
+  readonly sharedMemoryThreshold: number;
+  readonly segmentPrefix: string;
+  readonly descriptorFile: string;
+}
+
+/**
+ * A tap's node configuration (docs/protocol.md 6.2): a dynamic node without outputs, with
+ * one input reading `source` through a small queue. `restartable: false`: the sender's end
+ * of stream closes it (a tool has nothing to wait for).
+ */
+export function tapNodeConfig(tap: { id: string; node: string; output: string }, source: string, run: TapRun): NodeConfig {
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    dataflowId: run.dataflowId,
+    nodeId: tap.id,
+    daemonPid: process.pid,
+    daemonStartTime: run.daemonStartTime,
+    dynamic: true,
+    daemonRequests: run.daemonRequests,
+    daemonEvents: run.daemonEvents,
+    dataEndpoint: null,
+    dropEndpoint: null,
+    sharedMemoryThreshold: run.sharedMemoryThreshold,
+    segmentPrefix: run.segmentPrefix,
+    outputs: [],
+    subscribers: {},
+    inputs: [
+      {
+        id: source,
+        queueSize: TAP_QUEUE_SIZE,
+        endpoint: run.senderData,
+        topic: outputTopic(tap.node, tap.output),
+        source,
+        dropEndpoint: run.senderDrops,
+        timeoutMs: 0,
+        restartable: false,
+      },
+    ],
+    nodeDescriptor: { id: tap.id },
+    dataflowDescriptorFile: run.descriptorFile,
+    restartCount: 0,
+    outputTypes: {},
+    healthCheckTimeoutMs: 0,
+  };
 }
