@@ -61,14 +61,16 @@ def pkg_config(*args: str) -> list[str]:
 
 # Python 3.11+ builds against the stable ABI of 3.11 (the first with the buffer protocol,
 # which sends bytes-like objects without a copy): one cp311-abi3 wheel serves 3.11, 3.12,
-# 3.13 and later. 3.10 builds a wheel of its own from the same C.
+# 3.13 and later. 3.9 and 3.10 build against their full API, a wheel each, from the same C
+# (src/pycompat.h gives 3.9 the few functions of 3.10 it uses); a limited API of 3.9 or
+# 3.10 would mean copying every bytes-like object sent, or two ways of sending.
 LIMITED_API = sys.version_info >= (3, 11)
 ABI_MACROS = [("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else []
 
 # setuptools wants paths relative to this folder, even outside it
 sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
 # a changed header (facts.h is generated from protocol/facts.json) rebuilds every source
-headers = sorted(os.path.relpath(p, HERE) for d in ("src", "include") for p in (C_ROOT / d).glob("*.h"))
+headers = sorted(os.path.relpath(p, HERE) for d in ("src", "include") for p in (C_ROOT / d).glob("*.h")) + ["src/pycompat.h"]
 native = Extension(
     "dora._native",
     sources=sources,
@@ -85,7 +87,7 @@ native = Extension(
 operator = Extension(
     "dora._operator",
     sources=[os.path.relpath(C_ROOT / "operator" / f, HERE) for f in ("host.c", "api.c")] + ["src/operator.c"],
-    depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")],
+    depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")] + ["src/pycompat.h"],
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
