@@ -4,8 +4,10 @@
 # installed into a fresh venv of that Python outside the checkout, run a sender and a
 # receiver through `dora run`. Looks for python3.9 ... python3.13 (pyproject.toml's
 # classifiers) on PATH, in /opt/python3.X and /usr/local, and among pyenv's versions;
-# DORA_TEST_PYTHONS, when set, is used as it is instead. Versions not found are reported by pytest as skipped, with the
-# reason. Extra arguments go to pytest (e.g. -k wheel).
+# DORA_TEST_PYTHONS, when set, is used as it is instead. Versions not found are reported
+# by pytest as skipped, with the reason. Extra arguments go to pytest (e.g. -k wheel).
+# With DORA_TS_SYSROOT set (scripts/python-sysroot.sh), every sdist and wheel is built
+# against that sysroot.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
@@ -47,4 +49,4 @@ for python in $DORA_TEST_PYTHONS; do
   echo "  $("$python" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo '?')  $python" >&2
 done
 cd "$REPO"
-exec "$PYTHON" -m pytest -p no:cacheprovider -v -rs --durations=0 bindings/python/tests/test_packaging.py "$@"
+exec "$PYTHON" -m pytest -p no:cacheprovider -v -s -rs --durations=0 bindings/python/tests/test_packaging.py "$@"

@@ -14,9 +14,11 @@ never committed), so it builds on its own.
 """
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.sdist import sdist
@@ -49,9 +51,25 @@ class VendoringSdist(sdist):
                         shutil.copy2(src, target / src.name)
 
 
+# DORA_TS_SYSROOT: compile and link against an older distribution's glibc and libzmq (a
+# sysroot: scripts/python-sysroot.sh makes Debian 11's), so that the wheel's manylinux tag
+# is that distribution's (manylinux_2_31) and not this machine's.
+SYSROOT = os.environ.get("DORA_TS_SYSROOT", "")
+MULTIARCH = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
+if SYSROOT and not (pathlib.Path(SYSROOT) / "usr" / "include" / "zmq.h").is_file():
+    raise SystemExit(f"DORA_TS_SYSROOT={SYSROOT}: no usr/include/zmq.h there (scripts/python-sysroot.sh makes a sysroot)")
+# the sysroot's library folders come first: GCC's own search path holds this machine's
+SYSROOT_COMPILE = [f"--sysroot={SYSROOT}"] if SYSROOT else []
+SYSROOT_LINK = [f"--sysroot={SYSROOT}", f"-L{SYSROOT}/usr/lib/{MULTIARCH}", f"-L{SYSROOT}/lib/{MULTIARCH}"] if SYSROOT else []
+
+
 def pkg_config(*args: str) -> list[str]:
+    env = os.environ.copy()
+    if SYSROOT:
+        env["PKG_CONFIG_SYSROOT_DIR"] = SYSROOT
+        env["PKG_CONFIG_LIBDIR"] = f"{SYSROOT}/usr/lib/{MULTIARCH}/pkgconfig:{SYSROOT}/usr/share/pkgconfig"
     try:
-        return subprocess.check_output(["pkg-config", *args, "libzmq"], text=True).split()
+        return subprocess.check_output(["pkg-config", *args, "libzmq"], text=True, env=env).split()
     except (OSError, subprocess.CalledProcessError) as err:
         raise SystemExit(
             "dora-ts needs libzmq and pkg-config to build its native core "
@@ -78,8 +96,8 @@ native = Extension(
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
-    extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
-    extra_link_args=[*pkg_config("--libs"), "-lpthread"],
+    extra_compile_args=["-std=c11", "-O2", *SYSROOT_COMPILE, *pkg_config("--cflags")],
+    extra_link_args=[*SYSROOT_LINK, *pkg_config("--libs"), "-lpthread"],
 )
 
 # The operator host (bindings/c/operator) for C operators in the Python runtime: its own
@@ -91,12 +109,17 @@ operator = Extension(
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
-    extra_compile_args=["-std=c11", "-O2"],
-    extra_link_args=["-ldl"],
+    extra_compile_args=["-std=c11", "-O2", *SYSROOT_COMPILE],
+    extra_link_args=[*SYSROOT_LINK, "-ldl"],
 )
 
 setup(
     ext_modules=[native, operator],
     cmdclass={"sdist": VendoringSdist},
-    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+    options={
+        **({"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {}),
+        # objects built against the sysroot apart from those built against this machine
+        # (the C of bindings/c lands in <build_base>/c, shared by every build there)
+        **({"build": {"build_base": "build/sysroot"}} if SYSROOT else {}),
+    },
 )

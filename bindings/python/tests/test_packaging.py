@@ -258,6 +258,7 @@ def test_the_wheel_installs_and_runs_nodes(version: str, wheels: Any, outside: p
     python = interpreter(version)
     wheel = wheels(version)
     assert f"-{wheel_tag(version)}-manylinux_" in wheel.name, wheel.name
+    print(wheel.name, end=" ")  # pytest -s (scripts/test-pythons.sh) shows the tags tested
     where = outside / f"venv-wheel-{version}"
     venv_python = install(python, wheel, where)
     assert_runs(version, venv_python, where, outside / f"flow-wheel-{version}")
