@@ -97,7 +97,8 @@ native = Extension(
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
     extra_compile_args=["-std=c11", "-O2", *SYSROOT_COMPILE, *pkg_config("--cflags")],
-    extra_link_args=[*SYSROOT_LINK, *pkg_config("--libs"), "-lpthread"],
+    # librt: shm_open and shm_unlink are there before glibc 2.34 (a sysroot's, an older system's)
+    extra_link_args=[*SYSROOT_LINK, *pkg_config("--libs"), "-lpthread", "-lrt"],
 )
 
 # The operator host (bindings/c/operator) for C operators in the Python runtime: its own
@@ -119,7 +120,9 @@ setup(
     options={
         **({"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {}),
         # objects built against the sysroot apart from those built against this machine
-        # (the C of bindings/c lands in <build_base>/c, shared by every build there)
-        **({"build": {"build_base": "build/sysroot"}} if SYSROOT else {}),
+        # (the C of bindings/c lands in <build_base>/c, shared by every build there), and
+        # always rebuilt: setuptools would keep objects and modules older than their sources
+        # whatever the flags (a release build, a few seconds)
+        **({"build": {"build_base": "build/sysroot", "force": True}} if SYSROOT else {}),
     },
 )

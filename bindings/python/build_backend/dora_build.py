@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import platform
 import re
 import subprocess
 import sys
@@ -42,7 +43,7 @@ _SYSTEM_LIBRARY = re.compile(
 
 def _sysroot_library_path(sysroot: str, folder: pathlib.Path) -> str:
     """Links in `folder` to the shared libraries of the sysroot but glibc's and the compiler runtime's."""
-    multiarch = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+    multiarch = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"  # as setup.py
     for lib_dir in (pathlib.Path(sysroot) / "usr" / "lib" / multiarch, pathlib.Path(sysroot) / "lib" / multiarch):
         for lib in sorted(lib_dir.glob("*.so.*")):
             if not _SYSTEM_LIBRARY.match(lib.name) and not (folder / lib.name).exists():
