@@ -14,9 +14,11 @@ never committed), so it builds on its own.
 """
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.sdist import sdist
@@ -49,9 +51,25 @@ class VendoringSdist(sdist):
                         shutil.copy2(src, target / src.name)
 
 
+# DORA_TS_SYSROOT: compile and link against an older distribution's glibc and libzmq (a
+# sysroot: scripts/python-sysroot.sh makes Debian 11's), so that the wheel's manylinux tag
+# is that distribution's (manylinux_2_31) and not this machine's.
+SYSROOT = os.environ.get("DORA_TS_SYSROOT", "")
+MULTIARCH = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
+if SYSROOT and not (pathlib.Path(SYSROOT) / "usr" / "include" / "zmq.h").is_file():
+    raise SystemExit(f"DORA_TS_SYSROOT={SYSROOT}: no usr/include/zmq.h there (scripts/python-sysroot.sh makes a sysroot)")
+# the sysroot's library folders come first: GCC's own search path holds this machine's
+SYSROOT_COMPILE = [f"--sysroot={SYSROOT}"] if SYSROOT else []
+SYSROOT_LINK = [f"--sysroot={SYSROOT}", f"-L{SYSROOT}/usr/lib/{MULTIARCH}", f"-L{SYSROOT}/lib/{MULTIARCH}"] if SYSROOT else []
+
+
 def pkg_config(*args: str) -> list[str]:
+    env = os.environ.copy()
+    if SYSROOT:
+        env["PKG_CONFIG_SYSROOT_DIR"] = SYSROOT
+        env["PKG_CONFIG_LIBDIR"] = f"{SYSROOT}/usr/lib/{MULTIARCH}/pkgconfig:{SYSROOT}/usr/share/pkgconfig"
     try:
-        return subprocess.check_output(["pkg-config", *args, "libzmq"], text=True).split()
+        return subprocess.check_output(["pkg-config", *args, "libzmq"], text=True, env=env).split()
     except (OSError, subprocess.CalledProcessError) as err:
         raise SystemExit(
             "dora-ts needs libzmq and pkg-config to build its native core "
@@ -61,14 +79,16 @@ def pkg_config(*args: str) -> list[str]:
 
 # Python 3.11+ builds against the stable ABI of 3.11 (the first with the buffer protocol,
 # which sends bytes-like objects without a copy): one cp311-abi3 wheel serves 3.11, 3.12,
-# 3.13 and later. 3.10 builds a wheel of its own from the same C.
+# 3.13 and later. 3.9 and 3.10 build against their full API, a wheel each, from the same C
+# (src/pycompat.h gives 3.9 the few functions of 3.10 it uses); a limited API of 3.9 or
+# 3.10 would mean copying every bytes-like object sent, or two ways of sending.
 LIMITED_API = sys.version_info >= (3, 11)
 ABI_MACROS = [("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else []
 
 # setuptools wants paths relative to this folder, even outside it
 sources = sorted(os.path.relpath(p, HERE) for p in (C_ROOT / "src").glob("*.c")) + ["src/native.c"]
 # a changed header (facts.h is generated from protocol/facts.json) rebuilds every source
-headers = sorted(os.path.relpath(p, HERE) for d in ("src", "include") for p in (C_ROOT / d).glob("*.h"))
+headers = sorted(os.path.relpath(p, HERE) for d in ("src", "include") for p in (C_ROOT / d).glob("*.h")) + ["src/pycompat.h"]
 native = Extension(
     "dora._native",
     sources=sources,
@@ -76,8 +96,9 @@ native = Extension(
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "src", HERE)],
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
-    extra_compile_args=["-std=c11", "-O2", *pkg_config("--cflags")],
-    extra_link_args=[*pkg_config("--libs"), "-lpthread"],
+    extra_compile_args=["-std=c11", "-O2", *SYSROOT_COMPILE, *pkg_config("--cflags")],
+    # librt: shm_open and shm_unlink are there before glibc 2.34 (a sysroot's, an older system's)
+    extra_link_args=[*SYSROOT_LINK, *pkg_config("--libs"), "-lpthread", "-lrt"],
 )
 
 # The operator host (bindings/c/operator) for C operators in the Python runtime: its own
@@ -85,16 +106,23 @@ native = Extension(
 operator = Extension(
     "dora._operator",
     sources=[os.path.relpath(C_ROOT / "operator" / f, HERE) for f in ("host.c", "api.c")] + ["src/operator.c"],
-    depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")],
+    depends=[os.path.relpath(C_ROOT / p, HERE) for p in ("operator/abi.h", "operator/host.h", "include/operator_types.h")] + ["src/pycompat.h"],
     include_dirs=[os.path.relpath(C_ROOT / "include", HERE), os.path.relpath(C_ROOT / "operator", HERE)],
     define_macros=[("_GNU_SOURCE", None), *ABI_MACROS],
     py_limited_api=LIMITED_API,
-    extra_compile_args=["-std=c11", "-O2"],
-    extra_link_args=["-ldl"],
+    extra_compile_args=["-std=c11", "-O2", *SYSROOT_COMPILE],
+    extra_link_args=[*SYSROOT_LINK, "-ldl"],
 )
 
 setup(
     ext_modules=[native, operator],
     cmdclass={"sdist": VendoringSdist},
-    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+    options={
+        **({"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {}),
+        # objects built against the sysroot apart from those built against this machine
+        # (the C of bindings/c lands in <build_base>/c, shared by every build there), and
+        # always rebuilt: setuptools would keep objects and modules older than their sources
+        # whatever the flags (a release build, a few seconds)
+        **({"build": {"build_base": "build/sysroot", "force": True}} if SYSROOT else {}),
+    },
 )

@@ -65,7 +65,7 @@ class Node:
     def send_output(
         self,
         output_id: str,
-        data: pa.Array | pa.ChunkedArray | bytes | bytearray | memoryview | np.ndarray | list[Any],
+        data: pa.Array | pa.ChunkedArray | bytes | bytearray | memoryview | np.ndarray[Any, Any] | list[Any],
         metadata: Mapping[str, MetadataValue] | None = None,
     ) -> None: ...
     def send_output_raw(

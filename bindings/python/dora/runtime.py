@@ -291,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         runtime.run(node)
         return 0
     except OperatorFailed as err:
-        cause = "".join(traceback.format_exception(err.__cause__)) if err.__cause__ else ""
-        print(f"dora.runtime: {err}:\n{cause}", file=sys.stderr, end="")
+        cause = err.__cause__
+        trace = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__)) if cause else ""  # 3.9: three arguments
+        print(f"dora.runtime: {err}:\n{trace}", file=sys.stderr, end="")
         return 1
     except Exception:
         print(f"dora.runtime: {traceback.format_exc()}", file=sys.stderr, end="")

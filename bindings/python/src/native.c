@@ -30,6 +30,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h> /* setup.py defines Py_LIMITED_API (3.11's stable ABI) when built by 3.11+ */
+#include "pycompat.h" /* 3.10's API on 3.9 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -912,6 +913,7 @@ PyMODINIT_FUNC PyInit__native(void) {
   Py_DECREF(facts);
   if (!make_error) return NULL;
   if (!(ArrowExportType = PyType_FromSpec(&arrow_export_spec))) return NULL;
+  DORA_DISALLOW_INSTANTIATION(ArrowExportType);
   PyObject *context_type = PyType_FromSpec(&context_spec);
   if (!context_type) return NULL;
   PyObject *m = PyModule_Create(&module);

@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h> /* setup.py defines Py_LIMITED_API (3.11's stable ABI) when built by 3.11+ */
+#include "pycompat.h" /* 3.10's API on 3.9 */
 #include <dlfcn.h>
 #include <stdio.h>
 

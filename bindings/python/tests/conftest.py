@@ -1,4 +1,6 @@
 """Helpers for tests that run real dataflows through the repository's `dora` CLI."""
+from __future__ import annotations
+
 import json
 import os
 import pathlib

@@ -1,4 +1,6 @@
 """dora's Python API contracts that code written for dora relies on."""
+from __future__ import annotations
+
 import json
 
 from conftest import NODES, TS_NODES, read_record, run_dataflow

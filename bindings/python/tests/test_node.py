@@ -1,4 +1,6 @@
 """The Python node API in real dataflows, and outside one."""
+from __future__ import annotations
+
 import json
 import os
 import subprocess

@@ -1,6 +1,8 @@
 """The golden vectors (tests/vectors) through the Python binding: every Arrow vector decodes
 to its described value as a pyarrow array, a pyarrow array built from the description
 encodes to the vector's exact bytes, and every invalid data frame is refused."""
+from __future__ import annotations
+
 import json
 import os
 import re

@@ -27,7 +27,8 @@ def describe(event: Event) -> str:
     if event["type"] == "STOP":
         cause: str = event["id"]
         return f"stop ({cause})"
-    if event["type"] in ("INPUT_RECOVERED", "NODE_RESTARTED", "NODE_FAILED"):
+    # `==` narrows the union in every mypy; `in (...)` only from mypy 1.20 (3.9 has up to 1.19)
+    if event["type"] == "INPUT_RECOVERED" or event["type"] == "NODE_RESTARTED" or event["type"] == "NODE_FAILED":
         return f"{event['type']} {event['id']}"
     if event["type"] == "ERROR":
         return f"error: {event['error']}"
