@@ -28,7 +28,7 @@ Version: $version
 Requires.private: libzmq
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} -l:libdora_node_api.so.0
-Libs.private: -lpthread
+Libs.private: -lpthread -lrt
 PC
 # the C operator runtime (its rpath, $ORIGIN, finds the library beside it) and what a C operator links
 cp bindings/c/build/dora-runtime bindings/c/build/libdora_operator_api_c.a "$out/"

@@ -11,14 +11,15 @@ if(NOT TARGET dora::node_api_c)
     IMPORTED_LOCATION "${_dora_prefix}/lib/libdora_node_api.so"
     IMPORTED_SONAME "libdora_node_api.so.0"
     INTERFACE_INCLUDE_DIRECTORIES "${_dora_prefix}/include")
-  # the static library needs what the shared one links itself: libzmq and pthreads
+  # the static library needs what the shared one links itself: libzmq, pthreads and, before
+  # glibc 2.34, librt (shm_open)
   find_package(Threads REQUIRED)
   find_library(_dora_zmq NAMES zmq)
   add_library(dora::node_api_c_static STATIC IMPORTED)
   set_target_properties(dora::node_api_c_static PROPERTIES
     IMPORTED_LOCATION "${_dora_prefix}/lib/libdora_node_api.a"
     INTERFACE_INCLUDE_DIRECTORIES "${_dora_prefix}/include"
-    INTERFACE_LINK_LIBRARIES "${_dora_zmq};Threads::Threads")
+    INTERFACE_LINK_LIBRARIES "${_dora_zmq};Threads::Threads;rt")
   add_library(dora_node_api_c INTERFACE IMPORTED)
   set_target_properties(dora_node_api_c PROPERTIES INTERFACE_LINK_LIBRARIES dora::node_api_c)
 endif()
