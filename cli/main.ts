@@ -15,6 +15,7 @@ import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/d
 import { loadDescriptor } from '../coordinator/descriptor';
 import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
+import { parseLogLine } from '../coordinator/logs';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
@@ -59,9 +60,10 @@ program
   .addOption(graceOption())
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
   .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 30s, 2m), as a Ctrl-C would', duration)
+  .option('--timestamps', 'start each node line with the time it was read (ISO 8601, UTC), as in the log files')
   .option('--exit-when-nodes-finish', "end once every node has finished, timers counting as a clock, not as work (overrides the file's exit_when_nodes_finish; `=false` turns it off)")
   .addOption(new Option('--no-exit-when-nodes-finish', 'what --exit-when-nodes-finish=false means').hideHelp())
-  .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean }) => {
+  .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean; timestamps?: boolean }) => {
     const dataflow = loadDescriptor(path.resolve(file));
     printWarnings(dataflow.warnings);
     const stopAfter = opts.stopAfter !== undefined ? parseDuration(opts.stopAfter) : undefined;
@@ -85,7 +87,7 @@ program
       outDir: opts.out ? path.resolve(opts.out) : undefined,
       onLine: (l) => {
         const out = l.stream === 'stderr' ? process.stderr : process.stdout;
-        out.write(`${formatLine(l.node, l.line, colourEnabled(out))}\n`);
+        out.write(`${opts.timestamps && l.time ? `${l.time} ` : ''}${formatLine(l.node, l.line, colourEnabled(out))}\n`);
       },
       ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
     });
@@ -289,7 +291,7 @@ program
 
 program
   .command('logs')
-  .description("print a dataflow's logs (one node's, or all nodes' prefixed by node id)")
+  .description("print a dataflow's logs, each line with the time it was stored (one node's, or all nodes' merged in time order, prefixed by node id)")
   .argument('<dataflow>', 'dataflow id, id prefix or name')
   .argument('[node]', 'node id')
   .option('--tail <lines>', 'only the last N lines', (v) => {
@@ -307,7 +309,7 @@ program
   .option('--follow', 'keep printing new lines until the dataflow ends')
   .action(async (dataflow: string, node: string | undefined, opts: { tail?: number; grep?: RegExp; level?: LogLevel; follow?: boolean }) => {
     const keep = (line: string) => {
-      const text = node === undefined ? line.replace(/^\[[^\]]*\] /, '') : line; // without its node prefix
+      const { text } = parseLogLine(line, node === undefined); // without its timestamp and node prefix
       if (opts.grep && !opts.grep.test(line)) return false;
       if (opts.level) {
         const level = levelOf(text);
@@ -325,8 +327,10 @@ program
     for (;;) {
       const next = await controlRequest({ cmd: 'follow', dataflow, from });
       for (const line of next.lines ?? []) {
-        const own = node === undefined || line.startsWith(`[${node}] `);
-        if (own && keep(node === undefined ? line : line.slice(node.length + 3))) process.stdout.write(`${node === undefined ? line : line.slice(node.length + 3)}\n`);
+        // followed lines are `<time> [node] text`; one node's are shown as its stored lines are, `<time> text`
+        const parsed = parseLogLine(line, true);
+        const shown = node === undefined ? line : `${parsed.time !== undefined ? `${parsed.time} ` : ''}${parsed.text}`;
+        if ((node === undefined || parsed.node === node) && keep(shown)) process.stdout.write(`${shown}\n`);
       }
       from = next.next ?? from;
       if (next.dataflow && next.dataflow.status !== 'running' && next.dataflow.status !== 'stopping') return;
@@ -452,7 +456,8 @@ async function attach(id: string): Promise<void> {
   let from = 0;
   for (;;) {
     const reply = await controlRequest({ cmd: 'follow', dataflow: id, from });
-    for (const line of reply.lines ?? []) console.log(line);
+    // as `dora run` shows them: without the timestamps the stored lines carry
+    for (const line of reply.lines ?? []) console.log(line.replace(/^\S+Z (?=\[)/, ''));
     from = reply.next ?? from;
     const df = reply.dataflow!;
     if (df.status !== 'running' && df.status !== 'stopping') {
