@@ -21,6 +21,7 @@ import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
 import { colourEnabled, formatLine, levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
+import { recordCommand, replayCommand } from './record/commands';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -419,6 +420,10 @@ for (const action of ['restart', 'stop'] as const) {
       console.log(`node ${node}: ${action === 'stop' ? 'stopping' : 'restarting'}`);
     });
 }
+
+const recordHelpers = { parseDuration: (t: string) => parseDuration(t), durationArg: duration, graceOption };
+program.addCommand(recordCommand(recordHelpers));
+program.addCommand(replayCommand(recordHelpers));
 
 program
   .command('new')
