@@ -22,6 +22,7 @@ import { locateLibrary } from '../node-api/library';
 import { colourEnabled, formatLine, levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
 import { recordCommand, replayCommand } from './record/commands';
+import { uiCommand, uiPortSpelling } from './ui/command';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -424,6 +425,7 @@ for (const action of ['restart', 'stop'] as const) {
 const recordHelpers = { parseDuration: (t: string) => parseDuration(t), durationArg: duration, graceOption };
 program.addCommand(recordCommand(recordHelpers));
 program.addCommand(replayCommand(recordHelpers));
+program.addCommand(uiCommand());
 
 program
   .command('new')
@@ -552,7 +554,7 @@ function doraSpellings(argv: readonly string[]): string[] {
   });
 }
 
-program.parseAsync(doraSpellings(process.argv)).catch((err: unknown) => {
+program.parseAsync(uiPortSpelling(doraSpellings(process.argv))).catch((err: unknown) => {
   if (err instanceof DoraError) {
     process.stderr.write(`error: ${err.message}\n`);
   } else {
