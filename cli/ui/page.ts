@@ -128,8 +128,14 @@ async function refreshMetrics() {
   const byEdge = new Map((m.edges || []).map((e) => [e.source + ' -> ' + e.target, e]));
   for (const g of document.querySelectorAll('g.edge')) {
     const e = byEdge.get(g.dataset.source + ' -> ' + g.dataset.target);
-    const text = e ? fmtRate(e.messagesPerSec) + ' msg/s · p50 ' + fmtUs(e.latencyP50Us) + ' · p99 ' + fmtUs(e.latencyP99Us) + ' · ' + e.dropped + ' dropped' : 'n/a';
-    if (g.metric) g.metric.textContent = text;
+    // short on the drawing (edges run close together), everything in the table and the tooltip
+    if (g.metric) {
+      g.metric.textContent = e ? fmtRate(e.messagesPerSec) + ' msg/s' + (e.dropped > 0 ? ' · ' + e.dropped + ' dropped' : '') : 'n/a';
+      const tip = e ? g.dataset.source + ' → ' + g.dataset.target + ': ' + fmtRate(e.messagesPerSec) + ' msg/s, ' + fmtBytes(e.bytesPerSec) + '/s, p50 ' + fmtUs(e.latencyP50Us) + ', p99 ' + fmtUs(e.latencyP99Us) + ', ' + e.dropped + ' dropped' : 'n/a';
+      let title = g.querySelector('title');
+      if (!title) { title = document.createElementNS('http://www.w3.org/2000/svg', 'title'); g.prepend(title); }
+      title.textContent = tip;
+    }
     edgeRows.appendChild(row([g.dataset.source, g.dataset.target, e ? fmtRate(e.messagesPerSec) : 'n/a', e ? fmtBytes(e.bytesPerSec) + '/s' : 'n/a', e ? fmtUs(e.latencyP50Us) : 'n/a', e ? fmtUs(e.latencyP99Us) : 'n/a', e ? String(e.dropped) : 'n/a', e && e.queueDepth != null ? String(e.queueDepth) : 'n/a']));
   }
 }

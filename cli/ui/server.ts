@@ -134,7 +134,7 @@ async function serve(req: http.IncomingMessage, res: http.ServerResponse, token:
         return send(res, 200, { available: true, at: reply.at, nodes: reply.nodes, edges: reply.edges, dataflow: df });
       } catch (err) {
         // a coordinator without the `metrics` request: the page says so and shows n/a, never made-up numbers
-        return send(res, 200, { available: false, message: `no live metrics: the coordinator answered ${JSON.stringify((err as Error).message)}`, dataflow: df });
+        return send(res, 200, { available: false, message: `the coordinator gives no metrics (${(err as Error).message})`, dataflow: df });
       }
     }
     case 'GET /api/logs': {
