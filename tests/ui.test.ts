@@ -48,6 +48,8 @@ function request(url: string, options: { method?: string; headers?: Record<strin
 test('dora ui: the graph with the dataflow’s nodes, live numbers on the edges (or n/a, said), a clicked node’s log lines, the stop button; requests without the token, from another Host or a cross-site stop are refused', async () => {
   const df = tempDataflow(`nodes:\n` + node('ticker', 'sender.ts', `    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/50 }\n    outputs: [out]\n`) + node('printer', 'printer.ts', `    inputs: { data: ticker/out }\n`));
   const id = (await dora(['start', df.file, '--name', 'ui-demo'], { env })).stdout.trim();
+  const wrong = await dora(['ui', 'ui-dmeo', '--port', '0'], { env });
+  expect([wrong.code, wrong.stderr.trim()]).toEqual([1, 'error: no dataflow with id or name "ui-dmeo" (see `dora list`)']);
   const ui = startDora(['ui', 'ui-demo', '--port', '0'], { env });
   try {
     let out = '';

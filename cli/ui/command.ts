@@ -1,6 +1,7 @@
 /** `dora ui [<dataflow>] [--port N]`: serves the live page until Ctrl-C (server.ts). */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { controlRequest } from '../../coordinator/control';
+import { DoraError, ErrorCode } from '../../coordinator/errors';
 import { DEFAULT_UI_PORT, startUi } from './server';
 
 export function uiCommand(): Command {
@@ -20,7 +21,11 @@ export function uiCommand(): Command {
     )
     .addHelpText('after', `\nOptions:\n  --port <port>  HTTP port on 127.0.0.1 (default: ${DEFAULT_UI_PORT}; 0: any free port)`)
     .action(async (dataflow: string | undefined, opts: { uiPort: string }) => {
-      await controlRequest({ cmd: 'list' }); // a missing coordinator is said now, not on the page
+      // a missing coordinator or dataflow is said now, not on the page
+      const known = (await controlRequest({ cmd: 'list' })).dataflows ?? [];
+      if (dataflow !== undefined && !known.some((d) => d.id === dataflow || d.name === dataflow || d.id.startsWith(dataflow))) {
+        throw new DoraError(`no dataflow with id or name "${dataflow}" (see \`dora list\`)`, { code: ErrorCode.USAGE });
+      }
       const ui = await startUi({ port: Number(opts.uiPort), ...(dataflow !== undefined ? { dataflow } : {}) });
       // the token is the access: only the user who runs this sees it
       process.stdout.write(`dora ui: ${ui.url}\n(open it in a browser on this machine; Ctrl-C stops the server)\n`);
