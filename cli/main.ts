@@ -23,6 +23,7 @@ import { colourEnabled, formatLine, levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
 import { recordCommand, replayCommand } from './record/commands';
 import { uiCommand, uiPortSpelling } from './ui/command';
+import { registerObserveCommands } from './observe/commands';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -553,6 +554,8 @@ function doraSpellings(argv: readonly string[]): string[] {
     return m ? (m[1] === 'true' ? '--exit-when-nodes-finish' : '--no-exit-when-nodes-finish') : arg;
   });
 }
+
+registerObserveCommands(program); // topic list|echo|hz|info|pub, top
 
 program.parseAsync(uiPortSpelling(doraSpellings(process.argv))).catch((err: unknown) => {
   if (err instanceof DoraError) {

@@ -7,6 +7,7 @@
  * started it. Only that user can read it, so only that user can drive the coordinator
  * (which runs the nodes of every dataflow it starts as that user).
  */
+import type { EdgeMetrics, NodeMetrics, TopicInfo } from './metrics';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -49,7 +50,11 @@ export type ControlRequest =
   | { readonly cmd: 'restart'; readonly dataflow: string; readonly graceMs?: number }
   /** One node of a running dataflow: `restart` and `stop` act on it, `info` describes it. */
   | { readonly cmd: 'node'; readonly action: 'info' | 'restart' | 'stop'; readonly dataflow: string; readonly node: string; readonly graceMs?: number }
-  | { readonly cmd: 'down' };
+  | { readonly cmd: 'down' }
+  /** What `dora top` and the web view show: coordinator/metrics.ts (a run answers it on its own control socket too). */
+  | { readonly cmd: 'metrics'; readonly dataflow: string }
+  /** Every output with its readers and traffic (`dora topic list/info`). */
+  | { readonly cmd: 'topics'; readonly dataflow: string };
 
 export interface DataflowSummary {
   readonly id: string;
@@ -86,6 +91,11 @@ export type ControlReply =
       readonly logDir?: string;
       readonly lines?: string[];
       readonly next?: number;
+      /** metrics and topics (coordinator/metrics.ts) */
+      readonly at?: number;
+      readonly nodes?: readonly NodeMetrics[];
+      readonly edges?: readonly EdgeMetrics[];
+      readonly topics?: readonly TopicInfo[];
     };
 
 /** The file holding the token of the coordinator on `port`, in the state directory. */

@@ -113,6 +113,10 @@ export class Coordinator {
           else if (!run.nodeIds().includes(request.node)) throw new DoraError(`no node "${request.node}" in dataflow ${run.id} (nodes: ${run.nodeIds().join(', ')})`, { code: ErrorCode.CONTROL });
           return { ok: true, dataflow: summarize(run) };
         }
+        case 'metrics':
+          return this.find(request.dataflow).metrics();
+        case 'topics':
+          return this.find(request.dataflow).topics();
         case 'down':
           setImmediate(() => void this.shutdown());
           return { ok: true };

@@ -21,7 +21,7 @@ import {
   type InputWiring,
   type NodeConfig,
 } from '../protocol/config';
-import { decodeNodeRequest, encodeControl, type DaemonEvent, type RegisterReply } from '../protocol/control';
+import { decodeNodeRequest, encodeControl, type DaemonEvent, type NodeRequest, type RegisterReply } from '../protocol/control';
 import { EVENTS_TOPIC_PREFIX } from '../protocol/facts';
 import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
@@ -36,6 +36,9 @@ import { NodeProcess, commandFor, type Exit } from './spawner';
 import { STOP_ALL_PREFIX, runtimeCommand } from './operators';
 import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
+import { TAP_QUEUE_SIZE, Taps } from './taps';
+import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
+import { RunControl } from './runcontrol';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -151,6 +154,20 @@ export class DataflowRun {
   /** Joined dynamic nodes' processes: one that ends has left the dataflow. */
   private readonly processWatch = new ProcessWatch<NodeState>((state) => this.leave(state, 'left: its process ended without closing the node'));
   private readonly daemonStartTime = startTime(process.pid) ?? null;
+  /** Tools reading an output (dora topic echo, ...): taps.ts. */
+  /** Each node's reported counters, and its process's CPU and memory: `metrics`. */
+  private readonly observed: Metrics;
+  /** The run's own control endpoint (metrics, topics): also there under `dora run`. */
+  private readonly control = new RunControl((request) => (request.cmd === 'metrics' ? this.metrics() : this.topics()));
+  private readonly taps = new Taps({
+    refusal: (node, output) => this.tapRefusal(node, output),
+    publishToNode: (node, event) => this.publish(node, event),
+    publishToTap: (id, event) => this.outbox.send([eventTopic(id), encodeControl(event)]),
+    running: (node) => {
+      const state = this.nodes.get(node);
+      return state?.status === 'running' && (state.process !== undefined || state.joined !== undefined);
+    },
+  });
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
 
@@ -167,6 +184,7 @@ export class DataflowRun {
     this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
     this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
     this.finished = new Promise((resolve) => (this.finish = resolve));
+    this.observed = new Metrics(dataflow, () => this.nodeOutcomes());
     for (const spec of dataflow.nodes) {
       this.nodes.set(spec.id, {
         spec,
@@ -203,6 +221,9 @@ export class DataflowRun {
     this.stopRequested = true;
     this.stopTimers();
     this.processWatch.close();
+    this.taps.close();
+    this.observed.close();
+    this.control.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const spawned = [...this.nodes.values()].flatMap((n) => (n.process ? [n.process] : []));
@@ -269,6 +290,25 @@ export class DataflowRun {
     return this.finished;
   }
 
+  /** What `dora top` and the web view show (coordinator/metrics.ts). */
+  metrics(): MetricsReply {
+    return this.observed.snapshot();
+  }
+
+  /** Every output with its readers and traffic (`dora topic list/info`). */
+  topics(): TopicsReply {
+    return describeTopics(
+      this.dataflow,
+      this.observed,
+      this.taps.counts(),
+      (node) => this.routing.routedOutputs(this.nodes.get(node)!.spec),
+      (node, output) => {
+        const type = this.nodes.get(node)!.spec.outputTypes[output];
+        return type === undefined ? null : formatPortType(type);
+      },
+    );
+  }
+
   /** The ids of the nodes, in descriptor order. */
   nodeIds(): string[] {
     return [...this.nodes.keys()];
@@ -326,8 +366,10 @@ export class DataflowRun {
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
     this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
     const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
-    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, dynamicNodes: dynamic.map((n) => n.spec.id) });
+    const control = `ipc://${path.join(this.runDir.path, 'control')}`;
+    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id) });
     await this.router.bind(this.ep.daemonRequests);
+    await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);
     void this.serveRequests();
     void this.watchSubscriptions();
@@ -446,9 +488,17 @@ export class DataflowRun {
           await this.router.send([identity, this.dynamicConfig(request.node, request.version)]);
           continue;
         }
+        if (request.t === 'tap') {
+          await this.router.send([identity, this.tapConfig(request.source, request.version)]);
+          continue;
+        }
+        if (Taps.isTap(request.node)) {
+          await this.serveTap(identity, request);
+          continue;
+        }
         const state = this.nodes.get(request.node);
         if (!state) continue;
-        state.lastSeen = performance.now();
+        if (request.t !== 'stats') state.lastSeen = performance.now(); // sent by the core's watchdog thread: no sign the node's code lives
         switch (request.t) {
           case 'register': {
             const refusal = request.version !== PROTOCOL_VERSION ? versionRefusal(request.version) : state.spec.dynamic ? this.joinRefusal(state) : undefined;
@@ -466,9 +516,13 @@ export class DataflowRun {
             break;
           case 'heartbeat':
             break; // lastSeen is all it is for
+          case 'stats':
+            this.observed.report(state.spec.id, (state.process ?? state.joined)?.pid, request.outputs, request.inputs);
+            break;
           case 'restart-seen': {
             const peer = typeof request.peer === 'string' ? this.nodes.get(request.peer) : undefined;
             if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
+            this.taps.seen(state.spec.id, request.peer);
             break;
           }
           case 'log':
@@ -504,7 +558,8 @@ export class DataflowRun {
         const topic = frame.subarray(1).toString('utf8');
         const node = topic.startsWith(EVENTS_TOPIC_PREFIX) ? topic.slice(EVENTS_TOPIC_PREFIX.length, -1) : undefined;
         const state = node !== undefined ? this.nodes.get(node) : undefined;
-        if (state) {
+        if (node !== undefined && Taps.isTap(node)) this.taps.subscribed(node);
+        else if (state) {
           state.eventsSubscribed = true;
           for (const event of this.pendingEvents.get(state.spec.id) ?? []) this.publish(state.spec.id, event);
           this.pendingEvents.delete(state.spec.id);
@@ -581,6 +636,78 @@ export class DataflowRun {
     for (const sender of state.awaitingSenders) if (!told.has(sender)) state.awaitingSenders.delete(sender);
     if (!state.spec.dynamic) this.logs.append({ node: id, stream: 'log', line: `[info] node ${id} restarted (restart ${state.restarts})` });
     this.maybeStart();
+  }
+
+  /** Why `node/output` cannot be tapped now (taps.ts), if it cannot. */
+  private tapRefusal(node: string, output: string): string | undefined {
+    const state = this.nodes.get(node);
+    if (!state) return `dataflow ${this.id} has no node "${node}" (nodes: ${this.nodeIds().join(', ')})`;
+    if (!state.spec.outputs.includes(output)) return `node "${node}" has no output "${output}" (outputs: ${state.spec.outputs.join(', ') || 'none'})`;
+    if (this.routing.routedOutputs(state.spec).includes(output)) return `output "${node}/${output}" carries the node's printed lines or logs (send_stdout_as/send_logs_as): read them with dora logs`;
+    if (this.stopRequested || this.result) return `the dataflow is ${this.statusValue}`;
+    if (!this.started) return 'the dataflow has not started yet';
+    if (state.status !== 'running' || !state.started) return `node "${node}" is not running (${state.status}${state.detail ? `: ${state.detail}` : ''})`;
+    return undefined;
+  }
+
+  /** A tap's configuration (`tap`, docs/protocol.md 6.2), or why not. */
+  private tapConfig(source: string, version: number): Buffer {
+    if (version !== PROTOCOL_VERSION) return encodeControl({ t: 'error', message: versionRefusal(version) });
+    const tap = this.taps.create(source);
+    if ('error' in tap) return encodeControl({ t: 'error', message: tap.error });
+    const config: NodeConfig = {
+      protocolVersion: PROTOCOL_VERSION,
+      dataflowId: this.id,
+      nodeId: tap.id,
+      daemonPid: process.pid,
+      daemonStartTime: this.daemonStartTime,
+      dynamic: true,
+      daemonRequests: this.ep.daemonRequests,
+      daemonEvents: this.ep.daemonEvents,
+      dataEndpoint: null,
+      dropEndpoint: null,
+      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
+      segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
+      outputs: [],
+      subscribers: {},
+      inputs: [
+        {
+          id: source,
+          queueSize: TAP_QUEUE_SIZE,
+          endpoint: this.ep.nodeData(tap.node),
+          topic: outputTopic(tap.node, tap.output),
+          source,
+          dropEndpoint: this.ep.nodeDrops(tap.node),
+          timeoutMs: 0,
+          restartable: false,
+        },
+      ],
+      nodeDescriptor: { id: tap.id },
+      dataflowDescriptorFile: this.descriptorFile,
+      restartCount: 0,
+      outputTypes: {},
+      healthCheckTimeoutMs: 0,
+    };
+    return Buffer.from(JSON.stringify(config));
+  }
+
+  /** A tap's requests: it registers, is ready, leaves; its counters and logs are its own business. */
+  private async serveTap(identity: Buffer, request: Exclude<NodeRequest, { t: 'tap' }>): Promise<void> {
+    const id = request.node;
+    switch (request.t) {
+      case 'register': {
+        const refusal = request.version !== PROTOCOL_VERSION ? versionRefusal(request.version) : this.taps.register(id, request.pid);
+        await this.router.send([identity, encodeControl(refusal ? { t: 'error', message: refusal } : { t: 'ok' })]);
+        break;
+      }
+      case 'ready':
+        this.taps.ready(id);
+        break;
+      case 'closing':
+        await this.router.send([identity, encodeControl({ t: 'ok' })]);
+        this.taps.leave(id);
+        break;
+    }
   }
 
   /** A dynamic node's configuration, or why it cannot join now (`dynamic-config`). */
@@ -737,6 +864,7 @@ export class DataflowRun {
             : `exited with status ${exit.code}`;
     }
     for (const other of this.nodes.values()) other.awaitingSenders.delete(id); // a gone sender holds nothing
+    this.taps.senderExited(id);
 
     // Its senders may hold shared-memory samples on its account (and wait for its
     // subscription at the barrier): it holds nothing any more.
@@ -917,6 +1045,9 @@ export class DataflowRun {
     if (this.result) return;
     this.stopTimers();
     this.processWatch.close();
+    this.taps.close();
+    this.observed.close();
+    this.control.close();
     clearTimeout(this.slowStartTimer);
     clearInterval(this.healthTimer);
     const nodes = this.nodeOutcomes();

@@ -25,10 +25,12 @@ export interface DaemonRecord {
   readonly requests?: string;
   /** Ids of the dataflow's dynamic nodes (`path: dynamic`). */
   readonly dynamicNodes?: readonly string[];
+  /** The run's control endpoint (coordinator/runcontrol.ts: metrics, topics). */
+  readonly control?: string;
 }
 
 /** What a daemon adds to its `daemon.json` beside its identity. */
-export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes'>;
+export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes' | 'control'>;
 
 const DAEMON_FILE = 'daemon.json';
 /** Dataflow ids are UUIDs; nothing else in the runtime directory is ours to remove. */

@@ -29,7 +29,30 @@ export type NodeRequest =
   /** The node's last request; answered once every earlier one was served. */
   | { readonly t: 'closing'; readonly node: string }
   /** A dynamic node's process asks for its configuration (answered by it, or by an error RegisterReply). */
-  | { readonly t: 'dynamic-config'; readonly node: string; readonly version: number };
+  | { readonly t: 'dynamic-config'; readonly node: string; readonly version: number }
+  /** The node's counters, at most once a second (bindings/c/src/stats.c); not answered. */
+  | { readonly t: 'stats'; readonly node: string; readonly outputs: Readonly<Record<string, OutputStats>>; readonly inputs: Readonly<Record<string, InputStats>> }
+  /** A tool (dora topic …) asks for a tap's configuration to read `source` (`node/output`). */
+  | { readonly t: 'tap'; readonly source: string; readonly version: number };
+
+/** An output's counters in a `stats` request: cumulative. */
+export interface OutputStats {
+  readonly messages: number;
+  readonly bytes: number;
+  /** Its shared-memory samples some receiver holds now. */
+  readonly held: number;
+}
+
+/** An input's counters in a `stats` request: cumulative, but the latencies cover what arrived since the previous report. */
+export interface InputStats {
+  readonly messages: number;
+  readonly bytes: number;
+  readonly dropped: number;
+  readonly queued: number;
+  readonly latencyCount?: number;
+  readonly latencyP50Us?: number;
+  readonly latencyP99Us?: number;
+}
 
 export type RegisterReply = { readonly t: 'ok' } | { readonly t: 'error'; readonly message: string };
 
@@ -46,7 +69,7 @@ export type DaemonEvent =
    * A node was restarted, or a dynamic node joined: its senders count it as a holder again,
    * its receivers reopen their inputs from it (not on a dynamic node's `first` join).
    */
-  | { readonly t: 'node-restarted'; readonly node: string; readonly first?: boolean }
+  | { readonly t: 'node-restarted'; readonly node: string; readonly first?: boolean; readonly outputs?: readonly string[] }
   /** A node failed and will not be restarted. */
   | { readonly t: 'node-failed'; readonly node: string };
 
@@ -71,7 +94,7 @@ export function decodeControl<T extends { t: string }>(frame: Uint8Array): T | u
 }
 
 /** Each request's fields and their types: a request that does not match is dropped before the daemon acts on it. */
-const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string, 'string' | 'number' | 'string?' | 'object?'>> } = {
+const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string, 'string' | 'number' | 'string?' | 'object' | 'object?'>> } = {
   register: { node: 'string', version: 'number', pid: 'number' },
   ready: { node: 'string' },
   log: { node: 'string', level: 'string', message: 'string', target: 'string?', fields: 'object?' },
@@ -80,6 +103,8 @@ const REQUEST_FIELDS: { readonly [T in NodeRequest['t']]: Readonly<Record<string
   'restart-seen': { node: 'string', peer: 'string' },
   closing: { node: 'string' },
   'dynamic-config': { node: 'string', version: 'number' },
+  stats: { node: 'string', outputs: 'object', inputs: 'object' },
+  tap: { source: 'string', version: 'number' },
 };
 
 /** Parses a node's request; undefined for anything but a known request with fields of the right types. */
@@ -88,8 +113,8 @@ export function decodeNodeRequest(frame: Uint8Array): NodeRequest | undefined {
   if (!message || !Object.hasOwn(REQUEST_FIELDS, message.t)) return undefined;
   for (const [name, type] of Object.entries(REQUEST_FIELDS[message.t as NodeRequest['t']])) {
     const value = message[name];
-    if (type === 'object?') {
-      if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) return undefined;
+    if (type === 'object' || type === 'object?') {
+      if ((type === 'object' || value !== undefined) && (value === null || typeof value !== 'object' || Array.isArray(value))) return undefined;
     } else if (type === 'string?' ? value !== undefined && typeof value !== 'string' : typeof value !== type) return undefined;
   }
   return message as unknown as NodeRequest;

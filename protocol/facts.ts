@@ -93,7 +93,7 @@ export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Tags (`t`) of node → daemon requests. */
-export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "dynamic-config", "closing"] as const;
+export const NODE_REQUEST_TAGS = ["register", "ready", "log", "outputs-closed", "heartbeat", "restart-seen", "dynamic-config", "stats", "tap", "closing"] as const;
 /** One of NODE_REQUEST_TAGS. */
 export type NodeRequestTag = (typeof NODE_REQUEST_TAGS)[number];
 

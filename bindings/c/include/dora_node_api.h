@@ -587,6 +587,16 @@ void dora_arrow_release(struct ArrowArray *array, struct ArrowSchema *schema);
  */
 int dora_shared_memory_stats(const DoraContext *context, DoraSharedMemoryStats *out);
 
+/**
+ * The node's observability counters as JSON text, what the core reports to its daemon
+ * once a second (`stats`, docs/protocol.md):
+ * {"outputs":{name:{messages,bytes,held}},"inputs":{id:{messages,bytes,dropped,queued,latencyCount,latencyP50Us,latencyP99Us}}},
+ * here with the latencies of every message so far. Any thread. Returns the text's length
+ * and, when it is below capacity, writes it NUL-terminated into out (otherwise out is
+ * left alone); -1 for a NULL context.
+ */
+int64_t dora_stats_json(const DoraContext *context, char *out, size_t capacity);
+
 
 /* ------------------------------------------------------------------------------------ */
 /* Language bindings */

@@ -114,6 +114,7 @@ void dora__ctx_unref(DoraContext *ctx) {
   dora__cache_close(&ctx->cache);
   for (size_t i = 0; i < ctx->n_senders; i++) free(ctx->senders[i].samples);
   for (size_t i = 0; i < ctx->n_inputs; i++) dora__buf_free(&ctx->inputs[i].last_layout);
+  dora__taps_free(ctx);
   for (size_t i = 0; i < ctx->n_outputs; i++) {
     free((char *)ctx->outputs[i].topic);
     dora__buf_free(&ctx->outputs[i].encoded);

@@ -115,9 +115,9 @@ static bool from_node(const topic_t *t, const char *node) {
  * holders again and tell the daemon; as its receiver, reopen our inputs from it and
  * tell the node's code, unless it is a dynamic node joining for the first time (`first`:
  * our inputs from it were open all along, and it has sent nothing yet). */
-static void on_peer_news(DoraContext *ctx, const char *node, bool restarted, bool first) {
+static void on_peer_news(DoraContext *ctx, const char *node, bool restarted, bool first, const dora_json *tapped) {
   if (restarted) {
-    bool subscriber = false;
+    bool subscriber = tapped && dora__tap_join(ctx, node, tapped); /* a tap reading our outputs (tap.c) */
     for (size_t i = 0; i < ctx->n_outputs; i++)
       for (size_t k = 0; ctx->outputs[i].subscribers && k < ctx->outputs[i].subscribers->count; k++)
         subscriber |= ctx->outputs[i].subscribers->items[k].type == DJ_STRING && strcmp(ctx->outputs[i].subscribers->items[k].string, node) == 0;
@@ -167,10 +167,11 @@ void dora__on_control(DoraContext *ctx, const uint8_t *data, size_t len) {
   } else if (strcmp(t, DORA_T_NODE_RESTARTED) == 0 || strcmp(t, DORA_T_NODE_FAILED) == 0) {
     const char *node = dora__jstr(msg, "node");
     const dora_json *first = dora__json_get(msg, "first");
-    if (node) on_peer_news(ctx, node, strcmp(t, DORA_T_NODE_RESTARTED) == 0, first && first->type == DJ_BOOL && first->boolean);
+    if (node)
+      on_peer_news(ctx, node, strcmp(t, DORA_T_NODE_RESTARTED) == 0, first && first->type == DJ_BOOL && first->boolean, dora__json_get(msg, "outputs"));
   } else if (strcmp(t, DORA_T_PEER_EXITED) == 0) {
     const char *node = dora__jstr(msg, "node");
-    if (node && !dora__is_exited(ctx, node)) {
+    if (node && !dora__tap_leave(ctx, node) && !dora__is_exited(ctx, node)) {
       /* the exited list keeps strings of the config, which outlives it */
       const char *kept = NULL;
       for (size_t i = 0; i < ctx->n_outputs && !kept; i++)

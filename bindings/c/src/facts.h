@@ -51,6 +51,8 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_T_HEARTBEAT "heartbeat"
 #define DORA_T_RESTART_SEEN "restart-seen"
 #define DORA_T_DYNAMIC_CONFIG "dynamic-config"
+#define DORA_T_STATS "stats"
+#define DORA_T_TAP "tap"
 #define DORA_T_CLOSING "closing"
 #define DORA_T_OK "ok"
 #define DORA_T_ERROR "error"

@@ -14,7 +14,8 @@
  * the daemon-liveness check), dynamic.c (finding the dataflow a dynamic node joins),
  * events.c (payloads, events, the per-input queues,
  * next_event and the event readers), pool.c (the sample pool and drop tokens), send.c
- * (every send function) and context.c (opening, closing and freeing a context). It
+ * (every send function), stats.c (reporting the counters of stats.h), tap.c (holders
+ * that are not configured subscribers) and context.c (opening, closing and freeing a context). It
  * holds the structures they share and the functions that cross between them; like
  * internal.h, every such symbol is prefixed dora__ and hidden from the exports.
  */
@@ -28,6 +29,7 @@
 #include <zmq.h>
 
 #include "internal.h"
+#include "stats.h"
 
 #define POLL_MS 100                 /* how often a waiting node checks that its daemon lives */
 
@@ -72,6 +74,7 @@ typedef struct {
   int64_t timeout_ms; /* input_timeout, 0 for none */
   int64_t last_ms;    /* when the last message arrived (0: none yet, the timeout is not armed) */
   bool timed_out;     /* closed by its timeout; the next message reopens it (INPUT_RECOVERED) */
+  dora_input_stats stats; /* stats.h */
 } input_t;
 
 typedef struct {
@@ -102,6 +105,9 @@ typedef struct {
   bool type_warned;             /* a mismatch was logged (DORA_RUNTIME_TYPE_CHECK=warn: once) */
   dora_buf encoded;             /* the last encoded layout sent (dora_send_output_*_encoded) ... */
   dora_layout *encoded_layout;  /* ... and its parsed form */
+  dora_output_stats stats;      /* stats.h */
+  char **taps;                  /* holders that are not configured subscribers (tap.c) */
+  size_t n_taps;
 } output_t;
 
 enum { SAMPLE_FREE, SAMPLE_ACQUIRED, SAMPLE_OUT };
@@ -195,6 +201,7 @@ struct DoraContext {
   pthread_t watchdog;
   bool watchdog_running, watchdog_stop;
   pthread_cond_t watchdog_cond; /* on CLOCK_MONOTONIC; signalled to stop it (under lock) */
+  struct dora_stats_state *stats_state; /* the watchdog's last report (stats.c) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -299,6 +306,18 @@ int dora__process_start_time(long pid, char *out, size_t capacity);
 /* watchdog.c: started once the configuration is read; stopped (and joined) before closing */
 void dora__watchdog_start(DoraContext *ctx);
 void dora__watchdog_stop(DoraContext *ctx);
+
+/* stats.c: called by the watchdog thread (ctx->lock held) at each of its checks; reports the
+   node's counters to the daemon once a second when they changed, on the watchdog's socket */
+void dora__stats_tick(DoraContext *ctx, void **socket);
+void dora__stats_end(DoraContext *ctx);
+
+/* tap.c: peers reading our outputs that are not configured subscribers (dora topic echo, ...) */
+/* node-restarted with `outputs`: peer holds the samples of those outputs from now on; returns whether it reads any of ours */
+bool dora__tap_join(DoraContext *ctx, const char *peer, const dora_json *outputs);
+/* peer-exited: a tap that left holds nothing any more; returns whether peer was one */
+bool dora__tap_leave(DoraContext *ctx, const char *peer);
+void dora__taps_free(DoraContext *ctx);
 
 /* context.c: a context with no configuration or sockets yet (free with free_dora_context) */
 DoraContext *dora__context_new(void);

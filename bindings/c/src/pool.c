@@ -132,7 +132,10 @@ static int push_free_slot(DoraContext *ctx, int c, int index) {
 void dora__sample_free(DoraContext *ctx, int index) {
   sample_t *s = &ctx->samples[index];
   if (s->state == SAMPLE_FREE) return;
-  if (s->state == SAMPLE_OUT) ctx->outstanding--;
+  if (s->state == SAMPLE_OUT) {
+    ctx->outstanding--;
+    dora__count(&ctx->outputs[s->output].stats.held, (uint64_t)-1);
+  }
   s->state = SAMPLE_FREE;
   size_t slot = ctx->segments[s->segment].slot;
   if (slot) push_free_slot(ctx, slab_class(slot), index); /* on failure the slot is only lost for reuse */
@@ -204,13 +207,15 @@ sample_t *dora__sample_by_id(DoraContext *ctx, uint64_t id) {
 /* Records who will hold a sent sample (call before sending: a token may come back at once). */
 void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
   sample_t *s = &ctx->samples[index];
-  const dora_json *subs = ctx->outputs[output].subscribers;
+  const output_t *out = &ctx->outputs[output];
+  const dora_json *subs = out->subscribers;
   size_t n = subs ? subs->count : 0;
   free(s->holders);
-  s->holders = calloc(n + 1, sizeof *s->holders);
+  s->holders = calloc(n + out->n_taps + 1, sizeof *s->holders);
   s->n_holders = 0;
   for (size_t k = 0; s->holders && k < n; k++)
     if (subs->items[k].type == DJ_STRING && !dora__is_exited(ctx, subs->items[k].string)) s->holders[s->n_holders++] = subs->items[k].string;
+  for (size_t k = 0; s->holders && k < out->n_taps; k++) s->holders[s->n_holders++] = out->taps[k]; /* tap.c */
   s->output = output;
   s->seq = seq;
   if (s->n_holders == 0) {
@@ -218,6 +223,7 @@ void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
     return;
   }
   s->state = SAMPLE_OUT;
+  dora__count(&ctx->outputs[output].stats.held, 1);
   if (++ctx->outstanding > ctx->peak_outstanding) ctx->peak_outstanding = ctx->outstanding;
 }
 

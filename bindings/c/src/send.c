@@ -142,6 +142,10 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
       }
     }
     out->seq++;
+    if (rc == 0) {
+      dora__count(&out->stats.messages, 1);
+      dora__count(&out->stats.bytes, size);
+    }
   }
   free(inline_data);
   dora__buf_free(&header);

@@ -260,10 +260,12 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
   /* one event per input subscribed to this topic, sharing the payload */
   DoraEvent *first = ev;
   int64_t now = ctx->any_timeout ? dora__now_ms() : 0;
+  uint64_t arrived = dora__wall_ns(); /* stats.h: latency from the message's timestamp */
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     if (ctx->inputs[i].topic != ti || !ctx->inputs[i].open) continue;
     input_t *in = &ctx->inputs[i];
     in->last_ms = now;
+    dora__count_received(&in->stats, ev->payload->len, ev->timestamp, arrived);
     if (in->timed_out) {
       in->timed_out = false;
       DoraEvent *recovered = dora__event_new(DoraEventType_InputRecovered, in->id, NULL);

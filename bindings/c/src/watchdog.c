@@ -64,6 +64,7 @@ static void *watch(void *arg) {
   pthread_mutex_lock(&ctx->lock);
   while (!wait_stopped(ctx, check_ms)) {
     if (ctx->health_ms && __atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) heartbeat(ctx, &beats, &last_beat);
+    if (__atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) dora__stats_tick(ctx, &beats); /* stats.c */
     if (dora__daemon_alive(ctx)) continue;
     pthread_mutex_unlock(&ctx->lock);
     dora_interrupt_wait(ctx); /* a binding waiting on another thread looks again, and finds the ERROR event */
@@ -79,6 +80,7 @@ static void *watch(void *arg) {
             ctx->daemon_pid, ctx->node_id, removed);
     _exit(1); /* from a library thread: no exit handlers, which may belong to code still running */
   }
+  dora__stats_end(ctx);
   pthread_mutex_unlock(&ctx->lock);
   if (beats) zmq_close(beats);
   return NULL;

@@ -1185,6 +1185,111 @@ static void pool_stats(void) {
 }
 
 /* =========================================================================================
+ * Taps (tap.c) and the observability counters (stats.h, stats.c)
+ * ========================================================================================= */
+
+/* The node's counters as dora_stats_json gives them (parsed; free with dora__json_free). */
+static dora_json *stats_json(const DoraContext *ctx) {
+  char text[4096];
+  int64_t n = dora_stats_json(ctx, text, sizeof text);
+  if (n < 0 || (size_t)n >= sizeof text) return NULL;
+  return dora__json_parse(text, (size_t)n);
+}
+
+/* A counter of stats_json: section ("outputs"/"inputs"), port, field; -1 when absent. */
+static double stat_of(const DoraContext *ctx, const char *section, const char *port, const char *field) {
+  dora_json *j = stats_json(ctx);
+  const dora_json *v = j ? dora__json_get(dora__json_get(dora__json_get(j, section), port), field) : NULL;
+  double out = v && v->type == DJ_NUMBER ? v->number : -1;
+  dora__json_free(j);
+  return out;
+}
+
+static void tap_holds_until_it_leaves(void) {
+  tx_t t;
+  OPEN_TX(&t);
+  /* a tap of "one" (not among its configured subscribers) and of an output the node does not have */
+  control(t.ctx, "{\"t\":\"node-restarted\",\"node\":\"dora/tap/1\",\"first\":true,\"outputs\":[\"one\",\"nope\"]}");
+  sent_t a = tx_send(&t, "one", BIG);
+  tx_release(&t, "r1", a.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 1); /* the tap holds it */
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "held"), 1);
+  tx_release(&t, "dora/tap/1", a.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "held"), 0);
+  sent_t o = tx_send(&t, "other", BIG); /* not tapped: r2 alone holds it */
+  tx_release(&t, "r2", o.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  /* what it missed before connecting comes back as a lost range */
+  sent_t b = tx_send(&t, "one", BIG), c = tx_send(&t, "one", BIG);
+  uint64_t ids[2] = {b.id, c.id};
+  tx_tokens_at(__LINE__, &t, "r1", ids, 2, NULL, 0);
+  dora_lost lost = {(char *)"one", b.seq, b.seq};
+  tx_tokens_at(__LINE__, &t, "dora/tap/1", NULL, 0, &lost, 1);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 1);
+  /* it leaves holding c: released at once, and it holds nothing sent later */
+  control(t.ctx, "{\"t\":\"peer-exited\",\"node\":\"dora/tap/1\"}");
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  sent_t d = tx_send(&t, "one", BIG);
+  tx_release(&t, "r1", d.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  CHECK_EQ(t.ctx->outputs[1].n_taps, 0);
+  /* a second join of the same tap id counts once; a restart of a configured subscriber is not a tap */
+  control(t.ctx, "{\"t\":\"node-restarted\",\"node\":\"dora/tap/2\",\"first\":true,\"outputs\":[\"one\"]}");
+  control(t.ctx, "{\"t\":\"node-restarted\",\"node\":\"dora/tap/2\",\"first\":true,\"outputs\":[\"one\"]}");
+  control(t.ctx, "{\"t\":\"node-restarted\",\"node\":\"r1\"}");
+  CHECK_EQ(t.ctx->outputs[1].n_taps, 1);
+  sent_t e = tx_send(&t, "one", BIG);
+  tx_release(&t, "r1", e.id);
+  tx_release(&t, "dora/tap/2", e.id);
+  CHECK_EQ(stats_of(t.ctx).outstanding, 0);
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "messages"), 5);
+  CHECK_EQ(stat_of(t.ctx, "outputs", "one", "bytes"), 5.0 * BIG);
+  tx_close(&t); /* the tap's name is freed with the context (ASan build) */
+}
+
+static void stats_receiver_counters(void) {
+  rx_t r;
+  if (!rx_open(&r, "[" INPUT("a", "src/a", 2) "," INPUT("b", "src/b", 10) "]")) {
+    fail_at(__LINE__, "receiver harness: %s", last_error());
+    rx_close(&r);
+    return;
+  }
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "messages"), 0);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "latencyP50Us"), -1); /* nothing arrived: no latency */
+  uint64_t now = dora__wall_ns();
+  for (uint64_t i = 0; i < 5; i++) rx_feed(&r, "src/a", i, now - 5000000, "abcdefgh", 8, NULL, 0, 0); /* sent 5 ms ago */
+  rx_feed(&r, "src/b", 0, now - 200000, "xy", 2, NULL, 0, 0);                                         /* 200 µs ago */
+  rx_deliver(&r);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "messages"), 5);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "bytes"), 40);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "dropped"), 3); /* a queue of 2 */
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "queued"), 2);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "b", "queued"), 1);
+  double p50 = stat_of(r.ctx, "inputs", "a", "latencyP50Us"), p99b = stat_of(r.ctx, "inputs", "b", "latencyP99Us");
+  if (!(p50 >= 5000 * 0.8 && p50 <= 5000 * 1.4)) fail_at(__LINE__, "p50 latency of a is %.0f µs, expected about 5000", p50);
+  if (!(p99b >= 200 * 0.8 && p99b <= 200 * 1.4 + 100)) fail_at(__LINE__, "p99 latency of b is %.0f µs, expected about 200", p99b);
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "latencyCount"), 5);
+  free(take_all(r.ctx));
+  CHECK_EQ(stat_of(r.ctx, "inputs", "a", "queued"), 0);
+  /* the buckets: exact below 4 µs, then 4 per power of two, monotonic, bounded */
+  CHECK_EQ(dora__latency_bucket(0), 0);
+  CHECK_EQ(dora__latency_bucket(3), 3);
+  CHECK_EQ(dora__latency_bucket(4), 4);
+  CHECK_EQ(dora__latency_bucket(7), 7);
+  CHECK_EQ(dora__latency_bucket(8), 8);
+  CHECK_EQ(dora__latency_bucket(UINT64_MAX / 2), DORA_LATENCY_BUCKETS - 1);
+  int last = 0;
+  for (uint64_t us = 1; us < (1ull << 30); us = us * 9 / 8 + 1) {
+    int b = dora__latency_bucket(us);
+    if (b < last) fail_at(__LINE__, "bucket of %llu µs is %d, below %d", (unsigned long long)us, b, last);
+    last = b;
+  }
+  CHECK(dora_stats_json(NULL, NULL, 0) < 0);
+  rx_close(&r);
+}
+
+/* =========================================================================================
  * Mapping references (record.c)
  * ========================================================================================= */
 
@@ -1410,6 +1515,8 @@ static const struct {
     {"pool.lost-ranges-release", pool_lost_ranges_release},
     {"pool.slab-slots", pool_slab_slots},
     {"pool.stats", pool_stats},
+    {"tap.holds-until-it-leaves", tap_holds_until_it_leaves},
+    {"stats.receiver-counters", stats_receiver_counters},
     {"mapping.retain-release", mapping_retain_release},
     {"mapping.outlives-context", mapping_outlives_context},
     {"wait.times-out-wakes-interrupts", wait_times_out_wakes_and_interrupts},
