@@ -21,7 +21,7 @@ table{border-collapse:collapse;margin:0 1em 1em;font-size:13px}
 td,th{border:1px solid #dadce0;padding:.2em .6em;text-align:left}
 .node{cursor:pointer}
 .node.selected rect{stroke-width:3;stroke:#d93025}
-.metric{fill:#137333;font-size:10px;text-anchor:middle}
+.metric{fill:#137333;font-size:10px;text-anchor:start}
 .nmetric{fill:#5f6368;font-size:10px;text-anchor:middle}
 `;
 
@@ -66,11 +66,14 @@ async function drawGraph() {
   if (g.error) { $('graph').textContent = g.error; return; }
   $('graph').innerHTML = g.svg;
   const svg = $('graph').querySelector('svg');
-  svg.setAttribute('height', Number(svg.getAttribute('height')) + 16);
-  svg.setAttribute('viewBox', '0 0 ' + svg.getAttribute('width') + ' ' + svg.getAttribute('height'));
+  // room for the numbers: left of the boxes' labels, right of the edges' labels, below the last row
+  const [w, h] = [Number(svg.getAttribute('width')) + 200, Number(svg.getAttribute('height')) + 16];
+  svg.setAttribute('width', w);
+  svg.setAttribute('height', h);
+  svg.setAttribute('viewBox', '-60 0 ' + w + ' ' + h);
   for (const edge of svg.querySelectorAll('g.edge')) {
     const r = edge.querySelector('rect');
-    edge.metric = svgText(edge, 'metric', Number(r.getAttribute('x')) + Number(r.getAttribute('width')) / 2, Number(r.getAttribute('y')) + 30, 'n/a');
+    edge.metric = svgText(edge, 'metric', Number(r.getAttribute('x')) + Number(r.getAttribute('width')) + 4, Number(r.getAttribute('y')) + 13, 'n/a');
   }
   for (const node of svg.querySelectorAll('g.node')) {
     const r = node.querySelector('rect');
@@ -121,7 +124,8 @@ async function refreshMetrics() {
     const live = byNode.get(n.id);
     const cpu = live && live.cpuPercent != null ? live.cpuPercent.toFixed(1) + ' %' : 'n/a';
     const mem = live ? fmtBytes(live.rssBytes) : 'n/a';
-    nodeRows.appendChild(row([n.id, n.status, n.pid == null ? '-' : String(n.pid), String(n.restarts), cpu, mem]));
+    const num = (v) => (live && v != null ? String(v) : 'n/a');
+    nodeRows.appendChild(row([n.id, n.status, n.pid == null ? '-' : String(n.pid), String(n.restarts), cpu, mem, num(live && live.queueDepth), num(live && live.dropped), num(live && live.samplesHeld)]));
     const g = document.querySelector('g.node[data-key="node:' + CSS.escape(n.id) + '"]');
     if (g && g.metric) g.metric.textContent = 'cpu ' + cpu + ' · ' + mem;
   }
@@ -195,7 +199,7 @@ export function pageHtml(options: { nonce: string; dataflow: string | null }): s
 <main><section id="graph">loading…</section>
 <aside><h2 id="logtitle">Logs</h2><pre id="logs">Click a node to see its last log lines.</pre></aside></main>
 <h2 style="margin:0 1em">Nodes</h2>
-<table id="nodes"><thead><tr><th>node</th><th>status</th><th>pid</th><th>restarts</th><th>CPU</th><th>memory</th></tr></thead><tbody></tbody></table>
+<table id="nodes"><thead><tr><th>node</th><th>status</th><th>pid</th><th>restarts</th><th>CPU</th><th>memory</th><th>queued</th><th>dropped</th><th>samples held</th></tr></thead><tbody></tbody></table>
 <h2 style="margin:0 1em">Edges</h2>
 <table id="edges"><thead><tr><th>source</th><th>target</th><th>msg/s</th><th>bytes/s</th><th>p50</th><th>p99</th><th>dropped</th><th>queue</th></tr></thead><tbody></tbody></table>
 <script nonce="${options.nonce}">const INITIAL = ${initial};${SCRIPT}</script>

@@ -16,29 +16,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
-import { controlRequest, sameToken, type ControlRequest, type DataflowSummary } from '../../coordinator/control';
+import { controlRequest, sameToken, type DataflowSummary } from '../../coordinator/control';
 import { loadDescriptor } from '../../coordinator/descriptor';
 import { toSvg } from '../../coordinator/graph';
 import { pageHtml } from './page';
 
 /** Default port of `dora ui` (next to the coordinator's 6280); 0 lets the system choose. */
 export const DEFAULT_UI_PORT = 6281;
-
-/** The coordinator's `metrics` reply (see the `metrics` control request). */
-export interface MetricsReply {
-  readonly at: string;
-  readonly nodes: readonly { id: string; pid: number | null; status: string; cpuPercent: number | null; rssBytes: number | null; restarts: number; samplesHeld: number | null }[];
-  readonly edges: readonly {
-    source: string;
-    target: string;
-    messagesPerSec: number;
-    bytesPerSec: number;
-    latencyP50Us: number | null;
-    latencyP99Us: number | null;
-    dropped: number;
-    queueDepth: number | null;
-  }[];
-}
 
 export interface UiServer {
   readonly url: string;
@@ -130,10 +114,10 @@ async function serve(req: http.IncomingMessage, res: http.ServerResponse, token:
     case 'GET /api/metrics': {
       const df = await find(ref);
       try {
-        const reply = (await controlRequest({ cmd: 'metrics', dataflow: df.id } as unknown as ControlRequest)) as unknown as MetricsReply;
-        return send(res, 200, { available: true, at: reply.at, nodes: reply.nodes, edges: reply.edges, dataflow: df });
+        const reply = await controlRequest({ cmd: 'metrics', dataflow: df.id });
+        return send(res, 200, { available: true, at: reply.at, nodes: reply.nodes ?? [], edges: reply.edges ?? [], dataflow: df });
       } catch (err) {
-        // a coordinator without the `metrics` request: the page says so and shows n/a, never made-up numbers
+        // no numbers (a finished dataflow, an older coordinator): the page says why and shows n/a, never made-up numbers
         return send(res, 200, { available: false, message: `the coordinator gives no metrics (${(err as Error).message})`, dataflow: df });
       }
     }
