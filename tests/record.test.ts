@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, dora, leftovers, node, tempDataflow } from './support/dataflow';
+import { ROOT, dora, leftovers, node, tempDataflow, waitFor } from './support/dataflow';
 
 afterEach(() => {
   expect(leftovers()).toEqual([]);
@@ -25,10 +25,10 @@ const received = (file: string): Received[] =>
   fs.readFileSync(file, 'utf8').trim().split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Received);
 const withoutTimes = (rows: Received[]) => rows.map(({ at: _at, ...rest }) => rest);
 
-function pipeline(extraSender = '', tickMs = 50): string {
+function pipeline(extraSender = '', tickMs = 50, count = 6): string {
   return (
     `nodes:\n` +
-    node('sender', 'struct-sender.ts', `    env: { COUNT: 6${extraSender} }\n    inputs: { tick: dora/timer/millis/${tickMs} }\n    outputs: [out, blob]\n`) +
+    node('sender', 'struct-sender.ts', `    env: { COUNT: ${count}${extraSender} }\n    inputs: { tick: dora/timer/millis/${tickMs} }\n    outputs: [out, blob]\n`) +
     node('transform', 'transformer.py', `    inputs: { in: sender/out, blob: sender/blob }\n    outputs: [out, digest]\n`) +
     node('sink', 'record_sink.py', `    inputs: { data: transform/out, digest: transform/digest }\n`)
   );
@@ -163,3 +163,63 @@ test('record and replay refuse what they cannot do, naming it', async () => {
   expect((await dora(['replay', rec, '--replace', 'nope'])).stderr).toContain('--replace: the recorded dataflow has no node "nope" (nodes: sender, transform, sink)');
   expect((await dora(['replay', rec, '--speed', '0'])).stderr).toContain('"0" is not a positive number');
 }, 60_000);
+
+test('record of a running dataflow (dora start) through taps: the dataflow goes on; the files hold what was sent meanwhile, 4 MiB payloads intact; replaying that recording feeds the downstream nodes the same messages', async () => {
+  const port = String(20000 + ((process.pid + 4093) % 20000));
+  const stateDir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-state-'));
+  const runtimeDir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dora-run-'));
+  const env = { DORA_COORDINATOR_PORT: port, DORA_STATE_DIR: stateDir, DORA_RUNTIME_DIR: runtimeDir };
+  try {
+    expect((await dora(['up'], { env })).code).toBe(0);
+    const df = tempDataflow(pipeline(`, PAYLOAD_BYTES: ${MiB4}`, 50, 1_000_000));
+    // nodes of `dora start` get the coordinator's environment: the sink's file goes in the YAML
+    const live = path.join(df.dir, 'live.jsonl');
+    fs.writeFileSync(df.file, fs.readFileSync(df.file, 'utf8').replace('    inputs: { data: transform/out', `    env: { RECORD: ${JSON.stringify(live)} }\n    inputs: { data: transform/out`));
+    expect((await dora(['start', df.file, '--name', 'taped'], { env })).code).toBe(0);
+    const dir = path.join(df.dir, 'rec');
+    // a tap is refused until the dataflow has started, and nothing is left behind
+    const early = await dora(['record', 'taped', '-o', dir, '--stop-after', '100ms'], { env });
+    if (early.code !== 0) {
+      expect(early.stderr).toContain('the dataflow has not started yet');
+      expect(fs.existsSync(dir)).toBe(false);
+    }
+    await waitFor(() => fs.existsSync(live) && fs.readFileSync(live, 'utf8').length > 0, 20_000, 'the dataflow to start');
+    fs.rmSync(dir, { recursive: true, force: true });
+    const recorded = await dora(['record', 'taped', '-o', dir, '--topics', 'sender/out,sender/blob', '--stop-after', '1500ms'], { env });
+    expect(recorded.code).toBe(0);
+    expect(recorded.stderr).toContain('(Ctrl-C ends the recording, not the dataflow)');
+    const list = JSON.parse((await dora(['list', '--json'], { env })).stdout) as { name: string; status: string }[];
+    expect(list.find((d) => d.name === 'taped')!.status).toBe('running');
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ dataflow: df.file, dataflowCopy: 'dataflow.yml' });
+    const [out, blob] = manifest.topics;
+    expect([out.topic, out.dropped, blob.topic, blob.dropped]).toEqual(['sender/out', 0, 'sender/blob', 0]);
+    expect(out.messages).toBeGreaterThan(15); // 20 Hz for 1.5 s
+    const read = readWithPyarrow([path.join(dir, 'sender/out.arrows'), path.join(dir, 'sender/blob.arrows')]);
+    const blobs = read[path.join(dir, 'sender/blob.arrows')];
+    expect(blobs.lengths.every((n) => n === MiB4)).toBe(true);
+    expect(blobs.rows).toBeGreaterThan(15);
+    expect((blobs.first as number[][]).every((distinct) => distinct.length === 1)).toBe(true); // each filled with one value
+    expect((await dora(['stop', 'taped'], { env })).code).toBe(0);
+
+    // the copy of the file names the same sink file: it starts empty for the replay
+    fs.rmSync(live);
+    const again = live;
+    expect((await dora(['replay', dir, '--replace', 'sender'])).code).toBe(0);
+    const replayed = received(again).filter((r) => r.id === 'data');
+    const recordedSeqs = readParameterSeqs(path.join(dir, 'sender/out.arrows'));
+    expect(replayed.map((r) => r.parameters.seq)).toEqual(recordedSeqs);
+    expect(received(again).filter((r) => r.id === 'digest').map((r) => r.values[0])).toEqual(recordedSeqs.map(() => MiB4));
+  } finally {
+    await dora(['down'], { env });
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(runtimeDir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+/** The `seq` parameter of every row of a recorded file, read with pyarrow. */
+function readParameterSeqs(file: string): number[] {
+  const r = spawnSync(PYTHON, ['-c', 'import json,sys,pyarrow.ipc as i; t=i.open_stream(open(sys.argv[1],"rb")).read_all(); print(json.dumps([json.loads(p)["seq"] for p in t.column("parameters").to_pylist()]))', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as number[];
+}

@@ -12,18 +12,15 @@ import { loadDescriptor, parseDescriptor } from '../../coordinator/descriptor';
 import type { ResolvedDataflow } from '../../coordinator/dataflow';
 import { DoraError, ErrorCode, formatIssue } from '../../coordinator/errors';
 import { runForeground } from '../foreground';
+import { recordRunning } from './live';
 import {
-  DATAFLOW_COPY,
   RECORD_DIR_ENV,
-  RECORD_FORMAT,
-  RECORD_FORMAT_VERSION,
   RECORD_TOPICS_ENV,
   REPLAY_DIR_ENV,
   REPLAY_LOOP_ENV,
   REPLAY_SPEED_ENV,
   readManifest,
-  writeManifest,
-  type RecordManifest,
+  startRecording,
 } from './format';
 
 /**
@@ -49,15 +46,17 @@ export interface CommandHelpers {
 export function recordCommand(h: CommandHelpers): Command {
   return new Command('record')
     .description('run a dataflow and record the messages of its outputs into Arrow IPC files (one stream per output) and a manifest')
-    .argument('<dataflow>', 'dataflow YAML file')
+    .argument('<dataflow>', "dataflow YAML file (run with a recorder), or a running dataflow's id or name (recorded through taps)")
     .option('-o, --output <dir>', 'folder for the recording (new or empty; default: recording-<date>-<time>)')
     .option('--topics <list>', 'outputs to record, as node/output,… (default: every output)')
-    .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 10s)', h.durationArg)
+    .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 10s); of a running dataflow, end the recording', h.durationArg)
     .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
     .addOption(h.graceOption())
     .action(async (file: string, opts: { output?: string; topics?: string; stopAfter?: string; out?: string; grace: string }) => {
       const dir = path.resolve(opts.output ?? defaultRecordingDir());
-      const dataflow = prepareRecording(path.resolve(file), dir, opts.topics?.split(',').map((t) => t.trim()).filter((t) => t.length > 0));
+      const topics = opts.topics?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+      if (!isFile(file)) return recordRunning(file, dir, topics, opts.stopAfter !== undefined ? h.parseDuration(opts.stopAfter) : undefined);
+      const dataflow = prepareRecording(path.resolve(file), dir, topics);
       await runForeground(dataflow, {
         graceMs: h.parseDuration(opts.grace),
         outDir: opts.out ? path.resolve(opts.out) : undefined,
@@ -94,6 +93,14 @@ export function replayCommand(h: CommandHelpers): Command {
     });
 }
 
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function defaultRecordingDir(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `recording-${t}`;
@@ -111,21 +118,8 @@ export function prepareRecording(file: string, dir: string, topics?: readonly st
   const all = outputsOf(original);
   const chosen = topics === undefined ? all : topics.map((t) => all.find((o) => o.topic === t) ?? unknownTopic(t, all.map((o) => o.topic), file));
   if (chosen.length === 0) throw new DoraError(`${file}: no node has an output to record`, { code: ErrorCode.USAGE });
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new DoraError(`${dir} is not empty: record into a new folder (-o)`, { code: ErrorCode.USAGE });
-  fs.mkdirSync(dir, { recursive: true });
+  startRecording(dir, file, original.workingDir, chosen);
   const text = fs.readFileSync(file, 'utf8');
-  fs.writeFileSync(path.join(dir, DATAFLOW_COPY), text);
-  const manifest: RecordManifest = {
-    format: RECORD_FORMAT,
-    version: RECORD_FORMAT_VERSION,
-    dataflow: file,
-    dataflowCopy: DATAFLOW_COPY,
-    workingDir: original.workingDir,
-    startedAt: new Date().toISOString(),
-    endedAt: null,
-    topics: chosen.map((o) => ({ ...o, files: [], types: [], messages: 0, bytes: 0, dropped: 0, firstTimestamp: null, lastTimestamp: null })),
-  };
-  writeManifest(dir, manifest);
 
   const ids = new Set(original.nodes.map((n) => n.id));
   let id = 'dora-record';
@@ -153,6 +147,7 @@ export interface ReplayOptions {
 /** The recorded dataflow with players in the place of the replaced nodes. */
 export function prepareReplay(dir: string, opts: ReplayOptions): ResolvedDataflow {
   const manifest = readManifest(dir);
+  if (manifest.dataflowCopy === null) throw new DoraError(`${dir}: the recording has no copy of its dataflow file (the running dataflow did not name it): it cannot be replayed`, { code: ErrorCode.USAGE });
   const copy = path.join(dir, manifest.dataflowCopy);
   const text = fs.readFileSync(copy, 'utf8');
   const original = parseDescriptor(text, copy, manifest.workingDir);

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as arrow from 'apache-arrow';
 import type { Parameters, ParameterValue } from '../../protocol';
+import { DoraError, ErrorCode } from '../../coordinator/errors';
 
 export const MANIFEST = 'manifest.json';
 export const DATAFLOW_COPY = 'dataflow.yml';
@@ -54,9 +55,9 @@ export interface RecordedTopic {
 export interface RecordManifest {
   readonly format: typeof RECORD_FORMAT;
   readonly version: number;
-  /** The dataflow file recorded (absolute), and its copy in the folder. */
-  readonly dataflow: string;
-  readonly dataflowCopy: string;
+  /** The dataflow file recorded (absolute), and its copy in the folder (null when the file was unknown: no replay). */
+  readonly dataflow: string | null;
+  readonly dataflowCopy: string | null;
   /** Where the dataflow's relative paths point (the original file's folder). */
   readonly workingDir: string;
   readonly startedAt: string;
@@ -83,6 +84,28 @@ export function writeManifest(dir: string, manifest: RecordManifest): void {
   const file = path.join(dir, MANIFEST);
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
   fs.renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * Creates the recording folder (new or empty) with a copy of the dataflow file (when
+ * there is one) and the manifest of what is about to be recorded; returns the manifest.
+ */
+export function startRecording(dir: string, file: string | null, workingDir: string, topics: readonly { topic: string; node: string; output: string }[]): RecordManifest {
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new DoraError(`${dir} is not empty: record into a new folder (-o)`, { code: ErrorCode.USAGE });
+  fs.mkdirSync(dir, { recursive: true });
+  if (file !== null) fs.copyFileSync(file, path.join(dir, DATAFLOW_COPY));
+  const manifest: RecordManifest = {
+    format: RECORD_FORMAT,
+    version: RECORD_FORMAT_VERSION,
+    dataflow: file,
+    dataflowCopy: file !== null ? DATAFLOW_COPY : null,
+    workingDir,
+    startedAt: new Date().toISOString(),
+    endedAt: null,
+    topics: topics.map((t) => ({ topic: t.topic, node: t.node, output: t.output, files: [], types: [], messages: 0, bytes: 0, dropped: 0, firstTimestamp: null, lastTimestamp: null })),
+  };
+  writeManifest(dir, manifest);
+  return manifest;
 }
 
 /** The file of an output's `segment`-th type (0 first). */
