@@ -209,7 +209,8 @@ test('record of a running dataflow (dora start) through taps: the dataflow goes 
     const replayed = received(again).filter((r) => r.id === 'data');
     const recordedSeqs = readParameterSeqs(path.join(dir, 'sender/out.arrows'));
     expect(replayed.map((r) => r.parameters.seq)).toEqual(recordedSeqs);
-    expect(received(again).filter((r) => r.id === 'digest').map((r) => r.values[0])).toEqual(recordedSeqs.map(() => MiB4));
+    // the taps of sender/out and sender/blob did not end at the same message: the blobs replayed are those recorded
+    expect(received(again).filter((r) => r.id === 'digest').map((r) => r.values[0])).toEqual(Array(blobs.rows).fill(MiB4));
   } finally {
     await dora(['down'], { env });
     fs.rmSync(stateDir, { recursive: true, force: true });

@@ -29,7 +29,8 @@ test('the folder, 0700 with a daemon.json naming the daemon, is removed when the
   expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
   const record = JSON.parse(fs.readFileSync(path.join(folder, 'daemon.json'), 'utf8')) as Record<string, unknown>;
   // what dynamic nodes look for too: the dataflow's name, its request socket and its dynamic nodes
-  expect(record).toEqual({ pid: run.child.pid, startTime: expect.stringMatching(/^\d+$/), dataflow: id, name: null, requests: `ipc://${folder}/daemon`, dynamicNodes: [] });
+  // what dynamic nodes, taps and `dora record` look for too: the run's control socket and its dataflow file
+  expect(record).toEqual({ pid: run.child.pid, startTime: expect.stringMatching(/^\d+$/), dataflow: id, name: null, requests: `ipc://${folder}/daemon`, dynamicNodes: [], control: `ipc://${folder}/control`, file: df.file });
   const result = await run.done;
   expect(result.code).toBe(1); // the crasher failed; the dataflow stops
   expect(result.stderr).toContain('simulated crash');

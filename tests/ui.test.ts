@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { ROOT, dora, leftovers, node, startDora, tempDataflow, waitFor } from './support/dataflow';
 
-const port = String(20000 + ((process.pid + 7919) % 20000));
+const port = String(20000 + ((process.pid + 12011) % 20000));
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-state-'));
 const env = { DORA_COORDINATOR_PORT: port, DORA_STATE_DIR: stateDir };
 /** Debian's package (scripts/setup.sh installs it); CHROMIUM names another. */
