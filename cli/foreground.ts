@@ -1,8 +1,8 @@
 /**
  * A dataflow run in the CLI's own process, as `dora run` does it: node lines on the
  * terminal, Ctrl-C stops (twice kills), an optional stop after a duration, and the
- * outcome reported with the exit status. `dora record` and `dora replay` run their
- * derived dataflows through it.
+ * outcome reported with the exit status. `dora run` runs the dataflow of its file through
+ * it, `dora record` and `dora replay` the dataflows they derive from one.
  */
 import type { ResolvedDataflow } from '../coordinator/dataflow';
 import { DataflowRun, describeFailure, type RunResult } from '../coordinator/daemon';
@@ -15,6 +15,8 @@ export interface ForegroundOptions {
   readonly stopAfterMs?: number;
   readonly stopAfterText?: string;
   readonly timestamps?: boolean;
+  /** Overrides the descriptor's `exit_when_nodes_finish`. */
+  readonly exitWhenNodesFinish?: boolean;
   /** Called once the nodes are spawned (e.g. to say where a recording goes). */
   readonly onStarted?: (run: DataflowRun) => void;
 }
@@ -34,16 +36,19 @@ export async function runForeground(dataflow: ResolvedDataflow, opts: Foreground
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them
   run = await DataflowRun.start(dataflow, {
     outDir: opts.outDir,
     onLine: (l) => {
       const out = l.stream === 'stderr' ? process.stderr : process.stdout;
       out.write(`${opts.timestamps && l.time ? `${l.time} ` : ''}${formatLine(l.node, l.line, colourEnabled(out))}\n`);
     },
+    ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
   });
   opts.onStarted?.(run);
   act();
   const started = run;
+  // --stop-after: the same graceful stop as a first Ctrl-C, and the same exit status
   const stopTimer =
     opts.stopAfterMs === undefined
       ? undefined
@@ -62,6 +67,7 @@ export async function runForeground(dataflow: ResolvedDataflow, opts: Foreground
     process.stderr.write(`dataflow ${result.id} failed\n${describeFailure(result)}\nlogs: ${run.logs.dir}\n`);
     process.exitCode = 1;
   } else if (killed.length > 0) {
+    // a planned stop that had to kill is not a clean stop
     for (const n of killed) process.stderr.write(`node "${n.id}" ${n.detail}\n`);
     process.stderr.write(`dataflow ${result.id} stopped, ${killed.length} node(s) killed; logs: ${run.logs.dir}\n`);
     process.exitCode = 1;

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { LOG_LEVELS, PROTOCOL_VERSION, type LogLevel } from '../protocol/facts';
-import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
+import { DEFAULT_GRACE_MS } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
 import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
@@ -19,8 +19,9 @@ import { parseLogLine } from '../coordinator/logs';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
-import { colourEnabled, formatLine, levelOf } from './console';
+import { levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
+import { runForeground } from './foreground';
 import { recordCommand, replayCommand } from './record/commands';
 import { uiCommand, uiPortSpelling } from './ui/command';
 import { registerObserveCommands } from './observe/commands';
@@ -69,59 +70,14 @@ program
   .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean; timestamps?: boolean }) => {
     const dataflow = loadDescriptor(path.resolve(file));
     printWarnings(dataflow.warnings);
-    const stopAfter = opts.stopAfter !== undefined ? parseDuration(opts.stopAfter) : undefined;
-    // Handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them.
-    let run: DataflowRun | undefined;
-    let interrupts = 0;
-    const act = () => {
-      if (!run || interrupts === 0) return;
-      if (interrupts === 1) void run.stop(parseDuration(opts.grace));
-      else void run.kill();
-    };
-    const onSignal = () => {
-      interrupts++;
-      if (interrupts === 1) process.stderr.write(`\nstopping dataflow${run ? ` ${run.id}` : ''} (Ctrl-C again to kill)\n`);
-      act();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     reportReclaimed();
-    run = await DataflowRun.start(dataflow, {
+    await runForeground(dataflow, {
+      graceMs: parseDuration(opts.grace),
       outDir: opts.out ? path.resolve(opts.out) : undefined,
-      onLine: (l) => {
-        const out = l.stream === 'stderr' ? process.stderr : process.stdout;
-        out.write(`${opts.timestamps && l.time ? `${l.time} ` : ''}${formatLine(l.node, l.line, colourEnabled(out))}\n`);
-      },
+      ...(opts.stopAfter !== undefined ? { stopAfterMs: parseDuration(opts.stopAfter), stopAfterText: opts.stopAfter } : {}),
+      ...(opts.timestamps ? { timestamps: true } : {}),
       ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
     });
-    act();
-    const started = run;
-    // --stop-after: the same graceful stop as a first Ctrl-C, and the same exit status
-    const stopTimer =
-      stopAfter === undefined
-        ? undefined
-        : setTimeout(() => {
-            if (interrupts > 0) return;
-            interrupts = 1;
-            process.stderr.write(`stopping dataflow ${started.id}: --stop-after ${opts.stopAfter} has passed\n`);
-            void started.stop(parseDuration(opts.grace));
-          }, stopAfter);
-    const result = await run.finished;
-    clearTimeout(stopTimer);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const killed = result.nodes.filter((n) => n.killed);
-    if (result.status === 'failed') {
-      process.stderr.write(`dataflow ${result.id} failed\n${describeFailure(result)}\nlogs: ${run.logs.dir}\n`);
-      process.exitCode = 1;
-    } else if (killed.length > 0) {
-      // a planned stop that had to kill is not a clean stop
-      for (const n of killed) process.stderr.write(`node "${n.id}" ${n.detail}\n`);
-      process.stderr.write(`dataflow ${result.id} stopped, ${killed.length} node(s) killed; logs: ${run.logs.dir}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`dataflow ${result.id} ${result.status === 'stopped' ? 'stopped' : 'finished'}; logs: ${run.logs.dir}\n`);
-    }
   });
 
 program
