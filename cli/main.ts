@@ -11,15 +11,19 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Coordinator } from '../coordinator/coordinator';
 import { controlPort, controlRequest, type DataflowSummary } from '../coordinator/control';
 import { LOG_LEVELS, PROTOCOL_VERSION, type LogLevel } from '../protocol/facts';
-import { DataflowRun, DEFAULT_GRACE_MS, describeFailure } from '../coordinator/daemon';
+import { DEFAULT_GRACE_MS } from '../coordinator/daemon';
 import { loadDescriptor } from '../coordinator/descriptor';
 import { ControlError, DoraError, ErrorCode, formatIssue, type DescriptorIssue } from '../coordinator/errors';
 import { toHtml, toMermaid } from '../coordinator/graph';
+import { parseLogLine } from '../coordinator/logs';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 import { stateDir } from '../coordinator/userdirs';
 import { locateLibrary } from '../node-api/library';
-import { colourEnabled, formatLine, levelOf } from './console';
+import { levelOf } from './console';
 import { LANGUAGES, scaffold, type Language } from './new';
+import { runForeground } from './foreground';
+import { recordCommand, replayCommand } from './record/commands';
+import { uiCommand, uiPortSpelling } from './ui/command';
 import { registerObserveCommands } from './observe/commands';
 
 const program = new Command('dora')
@@ -60,64 +64,20 @@ program
   .addOption(graceOption())
   .option('--out <dir>', 'folder for run logs (default: out/ next to the dataflow file)')
   .option('--stop-after <duration>', 'stop the dataflow gracefully after this long (e.g. 30s, 2m), as a Ctrl-C would', duration)
+  .option('--timestamps', 'start each node line with the time it was read (ISO 8601, UTC), as in the log files')
   .option('--exit-when-nodes-finish', "end once every node has finished, timers counting as a clock, not as work (overrides the file's exit_when_nodes_finish; `=false` turns it off)")
   .addOption(new Option('--no-exit-when-nodes-finish', 'what --exit-when-nodes-finish=false means').hideHelp())
-  .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean }) => {
+  .action(async (file: string, opts: { grace: string; out?: string; stopAfter?: string; exitWhenNodesFinish?: boolean; timestamps?: boolean }) => {
     const dataflow = loadDescriptor(path.resolve(file));
     printWarnings(dataflow.warnings);
-    const stopAfter = opts.stopAfter !== undefined ? parseDuration(opts.stopAfter) : undefined;
-    // Handlers first: a Ctrl-C while the nodes are being spawned must stop them, not orphan them.
-    let run: DataflowRun | undefined;
-    let interrupts = 0;
-    const act = () => {
-      if (!run || interrupts === 0) return;
-      if (interrupts === 1) void run.stop(parseDuration(opts.grace));
-      else void run.kill();
-    };
-    const onSignal = () => {
-      interrupts++;
-      if (interrupts === 1) process.stderr.write(`\nstopping dataflow${run ? ` ${run.id}` : ''} (Ctrl-C again to kill)\n`);
-      act();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     reportReclaimed();
-    run = await DataflowRun.start(dataflow, {
+    await runForeground(dataflow, {
+      graceMs: parseDuration(opts.grace),
       outDir: opts.out ? path.resolve(opts.out) : undefined,
-      onLine: (l) => {
-        const out = l.stream === 'stderr' ? process.stderr : process.stdout;
-        out.write(`${formatLine(l.node, l.line, colourEnabled(out))}\n`);
-      },
+      ...(opts.stopAfter !== undefined ? { stopAfterMs: parseDuration(opts.stopAfter), stopAfterText: opts.stopAfter } : {}),
+      ...(opts.timestamps ? { timestamps: true } : {}),
       ...(opts.exitWhenNodesFinish !== undefined ? { exitWhenNodesFinish: opts.exitWhenNodesFinish } : {}),
     });
-    act();
-    const started = run;
-    // --stop-after: the same graceful stop as a first Ctrl-C, and the same exit status
-    const stopTimer =
-      stopAfter === undefined
-        ? undefined
-        : setTimeout(() => {
-            if (interrupts > 0) return;
-            interrupts = 1;
-            process.stderr.write(`stopping dataflow ${started.id}: --stop-after ${opts.stopAfter} has passed\n`);
-            void started.stop(parseDuration(opts.grace));
-          }, stopAfter);
-    const result = await run.finished;
-    clearTimeout(stopTimer);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const killed = result.nodes.filter((n) => n.killed);
-    if (result.status === 'failed') {
-      process.stderr.write(`dataflow ${result.id} failed\n${describeFailure(result)}\nlogs: ${run.logs.dir}\n`);
-      process.exitCode = 1;
-    } else if (killed.length > 0) {
-      // a planned stop that had to kill is not a clean stop
-      for (const n of killed) process.stderr.write(`node "${n.id}" ${n.detail}\n`);
-      process.stderr.write(`dataflow ${result.id} stopped, ${killed.length} node(s) killed; logs: ${run.logs.dir}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`dataflow ${result.id} ${result.status === 'stopped' ? 'stopped' : 'finished'}; logs: ${run.logs.dir}\n`);
-    }
   });
 
 program
@@ -290,7 +250,7 @@ program
 
 program
   .command('logs')
-  .description("print a dataflow's logs (one node's, or all nodes' prefixed by node id)")
+  .description("print a dataflow's logs, each line with the time it was stored (one node's, or all nodes' merged in time order, prefixed by node id)")
   .argument('<dataflow>', 'dataflow id, id prefix or name')
   .argument('[node]', 'node id')
   .option('--tail <lines>', 'only the last N lines', (v) => {
@@ -308,7 +268,7 @@ program
   .option('--follow', 'keep printing new lines until the dataflow ends')
   .action(async (dataflow: string, node: string | undefined, opts: { tail?: number; grep?: RegExp; level?: LogLevel; follow?: boolean }) => {
     const keep = (line: string) => {
-      const text = node === undefined ? line.replace(/^\[[^\]]*\] /, '') : line; // without its node prefix
+      const { text } = parseLogLine(line, node === undefined); // without its timestamp and node prefix
       if (opts.grep && !opts.grep.test(line)) return false;
       if (opts.level) {
         const level = levelOf(text);
@@ -326,8 +286,10 @@ program
     for (;;) {
       const next = await controlRequest({ cmd: 'follow', dataflow, from });
       for (const line of next.lines ?? []) {
-        const own = node === undefined || line.startsWith(`[${node}] `);
-        if (own && keep(node === undefined ? line : line.slice(node.length + 3))) process.stdout.write(`${node === undefined ? line : line.slice(node.length + 3)}\n`);
+        // followed lines are `<time> [node] text`; one node's are shown as its stored lines are, `<time> text`
+        const parsed = parseLogLine(line, true);
+        const shown = node === undefined ? line : `${parsed.time !== undefined ? `${parsed.time} ` : ''}${parsed.text}`;
+        if ((node === undefined || parsed.node === node) && keep(shown)) process.stdout.write(`${shown}\n`);
       }
       from = next.next ?? from;
       if (next.dataflow && next.dataflow.status !== 'running' && next.dataflow.status !== 'stopping') return;
@@ -417,6 +379,11 @@ for (const action of ['restart', 'stop'] as const) {
     });
 }
 
+const recordHelpers = { parseDuration: (t: string) => parseDuration(t), durationArg: duration, graceOption };
+program.addCommand(recordCommand(recordHelpers));
+program.addCommand(replayCommand(recordHelpers));
+program.addCommand(uiCommand());
+
 program
   .command('new')
   .description('create a new dataflow project: a sender and a receiver node in the language chosen')
@@ -453,7 +420,8 @@ async function attach(id: string): Promise<void> {
   let from = 0;
   for (;;) {
     const reply = await controlRequest({ cmd: 'follow', dataflow: id, from });
-    for (const line of reply.lines ?? []) console.log(line);
+    // as `dora run` shows them: without the timestamps the stored lines carry
+    for (const line of reply.lines ?? []) console.log(line.replace(/^\S+Z (?=\[)/, ''));
     from = reply.next ?? from;
     const df = reply.dataflow!;
     if (df.status !== 'running' && df.status !== 'stopping') {
@@ -545,7 +513,7 @@ function doraSpellings(argv: readonly string[]): string[] {
 
 registerObserveCommands(program); // topic list|echo|hz|info|pub, top
 
-program.parseAsync(doraSpellings(process.argv)).catch((err: unknown) => {
+program.parseAsync(uiPortSpelling(doraSpellings(process.argv))).catch((err: unknown) => {
   if (err instanceof DoraError) {
     process.stderr.write(`error: ${err.message}\n`);
   } else {

@@ -42,7 +42,7 @@ export class Coordinator {
     const lines: string[] = [];
     const entry = { lines, firstLine: 0 } as Omit<Entry, 'run'> & { run?: DataflowRun };
     const onLine = (l: LogLine) => {
-      lines.push(`[${l.node}] ${l.line}`);
+      lines.push(`${l.time} [${l.node}] ${l.line}`); // LogStore stamps every line it passes on
       if (lines.length > FOLLOW_BUFFER) {
         lines.shift();
         entry.firstLine++;

@@ -367,7 +367,7 @@ export class DataflowRun {
     this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
     const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
     const control = `ipc://${path.join(this.runDir.path, 'control')}`;
-    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id) });
+    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file });
     await this.router.bind(this.ep.daemonRequests);
     await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);

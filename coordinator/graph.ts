@@ -49,6 +49,9 @@ interface Edge {
   readonly from: string;
   readonly to: string;
   readonly text: string;
+  /** The source as written (`node/output`, or the built-in's name) and `node/input`: how live metrics name the edge (`dora ui`). */
+  readonly source: string;
+  readonly target: string;
 }
 
 /** The graph's vertices and labelled edges, shared by the Mermaid text and the drawing. */
@@ -71,7 +74,7 @@ function graphOf(dataflow: ResolvedDataflow): { vertices: Vertex[]; edges: Edge[
       const output = s.kind === 'node' ? s.output : '';
       let text = output === input.id || output === '' ? input.id : `${output} → ${input.id}`;
       if (input.queueSize !== DEFAULT_QUEUE_SIZE) text += ` (queue ${input.queueSize})`;
-      edges.push({ from, to: `node:${node.id}`, text });
+      edges.push({ from, to: `node:${node.id}`, text, source: s.kind === 'node' ? `${s.node}/${s.output}` : s.name, target: `${node.id}/${input.id}` });
     }
   }
   return { vertices, edges };
@@ -193,7 +196,7 @@ export function toSvg(dataflow: ResolvedDataflow): string {
     ly = [0, -19, 19, -38, 38].map((dy) => ly + dy).find(free) ?? ly;
     labels.push({ x: lx, y: ly, w: lw });
     parts.push(
-      `<g class="edge" data-from="${escapeHtml(e.from)}" data-to="${escapeHtml(e.to)}"><path d="${d}" marker-end="url(#arrow)"/>` +
+      `<g class="edge" data-from="${escapeHtml(e.from)}" data-to="${escapeHtml(e.to)}" data-source="${escapeHtml(e.source)}" data-target="${escapeHtml(e.target)}"><path d="${d}" marker-end="url(#arrow)"/>` +
         `<rect x="${lx - lw / 2}" y="${ly - 9}" width="${lw}" height="18" rx="3"/><text x="${lx}" y="${ly + 4}">${escapeHtml(e.text)}</text></g>`,
     );
   }

@@ -137,8 +137,9 @@ export class LogRouting {
       if (stream === 'stderr') this.store.remember(node, line); // crash reports still show it
       return;
     }
-    this.toLogInputs({ timestamp: new Date().toISOString(), level: 'stdout', node_id: node, message: line, target: null, fields: null });
-    this.store.append({ node, stream, line });
+    const time = new Date().toISOString();
+    this.toLogInputs({ timestamp: time, level: 'stdout', node_id: node, message: line, target: null, fields: null });
+    this.store.append({ node, stream, line, time });
   }
 
   /** A record the node logged through the node API. */
@@ -156,7 +157,7 @@ export class LogRouting {
     for (const route of this.recordRoutes.get(record.node) ?? []) this.send(route, json);
     this.toLogInputs(entry, json);
     const fields = record.fields ? ' ' + Object.entries(record.fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
-    this.store.append({ node: record.node, stream: 'log', line: `[${record.level}]${record.target ? ` ${record.target}:` : ''} ${record.message}${fields}` });
+    this.store.append({ node: record.node, stream: 'log', line: `[${record.level}]${record.target ? ` ${record.target}:` : ''} ${record.message}${fields}`, time: entry.timestamp });
   }
 
   private toLogInputs(entry: LogEntry, json?: string): void {

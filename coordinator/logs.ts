@@ -10,6 +10,12 @@
  * one beyond `max_rotated_files` is deleted. (dora puts the number before the extension;
  * here it goes after, because node ids may contain '.' and `log_a.1.txt` could be the
  * current log of a node called `a.1`.)
+ *
+ * Every line in a file starts with the time it was stored, ISO 8601 in UTC with
+ * milliseconds and a space (`2026-11-30T13:44:30.123Z [info] ready`): the time the
+ * daemon read the printed line or received the record, so lines of different nodes can
+ * be merged in order. Lines without one (files of older versions, lines appended by
+ * hand) are still read; they take the time of the line before them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +24,33 @@ export interface LogLine {
   readonly node: string;
   readonly stream: 'stdout' | 'stderr' | 'log';
   readonly line: string;
+  /** When it was stored (ISO 8601, UTC, milliseconds); set by LogStore.append when not given. */
+  readonly time?: string;
+}
+
+/** The timestamp at the start of a stored line. */
+const STAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /;
+
+/** A stored or followed line taken apart: `[<time> ][\[<node>\] ]<text>`. */
+export interface ParsedLogLine {
+  readonly time?: string;
+  readonly node?: string;
+  readonly text: string;
+}
+
+/** Splits a line as `dora logs` prints it; `withNode` when it carries a `[node] ` prefix. */
+export function parseLogLine(line: string, withNode: boolean): ParsedLogLine {
+  const stamp = STAMP.exec(line);
+  let text = stamp ? line.slice(stamp[0].length) : line;
+  let node: string | undefined;
+  if (withNode) {
+    const prefix = /^\[([^\]]*)\] /.exec(text);
+    if (prefix) {
+      node = prefix[1];
+      text = text.slice(prefix[0].length);
+    }
+  }
+  return { ...(stamp ? { time: stamp[1] } : {}), ...(node !== undefined ? { node } : {}), text };
 }
 
 /** When a node's log file is rotated. */
@@ -54,7 +87,8 @@ export class LogStore {
     this.rotations.set(node, rotation);
   }
 
-  append(entry: LogLine): void {
+  append(line: LogLine): void {
+    const entry = line.time === undefined ? { ...line, time: new Date().toISOString() } : line;
     let file = this.files.get(entry.node);
     if (file === undefined) {
       const name = this.fileFor(entry.node);
@@ -62,7 +96,7 @@ export class LogStore {
       file = { fd, bytes: fs.fstatSync(fd).size };
       this.files.set(entry.node, file);
     }
-    file.bytes += fs.writeSync(file.fd, entry.line + '\n');
+    file.bytes += fs.writeSync(file.fd, `${entry.time} ${entry.line}\n`);
     const rotation = this.rotations.get(entry.node);
     if (rotation && file.bytes >= rotation.maxBytes) this.rotateNow(entry.node, file, rotation);
     if (entry.stream === 'stderr') this.remember(entry.node, entry.line);
@@ -115,22 +149,27 @@ function filesOf(dir: string, node: string, names: readonly string[]): string[] 
   return [...rotated, ...(names.includes(current) ? [current] : [])].map((f) => path.join(dir, f));
 }
 
-/** Reads a node's stored log, or every node's when `node` is omitted (each line prefixed by its node). */
+/**
+ * Reads a node's stored log, or every node's when `node` is omitted: then each line gets
+ * its node's prefix after its timestamp (`<time> [node] text`), and the nodes' lines are
+ * merged in time order (a line without a timestamp keeps its place after the line before it).
+ */
 export function readLogs(dir: string, node?: string): string {
   if (!fs.existsSync(dir)) return '';
   const names = fs.readdirSync(dir);
   const read = (id: string) => filesOf(dir, id, names).map((f) => fs.readFileSync(f, 'utf8')).join('');
   if (node !== undefined) return read(node);
-  return names
-    .filter((f) => f.startsWith('log_') && f.endsWith('.txt'))
-    .sort()
-    .map((f) => {
-      const id = f.slice(4, -4);
-      return read(id)
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => `[${id}] ${l}\n`)
-        .join('');
-    })
-    .join('');
+  const lines: { time: string; order: number; text: string }[] = [];
+  for (const f of names.filter((f) => f.startsWith('log_') && f.endsWith('.txt')).sort()) {
+    const id = f.slice(4, -4);
+    let time = '';
+    for (const l of read(id).split('\n')) {
+      if (l.length === 0) continue;
+      const parsed = parseLogLine(l, false);
+      time = parsed.time ?? time;
+      lines.push({ time, order: lines.length, text: parsed.time !== undefined ? `${parsed.time} [${id}] ${parsed.text}\n` : `[${id}] ${l}\n` });
+    }
+  }
+  lines.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.order - b.order));
+  return lines.map((l) => l.text).join('');
 }

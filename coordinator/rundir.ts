@@ -27,10 +27,12 @@ export interface DaemonRecord {
   readonly dynamicNodes?: readonly string[];
   /** The run's control endpoint (coordinator/runcontrol.ts: metrics, topics). */
   readonly control?: string;
+  /** The dataflow file it runs (`dora record` of a running dataflow keeps a copy for `dora replay`). */
+  readonly file?: string;
 }
 
 /** What a daemon adds to its `daemon.json` beside its identity. */
-export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes' | 'control'>;
+export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes' | 'control' | 'file'>;
 
 const DAEMON_FILE = 'daemon.json';
 /** Dataflow ids are UUIDs; nothing else in the runtime directory is ours to remove. */

@@ -15,6 +15,15 @@ if ! { command -v pkg-config >/dev/null && pkg-config --exists libzmq; }; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libzmq3-dev pkg-config >/dev/null
 fi
 
+# Chromium, for the browser tests of `dora ui` and `dora graph --html` (tests/ui.test.ts).
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing chromium (Debian/Ubuntu)" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

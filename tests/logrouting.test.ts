@@ -126,13 +126,14 @@ test('max_log_size and max_rotated_files: the log is rotated at that size, the o
   for (const rotated of ['log_talker.txt.1', 'log_talker.txt.2']) {
     const size = fs.statSync(path.join(dir, rotated)).size;
     expect(size).toBeGreaterThanOrEqual(1024);
-    expect(size).toBeLessThan(1024 + 20); // rotated right after the line that reached the limit
+    expect(size).toBeLessThan(1024 + 45); // rotated right after the line (its 25-byte timestamp too) that reached the limit
   }
   // 600 lines of ~9 bytes are ~5.4 KB, more than three files hold: the first lines are gone
   const kept = readLogs(dir, 'talker')
     .split('\n')
-    .filter((l) => l.startsWith('line '))
-    .map((l) => Number(l.slice(5)));
+    .map((l) => /^\S+Z line (\d+)$/.exec(l)?.[1])
+    .filter((n) => n !== undefined)
+    .map(Number);
   expect(kept[kept.length - 1]).toBe(599);
   expect(kept[0]).toBeGreaterThan(0);
   expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => kept[0] + i));
@@ -171,4 +172,26 @@ test('dora/logs and dora/logs/stdout include printed lines (level `stdout`); a n
   expect(check.code).toBe(1);
   expect(check.stderr).toContain(`${own.file}:4:21: node "a": at /nodes/0/inputs/mine: \`dora/logs/info/a\`: a node never receives its own log records`);
   expect(check.stderr).toContain('unknown log level `eror` (hint: did you mean `error`?)');
+});
+
+test('every stored line starts with its time (ISO 8601, UTC, ms); `dora logs` merges nodes in time order; `dora run` shows none unless --timestamps', async () => {
+  const df = tempDataflow(`nodes:\n` + node('a', 'chatter.ts', `    env: { PRINT: 3, LOG: "info,warn" }\n`) + node('b', 'chatter.ts', `    env: { PRINT: 3 }\n`));
+  const plain = await dora(['run', df.file]);
+  expect(plain.code).toBe(0);
+  expect(plain.stdout).toContain('[a] line 2\n');
+  expect(plain.stdout).not.toMatch(/\d{4}-\d\d-\d\dT/);
+  const stamp = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /;
+  const dir = runDir(df.dir, plain.stderr);
+  const stored = fs.readFileSync(path.join(dir, 'log_a.txt'), 'utf8').trimEnd().split('\n');
+  expect(stored.length).toBeGreaterThanOrEqual(5); // 3 printed lines, 2 records
+  for (const line of stored) expect(line).toMatch(stamp);
+  expect(stored.some((l) => / \[warn\] chatter: warn 0$/.test(l))).toBe(true);
+  const times = (text: string) => text.trimEnd().split('\n').map((l) => stamp.exec(l)![1]);
+  expect(times(fs.readFileSync(path.join(dir, 'log_a.txt'), 'utf8'))).toEqual([...times(fs.readFileSync(path.join(dir, 'log_a.txt'), 'utf8'))].sort());
+  // all nodes: `<time> [node] text`, in time order
+  const merged = readLogs(dir);
+  expect(merged).toMatch(/^\S+Z \[b\] line 0$/m);
+  expect(times(merged)).toEqual([...times(merged)].sort());
+  const stamped = await dora(['run', df.file, '--timestamps']);
+  expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[a\] line 2$/m);
 });

@@ -1,0 +1,108 @@
+/**
+ * `dora record <running dataflow>`: records outputs of a dataflow that is already running
+ * (`dora start` or `dora run`) through taps (docs/protocol.md 6.2), one per output, in this
+ * process, into the same files as the recorder node writes. The dataflow is not touched:
+ * Ctrl-C or --stop-after ends the recording, not the dataflow.
+ *
+ * A tap's queue is the daemon's (4 messages) and drops its oldest when full: observing must
+ * never hold a sender's memory nor make it wait. Messages are written as they come, so the
+ * queue stays empty unless the disk stalls; what was dropped is counted in the manifest and
+ * said. Messages sent before a tap joined are not recorded.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as arrow from 'apache-arrow';
+import type { DaemonRecord } from '../../coordinator/rundir';
+import type { TopicsReply } from '../../coordinator/metrics';
+import { runtimeDir } from '../../coordinator/userdirs';
+import { DoraError, ErrorCode } from '../../coordinator/errors';
+import type { Node } from '../../node-api';
+import { findRun, requestRun } from '../observe/runs';
+import { openTap } from '../observe/tap';
+import { OutputRecorder, startRecording, writeManifest } from './format';
+
+export async function recordRunning(ref: string, dir: string, topics: readonly string[] | undefined, stopAfterMs: number | undefined): Promise<void> {
+  const run = findRun(ref);
+  const all = (await requestRun<TopicsReply>(run, { cmd: 'topics' })).topics;
+  // printed lines and log records (send_stdout_as/send_logs_as) come from the daemon, not from a node: no tap reads them
+  const tappable = all.filter((t) => !t.routed);
+  const chosen =
+    topics === undefined
+      ? tappable
+      : topics.map((name) => tappable.find((t) => t.name === name) ?? unknown(name, all.find((t) => t.name === name) !== undefined, tappable.map((t) => t.name), run.id));
+  if (chosen.length === 0) throw new DoraError(`dataflow ${run.id} has no output to record`, { code: ErrorCode.USAGE });
+  // the taps first: a refusal (the dataflow is not started yet, or stopping) leaves no folder behind
+  const nodes: Node[] = [];
+  try {
+    for (const t of chosen) nodes.push(await openTap(run, t.name));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.close()));
+    throw err;
+  }
+  const file = dataflowFile(run.id);
+  const manifest = startRecording(dir, file, file !== null ? path.dirname(file) : '', chosen.map((t) => ({ topic: t.name, node: t.node, output: t.output })));
+  if (file === null) process.stderr.write(`warning: dataflow ${run.id} does not name its file: the recording cannot be replayed\n`);
+  const taps = nodes.map((node, i) => ({ node, recorder: new OutputRecorder(dir, manifest.topics[i]) }));
+  let ending = false;
+  const end = () => {
+    if (ending) return;
+    ending = true;
+    for (const t of taps) void t.node.close();
+  };
+  process.once('SIGINT', end);
+  process.once('SIGTERM', end);
+  const timer = stopAfterMs === undefined ? undefined : setTimeout(end, stopAfterMs);
+  process.stderr.write(`recording ${chosen.map((t) => t.name).join(', ')} of dataflow ${run.id} to ${dir} (Ctrl-C ends the recording, not the dataflow)\n`);
+  try {
+    await Promise.all(taps.map((t) => record(t.node, t.recorder)));
+  } finally {
+    clearTimeout(timer);
+    process.off('SIGINT', end);
+    process.off('SIGTERM', end);
+    for (const t of taps) {
+      t.recorder.close();
+      t.recorder.entry.dropped = [...t.node.droppedMessages.values()].reduce((a, b) => a + b, 0);
+      await t.node.close();
+    }
+    manifest.endedAt = new Date().toISOString();
+    writeManifest(dir, manifest);
+  }
+  const dropped = manifest.topics.filter((t) => t.dropped > 0);
+  if (dropped.length > 0) process.stderr.write(`warning: the taps could not keep up and dropped messages: ${dropped.map((t) => `${t.topic}: ${t.dropped}`).join(', ')}\n`);
+  process.stderr.write(`recorded ${manifest.topics.reduce((n, t) => n + t.messages, 0)} messages of ${manifest.topics.length} outputs to ${dir}\n`);
+}
+
+/** Writes what one tap reads until its input closes, the dataflow stops or the tap is closed. */
+async function record(node: Node, recorder: OutputRecorder): Promise<void> {
+  for (;;) {
+    let event;
+    try {
+      event = await node.next();
+    } catch {
+      return; // closed by end()
+    }
+    if (!event || event.type === 'INPUT_CLOSED' || event.type === 'STOP' || event.type === 'ERROR') return;
+    if (event.type !== 'INPUT') continue;
+    try {
+      const data = event.data.data.length === 1 ? event.data.data[0] : arrow.vectorFromArray([...event.data], event.data.type).data[0];
+      recorder.write(event.metadata.timestamp, event.metadata.parameters, data);
+    } finally {
+      event[Symbol.dispose]();
+    }
+  }
+}
+
+/** The dataflow file its daemon names in the run folder, if it names one that still exists. */
+function dataflowFile(id: string): string | null {
+  try {
+    const record = JSON.parse(fs.readFileSync(path.join(runtimeDir(), id, 'daemon.json'), 'utf8')) as DaemonRecord;
+    return record.file && fs.existsSync(record.file) ? record.file : null;
+  } catch {
+    return null;
+  }
+}
+
+function unknown(name: string, routed: boolean, known: readonly string[], id: string): never {
+  if (routed) throw new DoraError(`${name} carries printed lines or log records, sent by the daemon: record the dataflow from its file to have it`, { code: ErrorCode.USAGE });
+  throw new DoraError(`dataflow ${id} has no output "${name}" to record (outputs: ${known.join(', ')})`, { code: ErrorCode.USAGE });
+}
