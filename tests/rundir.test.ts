@@ -28,7 +28,7 @@ test('the folder, 0700 with a daemon.json naming the daemon, is removed when the
   const folder = path.join(runtime, id);
   expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
   const record = JSON.parse(fs.readFileSync(path.join(folder, 'daemon.json'), 'utf8')) as Record<string, unknown>;
-  // what dynamic nodes look for (the dataflow's name, its request socket and its dynamic nodes), and what taps, dora top/topic and `dora record` and `dora record` look for too: the run's control socket and its dataflow file
+  // what dynamic nodes look for (the dataflow's name, its request socket, its dynamic nodes), and taps, dora top/topic and `dora record` (the run's control socket, the dataflow file)
   expect(record).toEqual({ pid: run.child.pid, startTime: expect.stringMatching(/^\d+$/), dataflow: id, name: null, requests: `ipc://${folder}/daemon`, dynamicNodes: [], control: `ipc://${folder}/control`, file: df.file });
   const result = await run.done;
   expect(result.code).toBe(1); // the crasher failed; the dataflow stops
