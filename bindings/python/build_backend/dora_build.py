@@ -22,6 +22,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -60,7 +61,21 @@ def get_requires_for_build_wheel(config_settings=None):  # type: ignore[no-untyp
     return [*requires, *REPAIR_REQUIRES] if _repairing() else requires
 
 
+def _clear_staged_package() -> None:
+    """Removes what an earlier build staged for its wheel (build/lib.*, build/bdist.*).
+
+    setuptools copies into the wheel everything in build/lib.*, also modules left there by
+    earlier builds: a module since removed from the package, or another build's
+    `_native.cpython-311-*.so`, which Python then imports before the fresh `_native.abi3.so`.
+    The compiled objects (build/c, build/temp.*) stay: reusing them is what keeps rebuilds fast.
+    """
+    build = pathlib.Path("build")
+    for staged in [*build.glob("lib.*"), *build.glob("bdist.*")]:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):  # type: ignore[no-untyped-def]
+    _clear_staged_package()
     if not _repairing():
         return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
     with tempfile.TemporaryDirectory(prefix="dora-ts-wheel-") as raw:
