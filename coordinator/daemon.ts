@@ -27,7 +27,7 @@ import { encodeTimerTick } from '../protocol/tick';
 import type { ResolvedDataflow, ResolvedNode, TimerSource } from './dataflow';
 import { DoraError, ErrorCode } from './errors';
 import { pinned } from './affinity';
-import { LogStore, type LogLine } from './logs';
+import { LogStore, readLogs, type LogLine } from './logs';
 import { LogRouting } from './logrouting';
 import { RunDir, startTime } from './rundir';
 import { SendQueue } from './sendqueue';
@@ -38,7 +38,7 @@ import { SEGMENT_PREFIX, unlinkDataflowSegments } from './segments';
 import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dynamic';
 import { Taps, tapNodeConfig } from './taps';
 import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
-import { RunControl } from './runcontrol';
+import { RunControl, type RunControlRequest } from './runcontrol';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -157,8 +157,8 @@ export class DataflowRun {
   /** Tools reading an output (dora topic echo, ...): taps.ts. */
   /** Each node's reported counters, and its process's CPU and memory: `metrics`. */
   private readonly observed: Metrics;
-  /** The run's own control endpoint (metrics, topics): also there under `dora run`. */
-  private readonly control = new RunControl((request) => (request.cmd === 'metrics' ? this.metrics() : this.topics()));
+  /** The run's own control endpoint (metrics, topics, logs, stop): also there under `dora run`. */
+  private readonly control = new RunControl((request) => this.answerControl(request));
   private readonly taps = new Taps({
     refusal: (node, output) => this.tapRefusal(node, output),
     publishToNode: (node, event) => this.publish(node, event),
@@ -288,6 +288,22 @@ export class DataflowRun {
     this.abandonDynamic();
     this.maybeComplete();
     return this.finished;
+  }
+
+  /** The run's own control requests (runcontrol.ts), as the coordinator answers them. */
+  private answerControl(request: RunControlRequest): object {
+    switch (request.cmd) {
+      case 'metrics':
+        return this.metrics();
+      case 'topics':
+        return this.topics();
+      case 'logs':
+        if (request.node !== undefined && !this.nodeIds().includes(request.node)) return { ok: false, error: `dataflow ${this.id} has no node "${request.node}" (nodes: ${this.nodeIds().join(', ')})` };
+        return { ok: true, text: readLogs(this.logs.dir, request.node), logDir: this.logs.dir };
+      case 'stop':
+        void this.stop(request.graceMs);
+        return { ok: true };
+    }
   }
 
   /** What `dora top` and the web view show (coordinator/metrics.ts). */

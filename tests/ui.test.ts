@@ -32,6 +32,13 @@ afterAll(async () => {
   expect(leftovers()).toEqual([]);
 });
 
+/** Polls an asynchronous condition every 200 ms until it holds. */
+async function until(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await predicate()); await new Promise((r) => setTimeout(r, 200))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
+
 /** A raw request to the UI server, with the headers given (Host included). */
 function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -117,6 +124,47 @@ test('dora ui: the graph with the dataflow’s nodes, live numbers that follow t
     expect((await ui.done).code).toBe(0);
   }
 }, 90_000);
+
+test('dora ui shows a dataflow of `dora run` (no coordinator involved): its live numbers and logs from the run’s own control socket, and its stop button ends the run', async () => {
+  const df = tempDataflow(`nodes:\n` + node('ticker', 'wave-sender.ts', `    inputs: { tick: dora/timer/millis/50 }\n    outputs: [out]\n`) + node('printer', 'printer.ts', `    inputs: { data: ticker/out }\n`));
+  const run = startDora(['run', df.file], { env, cwd: df.dir });
+  let out = '';
+  run.child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // the run's id: the folder in the runtime directory whose daemon.json names this file
+  const runtime = `/tmp/dora-ts-${process.getuid!()}`;
+  const idOf = () => fs.readdirSync(runtime).find((d) => { try { return JSON.parse(fs.readFileSync(path.join(runtime, d, 'daemon.json'), 'utf8')).file === df.file; } catch { return false; } });
+  await waitFor(() => idOf() !== undefined, 20_000, 'the dataflow to start');
+  const id = idOf()!;
+  const ui = startDora(['ui', id, '--port', '0'], { env });
+  try {
+    let printed = '';
+    ui.child.stdout!.on('data', (d: Buffer) => (printed += d.toString()));
+    await waitFor(() => /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.test(printed), 10_000, 'the URL');
+    const [, uiPort, token] = /http:\/\/127\.0\.0\.1:(\d+)\/\?token=(\w+)/.exec(printed)!;
+    const api = async (route: string, method = 'GET') => {
+      const r = await request(`http://127.0.0.1:${uiPort}${route}`, { method, headers: { 'X-Dora-Token': token } });
+      expect(r.status).toBe(200);
+      return JSON.parse(r.body);
+    };
+    const listed = (await api('/api/dataflows')).dataflows.find((d: { id: string }) => d.id === id);
+    expect([listed.status, listed.file, listed.nodes.map((n: { id: string }) => n.id).sort()]).toEqual(['running', df.file, ['printer', 'ticker']]);
+    let m: { available: boolean; edges: { source: string; messages: number }[] } = { available: false, edges: [] };
+    await until(async () => ((m = await api(`/api/metrics?dataflow=${id}`)), m.available && m.edges.some((e) => e.source === 'ticker/out' && e.messages > 0)), 20_000, 'messages counted on ticker/out');
+    await until(async () => (await api(`/api/logs?dataflow=${id}&node=printer`)).lines.some((l: string) => /received \d+/.test(l)), 10_000, "printer's log lines");
+    expect((await api(`/api/graph?dataflow=${id}`)).svg).toContain('printer');
+    expect((await api(`/api/stop?dataflow=${id}`, 'POST')).dataflow.status).toBe('stopping');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(out).toMatch(/dataflow [0-9a-f-]+ stopped/);
+    // once ended it is still listed, as stopped, and says why it has no numbers
+    expect((await api(`/api/metrics?dataflow=${id}`)).available).toBe(false);
+    expect((await api('/api/dataflows')).dataflows.find((d: { id: string }) => d.id === id).status).toBe('stopped');
+  } finally {
+    run.child.kill('SIGINT');
+    ui.child.kill('SIGINT');
+    expect((await ui.done).code).toBe(0);
+  }
+}, 60_000);
 
 test('dora graph --html renders in Chromium with every node visible (no network)', async () => {
   const file = path.join(ROOT, 'examples/dataflow.yml');

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as zmq from 'zeromq';
 import * as path from 'node:path';
 import type { DaemonRecord } from '../../coordinator/rundir';
+import type { RunControlRequest } from '../../coordinator/runcontrol';
 import { startTime } from '../../coordinator/rundir';
 import { runtimeDir } from '../../coordinator/userdirs';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
@@ -20,8 +21,10 @@ export interface LiveRun {
   readonly name: string | undefined;
   /** The daemon's request endpoint (taps ask it for their configuration). */
   readonly requests: string;
-  /** The run's control endpoint (`metrics`, `topics`, `pub`: coordinator/observe.ts). */
+  /** The run's control endpoint (`metrics`, `topics`, `logs`, `stop`: coordinator/runcontrol.ts). */
   readonly control: string | undefined;
+  /** The dataflow file it runs, when its daemon.json says. */
+  readonly file: string | undefined;
 }
 
 /** Every dataflow whose daemon lives, oldest folder first. */
@@ -35,7 +38,7 @@ export function liveRuns(root: string = runtimeDir()): LiveRun[] {
   const runs: { run: LiveRun; mtime: number }[] = [];
   for (const name of names) {
     if (!DATAFLOW_ID.test(name)) continue;
-    let record: Partial<DaemonRecord> & { control?: string };
+    let record: Partial<DaemonRecord> & { control?: string; file?: string };
     let mtime: number;
     try {
       const file = path.join(root, name, 'daemon.json');
@@ -47,7 +50,7 @@ export function liveRuns(root: string = runtimeDir()): LiveRun[] {
     if (record.dataflow !== name || typeof record.pid !== 'number' || !record.requests) continue;
     const now = startTime(record.pid);
     if (now === undefined || (record.startTime != null && now !== record.startTime)) continue;
-    runs.push({ run: { id: name, name: record.name ?? undefined, requests: record.requests, control: record.control }, mtime });
+    runs.push({ run: { id: name, name: record.name ?? undefined, requests: record.requests, control: record.control, file: record.file }, mtime });
   }
   return runs.sort((a, b) => a.mtime - b.mtime).map((r) => r.run);
 }
@@ -73,7 +76,7 @@ export function findRun(arg: string | undefined, root?: string): LiveRun {
 const ANSWER_MS = 5000;
 
 /** One request to the run's control endpoint (coordinator/runcontrol.ts); throws its error. */
-export async function requestRun<T extends object>(run: LiveRun, request: { cmd: 'metrics' | 'topics' }): Promise<T> {
+export async function requestRun<T extends object>(run: LiveRun, request: RunControlRequest): Promise<T> {
   if (!run.control) throw new DoraError(`dataflow ${run.id} was started by a dora-ts without observability (no control endpoint in its run folder)`, { code: ErrorCode.CONTROL });
   const socket = new zmq.Dealer({ linger: 0, receiveTimeout: ANSWER_MS });
   try {

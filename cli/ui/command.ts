@@ -1,8 +1,8 @@
 /** `dora ui [<dataflow>] [--port N]`: serves the live page until Ctrl-C (server.ts). */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { controlRequest } from '../../coordinator/control';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
 import { DEFAULT_UI_PORT, startUi } from './server';
+import { listDataflows, pick } from './sources';
 
 export function uiCommand(): Command {
   return new Command('ui')
@@ -21,10 +21,12 @@ export function uiCommand(): Command {
     )
     .addHelpText('after', `\nOptions:\n  --port <port>  HTTP port on 127.0.0.1 (default: ${DEFAULT_UI_PORT}; 0: any free port)`)
     .action(async (dataflow: string | undefined, opts: { uiPort: string }) => {
-      // a missing coordinator or dataflow is said now, not on the page
-      const known = (await controlRequest({ cmd: 'list' })).dataflows ?? [];
-      if (dataflow !== undefined && !known.some((d) => d.id === dataflow || d.name === dataflow || d.id.startsWith(dataflow))) {
-        throw new DoraError(`no dataflow with id or name "${dataflow}" (see \`dora list\`)`, { code: ErrorCode.USAGE });
+      // a missing dataflow is said now, not on the page: the coordinator's or a `dora run`'s
+      const { listed, coordinatorError } = await listDataflows();
+      if (dataflow !== undefined ? !pick(listed, dataflow) : listed.length === 0 && coordinatorError !== undefined) {
+        const what = dataflow !== undefined ? `no dataflow with id or name "${dataflow}"` : 'no dataflow to show';
+        const where = coordinatorError ? `: no \`dora run\` of this user has it, and ${coordinatorError.replace(/;.*/, '')}` : ' (see `dora list`)';
+        throw new DoraError(`${what}${where}`, { code: ErrorCode.USAGE });
       }
       const ui = await startUi({ port: Number(opts.uiPort), ...(dataflow !== undefined ? { dataflow } : {}) });
       // the token is the access: only the user who runs this sees it

@@ -1,7 +1,8 @@
 /**
  * `dora ui`: an HTTP server on 127.0.0.1 serving one self-contained page (page.ts) and the
- * JSON it polls, each answer made from the coordinator's control requests (list, metrics,
- * logs, stop). Nothing is fetched from elsewhere, so it works offline.
+ * JSON it polls, each answer made from the control requests (list, metrics, logs, stop) of
+ * the coordinator or of a `dora run` (sources.ts). Nothing is fetched from elsewhere, so it
+ * works offline.
  *
  * Every local user can connect to 127.0.0.1, and any web page the user visits can make
  * the browser send requests there, so every request must pass three checks:
@@ -16,10 +17,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
-import { controlRequest, sameToken, type DataflowSummary } from '../../coordinator/control';
+import { sameToken } from '../../coordinator/control';
 import { loadDescriptor } from '../../coordinator/descriptor';
 import { toSvg } from '../../coordinator/graph';
 import { pageHtml } from './page';
+import { listDataflows, logsOf, metricsOf, pick, stopIt, type Listed } from './sources';
 
 /** Default port of `dora ui` (next to the coordinator's 6280); 0 lets the system choose. */
 export const DEFAULT_UI_PORT = 6281;
@@ -100,49 +102,45 @@ async function serve(req: http.IncomingMessage, res: http.ServerResponse, token:
       return;
     }
     case 'GET /api/dataflows':
-      return send(res, 200, { dataflows: (await controlRequest({ cmd: 'list' })).dataflows ?? [] });
+      return send(res, 200, { dataflows: (await listDataflows()).listed.map((l) => l.dataflow) });
     case 'GET /api/graph': {
-      const df = await find(ref);
+      const df = (await find(ref)).dataflow;
       let svg: string;
       try {
+        if (!df.file) throw new Error('its run folder does not name it');
         svg = toSvg(loadDescriptor(df.file));
       } catch (err) {
-        return send(res, 200, { id: df.id, error: `cannot draw ${df.file}: ${(err as Error).message}` });
+        return send(res, 200, { id: df.id, error: `cannot draw ${df.file || 'the dataflow'}: ${(err as Error).message}` });
       }
       return send(res, 200, { id: df.id, svg });
     }
     case 'GET /api/metrics': {
-      const df = await find(ref);
+      const l = await find(ref);
       try {
-        const reply = await controlRequest({ cmd: 'metrics', dataflow: df.id });
-        return send(res, 200, { available: true, at: reply.at, nodes: reply.nodes ?? [], edges: reply.edges ?? [], dataflow: df });
+        const reply = await metricsOf(l);
+        return send(res, 200, { available: true, at: reply.at, nodes: reply.nodes ?? [], edges: reply.edges ?? [], dataflow: l.dataflow });
       } catch (err) {
         // no numbers (a finished dataflow, an older coordinator): the page says why and shows n/a, never made-up numbers
-        return send(res, 200, { available: false, message: `the coordinator gives no metrics (${(err as Error).message})`, dataflow: df });
+        return send(res, 200, { available: false, message: `no metrics (${(err as Error).message})`, dataflow: l.dataflow });
       }
     }
     case 'GET /api/logs': {
-      const df = await find(ref);
+      const l = await find(ref);
       const node = url.searchParams.get('node') ?? undefined;
       const tail = Math.min(LOG_TAIL_MAX, Math.max(1, Number(url.searchParams.get('tail') ?? 50) || 50));
-      const text = (await controlRequest({ cmd: 'logs', dataflow: df.id, ...(node ? { node } : {}) })).text ?? '';
-      return send(res, 200, { lines: text.split('\n').filter((l) => l.length > 0).slice(-tail) });
+      const text = await logsOf(l, node);
+      return send(res, 200, { lines: text.split('\n').filter((line) => line.length > 0).slice(-tail) });
     }
-    case 'POST /api/stop': {
-      const df = await find(ref);
-      const reply = await controlRequest({ cmd: 'stop', dataflow: df.id }, { timeoutMs: 20_000 });
-      return send(res, 200, { dataflow: reply.dataflow });
-    }
+    case 'POST /api/stop':
+      return send(res, 200, { dataflow: await stopIt(await find(ref)) });
   }
   send(res, 404, { error: `no ${route}` });
 }
 
 /** The dataflow a request names (id, id prefix or name, as the CLI takes them), else the newest running one. */
-async function find(ref: string): Promise<DataflowSummary> {
-  const all = ((await controlRequest({ cmd: 'list' })).dataflows ?? []).slice().reverse();
-  const hit = ref
-    ? (all.find((d) => d.id === ref) ?? all.find((d) => d.name === ref && d.status === 'running') ?? all.find((d) => d.name === ref) ?? all.find((d) => d.id.startsWith(ref)))
-    : (all.find((d) => d.status === 'running') ?? all[0]);
-  if (!hit) throw new Error(ref ? `no dataflow with id or name "${ref}"` : 'no dataflow on this coordinator');
+async function find(ref: string): Promise<Listed> {
+  const { listed, coordinatorError } = await listDataflows();
+  const hit = pick(listed, ref);
+  if (!hit) throw new Error(ref ? `no dataflow with id or name "${ref}"` : `no dataflow is running${coordinatorError ? ` (${coordinatorError})` : ''}`);
   return hit;
 }
