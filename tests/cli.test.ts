@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { dora, leftovers, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
+import { spawnSync } from 'node:child_process';
+import { CLI, dora, leftovers, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
 
 // A port of its own so a developer's `dora up` is never touched.
 const port = String(20000 + (process.pid % 20000));
@@ -67,7 +68,7 @@ test('up / start / list / logs / stop / down', async () => {
   expect(leftovers()).toEqual([]);
 });
 
-test('node output on a terminal: each prefix in its colour, warnings and errors coloured; plain with NO_COLOR or when piped', async () => {
+test('node output on a terminal (a real pseudo-terminal, and FORCE_COLOR): each prefix in its colour, warnings and errors coloured; plain with NO_COLOR or when piped', async () => {
   const df = tempDataflow(`nodes:\n` + node('sender', 'sender.ts', `    env: { COUNT: 2, EXIT_CODE: 3 }\n    outputs: [out]\n`));
   const piped = await dora(['run', df.file], { cwd: df.dir });
   expect(piped.stdout).toContain('[sender] sent 2');
@@ -78,6 +79,20 @@ test('node output on a terminal: each prefix in its colour, warnings and errors 
   const plain = await dora(['run', df.file], { cwd: df.dir, env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
   expect(plain.stdout).not.toContain('\x1b[');
   expect(plain.stdout).toContain('[sender] sent 2');
+  // on a real pseudo-terminal (util-linux `script` gives the CLI one), without FORCE_COLOR: coloured; NO_COLOR still wins
+  const onPty = (extra: NodeJS.ProcessEnv) => {
+    const r = spawnSync('script', ['-q', '-e', '-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run ${JSON.stringify(df.file)}`, '/dev/null'], {
+      cwd: df.dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'FORCE_COLOR' && k !== 'NO_COLOR')), ...extra },
+    });
+    return r.stdout;
+  };
+  expect(onPty({})).toMatch(/\x1b\[\d+m\[sender\]\x1b\[0m sent 2/);
+  const noColour = onPty({ NO_COLOR: '1' });
+  expect(noColour).toContain('[sender] sent 2');
+  expect(noColour).not.toContain('\x1b[');
 });
 
 test('logs --follow prints what a running dataflow prints from now on, filtered, and ends with it', async () => {
