@@ -15,6 +15,7 @@ import * as zmq from 'zeromq';
 import { ControlError } from './errors';
 import type { NodeStatus, RunStatus } from './daemon';
 import { stateDir } from './userdirs';
+import type { DaemonSummary } from './cluster/hub';
 
 /** Default control port of `dora up` (dora's own coordinator uses others, so both can run side by side). */
 export const DEFAULT_CONTROL_PORT = 6280;
@@ -49,6 +50,8 @@ export type ControlRequest =
   | { readonly cmd: 'restart'; readonly dataflow: string; readonly graceMs?: number }
   /** One node of a running dataflow: `restart` and `stop` act on it, `info` describes it. */
   | { readonly cmd: 'node'; readonly action: 'info' | 'restart' | 'stop'; readonly dataflow: string; readonly node: string; readonly graceMs?: number }
+  /** The daemons connected to the coordinator (its own among them). */
+  | { readonly cmd: 'daemons' }
   | { readonly cmd: 'down' };
 
 export interface DataflowSummary {
@@ -73,6 +76,8 @@ export interface NodeSummary {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly restartPolicy: string;
+  /** The machine it runs on, for a dataflow spread over several. */
+  readonly machine?: string;
 }
 
 export type ControlReply =
@@ -86,6 +91,7 @@ export type ControlReply =
       readonly logDir?: string;
       readonly lines?: string[];
       readonly next?: number;
+      readonly daemons?: DaemonSummary[];
     };
 
 /** The file holding the token of the coordinator on `port`, in the state directory. */
