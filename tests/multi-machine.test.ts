@@ -164,3 +164,74 @@ async function rawClientGets(endpoint: string, serverKey: string): Promise<{ pla
   });
   return { plain, unauthorisedKey };
 }
+
+test('a daemon SIGKILLed mid-stream: the receivers downstream are told, the run fails naming the machine, nothing is left on this side', async () => {
+  const c = await cluster();
+  const gpu = await c.startDaemon('gpu');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('camera', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 65536 }\n    outputs: [frame]\n`) +
+      node('sink', 'frame-sink.ts', `    env: { RECORD: ${path.join(c.dir, 'sink.jsonl')} }\n    inputs: { frame: camera/frame }\n`) +
+      node('shm', 'frame-source.ts', `    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 65536 }\n    outputs: [frame]\n`) +
+      node('local-sink', 'sink.ts', `    inputs: { frame: shm/frame }\n`),
+  );
+  const record = path.join(c.dir, 'sink.jsonl');
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = idOf(started.stdout);
+  await waitFor(() => readRecord(record).some((e) => e.type === 'PROGRESS'), 30_000, 'frames from machine gpu');
+  const localParts = c.runFolders(c.coordinator!.child.pid);
+  expect(localParts).toHaveLength(1);
+  const segments = () => fs.readdirSync('/dev/shm').filter((n) => localParts.some((p) => n.startsWith(`dora-ts-${p}-`)));
+  expect(segments().length).toBeGreaterThan(0); // shm → local-sink, on this machine, goes through shared memory
+  const killedAt = Date.now();
+  process.kill(gpu.pid(), 'SIGKILL');
+  await waitFor(() => readRecord(record).some((e) => e.type === 'INPUT_CLOSED' || e.type === 'STOP'), 10_000, 'the sink to be told');
+  const toldAfter = Date.now() - killedAt;
+  expect(toldAfter).toBeLessThan(5000); // a few heartbeats (500 ms each, lost after 2 s)
+  const events = readRecord(record).map((e) => e.type);
+  expect(events).toContain('INPUT_CLOSED');
+  // the rest of the dataflow keeps running until stopped; the run is then reported failed, naming the machine
+  const stopped = await c.dora(['stop', id]);
+  expect(stopped.stdout).toContain(`dataflow ${id}: failed`);
+  const listed = (JSON.parse((await c.dora(['list', '--json'])).stdout) as { id: string; status: string; nodes: { id: string; status: string; detail: string }[] }[]).find((d) => d.id === id)!;
+  expect(listed.status).toBe('failed');
+  expect(listed.nodes.find((n) => n.id === 'camera')).toMatchObject({ status: 'failed', detail: expect.stringMatching(/^lost with machine gpu \(its daemon has not been heard from for \d+ ms\)$/) });
+  expect(listed.nodes.find((n) => n.id === 'sink')!.status).toBe('succeeded');
+  // nothing left on this machine: processes, run folders, shared memory
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  expect(c.runFolders(c.coordinator!.child.pid)).toEqual([]);
+  expect(segments()).toEqual([]);
+  // the machine's daemon comes back and registers again (and reclaims the folder its killed process left)
+  await c.startDaemon('gpu', { keyFile: path.join(c.dir, 'gpu.key'), isolate: false });
+  expect(c.runFolders()).toEqual([]);
+  const daemons = JSON.parse((await c.dora(['daemons', '--json'])).stdout) as { machine: string }[];
+  expect(daemons.map((d) => d.machine)).toEqual(['local', 'gpu']);
+  console.log(`receiver told ${toldAfter} ms after its sender's machine was killed`);
+});
+
+test('dora stop and dora down leave nothing running on any machine', async () => {
+  const c = await cluster();
+  await c.startDaemon('gpu');
+  await c.startDaemon('arm', { isolate: false, labels: 'arch=arm' });
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('a', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
+      node('b', 'frame-relay.ts', `    deploy: { labels: { arch: arm } }\n    inputs: { frame: a/frame }\n    outputs: [frame]\n`) +
+      node('c', 'sink.ts', `    inputs: { frame: b/frame }\n`),
+  );
+  const first = idOf((await c.dora(['start', df.file])).stdout);
+  const second = idOf((await c.dora(['start', df.file])).stdout);
+  await waitFor(() => processesMentioning(df.dir).length >= 6, 20_000, 'six nodes on three machines');
+  expect(c.runFolders()).toHaveLength(6); // a part per machine and dataflow
+  const stopped = await c.dora(['stop', first]);
+  expect(stopped.stdout).toContain(`dataflow ${first}: stopped`);
+  const list = JSON.parse((await c.dora(['list', '--json'])).stdout) as { id: string; status: string; nodes: { id: string; machine: string }[] }[];
+  expect(list.find((d) => d.id === first)!.nodes.map((n) => n.machine)).toEqual(['gpu', 'arm', 'local']);
+  expect(list.find((d) => d.id === second)!.status).toBe('running');
+  await waitFor(() => processesMentioning(df.dir).length === 3, 10_000, 'the first dataflow to be gone everywhere');
+  const down = await c.dora(['down']);
+  expect(down.code).toBe(0);
+  await waitFor(() => processesMentioning(df.dir).length === 0, 15_000, 'nothing left');
+  expect(c.runFolders()).toEqual([]);
+});

@@ -73,7 +73,9 @@ export class TestCluster {
   readonly stateDir = path.join(this.dir, 'state');
   readonly controlPort = 20000 + Math.floor(Math.random() * 20000);
   readonly clusterPort = this.controlPort + 1;
-  readonly env: NodeJS.ProcessEnv = { DORA_STATE_DIR: this.stateDir, DORA_COORDINATOR_PORT: String(this.controlPort) };
+  /** Every daemon's run folders (the isolated one's too: it shares the file system, not /dev/shm). */
+  readonly runtimeDir = path.join(this.dir, 'run');
+  readonly env: NodeJS.ProcessEnv = { DORA_STATE_DIR: this.stateDir, DORA_RUNTIME_DIR: this.runtimeDir, DORA_COORDINATOR_PORT: String(this.controlPort) };
   coordinator?: Proc;
   readonly daemons: Daemon[] = [];
   private readonly links: string[] = [];
@@ -87,6 +89,7 @@ export class TestCluster {
 
   async startCoordinator(extra: string[] = []): Promise<Proc> {
     fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
     // 0.0.0.0: isolated daemons reach it over their veth links, which come later
     const proc = run(process.execPath, [CLI, 'coordinator', '--bind', '0.0.0.0', '--cluster-port', String(this.clusterPort), '--data-address', this.hostAddress, ...extra], this.env);
     this.coordinator = proc;
@@ -94,6 +97,18 @@ export class TestCluster {
     await waitFor(() => fs.existsSync(path.join(this.stateDir, `coordinator-${this.controlPort}.token`)) || proc.child.exitCode !== null, 15_000, 'the control token');
     if (proc.child.exitCode !== null) throw new Error(`coordinator exited: ${proc.output()}`);
     return proc;
+  }
+
+  /** Dataflow folders in the runtime directory (a running part has one); those of one daemon's process when `pid` is given. */
+  runFolders(pid?: number): string[] {
+    const owner = (n: string) => {
+      try {
+        return (JSON.parse(fs.readFileSync(path.join(this.runtimeDir, n, 'daemon.json'), 'utf8')) as { pid: number }).pid;
+      } catch {
+        return undefined;
+      }
+    };
+    return fs.readdirSync(this.runtimeDir).filter((n) => /^[0-9a-f]{8}-/.test(n) && (pid === undefined || owner(n) === pid));
   }
 
   /** The CLI against this cluster's coordinator. */
