@@ -39,6 +39,7 @@ import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dy
 import type { Placement } from './placement';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
 import { DataExport, DataImport } from './cluster/datalink';
+import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
 import type { KeyPair } from './cluster/keys';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
@@ -189,6 +190,8 @@ export class DataflowRun {
   /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
   private readySent = false;
   private startGranted = false;
+  /** A part: launchPart() was called (before that, nothing runs and a stop just ends it). */
+  private launched = false;
 
   private constructor(
     readonly dataflow: ResolvedDataflow,
@@ -243,7 +246,7 @@ export class DataflowRun {
   static async prepare(dataflow: ResolvedDataflow, options: RunOptions & { part: PartOptions }): Promise<{ run: DataflowRun; exports?: ExportEndpoint }> {
     const run = new DataflowRun(dataflow, options);
     try {
-      const exported = run.exportedTopics();
+      const exported = exportsOf(dataflow, options.part.placement, options.part.machine);
       if (exported.size === 0) return { run };
       run.exporter = new DataExport(`dora-data/${run.localId}`, () => run.maybeStart());
       const endpoint = await run.exporter.bind(options.part.dataAddress, options.part.keys, options.part.peerKeys);
@@ -254,10 +257,17 @@ export class DataflowRun {
     }
   }
 
-  /** Second step, once every part is prepared: subscribes to the other machines' exports, spawns this machine's nodes. */
+  /**
+   * Second step, once every part is prepared: subscribes to the other machines' exports,
+   * spawns this machine's nodes. A part that cannot launch ends at once, failed, and says so
+   * (the coordinator then stops the others).
+   */
   async launchPart(exports: readonly ExportEndpoint[]): Promise<void> {
+    if (this.launched || this.result) return;
+    this.launched = true;
     try {
-      const imported = this.importedTopics();
+      const { placement, machine } = this.part!;
+      const imported = importsOf(this.dataflow, placement, machine);
       if (imported.size > 0) {
         this.importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
         for (const [machine, topics] of imported) {
@@ -266,12 +276,22 @@ export class DataflowRun {
           this.importer.connect(at.endpoint, at.serverKey, [...topics]);
         }
       }
-      for (const [topic, { sender, receivers }] of this.exportedTopics()) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
+      for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
       await this.launch();
     } catch (err) {
       await this.abort();
-      throw err;
+      this.endUnlaunched(`could not be started on machine ${this.part!.machine}: ${(err as Error).message}`);
     }
+  }
+
+  /** A part that never ran its nodes (it failed to launch, or was stopped before): its result, all its nodes failed or stopped. */
+  private endUnlaunched(detail: string, status: 'failed' | 'stopped' = 'failed'): void {
+    if (this.result) return;
+    const nodes = this.localNodes().map((n) => ({ id: n.spec.id, status, detail, stderrTail: [], restarts: 0 }));
+    this.result = { id: this.id, status, nodes };
+    this.statusValue = status;
+    this.part?.send({ t: 'finished', result: this.result });
+    this.finish(this.result);
   }
 
   /** Undoes a launch that failed half-way: nothing it started may outlive it. */
@@ -516,7 +536,7 @@ export class DataflowRun {
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
       dropEndpoint: outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
-      sharedMemoryThreshold: this.sendsToOtherMachines(spec) ? INLINE_ONLY : this.dataflow.sharedMemoryThreshold,
+      sharedMemoryThreshold: this.part && sendsAcross(this.dataflow, this.part.placement, spec.id) ? INLINE_ONLY : this.dataflow.sharedMemoryThreshold,
       segmentPrefix: `${SEGMENT_PREFIX}${this.localId}-`,
       outputs,
       subscribers,
@@ -1077,10 +1097,10 @@ export class DataflowRun {
         this.maybeStart();
         break;
       case 'stop':
-        void this.stop(message.graceMs);
-        break;
       case 'kill':
-        void this.kill();
+        if (!this.launched) void this.abort().then(() => this.endUnlaunched('the dataflow was stopped before it started here', 'stopped'));
+        else if (message.t === 'stop') void this.stop(message.graceMs);
+        else void this.kill();
         break;
       case 'node':
         try {
@@ -1150,66 +1170,17 @@ export class DataflowRun {
     return [...this.nodes.values()].filter((n) => this.isLocal(n));
   }
 
-  /** Whether a node has receivers on other machines (its payloads then go inline). */
-  private sendsToOtherMachines(spec: ResolvedNode): boolean {
-    if (!this.part) return false;
-    const machine = this.machineOf(spec.id);
-    return this.dataflow.nodes.some((n) => this.machineOf(n.id) !== machine && n.inputs.some((i) => i.source.kind === 'node' && i.source.node === spec.id));
-  }
-
-  /** Topics of this machine's outputs that other machines receive, with how many remote nodes receive each. */
-  private exportedTopics(): Map<string, { sender: string; receivers: number }> {
-    const topics = new Map<string, { sender: string; receivers: number }>();
-    for (const receiver of this.dataflow.nodes) {
-      if (this.machineOf(receiver.id) === this.part?.machine) continue;
-      const seen = new Set<string>();
-      for (const input of receiver.inputs) {
-        if (input.source.kind !== 'node' || this.machineOf(input.source.node) !== this.part?.machine) continue;
-        const topic = outputTopic(input.source.node, input.source.output);
-        if (seen.has(topic)) continue;
-        seen.add(topic);
-        const entry = topics.get(topic) ?? { sender: input.source.node, receivers: 0 };
-        entry.receivers++;
-        topics.set(topic, entry);
-      }
-    }
-    return topics;
-  }
-
-  /** Topics this machine's nodes receive from other machines, by machine. */
-  private importedTopics(): Map<string, Set<string>> {
-    const byMachine = new Map<string, Set<string>>();
-    for (const receiver of this.localNodes()) {
-      for (const input of receiver.spec.inputs) {
-        if (input.source.kind !== 'node') continue;
-        const machine = this.machineOf(input.source.node)!;
-        if (machine === this.part!.machine) continue;
-        const topics = byMachine.get(machine) ?? new Set<string>();
-        topics.add(outputTopic(input.source.node, input.source.output));
-        byMachine.set(machine, topics);
-      }
-    }
-    return byMachine;
-  }
-
   /**
    * Before a part says it is ready: every machine receiving from it has subscribed to its
    * exports, and its own receivers of other machines' outputs have subscribed here.
    */
   private dataLinksReady(live: readonly NodeState[]): boolean {
-    const exported = this.exportedTopics();
-    for (const [topic, { sender }] of exported) {
-      const machines = new Set(
-        this.dataflow.nodes
-          .filter((n) => this.machineOf(n.id) !== this.part!.machine && n.inputs.some((i) => i.source.kind === 'node' && outputTopic(i.source.node, i.source.output) === topic))
-          .map((n) => this.machineOf(n.id)),
-      );
+    const { placement, machine } = this.part!;
+    for (const [topic, { sender, machines }] of exportsOf(this.dataflow, placement, machine)) {
       if (this.nodes.get(sender)!.status === 'running' && (this.exporter?.subscriptions(topic) ?? 0) < machines.size) return false;
     }
-    for (const n of live) {
-      for (const input of n.spec.inputs) {
-        if (input.source.kind !== 'node' || this.isLocal(this.nodes.get(input.source.node)!)) continue;
-        const topic = outputTopic(input.source.node, input.source.output);
+    for (const topics of importsOf(this.dataflow, placement, machine).values()) {
+      for (const topic of topics) {
         const receivers = live.filter((r) => r.spec.inputs.some((i) => i.source.kind === 'node' && outputTopic(i.source.node, i.source.output) === topic)).length;
         if ((this.timerSubscriptions.get(topic) ?? 0) < receivers) return false;
       }

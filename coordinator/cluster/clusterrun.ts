@@ -48,6 +48,7 @@ export class ClusterRun {
   private readonly lost = new Map<string, string>();
   private readonly logDirs = new Map<string, string>();
   private stopping = false;
+  private started = false;
   private done?: RunResult;
   private finish!: (result: RunResult) => void;
 
@@ -110,7 +111,10 @@ export class ClusterRun {
     const failed = prepared.flatMap((p, i) => (p.status === 'rejected' ? [`machine ${this.machines[i]}: ${(p.reason as Error).message}`] : []));
     if (failed.length > 0) {
       for (const m of this.machines) if (m !== this.context.localMachine) this.context.sendPart(m, this.id, { t: 'kill' });
-      if (this.local) await this.local.kill();
+      if (this.local) {
+        this.local.receive({ t: 'kill' }); // prepared, never launched: it just ends
+        await this.local.finished;
+      }
       throw new DoraError(`the dataflow could not be prepared on every machine:\n  ${failed.join('\n  ')}`, { code: ErrorCode.CONTROL });
     }
     const exports = prepared.flatMap((p) => (p.status === 'fulfilled' && p.value ? [p.value] : []));
@@ -201,7 +205,7 @@ export class ClusterRun {
         break;
       case 'ready':
         this.ready.add(machine);
-        if (this.machines.every((m) => this.ready.has(m) || this.results.has(m))) this.toParts({ t: 'start' });
+        this.maybeStart();
         break;
       case 'stop':
         void this.stop(message.graceMs);
@@ -211,6 +215,8 @@ export class ClusterRun {
         break;
       case 'finished':
         this.results.set(machine, message.result);
+        // a part that could not start: the dataflow does not start anywhere
+        if (!this.started && message.result.status === 'failed') void this.stop();
         this.maybeDone();
         break;
       default:
@@ -239,9 +245,15 @@ export class ClusterRun {
     }
     this.onLine({ node: 'dora', stream: 'log', line: `[error] machine ${machine} was lost (${why}): its nodes ${nodes.map((n) => n.id).join(', ')} are failed` });
     this.results.set(machine, { id: this.id, status: 'failed', nodes });
-    // the start barrier no longer waits for it
-    if (!this.ready.has(machine) && this.machines.every((m) => this.ready.has(m) || this.results.has(m))) this.toParts({ t: 'start' });
+    this.maybeStart(); // the start barrier no longer waits for it
     this.maybeDone();
+  }
+
+  /** Every part's nodes are at the barrier (or the part has ended): start them all. */
+  private maybeStart(): void {
+    if (this.started || this.stopping || !this.machines.every((m) => this.ready.has(m) || this.results.has(m))) return;
+    this.started = true;
+    this.toParts({ t: 'start' });
   }
 
   private maybeDone(): void {

@@ -13,14 +13,28 @@
  * exporting machine, a CURVE client with this daemon's keys.
  */
 import * as zmq from 'zeromq';
+import { decodeDataHeader } from '../../protocol/data';
 import { SendQueue } from '../sendqueue';
 import { allowKeys, dropKeys, type KeyPair } from './keys';
 
 type Frames = Buffer[];
 
-/** Closing waits until nothing was forwarded for DRAIN_QUIET_MS, at most DRAIN_LIMIT_MS. */
-const DRAIN_QUIET_MS = 300;
-const DRAIN_LIMIT_MS = 3000;
+/**
+ * The sockets that read from nodes have an I/O thread of their own: a sender's messages
+ * must leave it as fast as it sends them, even while the TCP side (encrypting, on the
+ * default context's thread) falls behind. A node that exits keeps its unsent messages
+ * only for its linger (1 s), so a feed that fell behind would lose its last messages.
+ */
+let feedContext: zmq.Context | undefined;
+const feeds = () => (feedContext ??= new zmq.Context({ ioThreads: 1 }));
+
+/**
+ * Closing waits until every forwarded output's end of stream has gone through, or nothing
+ * came for DRAIN_QUIET_MS (a sender that crashed sends none, and what it had sent is gone
+ * after its 1 s linger), then for the queue to empty: each at most DRAIN_LIMIT_MS.
+ */
+const DRAIN_QUIET_MS = 1500;
+const DRAIN_LIMIT_MS = 60_000;
 
 export class DataExport {
   private readonly pub = new zmq.XPublisher();
@@ -30,6 +44,8 @@ export class DataExport {
   private readonly seen = new Map<string, number>();
   private closed = false;
   private lastForward = performance.now();
+  /** Forwarded topics whose end of stream has not gone through yet. */
+  private readonly open = new Set<string>();
 
   constructor(
     private readonly domain: string,
@@ -54,14 +70,17 @@ export class DataExport {
   /** Forwards `topic` from the sender's data socket, subscribing once per remote receiver of it. */
   feed(senderEndpoint: string, topic: string, receivers: number): void {
     for (let i = 0; i < receivers; i++) {
-      const sub = new zmq.Subscriber();
+      const sub = new zmq.Subscriber({ context: feeds() });
       sub.linger = 0;
       sub.receiveHighWaterMark = 0;
       sub.connect(senderEndpoint);
       sub.subscribe(topic);
       this.feeds.push(sub);
       // the first feed of a topic forwards it; the others only count at the sender's barrier
-      if (i === 0) void this.forward(sub);
+      if (i === 0) {
+        this.open.add(topic);
+        void this.forward(sub);
+      }
       else void this.drain(sub);
     }
   }
@@ -73,15 +92,19 @@ export class DataExport {
 
   /**
    * Closes once what the senders sent last has gone out: their final messages (end of
-   * stream among them) may still be on their way when their processes have ended.
+   * stream among them) may still be on their way, or queued here behind a backlog, when
+   * their processes have ended. Nothing is dropped for a peer that is still connected.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const deadline = performance.now() + DRAIN_LIMIT_MS;
-    while (performance.now() < deadline && performance.now() - this.lastForward < DRAIN_QUIET_MS) await new Promise((r) => setTimeout(r, 50));
+    const waitFor = async (done: () => boolean) => {
+      for (const end = performance.now() + DRAIN_LIMIT_MS; !done() && performance.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    };
+    await waitFor(() => this.open.size === 0 || performance.now() - this.lastForward >= DRAIN_QUIET_MS);
     for (const sub of this.feeds) sub.close();
-    this.pub.linger = DRAIN_LIMIT_MS; // what is queued still reaches the other machines
+    await waitFor(() => this.out.pending === 0);
+    this.pub.linger = DRAIN_LIMIT_MS; // what ZeroMQ still holds goes out before the socket goes
     this.pub.close();
     dropKeys(this.domain);
   }
@@ -91,6 +114,7 @@ export class DataExport {
       for await (const frames of sub) {
         this.lastForward = performance.now();
         this.out.send(frames as Frames);
+        if (frames.length > 1 && isEndOfStream(frames[1])) this.open.delete(frames[0].toString('utf8'));
       }
     } catch {
       // closed
@@ -119,6 +143,14 @@ export class DataExport {
   }
 }
 
+function isEndOfStream(header: Buffer): boolean {
+  try {
+    return decodeDataHeader(header).kind === 'eos';
+  } catch {
+    return false;
+  }
+}
+
 /** The receiving side: subscribes to other machines' exports and hands each message on. */
 export class DataImport {
   private readonly subs: zmq.Subscriber[] = [];
@@ -130,7 +162,7 @@ export class DataImport {
 
   /** Subscribes to `topics` at one machine's export socket. */
   connect(endpoint: string, serverKey: string, topics: readonly string[]): void {
-    const sub = new zmq.Subscriber();
+    const sub = new zmq.Subscriber({ context: feeds() });
     sub.linger = 0;
     sub.receiveHighWaterMark = 0;
     sub.curveServerKey = serverKey;
