@@ -211,7 +211,7 @@ test('a daemon SIGKILLed mid-stream: the receivers downstream are told, the run 
   console.log(`receiver told ${toldAfter} ms after its sender's machine was killed`);
 });
 
-test('dora stop and dora down leave nothing running on any machine', async () => {
+test('dora stop and dora down leave nothing running on any machine; dora node restart reaches a node of another machine', async () => {
   const c = await cluster();
   await c.startDaemon('gpu');
   await c.startDaemon('arm', { isolate: false, labels: 'arch=arm' });
@@ -231,6 +231,17 @@ test('dora stop and dora down leave nothing running on any machine', async () =>
   expect(list.find((d) => d.id === first)!.nodes.map((n) => n.machine)).toEqual(['gpu', 'arm', 'local']);
   expect(list.find((d) => d.id === second)!.status).toBe('running');
   await waitFor(() => processesMentioning(df.dir).length === 3, 10_000, 'the first dataflow to be gone everywhere');
+  // a node of another machine restarted through the coordinator: its machine restarts it, the coordinator sees it
+  const restarted = await c.dora(['node', 'restart', second, 'b', '--grace', '500ms']);
+  expect(restarted.code).toBe(0);
+  let restarts = 0;
+  for (let i = 0; i < 100 && restarts === 0; i++) {
+    const df2 = (JSON.parse((await c.dora(['list', '--json'])).stdout) as { id: string; nodes: { id: string; restarts: number; status: string }[] }[]).find((d) => d.id === second)!;
+    restarts = df2.nodes.find((n) => n.id === 'b')!.restarts;
+    if (restarts === 0) await sleep(100);
+  }
+  expect(restarts).toBe(1);
+  await waitFor(() => processesMentioning(df.dir).length === 3, 10_000, 'the restarted node running again');
   const down = await c.dora(['down']);
   expect(down.code).toBe(0);
   await waitFor(() => processesMentioning(df.dir).length === 0, 15_000, 'nothing left');
