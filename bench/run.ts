@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crossDaemon, rawZmqCurve } from './cluster';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -321,9 +322,11 @@ const SYSTEMS: Record<string, System> = {
   dora: dora(),
   iceoryx2: iceoryx2(),
   zenoh: zenoh(),
+  'cross-ts': crossDaemon({ cli: CLI, tsx: TSX, env, node }),
+  'zmq-ts-curve': rawZmqCurve({ cli: CLI, tsx: TSX, env, node }, path.join(__dirname, 'raw', 'zmq.ts')),
 };
 /** Measured unless --systems says otherwise; ts-in-place is on demand (see docs/benchmarks.md). */
-const DEFAULT_SYSTEMS = ['ts', 'ts-in-place', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora', 'iceoryx2', 'zenoh'];
+const DEFAULT_SYSTEMS = ['ts', 'ts-in-place', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora', 'iceoryx2', 'zenoh', 'cross-ts', 'zmq-ts-curve'];
 const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : DEFAULT_SYSTEMS.join(','))).split(',');
 
 /** The C programs of the benchmark, built against this checkout's library. */
@@ -397,6 +400,7 @@ const RATIOS: [string, string, string][] = [
   ['py', 'zenoh', 'Python ÷ zenoh'],
   ['ts', 'zmq-ts', 'TS ÷ zeromq.js'],
   ['c', 'zmq-c', 'C ÷ libzmq'],
+  ['cross-ts', 'zmq-ts-curve', 'cross-daemon ÷ zeromq.js TCP+CURVE'],
 ];
 
 function table(rows: Row[], systems: System[], metric: 'p50' | 'msgsPerSec', unit: string): string {

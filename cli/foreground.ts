@@ -7,6 +7,8 @@
 import type { ResolvedDataflow } from '../coordinator/dataflow';
 import { DataflowRun, describeFailure, type RunResult } from '../coordinator/daemon';
 import { colourEnabled, formatLine } from './console';
+import { place } from '../coordinator/placement';
+import { LOCAL_MACHINE } from '../coordinator/cluster/hub';
 
 export interface ForegroundOptions {
   readonly graceMs: number;
@@ -22,6 +24,7 @@ export interface ForegroundOptions {
 }
 
 export async function runForeground(dataflow: ResolvedDataflow, opts: ForegroundOptions): Promise<RunResult> {
+  place(dataflow, [{ machine: LOCAL_MACHINE, labels: {} }], LOCAL_MACHINE); // no other machine here: a `deploy` naming one is an error
   let run: DataflowRun | undefined;
   let interrupts = 0;
   const act = () => {

@@ -25,6 +25,8 @@ import { runForeground } from './foreground';
 import { recordCommand, replayCommand } from './record/commands';
 import { uiCommand, uiPortSpelling } from './ui/command';
 import { registerObserveCommands } from './observe/commands';
+import { DEFAULT_CLUSTER_PORT, registerClusterCommands } from './cluster';
+import { LOCAL_MACHINE } from '../coordinator/cluster/hub';
 
 const program = new Command('dora')
   .description('dora-ts: run dataflows of TypeScript, C and Python nodes that exchange Arrow data')
@@ -149,11 +151,35 @@ program
     }
   });
 
-program
-  .command('up')
-  .description('start the background coordinator (listening on 127.0.0.1 only)')
-  .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
-  .action(async (opts: { port?: string }) => {
+/** Options of `dora up` and `dora coordinator` for daemons of other machines. */
+interface ClusterOptions {
+  bind?: string;
+  clusterPort?: string;
+  insecure?: boolean;
+  machineId?: string;
+  dataAddress?: string;
+}
+const clusterOptions = (command: Command) =>
+  command
+    .option('--bind <addr>', `also accept daemons of other machines on <addr>:<cluster port> (CURVE-encrypted; the CLI stays on 127.0.0.1)`)
+    .option('--cluster-port <port>', `port daemons connect to with --bind (default ${DEFAULT_CLUSTER_PORT})`, portArg)
+    .option('--insecure', 'with --bind: plain TCP to the daemons, without keys (logged as a warning)')
+    .option('--machine-id <id>', `this machine's id for \`deploy.machine\` (default ${LOCAL_MACHINE})`)
+    .option('--data-address <ip>', "with --bind: the address other machines reach this one's data sockets on (default: the bind address)");
+const clusterArgs = (o: ClusterOptions) => [
+  ...(o.bind ? ['--bind', o.bind] : []),
+  ...(o.clusterPort ? ['--cluster-port', o.clusterPort] : []),
+  ...(o.insecure ? ['--insecure'] : []),
+  ...(o.machineId ? ['--machine-id', o.machineId] : []),
+  ...(o.dataAddress ? ['--data-address', o.dataAddress] : []),
+];
+
+clusterOptions(
+  program
+    .command('up')
+    .description('start the background coordinator (listening on 127.0.0.1 only, unless --bind lets daemons of other machines join)')
+    .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg),
+).action(async (opts: { port?: string } & ClusterOptions) => {
     const port = opts.port !== undefined ? Number(opts.port) : controlPort();
     const running = await probeCoordinator(port);
     if (running.state === 'ours') {
@@ -163,7 +189,7 @@ program
     if (running.state === 'other') throw portTaken(port, running.why);
     const logFile = path.join(stateDir(), `coordinator-${port}.log`);
     const log = fs.openSync(logFile, 'a', 0o600);
-    const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port)], { detached: true, stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [__filename, 'coordinator', '--port', String(port), ...clusterArgs(opts)], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
     for (let i = 0; i < 100; i++) {
       // Until the child has written its token, an answer may still be a refusal: keep asking.
@@ -183,19 +209,29 @@ program
     throw new DoraError(`the coordinator did not come up on 127.0.0.1:${port}; see ${logFile}`, { code: ErrorCode.CONTROL });
   });
 
-program
-  .command('coordinator', { hidden: true })
-  .description('run the coordinator in the foreground (what `dora up` starts)')
-  .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
-  .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)')
-  .action(async (opts: { port?: string; out?: string }) => {
-    reportReclaimed();
-    const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
-    const onSignal = () => void coordinator.shutdown();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    await coordinator.listen(opts.port !== undefined ? Number(opts.port) : controlPort());
-  });
+clusterOptions(
+  program
+    .command('coordinator')
+    .description('run the coordinator in the foreground (what `dora up` starts); with --bind, daemons of other machines join it')
+    .option('--port <port>', 'control port (default: $DORA_COORDINATOR_PORT, else 6280)', portArg)
+    .option('--out <dir>', 'base folder for run logs (default: out/ next to each dataflow file)'),
+).action(async (opts: { port?: string; out?: string } & ClusterOptions) => {
+  reportReclaimed();
+  const coordinator = new Coordinator({ outDir: opts.out ? path.resolve(opts.out) : undefined });
+  const onSignal = () => void coordinator.shutdown();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  if (opts.bind) {
+    await coordinator.listenCluster({
+      bind: opts.bind,
+      port: opts.clusterPort !== undefined ? Number(opts.clusterPort) : DEFAULT_CLUSTER_PORT,
+      insecure: opts.insecure === true,
+      ...(opts.machineId ? { machine: opts.machineId } : {}),
+      ...(opts.dataAddress ? { dataAddress: opts.dataAddress } : {}),
+    });
+  }
+  await coordinator.listen(opts.port !== undefined ? Number(opts.port) : controlPort());
+});
 
 program
   .command('down')
@@ -383,6 +419,7 @@ const recordHelpers = { parseDuration: (t: string) => parseDuration(t), duration
 program.addCommand(recordCommand(recordHelpers));
 program.addCommand(replayCommand(recordHelpers));
 program.addCommand(uiCommand());
+registerClusterCommands(program, sleep);
 
 program
   .command('new')

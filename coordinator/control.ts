@@ -16,6 +16,7 @@ import * as zmq from 'zeromq';
 import { ControlError } from './errors';
 import type { NodeStatus, RunStatus } from './daemon';
 import { stateDir } from './userdirs';
+import type { DaemonSummary } from './cluster/hub';
 
 /** Default control port of `dora up` (dora's own coordinator uses others, so both can run side by side). */
 export const DEFAULT_CONTROL_PORT = 6280;
@@ -50,11 +51,13 @@ export type ControlRequest =
   | { readonly cmd: 'restart'; readonly dataflow: string; readonly graceMs?: number }
   /** One node of a running dataflow: `restart` and `stop` act on it, `info` describes it. */
   | { readonly cmd: 'node'; readonly action: 'info' | 'restart' | 'stop'; readonly dataflow: string; readonly node: string; readonly graceMs?: number }
-  | { readonly cmd: 'down' }
   /** What `dora top` and the web view show: coordinator/metrics.ts (a run answers it on its own control socket too). */
   | { readonly cmd: 'metrics'; readonly dataflow: string }
   /** Every output with its readers and traffic (`dora topic list/info`). */
-  | { readonly cmd: 'topics'; readonly dataflow: string };
+  | { readonly cmd: 'topics'; readonly dataflow: string }
+  /** The daemons connected to the coordinator (its own among them). */
+  | { readonly cmd: 'daemons' }
+  | { readonly cmd: 'down' };
 
 export interface DataflowSummary {
   readonly id: string;
@@ -78,6 +81,8 @@ export interface NodeSummary {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly restartPolicy: string;
+  /** The machine it runs on, for a dataflow spread over several. */
+  readonly machine?: string;
 }
 
 export type ControlReply =
@@ -96,6 +101,7 @@ export type ControlReply =
       readonly nodes?: readonly NodeMetrics[];
       readonly edges?: readonly EdgeMetrics[];
       readonly topics?: readonly TopicInfo[];
+      readonly daemons?: DaemonSummary[];
     };
 
 /** The file holding the token of the coordinator on `port`, in the state directory. */

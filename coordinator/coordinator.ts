@@ -4,13 +4,20 @@
  * token only (control.ts). It runs the local daemon in-process; multi-machine
  * deployment would split the two.
  */
+import * as fs from 'node:fs';
 import * as zmq from 'zeromq';
 import { sourceName } from './dataflow';
 import { DataflowRun, type RunResult, type NodeOutcome } from './daemon';
 import { loadDescriptor } from './descriptor';
 import { DoraError, ErrorCode } from './errors';
-import { readLogs, type LogLine } from './logs';
+import type { LogLine } from './logs';
 import { removeControlToken, sameToken, writeControlToken, type ControlReply, type ControlRequest, type DataflowSummary } from './control';
+import { allLocal, place } from './placement';
+import { ClusterHub, LOCAL_MACHINE, type HubOptions } from './cluster/hub';
+import { ClusterRun } from './cluster/clusterrun';
+
+/** A dataflow on this machine only, or spread over several (cluster/clusterrun.ts). */
+type AnyRun = DataflowRun | ClusterRun;
 
 /** Lines kept in memory per run for `dora start --attach`; the files keep everything. */
 const FOLLOW_BUFFER = 10_000;
@@ -20,7 +27,7 @@ const MAX_REQUEST_BYTES = 1 << 20;
 const REFUSED = "refused: this request does not carry the coordinator's token (only the user who started the coordinator can read it, from its state directory)";
 
 interface Entry {
-  readonly run: DataflowRun;
+  readonly run: AnyRun;
   readonly lines: string[];
   /** Index of `lines[0]` among all lines the run has printed. */
   firstLine: number;
@@ -31,16 +38,25 @@ export class Coordinator {
   private readonly runs = new Map<string, Entry>();
   private server?: zmq.Router;
   private shuttingDown?: Promise<void>;
+  /** Daemons of other machines, once listenCluster() was called (`dora coordinator --bind`). */
+  private hub?: ClusterHub;
 
   constructor(private readonly options: { outDir?: string } = {}) {}
 
-  async startDataflow(file: string, name?: string): Promise<DataflowRun> {
+  /** Accepts daemons of other machines (`--bind`); until then every node runs on this machine. */
+  async listenCluster(options: Omit<HubOptions, 'outDir'>): Promise<void> {
+    const hub = new ClusterHub({ ...options, outDir: this.options.outDir });
+    await hub.listen();
+    this.hub = hub;
+  }
+
+  async startDataflow(file: string, name?: string): Promise<AnyRun> {
     if (name !== undefined && [...this.runs.values()].some((e) => e.run.name === name && !e.result)) {
       throw new DoraError(`a running dataflow is already named "${name}"`, { code: ErrorCode.CONTROL });
     }
     const dataflow = loadDescriptor(file);
     const lines: string[] = [];
-    const entry = { lines, firstLine: 0 } as Omit<Entry, 'run'> & { run?: DataflowRun };
+    const entry = { lines, firstLine: 0 } as Omit<Entry, 'run'> & { run?: AnyRun };
     const onLine = (l: LogLine) => {
       lines.push(`${l.time} [${l.node}] ${l.line}`); // LogStore stamps every line it passes on
       if (lines.length > FOLLOW_BUFFER) {
@@ -48,7 +64,12 @@ export class Coordinator {
         entry.firstLine++;
       }
     };
-    const run = await DataflowRun.start(dataflow, { name, outDir: this.options.outDir, onLine });
+    // placed before anything starts: a machine that is not connected is reported where the file names it
+    const placement = this.hub ? this.hub.place(dataflow) : place(dataflow, [{ machine: LOCAL_MACHINE, labels: {} }], LOCAL_MACHINE);
+    const run =
+      this.hub && !allLocal(placement, this.hub.localMachine)
+        ? await this.hub.start(dataflow, fs.readFileSync(file, 'utf8'), placement, { name, onLine })
+        : await DataflowRun.start(dataflow, { name, outDir: this.options.outDir, onLine });
     entry.run = run;
     this.runs.set(run.id, entry as Entry);
     void run.finished.then((result) => (entry.result = result));
@@ -56,7 +77,7 @@ export class Coordinator {
   }
 
   /** Finds a dataflow by id, id prefix or name (newest first). */
-  find(ref: string): DataflowRun {
+  find(ref: string): AnyRun {
     const entries = [...this.runs.values()].reverse();
     const hit =
       this.runs.get(ref)?.run ??
@@ -65,6 +86,13 @@ export class Coordinator {
       entries.find((e) => e.run.id.startsWith(ref))?.run;
     if (!hit) throw new DoraError(`no dataflow with id or name "${ref}" (see \`dora list\`)`, { code: ErrorCode.CONTROL });
     return hit;
+  }
+
+  /** A dataflow that runs on this machine only: what `metrics` and `topics` are collected for so far. */
+  private local(ref: string, what: string): DataflowRun {
+    const run = this.find(ref);
+    if (run instanceof ClusterRun) throw new DoraError(`dataflow ${run.id} runs on several machines: its ${what} are not collected across machines yet`, { code: ErrorCode.CONTROL });
+    return run;
   }
 
   list(): DataflowSummary[] {
@@ -87,7 +115,7 @@ export class Coordinator {
           if (request.node !== undefined && !run.nodeIds().includes(request.node)) {
             throw new DoraError(`dataflow ${run.id} has no node "${request.node}" (nodes: ${run.nodeIds().join(', ')})`, { code: ErrorCode.CONTROL });
           }
-          return { ok: true, text: readLogs(run.logs.dir, request.node), logDir: run.logs.dir };
+          return { ok: true, text: await run.readLogs(request.node), logDir: run.logDir };
         }
         case 'follow': {
           const run = this.find(request.dataflow);
@@ -114,9 +142,17 @@ export class Coordinator {
           return { ok: true, dataflow: summarize(run) };
         }
         case 'metrics':
-          return this.find(request.dataflow).metrics();
+          return this.local(request.dataflow, 'metrics').metrics();
         case 'topics':
-          return this.find(request.dataflow).topics();
+          return this.local(request.dataflow, 'topics').topics();
+        case 'daemons': {
+          const nodesOf = (machine: string) =>
+            [...this.runs.values()].flatMap(({ run }) =>
+              run.nodeOutcomes().flatMap((n) => (n.status === 'running' && (run instanceof ClusterRun ? run.machineOf(n.id) : this.hub?.localMachine ?? LOCAL_MACHINE) === machine ? [`${run.name ?? run.id}/${n.id}`] : [])),
+            );
+          const local = { machine: LOCAL_MACHINE, address: '127.0.0.1', labels: {}, heartbeatAgeMs: 0, nodes: nodesOf(LOCAL_MACHINE), local: true };
+          return { ok: true, daemons: this.hub ? this.hub.daemons(nodesOf) : [local] };
+        }
         case 'down':
           setImmediate(() => void this.shutdown());
           return { ok: true };
@@ -164,20 +200,21 @@ export class Coordinator {
   shutdown(graceMs?: number): Promise<void> {
     this.shuttingDown ??= (async () => {
       await Promise.all([...this.runs.values()].filter((e) => !e.result).map((e) => e.run.stop(graceMs)));
+      this.hub?.close();
       this.server?.close();
     })();
     return this.shuttingDown;
   }
 }
 
-function summarize(run: DataflowRun): DataflowSummary {
+function summarize(run: AnyRun): DataflowSummary {
   return {
     id: run.id,
     name: run.name ?? null,
     status: run.status,
     startedAt: run.startedAt.toISOString(),
     file: run.dataflow.file,
-    logDir: run.logs.dir,
+    logDir: run.logDir,
     nodes: run.nodeOutcomes().map((n: NodeOutcome) => {
       const spec = run.dataflow.nodes.find((s) => s.id === n.id)!;
       return {
@@ -191,6 +228,7 @@ function summarize(run: DataflowRun): DataflowSummary {
         inputs: spec.inputs.map((i) => `${i.id} <- ${sourceName(i.source)}`),
         outputs: [...spec.outputs],
         restartPolicy: spec.restart.policy,
+        ...(run instanceof ClusterRun ? { machine: run.machineOf(n.id) } : {}),
       };
     }),
   };

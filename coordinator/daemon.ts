@@ -39,6 +39,11 @@ import { ProcessWatch, isRunning, joinedProcess, type JoinedProcess } from './dy
 import { Taps, tapNodeConfig } from './taps';
 import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
 import { RunControl, type RunControlRequest } from './runcontrol';
+import type { Placement } from './placement';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
+import { DataExport, DataImport } from './cluster/datalink';
+import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
+import type { KeyPair } from './cluster/keys';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -80,7 +85,30 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Overrides the descriptor's `exit_when_nodes_finish` (`dora run --exit-when-nodes-finish`). */
   readonly exitWhenNodesFinish?: boolean;
+  /** This run is one machine's part of a dataflow spread over several (coordinator/cluster/). */
+  readonly part?: PartOptions;
 }
+
+/**
+ * One machine's part of a dataflow: it spawns the nodes placed on `machine` and mirrors the
+ * others' status; what concerns nodes elsewhere goes through `send` (to the coordinator,
+ * which relays it to their part), and what the other parts say comes in through receive().
+ */
+export interface PartOptions {
+  /** The dataflow's id, shared by all its parts. */
+  readonly id: string;
+  readonly machine: string;
+  readonly placement: Placement;
+  /** This daemon's CURVE keys, and the public keys of the dataflow's daemons (the only clients of its export socket). */
+  readonly keys: KeyPair;
+  readonly peerKeys: readonly string[];
+  /** The address other machines reach this one's export socket on. */
+  readonly dataAddress: string;
+  readonly send: (message: PartMessage) => void;
+}
+
+/** A threshold no payload reaches: outputs that cross machines go inline (a handle never leaves its machine). */
+const INLINE_ONLY = Number.MAX_SAFE_INTEGER;
 
 /** Grace after STOP before SIGTERM, and after SIGTERM before SIGKILL. */
 export const DEFAULT_GRACE_MS = 2000;
@@ -170,14 +198,27 @@ export class DataflowRun {
   });
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
+  /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part one of its own. */
+  private readonly localId: string;
+  private readonly part?: PartOptions;
+  /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
+  private exporter?: DataExport;
+  private importer?: DataImport;
+  /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
+  private readySent = false;
+  private startGranted = false;
+  /** A part: launchPart() was called (before that, nothing runs and a stop just ends it). */
+  private launched = false;
 
   private constructor(
     readonly dataflow: ResolvedDataflow,
     private readonly options: RunOptions,
   ) {
-    this.id = randomUUID();
+    this.part = options.part;
+    this.id = this.part?.id ?? randomUUID();
+    this.localId = this.part ? randomUUID() : this.id;
     this.name = options.name;
-    this.runDir = new RunDir(this.id);
+    this.runDir = new RunDir(this.localId);
     this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
@@ -216,6 +257,61 @@ export class DataflowRun {
     return run;
   }
 
+  /**
+   * A machine's part of a dataflow, first step: binds the socket other machines' daemons
+   * subscribe to for this machine's outputs (when some cross), and says where it is.
+   */
+  static async prepare(dataflow: ResolvedDataflow, options: RunOptions & { part: PartOptions }): Promise<{ run: DataflowRun; exports?: ExportEndpoint }> {
+    const run = new DataflowRun(dataflow, options);
+    try {
+      const exported = exportsOf(dataflow, options.part.placement, options.part.machine);
+      if (exported.size === 0) return { run };
+      run.exporter = new DataExport(`dora-data/${run.localId}`, () => run.maybeStart());
+      const endpoint = await run.exporter.bind(options.part.dataAddress, options.part.keys, options.part.peerKeys);
+      return { run, exports: { machine: options.part.machine, endpoint, serverKey: options.part.keys.publicKey } };
+    } catch (err) {
+      await run.abort();
+      throw err;
+    }
+  }
+
+  /**
+   * Second step, once every part is prepared: subscribes to the other machines' exports,
+   * spawns this machine's nodes. A part that cannot launch ends at once, failed, and says so
+   * (the coordinator then stops the others).
+   */
+  async launchPart(exports: readonly ExportEndpoint[]): Promise<void> {
+    if (this.launched || this.result) return;
+    this.launched = true;
+    try {
+      const { placement, machine } = this.part!;
+      const imported = importsOf(this.dataflow, placement, machine);
+      if (imported.size > 0) {
+        this.importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
+        for (const [machine, topics] of imported) {
+          const at = exports.find((e) => e.machine === machine);
+          if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
+          this.importer.connect(at.endpoint, at.serverKey, [...topics]);
+        }
+      }
+      for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
+      await this.launch();
+    } catch (err) {
+      await this.abort();
+      this.endUnlaunched(`could not be started on machine ${this.part!.machine}: ${(err as Error).message}`);
+    }
+  }
+
+  /** A part that never ran its nodes (it failed to launch, or was stopped before): its result, all its nodes failed or stopped. */
+  private endUnlaunched(detail: string, status: 'failed' | 'stopped' = 'failed'): void {
+    if (this.result) return;
+    const nodes = this.localNodes().map((n) => ({ id: n.spec.id, status, detail, stderrTail: [], restarts: 0 }));
+    this.result = { id: this.id, status, nodes };
+    this.statusValue = status;
+    this.part?.send({ t: 'finished', result: this.result });
+    this.finish(this.result);
+  }
+
   /** Undoes a launch that failed half-way: nothing it started may outlive it. */
   private async abort(): Promise<void> {
     this.stopRequested = true;
@@ -230,9 +326,10 @@ export class DataflowRun {
     for (const p of spawned) p.kill('SIGKILL');
     await Promise.all(spawned.map((p) => p.exited));
     if (this.result) return; // every node had been spawned and has exited: complete() cleaned up
+    this.closeDataLinks();
     this.router.close();
     this.events.close();
-    unlinkDataflowSegments(this.id);
+    unlinkDataflowSegments(this.localId);
     this.runDir.remove();
     this.logs.close();
   }
@@ -243,7 +340,7 @@ export class DataflowRun {
 
   /** Current per-node state (also while running). */
   nodeOutcomes(): NodeOutcome[] {
-    return [...this.nodes.values()].map((n) => ({
+    return this.localNodes().map((n) => ({
       id: n.spec.id,
       status: n.status,
       detail: n.detail,
@@ -263,7 +360,7 @@ export class DataflowRun {
       this.stopRequested = true;
       this.statusValue = 'stopping';
       this.stopTimers();
-      for (const n of this.nodes.values()) {
+      for (const n of this.localNodes()) {
         if (n.status === 'running') this.publish(n.spec.id, { t: 'stop', cause: 'MANUAL' });
         else if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow is stopping`); // restarts are cancelled by a stop
       }
@@ -283,7 +380,7 @@ export class DataflowRun {
     this.stopRequested = true;
     this.statusValue = 'stopping';
     this.stopTimers();
-    for (const n of this.nodes.values()) if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow was killed`);
+    for (const n of this.localNodes()) if (n.status === 'restarting') this.finalize(n, `${n.detail ?? 'exited'}; not restarted: the dataflow was killed`);
     this.signalAll('SIGKILL');
     this.abandonDynamic();
     this.maybeComplete();
@@ -299,7 +396,7 @@ export class DataflowRun {
         return this.topics();
       case 'logs':
         if (request.node !== undefined && !this.nodeIds().includes(request.node)) return { ok: false, error: `dataflow ${this.id} has no node "${request.node}" (nodes: ${this.nodeIds().join(', ')})` };
-        return { ok: true, text: readLogs(this.logs.dir, request.node), logDir: this.logs.dir };
+        return { ok: true, text: this.readLogs(request.node), logDir: this.logs.dir };
       case 'stop':
         void this.stop(request.graceMs);
         return { ok: true };
@@ -323,6 +420,16 @@ export class DataflowRun {
         return type === undefined ? null : formatPortType(type);
       },
     );
+  }
+
+/** Where its node logs are written. */
+  get logDir(): string {
+    return this.logs.dir;
+  }
+
+  /** One node's log, or every node's (of this machine: a part's folder holds only its own), merged in time order. */
+  readLogs(node?: string): string {
+    return readLogs(this.logs.dir, node);
   }
 
   /** The ids of the nodes, in descriptor order. */
@@ -360,6 +467,7 @@ export class DataflowRun {
   private running(id: string): NodeState {
     const state = this.nodes.get(id);
     if (!state) throw new DoraError(`no node "${id}" in this dataflow (nodes: ${this.nodeIds().join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+    if (!this.isLocal(state)) throw new DoraError(`node "${id}" runs on machine ${this.machineOf(id)}, not here`, { code: ErrorCode.INVALID_ARGUMENT });
     if (this.result || this.stopRequested) throw new DoraError(`the dataflow is ${this.statusValue}`, { code: ErrorCode.INVALID_ARGUMENT });
     if (state.status !== 'running') throw new DoraError(`node "${id}" is not running (${state.status}${state.detail ? `: ${state.detail}` : ''})`, { code: ErrorCode.INVALID_ARGUMENT });
     return state;
@@ -381,7 +489,7 @@ export class DataflowRun {
     this.events.linger = 0;
     this.events.verbosity = 'allSubs'; // every subscriber's subscription is reported, not just the first per topic
     this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
-    const dynamic = [...this.nodes.values()].filter((n) => n.spec.dynamic);
+    const dynamic = this.localNodes().filter((n) => n.spec.dynamic);
     const control = `ipc://${path.join(this.runDir.path, 'control')}`;
     this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file });
     await this.router.bind(this.ep.daemonRequests);
@@ -392,7 +500,7 @@ export class DataflowRun {
 
     this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
     fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
-    for (const state of this.nodes.values()) if (!state.spec.dynamic) this.spawn(state);
+    for (const state of this.localNodes()) if (!state.spec.dynamic) this.spawn(state);
     // Senders neither wait for a dynamic node that has not joined nor count it among their samples' holders.
     for (const d of dynamic) {
       for (const sender of new Set(d.spec.inputs.flatMap((i) => (i.source.kind === 'node' ? [i.source.node] : [])))) {
@@ -423,12 +531,13 @@ export class DataflowRun {
     }
     const proc = new NodeProcess({
       command,
-      cwd: this.dataflow.workingDir,
+      cwd: spec.deploy?.workingDir !== undefined ? path.resolve(this.dataflow.workingDir, spec.deploy.workingDir) : this.dataflow.workingDir,
       env,
       onLine: (stream, line) => this.routing.printed(spec.id, stream, line),
     });
     state.process = proc;
     void proc.exited.then((exit) => this.onExit(state, exit));
+    this.broadcast(state);
   }
 
   private configFor(spec: ResolvedNode, descriptorFile: string, restartCount: number): NodeConfig {
@@ -445,6 +554,11 @@ export class DataflowRun {
         return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: input.source.name, dropEndpoint: null, timeoutMs, restartable: false };
       }
       const sender = this.nodes.get(input.source.node)!.spec;
+      if (!this.isLocal(this.nodes.get(sender.id)!)) {
+        // from another machine: its daemon forwards the messages to ours, which publishes them like a timer's ticks
+        const topic = outputTopic(sender.id, input.source.output);
+        return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: `${sender.id}/${input.source.output}`, dropEndpoint: null, timeoutMs, restartable: sender.restart.policy !== 'never' || sender.dynamic };
+      }
       return {
         id: input.id,
         queueSize: input.queueSize,
@@ -477,8 +591,8 @@ export class DataflowRun {
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
       dropEndpoint: outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
-      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
-      segmentPrefix: `${SEGMENT_PREFIX}${this.id}-`,
+      sharedMemoryThreshold: this.part && sendsAcross(this.dataflow, this.part.placement, spec.id) ? INLINE_ONLY : this.dataflow.sharedMemoryThreshold,
+      segmentPrefix: `${SEGMENT_PREFIX}${this.localId}-`,
       outputs,
       subscribers,
       inputs,
@@ -537,7 +651,8 @@ export class DataflowRun {
             break;
           case 'restart-seen': {
             const peer = typeof request.peer === 'string' ? this.nodes.get(request.peer) : undefined;
-            if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
+            if (peer && !this.isLocal(peer)) this.part!.send({ t: 'restart-seen', node: state.spec.id, peer: peer.spec.id });
+            else if (peer?.awaitingSenders.delete(state.spec.id)) this.maybeStart();
             this.taps.seen(state.spec.id, request.peer);
             break;
           }
@@ -550,7 +665,7 @@ export class DataflowRun {
               ...(request.fields ? { fields: request.fields } : {}),
             });
             // an operator returned STOP_ALL (operators.ts): its runtime asks for the dataflow to stop
-            if (state.spec.operators && request.message.startsWith(STOP_ALL_PREFIX)) void this.stop();
+            if (state.spec.operators && request.message.startsWith(STOP_ALL_PREFIX)) this.stopAll();
             break;
           case 'outputs-closed':
             state.outputsClosed = true;
@@ -595,11 +710,19 @@ export class DataflowRun {
   private maybeStart(): void {
     if (this.stopRequested) return;
     if (!this.started) {
-      const live = [...this.nodes.values()].filter((n) => n.status === 'running' && !n.spec.dynamic);
+      const live = this.localNodes().filter((n) => n.status === 'running' && !n.spec.dynamic);
       if (!live.every((n) => n.ready && n.eventsSubscribed && this.routesSubscribed(n))) return;
       for (const timer of this.dataflow.timers) {
         const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
         if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
+      }
+      if (this.part && !this.startGranted) {
+        // every machine's nodes must be at their barrier: the coordinator says when
+        if (!this.readySent && this.dataLinksReady(live)) {
+          this.readySent = true;
+          this.part.send({ t: 'ready' });
+        }
+        return;
       }
       this.started = true;
       clearTimeout(this.slowStartTimer);
@@ -609,7 +732,7 @@ export class DataflowRun {
       // Dynamic nodes that joined during start-up: their senders were at their own barriers until now.
       for (const n of this.nodes.values()) if (n.joinPending) (n.joinPending = false), this.announceRestart(n);
     }
-    for (const n of this.nodes.values()) {
+    for (const n of this.localNodes()) {
       if (n.status === 'running' && !n.started && !n.joinPending && n.ready && n.eventsSubscribed && n.awaitingSenders.size === 0 && this.routesSubscribed(n)) {
         this.startNode(n);
       }
@@ -742,6 +865,7 @@ export class DataflowRun {
       if (other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.publish(id, { t: 'peer-exited', node: other.spec.id });
     }
     this.logs.append({ node: id, stream: 'log', line: `[info] dynamic node ${id} joined (pid ${pid}${state.joins > 1 ? `, join ${state.joins}` : ''})` });
+    this.broadcast(state);
     if (this.started) this.announceRestart(state);
     else state.joinPending = true;
   }
@@ -765,6 +889,7 @@ export class DataflowRun {
       }
     }
     this.logs.append({ node: id, stream: 'log', line: `[info] dynamic node ${id} ${detail}` });
+    this.broadcast(state);
     this.maybeStart();
     this.maybeComplete();
   }
@@ -818,13 +943,16 @@ export class DataflowRun {
   }
 
   private pendingEvent(node: string, event: DaemonEvent): void {
+    if (!this.isLocal(this.nodes.get(node)!)) return this.part!.send({ t: 'event', node, event }); // its part holds it until it can be published
     const pending = this.pendingEvents.get(node) ?? [];
     pending.push(event);
     this.pendingEvents.set(node, pending);
   }
 
   private publish(node: string, event: DaemonEvent): void {
-    if (!this.nodes.get(node)?.eventsSubscribed) {
+    const state = this.nodes.get(node);
+    if (state && !this.isLocal(state)) return this.part!.send({ t: 'event', node, event });
+    if (!state?.eventsSubscribed) {
       // PUB drops what it sends before the subscription has arrived: hold it until then.
       this.pendingEvent(node, event);
       return;
@@ -871,6 +999,7 @@ export class DataflowRun {
     const delayMs = this.restartDelay(state, failed);
     if (delayMs !== undefined) {
       state.status = 'restarting';
+      this.broadcast(state);
       this.logs.append({ node: id, stream: 'log', line: `[${failed ? 'error' : 'info'}] node ${id} ${state.detail}; restarting it${delayMs > 0 ? ` in ${delayMs} ms` : ''}` });
       state.restartTimer = setTimeout(() => {
         state.restartTimer = undefined;
@@ -907,16 +1036,27 @@ export class DataflowRun {
       if (!this.started && !this.stopRequested) {
         // A dataflow that cannot start completely does not start at all.
         this.logs.append({ node: id, stream: 'log', line: `[error] stopping the dataflow: node ${id} failed before the dataflow started` });
-        void this.stop();
+        this.stopAll();
       }
     }
 
-    // Receivers are told here when the sender left without closing its outputs cleanly,
-    // when it has a restart policy (its end of stream awaits this verdict), and when they
-    // are restarted processes, which connect late and may have missed its end of stream.
-    const restartable = state.spec.restart.policy !== 'never';
+    this.broadcast(state);
     this.routing.finished(id); // inputs fed by its routed outputs end after its last line
-    for (const other of this.nodes.values()) {
+    this.tellReceivers(state);
+    this.maybeStart(); // an exited node no longer holds the barrier
+    this.maybeComplete();
+  }
+
+  /**
+   * A node has ended for good (here, or on another machine): this machine's receivers of it
+   * are told. Here when the sender left without closing its outputs cleanly, when it has a
+   * restart policy (its end of stream awaits this verdict), and when they are restarted
+   * processes, which connect late and may have missed its end of stream.
+   */
+  private tellReceivers(state: NodeState): void {
+    const id = state.spec.id;
+    const restartable = state.spec.restart.policy !== 'never';
+    for (const other of this.localNodes()) {
       if (other.status !== 'running') continue;
       const inputs = other.spec.inputs.filter((i) => i.source.kind === 'node' && i.source.node === id && !this.routing.topicOf(other.spec.id, i.id)).map((i) => i.id);
       if (state.status === 'failed' && other.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === id)) this.publish(other.spec.id, { t: 'node-failed', node: id });
@@ -927,8 +1067,6 @@ export class DataflowRun {
         this.publish(other.spec.id, { t: 'inputs-closed', inputs: clock, reason: 'exit_when_nodes_finish: every input it receives from other nodes has closed' });
       }
     }
-    this.maybeStart(); // an exited node no longer holds the barrier
-    this.maybeComplete();
   }
 
   /**
@@ -937,7 +1075,7 @@ export class DataflowRun {
    * until it is stopped: joining and leaving is all its nodes do.
    */
   private maybeComplete(): void {
-    const nodes = [...this.nodes.values()];
+    const nodes = this.localNodes();
     if (nodes.some((n) => n.status === 'running' || n.status === 'restarting')) return;
     if (!this.stopRequested && nodes.every((n) => n.spec.dynamic)) return;
     void this.complete();
@@ -1020,7 +1158,7 @@ export class DataflowRun {
   }
 
   private signalAll(signal: NodeJS.Signals, reason?: NodeState['killReason']): void {
-    for (const n of this.nodes.values()) {
+    for (const n of this.localNodes()) {
       if (n.status !== 'running' || !n.process?.running) continue;
       if (reason) n.killReason = reason;
       n.process.kill(signal);
@@ -1028,7 +1166,7 @@ export class DataflowRun {
   }
 
   private warnSlowStart(): void {
-    const waiting = [...this.nodes.values()].filter((n) => n.status === 'running' && !n.spec.dynamic && !(n.ready && n.eventsSubscribed)).map((n) => n.spec.id);
+    const waiting = this.localNodes().filter((n) => n.status === 'running' && !n.spec.dynamic && !(n.ready && n.eventsSubscribed)).map((n) => n.spec.id);
     if (waiting.length === 0) return;
     for (const id of waiting) {
       this.logs.append({ node: id, stream: 'log', line: `[warn] dataflow has not started after ${SLOW_START_WARNING_MS / 1000}s: still waiting for this node to connect through the node API` });
@@ -1048,14 +1186,133 @@ export class DataflowRun {
     const status = nodes.some((n) => n.status === 'failed') ? 'failed' : this.stopRequested || nodes.some((n) => n.status === 'stopped') ? 'stopped' : 'succeeded';
     this.result = { id: this.id, status, nodes };
     this.statusValue = status;
+    await this.closeDataLinks();
     this.router.close();
     this.events.close();
     // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
-    const leftovers = unlinkDataflowSegments(this.id);
+    const leftovers = unlinkDataflowSegments(this.localId);
     if (leftovers.length > 0) this.logs.append({ node: 'dora', stream: 'log', line: `[info] removed ${leftovers.length} shared-memory segment(s) left by nodes that did not exit cleanly` });
     this.runDir.remove();
     this.logs.close();
+    this.part?.send({ t: 'finished', result: this.result });
     this.finish(this.result);
+  }
+
+  // ---- one machine's part of a dataflow (coordinator/cluster/) ----------------------------
+
+  /** A message from the other parts of the dataflow, through the coordinator. */
+  receive(message: PartMessage): void {
+    switch (message.t) {
+      case 'event': {
+        const state = this.nodes.get(message.node);
+        if (state && this.isLocal(state) && !this.result) this.publish(message.node, message.event);
+        break;
+      }
+      case 'status':
+        this.mirror(message.update);
+        break;
+      case 'restart-seen':
+        if (this.nodes.get(message.peer)?.awaitingSenders.delete(message.node)) this.maybeStart();
+        break;
+      case 'start':
+        this.startGranted = true;
+        this.maybeStart();
+        break;
+      case 'stop':
+      case 'kill':
+        if (!this.launched) void this.abort().then(() => this.endUnlaunched('the dataflow was stopped before it started here', 'stopped'));
+        else if (message.t === 'stop') void this.stop(message.graceMs);
+        else void this.kill();
+        break;
+      case 'node':
+        try {
+          if (message.action === 'stop') this.stopNode(message.node, message.graceMs);
+          else this.restartNode(message.node, message.graceMs);
+        } catch (err) {
+          this.logs.append({ node: message.node, stream: 'log', line: `[warn] ${(err as Error).message}` });
+        }
+        break;
+    }
+  }
+
+  /** A node of another machine changed status: mirrored here (restart and finishing rules read it), its end told to our receivers. */
+  private mirror(update: NodeStatusUpdate): void {
+    const state = this.nodes.get(update.node);
+    if (!state || this.isLocal(state) || this.result) return;
+    const ended = (s: NodeStatus) => s !== 'running' && s !== 'restarting';
+    const was = state.status;
+    Object.assign(state, { status: update.status, detail: update.detail, outputsClosed: update.outputsClosed, restarts: update.restarts });
+    if (update.status !== 'running') for (const other of this.localNodes()) other.awaitingSenders.delete(state.spec.id);
+    if (update.lost) {
+      // it could not say so itself: its senders here stop waiting for it and release what it held
+      for (const other of this.localNodes()) {
+        if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) this.publish(other.spec.id, { t: 'peer-exited', node: state.spec.id });
+      }
+    }
+    if (!ended(was) && ended(update.status) && !state.spec.dynamic) this.tellReceivers(state);
+    this.maybeStart();
+    this.maybeComplete();
+  }
+
+  /** Tells the other parts a node of this machine changed status. */
+  private broadcast(state: NodeState): void {
+    if (!this.part || !this.isLocal(state)) return;
+    const proc = state.process ?? state.joined;
+    this.part.send({
+      t: 'status',
+      update: {
+        node: state.spec.id,
+        status: state.status,
+        ...(state.detail !== undefined ? { detail: state.detail } : {}),
+        outputsClosed: state.outputsClosed,
+        restarts: state.spec.dynamic ? Math.max(0, state.joins - 1) : state.restarts,
+        ...(state.status === 'running' && proc ? { pid: proc.pid } : {}),
+        stderrTail: this.logs.stderrTail(state.spec.id),
+        ...(state.killReason === 'stop-timeout' ? { killed: true } : {}),
+      },
+    });
+  }
+
+  /** Stops the whole dataflow: here, or on every machine through the coordinator. */
+  private stopAll(): void {
+    if (this.part) this.part.send({ t: 'stop' });
+    else void this.stop();
+  }
+
+  private isLocal(state: NodeState): boolean {
+    return !this.part || this.part.placement.get(state.spec.id) === this.part.machine;
+  }
+
+  private machineOf(node: string): string | undefined {
+    return this.part?.placement.get(node);
+  }
+
+  /** The nodes this machine runs (all of them, unless this is a part). */
+  private localNodes(): NodeState[] {
+    return [...this.nodes.values()].filter((n) => this.isLocal(n));
+  }
+
+  /**
+   * Before a part says it is ready: every machine receiving from it has subscribed to its
+   * exports, and its own receivers of other machines' outputs have subscribed here.
+   */
+  private dataLinksReady(live: readonly NodeState[]): boolean {
+    const { placement, machine } = this.part!;
+    for (const [topic, { sender, machines }] of exportsOf(this.dataflow, placement, machine)) {
+      if (this.nodes.get(sender)!.status === 'running' && (this.exporter?.subscriptions(topic) ?? 0) < machines.size) return false;
+    }
+    for (const topics of importsOf(this.dataflow, placement, machine).values()) {
+      for (const topic of topics) {
+        const receivers = live.filter((r) => r.spec.inputs.some((i) => i.source.kind === 'node' && outputTopic(i.source.node, i.source.output) === topic)).length;
+        if ((this.timerSubscriptions.get(topic) ?? 0) < receivers) return false;
+      }
+    }
+    return true;
+  }
+
+  private async closeDataLinks(): Promise<void> {
+    this.importer?.close();
+    await this.exporter?.close();
   }
 }
 

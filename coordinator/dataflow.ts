@@ -4,7 +4,7 @@
  * reference has been checked, every path made absolute, every timer parsed.
  */
 
-import type { DescriptorIssue } from './errors';
+import type { DescriptorIssue, SourcePosition } from './errors';
 import type { PortType } from './types';
 
 /** Default capacity of an input queue (dora's default). */
@@ -135,8 +135,22 @@ export interface ResolvedNode {
   readonly cpuAffinity?: readonly number[];
   /** What becomes of its printed lines and log records. */
   readonly logging: NodeLogging;
+  /** `deploy` (its own, else the dataflow's): where it runs; absent: on the coordinator's machine. */
+  readonly deploy?: ResolvedDeploy;
   /** The node's entry exactly as parsed from YAML (handed to the node as its config). */
   readonly raw: Readonly<Record<string, unknown>>;
+}
+
+/** Where a node runs (`deploy`); positions say where the values are written, for placement errors. */
+export interface ResolvedDeploy {
+  /** The machine id of the daemon it runs on. */
+  readonly machine?: string;
+  readonly machineAt?: SourcePosition;
+  /** Labels its daemon must have (values as strings). */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly labelsAt?: SourcePosition;
+  /** The folder it runs in on that machine, as written (relative to the dataflow file's folder). */
+  readonly workingDir?: string;
 }
 
 /** dora's logging fields of a node. */

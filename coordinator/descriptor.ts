@@ -16,6 +16,7 @@ import {
   type InputSource,
   type LogLevelOrStdout,
   type ResolvedDataflow,
+  type ResolvedDeploy,
   type ResolvedInput,
   type ResolvedNode,
   type RestartPolicy,
@@ -45,8 +46,6 @@ const UNSUPPORTED_DORA_FIELDS: Record<string, string> = {
   wasm: 'WebAssembly operators are not supported; use `python` or `shared-library`',
   conda_env: 'conda environments are not supported; the runtime uses the Python of `.py` nodes ($DORA_PYTHON, the active virtual environment, or the nearest .venv)',
   custom: '`custom` is the old form of a node; move its `source` to `path` and its other fields up one level',
-  deploy: 'multi-machine deployment is not supported; every node runs on this machine: remove `deploy`',
-  _unstable_deploy: 'multi-machine deployment is not supported; every node runs on this machine: remove `_unstable_deploy`',
   git: 'fetching nodes from git is not supported; clone the repository and point `path` at it',
   branch: 'fetching nodes from git is not supported; clone the repository at that branch and point `path` at it',
   tag: 'fetching nodes from git is not supported; clone the repository at that tag and point `path` at it',
@@ -215,6 +214,13 @@ interface RawNode {
   min_log_level?: LogLevelOrStdout;
   max_log_size?: string | number;
   max_rotated_files?: number;
+  deploy?: RawDeploy;
+  _unstable_deploy?: RawDeploy;
+}
+interface RawDeploy {
+  machine?: string;
+  labels?: Record<string, string | number | boolean>;
+  working_dir?: string;
 }
 interface RawDataflow {
   nodes: RawNode[];
@@ -222,6 +228,8 @@ interface RawDataflow {
   health_check_interval?: number;
   strict_types?: boolean;
   exit_when_nodes_finish?: boolean;
+  deploy?: RawDeploy;
+  _unstable_deploy?: RawDeploy;
 }
 
 type PathSegment = string | number;
@@ -633,7 +641,11 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     }
     const dynamic = node.path === DYNAMIC_PATH;
     if (dynamic) checkDynamic(node, i, report);
-    const resolvedPath = dynamic ? DYNAMIC_PATH : operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, workingDir, source, options);
+    const deploy = resolveDeploy(raw, i, source);
+    const nodeDir = deploy?.workingDir !== undefined ? path.resolve(workingDir, deploy.workingDir) : workingDir;
+    // a path under another machine's working_dir is that machine's to find
+    const pathOptions = deploy?.workingDir !== undefined ? { ...options, checkPaths: false } : options;
+    const resolvedPath = dynamic ? DYNAMIC_PATH : operators || node.path === undefined ? '' : resolvePath(node.path, node.build, i, nodeDir, source, pathOptions);
     const { logging, issues } = resolveLogging(node);
     for (const issue of issues) report(['nodes', i, ...issue.path], issue.message, { hint: issue.hint });
     const badCpu = node.cpu_affinity ? checkAffinity(node.cpu_affinity) : undefined;
@@ -660,6 +672,7 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
       ...(node.health_check_timeout !== undefined ? { healthCheckTimeoutMs: seconds(node.health_check_timeout) } : {}),
       ...(node.cpu_affinity ? { cpuAffinity: node.cpu_affinity } : {}),
       logging,
+      ...(deploy ? { deploy } : {}),
       raw: node as unknown as Record<string, unknown>,
     };
   });
@@ -676,6 +689,37 @@ function resolve(raw: RawDataflow, source: Source, workingDir: string, options: 
     healthCheckIntervalMs: seconds(raw.health_check_interval ?? DEFAULT_HEALTH_CHECK_INTERVAL_S),
     exitWhenNodesFinish: raw.exit_when_nodes_finish ?? false,
     raw: raw as unknown as Record<string, unknown>,
+  };
+}
+
+/**
+ * A node's placement: its own `deploy` (or `_unstable_deploy`), else the dataflow's, with
+ * where it is written (placement.ts reports a machine that is not connected there).
+ */
+function resolveDeploy(raw: RawDataflow, i: number, source: Source): ResolvedDeploy | undefined {
+  const node = raw.nodes[i];
+  const candidates: [RawDeploy | undefined, PathSegment[]][] = [
+    [node.deploy, ['nodes', i, 'deploy']],
+    [node._unstable_deploy, ['nodes', i, '_unstable_deploy']],
+    [raw.deploy, ['deploy']],
+    [raw._unstable_deploy, ['_unstable_deploy']],
+  ];
+  if (node.deploy && node._unstable_deploy) source.report(['nodes', i, '_unstable_deploy'], '`_unstable_deploy` and `deploy` both place this node: keep one', { atKey: true });
+  const found = candidates.find(([d]) => d !== undefined);
+  if (!found) return undefined;
+  const [d, at] = found;
+  const own = at[0] === 'nodes';
+  // fields the node does not set come from the dataflow's default
+  const fallback = own ? (raw.deploy ?? raw._unstable_deploy) : undefined;
+  const fallbackAt: PathSegment[] = raw.deploy ? ['deploy'] : ['_unstable_deploy'];
+  const machine = d!.machine ?? fallback?.machine;
+  const labels = d!.labels ?? fallback?.labels;
+  const workingDir = d!.working_dir ?? fallback?.working_dir;
+  const where = (field: string, value: unknown, mine: unknown) => (value === undefined ? undefined : source.position(mine !== undefined ? [...at, field] : [...fallbackAt, field]));
+  return {
+    ...(machine !== undefined ? { machine, machineAt: where('machine', machine, d!.machine) } : {}),
+    ...(labels !== undefined ? { labels: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)])), labelsAt: where('labels', labels, d!.labels) } : {}),
+    ...(workingDir !== undefined ? { workingDir } : {}),
   };
 }
 

@@ -159,11 +159,16 @@ export function readLogs(dir: string, node?: string): string {
   const names = fs.readdirSync(dir);
   const read = (id: string) => filesOf(dir, id, names).map((f) => fs.readFileSync(f, 'utf8')).join('');
   if (node !== undefined) return read(node);
+  const ids = names.filter((f) => f.startsWith('log_') && f.endsWith('.txt')).sort().map((f) => f.slice(4, -4));
+  return mergeLogs(ids.map((id) => [id, read(id)]));
+}
+
+/** Several nodes' logs as one, in time order: `<time> [node] line` (a line without a time takes its predecessor's). */
+export function mergeLogs(logs: readonly (readonly [node: string, text: string])[]): string {
   const lines: { time: string; order: number; text: string }[] = [];
-  for (const f of names.filter((f) => f.startsWith('log_') && f.endsWith('.txt')).sort()) {
-    const id = f.slice(4, -4);
+  for (const [id, text] of logs) {
     let time = '';
-    for (const l of read(id).split('\n')) {
+    for (const l of text.split('\n')) {
       if (l.length === 0) continue;
       const parsed = parseLogLine(l, false);
       time = parsed.time ?? time;

@@ -14,6 +14,11 @@ export class SendQueue {
 
   constructor(private readonly socket: zmq.Writable) {}
 
+  /** Messages queued and not yet handed to the socket. */
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
   /** Queues a multipart message; it is sent after every message queued before it. */
   send(frames: Frames): void {
     this.queue.push(frames);

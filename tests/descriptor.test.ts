@@ -95,14 +95,14 @@ test('unknown fields are errors; known dora fields get a hint; typos get a sugge
   - id: a
     path: a.py
     git: https://example.com/nodes.git
-    deploy: { machine: robot }
+    conda_env: base
     ouputs: [x]
     inputs:
       t: { source: dora/timer/secs/1, queue_szie: 3 }
 `);
   expect(found.map((i) => [at(i), i.node, i.message, i.hint])).toEqual([
     ['4:5', 'a', '`git` is a dora field that dora-ts does not support yet', expect.stringContaining('git is not supported')],
-    ['5:5', 'a', '`deploy` is a dora field that dora-ts does not support yet', expect.any(String)],
+    ['5:5', 'a', '`conda_env` is a dora field that dora-ts does not support yet', expect.any(String)],
     ['6:5', 'a', 'unknown field `ouputs`', 'did you mean `outputs`?'],
     ['8:39', 'a', 'unknown field `queue_szie`', 'did you mean `queue_size`?'],
   ]);
@@ -331,9 +331,11 @@ test('`dora check` reports errors without running anything, and accepts the exam
 test('the JSON Schema file is valid JSON Schema and documents every node field', () => {
   const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '../coordinator/dataflow.schema.json'), 'utf8'));
   expect(Object.keys(schema.definitions.node.properties).sort()).toEqual([
+    '_unstable_deploy',
     'args',
     'build',
     'cpu_affinity',
+    'deploy',
     'description',
     'env',
     'health_check_timeout',

@@ -120,12 +120,12 @@ describe('descriptor', () => {
   - id: a
     path: a.py
     git: https://example.com/repo.git
-    _unstable_deploy: { machine: robot }
+    hub: dora-yolo
     ros2: { topic: /x }
 `);
     expect(found.map(described)).toEqual([
       '4:5 a `git` is a dora field that dora-ts does not support yet (fetching nodes from git is not supported; clone the repository and point `path` at it)',
-      '5:5 a `_unstable_deploy` is a dora field that dora-ts does not support yet (multi-machine deployment is not supported; every node runs on this machine: remove `_unstable_deploy`)',
+      '5:5 a `hub` is a dora field that dora-ts does not support yet (node-hub packages are not resolved; install the package and point `path` at its executable)',
       '6:5 a `ros2` is a dora field that dora-ts does not support yet (the ROS 2 bridge is not supported; bridge with a node of your own)',
     ]);
     for (const issue of found) expect(issue.message).not.toContain('unknown field');

@@ -1,6 +1,8 @@
 // Raw zeromq.js baseline, no middleware: `tsx zmq.ts send|recv ENDPOINT` with the benchmark's
 // environment (MODE, SIZE, COUNT, WARMUP, RATE; RESULT for recv). PUSH → PULL; each message
 // is one frame: an 8-byte send time (CLOCK_MONOTONIC ns), a warm-up flag byte, the payload.
+// With CURVE_SERVER_PUBLIC and CURVE_SERVER_SECRET (a tcp:// endpoint), the receiver is a
+// CURVE server with that key pair and the sender a CURVE client with keys of its own.
 import * as fs from 'node:fs';
 import * as zmq from 'zeromq';
 
@@ -12,6 +14,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function send(): Promise<void> {
   const push = new zmq.Push({ sendHighWaterMark: 0, linger: -1 });
+  if (process.env.CURVE_SERVER_PUBLIC) {
+    const mine = zmq.curveKeyPair();
+    push.curveServerKey = process.env.CURVE_SERVER_PUBLIC;
+    push.curvePublicKey = mine.publicKey;
+    push.curveSecretKey = mine.secretKey;
+  }
   push.connect(endpoint);
   const rate = Number(process.env.RATE ?? 100);
   const paced = process.env.MODE === 'latency';
@@ -31,6 +39,10 @@ async function send(): Promise<void> {
 
 async function recv(): Promise<void> {
   const pull = new zmq.Pull({ receiveHighWaterMark: 0 });
+  if (process.env.CURVE_SERVER_SECRET) {
+    pull.curveServer = true;
+    pull.curveSecretKey = process.env.CURVE_SERVER_SECRET;
+  }
   await pull.bind(endpoint);
   const latenciesNs: number[] = [];
   let first = 0n;

@@ -23,8 +23,8 @@ import { toSvg } from '../../coordinator/graph';
 import { pageHtml } from './page';
 import { listDataflows, logsOf, metricsOf, pick, stopIt, type Listed } from './sources';
 
-/** Default port of `dora ui` (next to the coordinator's 6280); 0 lets the system choose. */
-export const DEFAULT_UI_PORT = 6281;
+/** Default port of `dora ui` (the coordinator's control port is 6280, its cluster port 6281); 0 lets the system choose. */
+export const DEFAULT_UI_PORT = 6282;
 
 export interface UiServer {
   readonly url: string;

@@ -1,0 +1,176 @@
+/**
+ * The cluster's keys: ZeroMQ CURVE on every TCP link. The coordinator has one key pair,
+ * created once (0600) in its state folder; a daemon has its own (created on first use) and
+ * joins only when it knows the coordinator's public key and its own public key is
+ * authorised: listed in the coordinator's `authorized_keys` (`dora cluster authorize`),
+ * which is read at each connection, so authorising needs no restart.
+ *
+ * Which client keys a CURVE server accepts is decided by a ZAP handler (ZeroMQ RFC 27),
+ * one per process on `inproc://zeromq.zap.01`, dispatching on each socket's ZAP domain.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zmq from 'zeromq';
+import { DoraError, ErrorCode } from '../errors';
+import { stateDir } from '../userdirs';
+
+export interface KeyPair {
+  readonly publicKey: string;
+  readonly secretKey: string;
+}
+
+/** A CURVE key in Z85 text: 40 characters of ZeroMQ's Z85 alphabet. */
+const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+
+export function isKey(text: string): boolean {
+  return Z85_KEY.test(text);
+}
+
+/** `<state dir>/cluster`, 0700. */
+export function clusterDir(): string {
+  const dir = path.join(stateDir(), 'cluster');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Reads a key pair file, or creates it (0600, never half-written) when there is none. */
+export function loadOrCreateKeyPair(file: string): KeyPair {
+  try {
+    const pair = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<KeyPair>;
+    if (typeof pair.publicKey !== 'string' || !isKey(pair.publicKey) || typeof pair.secretKey !== 'string' || !isKey(pair.secretKey)) {
+      throw new DoraError(`${file} does not hold a CURVE key pair ({"publicKey", "secretKey"} in Z85)`, { code: ErrorCode.SYSTEM });
+    }
+    if ((fs.statSync(file).mode & 0o077) !== 0) throw new DoraError(`${file} holds a secret key but others can read it: chmod 600 ${file}`, { code: ErrorCode.SYSTEM });
+    return { publicKey: pair.publicKey, secretKey: pair.secretKey };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const pair = zmq.curveKeyPair();
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, JSON.stringify(pair) + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    fs.linkSync(temp, file); // fails if another process created it meanwhile: theirs wins
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+  return loadOrCreateKeyPair(file);
+}
+
+/** The coordinator's key pair (created on first use); its public key is also written to `coordinator.pub` to hand out. */
+export function coordinatorKeys(): KeyPair {
+  const dir = clusterDir();
+  const pair = loadOrCreateKeyPair(path.join(dir, 'coordinator.key'));
+  const pub = path.join(dir, 'coordinator.pub');
+  if (!fs.existsSync(pub)) fs.writeFileSync(pub, pair.publicKey + '\n', { mode: 0o644 });
+  return pair;
+}
+
+/** A daemon's key pair: `file`, or `<state dir>/cluster/daemon.key`. */
+export function daemonKeys(file?: string): KeyPair {
+  return loadOrCreateKeyPair(file ?? path.join(clusterDir(), 'daemon.key'));
+}
+
+/** The coordinator's list of authorised public keys: one per line, anything after the key and a space is a comment. */
+export function authorizedKeysFile(): string {
+  return path.join(clusterDir(), 'authorized_keys');
+}
+
+export function authorizedKeys(file = authorizedKeysFile()): Set<string> {
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    // none authorised yet
+  }
+  // '#' is a Z85 character: a line's first word is its key, what follows a space is a comment
+  return new Set(text.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(isKey));
+}
+
+/** Adds a public key to the authorised keys (`dora cluster authorize`); returns false if it was there already. */
+export function authorize(publicKey: string, comment?: string, file = authorizedKeysFile()): boolean {
+  if (!isKey(publicKey)) throw new DoraError(`"${publicKey}" is not a CURVE public key (40 characters of Z85, as \`dora daemon\` prints)`, { code: ErrorCode.INVALID_ARGUMENT });
+  if (authorizedKeys(file).has(publicKey)) return false;
+  fs.appendFileSync(file, `${publicKey}${comment ? ` # ${comment.replace(/\n/g, ' ')}` : ''}\n`, { mode: 0o600 });
+  return true;
+}
+
+/** Reads a key given as Z85 text, or as a file holding it (e.g. a copy of `coordinator.pub`). */
+export function keyArgument(value: string, what: string): string {
+  const text = isKey(value.trim()) ? value.trim() : readKeyFile(value, what);
+  return text;
+}
+
+function readKeyFile(file: string, what: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new DoraError(`${what} "${file}" is neither a CURVE public key (40 characters of Z85) nor a file holding one`, { code: ErrorCode.INVALID_ARGUMENT });
+  }
+  if (!isKey(text)) throw new DoraError(`${file} does not hold a CURVE public key (40 characters of Z85)`, { code: ErrorCode.INVALID_ARGUMENT });
+  return text;
+}
+
+/** Decides whether a client with this public key (Z85) may connect to the sockets of one ZAP domain. */
+export type KeyPolicy = (publicKey: string) => boolean;
+
+const policies = new Map<string, KeyPolicy>();
+let handler: zmq.Reply | undefined;
+
+/**
+ * Lets sockets with ZAP domain `domain` accept only the clients `policy` allows; starts the
+ * process's ZAP handler on first use. CURVE clients of domains without a policy are refused.
+ */
+export async function allowKeys(domain: string, policy: KeyPolicy): Promise<void> {
+  policies.set(domain, policy);
+  if (handler) return;
+  handler = new zmq.Reply();
+  handler.linger = 0;
+  await handler.bind('inproc://zeromq.zap.01');
+  void serveZap(handler);
+}
+
+/** Forgets a domain's policy (its sockets are closed); the handler stops with the last one. */
+export function dropKeys(domain: string): void {
+  policies.delete(domain);
+  if (policies.size === 0 && handler) {
+    handler.close();
+    handler = undefined;
+  }
+}
+
+async function serveZap(socket: zmq.Reply): Promise<void> {
+  try {
+    for await (const frames of socket) {
+      // version, request id, domain, address, identity, mechanism, credentials...
+      const [version, requestId, domain, , , mechanism, credentials] = frames;
+      const policy = policies.get(domain?.toString() ?? '');
+      const kind = mechanism?.toString();
+      let allowed = kind === 'NULL'; // the daemon's own unix sockets have no keys: the folder's permissions guard them
+      if (kind === 'CURVE' && policy && credentials?.length === 32) allowed = policy(z85(credentials));
+      await socket.send([version ?? '1.0', requestId ?? '', allowed ? '200' : '400', allowed ? 'OK' : 'key not authorised', '', '']);
+    }
+  } catch {
+    // closed
+  }
+}
+
+const Z85_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
+
+/** Z85-encodes 32 bytes (ZeroMQ's key text). */
+export function z85(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 4) {
+    let value = ((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3];
+    const chunk: string[] = [];
+    for (let j = 0; j < 5; j++) {
+      chunk.unshift(Z85_CHARS[value % 85]);
+      value = Math.floor(value / 85);
+    }
+    out += chunk.join('');
+  }
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * The coordinator's side of the cluster: a ROUTER on `tcp://<bind>:<port>` that daemons of
+ * other machines register with (CURVE server; a ZAP policy admits only authorised keys),
+ * their heartbeats, and the messages to and from them. A daemon silent for LOST_AFTER_MS
+ * is lost; one that registers again (a restarted daemon, or the same after a network cut)
+ * takes its machine id back.
+ */
+import * as zmq from 'zeromq';
+import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage } from './messages';
+import { allowKeys, authorizedKeys, dropKeys, type KeyPair } from './keys';
+
+/** Heartbeats come every HEARTBEAT_MS; a daemon is lost after four missed ones. */
+export const HEARTBEAT_MS = 500;
+export const LOST_AFTER_MS = 4 * HEARTBEAT_MS;
+const ZAP_DOMAIN = 'dora-cluster';
+
+export interface ConnectedDaemon {
+  readonly machine: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The address its data socket is reached at. */
+  readonly address: string;
+  readonly publicKey: string;
+  readonly pid: number;
+  readonly connectedAt: Date;
+  lastHeartbeat: number;
+  identity: Buffer;
+}
+
+export interface ClusterHandlers {
+  /** A message of a daemon that is registered. */
+  readonly onMessage: (machine: string, message: DaemonMessage) => void;
+  /** A daemon stopped answering (or registered again as a new process: its old runs are gone). */
+  readonly onLost: (machine: string, why: string) => void;
+  /** Machine ids taken by the coordinator itself (its local daemon). */
+  readonly reserved: readonly string[];
+  readonly log: (line: string) => void;
+}
+
+export class ClusterServer {
+  private readonly router = new zmq.Router();
+  private readonly daemons = new Map<string, ConnectedDaemon>();
+  private readonly sendQueue: Buffer[][] = [];
+  private sending = false;
+  private timer?: NodeJS.Timeout;
+  endpoint = '';
+
+  constructor(private readonly handlers: ClusterHandlers) {}
+
+  /** Binds `tcp://address:port`, with CURVE unless `keys` is undefined (`--insecure`). */
+  async bind(address: string, port: number, keys: KeyPair | undefined): Promise<void> {
+    this.router.linger = 0;
+    this.router.maxMessageSize = 64 << 20;
+    if (keys) {
+      // authorised keys are read at each connection: `dora cluster authorize` needs no restart
+      await allowKeys(ZAP_DOMAIN, (key) => key === keys.publicKey || authorizedKeys().has(key));
+      this.router.curveServer = true;
+      this.router.curveSecretKey = keys.secretKey;
+      this.router.zapDomain = ZAP_DOMAIN;
+    }
+    await this.router.bind(`tcp://${address}:${port}`);
+    this.endpoint = this.router.lastEndpoint ?? `tcp://${address}:${port}`;
+    void this.serve();
+    this.timer = setInterval(() => this.checkHeartbeats(), HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  list(): ConnectedDaemon[] {
+    return [...this.daemons.values()].sort((a, b) => a.machine.localeCompare(b.machine));
+  }
+
+  get(machine: string): ConnectedDaemon | undefined {
+    return this.daemons.get(machine);
+  }
+
+  send(machine: string, message: CoordinatorMessage): boolean {
+    const daemon = this.daemons.get(machine);
+    if (!daemon) return false;
+    this.enqueue([daemon.identity, encode(message)]);
+    return true;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const d of this.daemons.values()) this.enqueue([d.identity, encode({ t: 'shutdown' })]);
+    // let the shutdown notices go out before the socket closes
+    setTimeout(() => {
+      this.router.close();
+      dropKeys(ZAP_DOMAIN);
+    }, 200);
+  }
+
+  private enqueue(frames: Buffer[]): void {
+    this.sendQueue.push(frames);
+    if (!this.sending) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.sending = true;
+    while (this.sendQueue.length > 0) {
+      try {
+        await this.router.send(this.sendQueue.shift()!);
+      } catch {
+        // a daemon that went away: the heartbeat check says so
+      }
+    }
+    this.sending = false;
+  }
+
+  private async serve(): Promise<void> {
+    try {
+      for await (const [identity, frame] of this.router) {
+        const message = decode<DaemonMessage>(frame);
+        if (!message) continue;
+        const daemon = [...this.daemons.values()].find((d) => d.identity.equals(identity));
+        if (message.t === 'register') {
+          this.register(identity, message);
+          continue;
+        }
+        if (!daemon) {
+          // not registered (the coordinator restarted, or it was declared lost): ask it to register again
+          this.enqueue([identity, encode({ t: 'refused', message: 'not registered: register again' })]);
+          continue;
+        }
+        daemon.lastHeartbeat = performance.now();
+        if (message.t === 'heartbeat') continue;
+        this.handlers.onMessage(daemon.machine, message);
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  private register(identity: Buffer, message: Extract<DaemonMessage, { t: 'register' }>): void {
+    const refuse = (why: string) => this.enqueue([identity, encode({ t: 'refused', message: why })]);
+    if (message.version !== CLUSTER_PROTOCOL_VERSION) return refuse(`cluster protocol version ${message.version} is not this coordinator's (${CLUSTER_PROTOCOL_VERSION}): use matching dora-ts versions`);
+    if (typeof message.machine !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(message.machine)) return refuse(`machine id ${JSON.stringify(message.machine)} may contain only letters, digits, '_', '-' and '.'`);
+    if (this.handlers.reserved.includes(message.machine)) return refuse(`machine id "${message.machine}" is the coordinator's own machine: choose another --machine-id`);
+    const existing = this.daemons.get(message.machine);
+    if (existing && !existing.identity.equals(identity)) {
+      if (existing.pid === message.pid && performance.now() - existing.lastHeartbeat < LOST_AFTER_MS) {
+        existing.identity = identity; // the same process, reconnected
+      } else if (performance.now() - existing.lastHeartbeat < LOST_AFTER_MS) {
+        return refuse(`machine id "${message.machine}" is taken by a daemon that is connected (pid ${existing.pid} at ${existing.address})`);
+      } else {
+        this.daemons.delete(message.machine);
+        this.handlers.onLost(message.machine, 'its daemon was replaced by a new one');
+      }
+    }
+    const daemon: ConnectedDaemon = {
+      machine: message.machine,
+      labels: message.labels ?? {},
+      address: message.dataAddress,
+      publicKey: message.publicKey,
+      pid: message.pid,
+      connectedAt: new Date(),
+      lastHeartbeat: performance.now(),
+      identity,
+    };
+    const again = existing !== undefined;
+    this.daemons.set(message.machine, daemon);
+    this.handlers.log(`daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''})`);
+    this.enqueue([identity, encode({ t: 'registered', machine: message.machine })]);
+  }
+
+  private checkHeartbeats(): void {
+    const now = performance.now();
+    for (const d of [...this.daemons.values()]) {
+      if (now - d.lastHeartbeat <= LOST_AFTER_MS) continue;
+      this.daemons.delete(d.machine);
+      const why = `its daemon has not been heard from for ${Math.round(now - d.lastHeartbeat)} ms`;
+      this.handlers.log(`machine ${d.machine} lost: ${why}`);
+      this.handlers.onLost(d.machine, why);
+    }
+  }
+}
