@@ -61,15 +61,7 @@ node.send_output("big", pa.array((np.arange({BIG}) % 251).astype(np.uint8)))
 RECEIVER = """\
 import json, sys, dora
 from dora import Node
-
-
-def mapped_from_shm(address):
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if lo <= address < hi:
-                return "/dev/shm/dora-ts-" in line
-    return False
+from shm_probe import mapped_from_shm  # copied beside it from tests/nodes
 
 
 seen, big = [], None
@@ -191,6 +183,7 @@ def run_nodes(python: pathlib.Path, folder: pathlib.Path) -> dict[str, Any]:
     folder.mkdir()
     (folder / "sender.py").write_text(SENDER)
     (folder / "receiver.py").write_text(RECEIVER)
+    shutil.copy(pathlib.Path(__file__).parent / "nodes" / "shm_probe.py", folder / "shm_probe.py")
     (folder / "dataflow.yml").write_text(
         "nodes:\n"
         "  - id: sender\n    path: sender.py\n    outputs: [out, big]\n"
