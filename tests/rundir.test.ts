@@ -44,10 +44,14 @@ test('the next daemon reclaims the folders and segments of daemons that are gone
       node('sink', 'sink.ts', `    inputs: { data: sender/out }\n`),
   );
   const killed = startDora(['run', df.file], { env });
-  await waitFor(() => fs.readdirSync(runtime).length > 0, 10_000, 'the dataflow folder');
-  const [killedId] = fs.readdirSync(runtime);
-  await waitFor(() => segmentsOf(killedId).length > 0, 10_000, 'shared-memory segments');
-  killed.child.kill('SIGKILL');
+  let killedId = '';
+  try {
+    await waitFor(() => fs.readdirSync(runtime).length > 0, 10_000, 'the dataflow folder');
+    [killedId] = fs.readdirSync(runtime);
+    await waitFor(() => segmentsOf(killedId).length > 0, 10_000, 'shared-memory segments');
+  } finally {
+    killed.child.kill('SIGKILL'); // what the test is about, and after a timeout above no run is left behind
+  }
   await killed.done;
   await waitFor(() => processesMentioning(df.dir).length === 0, 5000, 'the nodes to exit after their daemon');
 
