@@ -19,9 +19,10 @@
 #     pip (pyarrow and numpy arm64 wheels from PyPI; the C compiled there) into a `dora new
 #     --lang python` project's .venv as its README says, then `dora run`.
 #
-# Takes about 25 minutes on 2 x64 cores: ~10 to make the root (debootstrap, then apt-get
-# inside it), ~15 for the checks (node starts in ~10 s under emulation; the first build of
-# the library takes minutes). With ROOTFS, the root is made there once and reused by later
+# Takes about half an hour on 2 x64 cores: ~10 minutes to make the root (debootstrap 5.5-7.5,
+# apt-get inside 2.5 on an idle machine), 21.5 for the checks as measured (node starts in
+# ~10 s under emulation; each first build of the library ~1.5 min, npm's git install with
+# its tsc 4 min, pip's build of the sdist with pyarrow and numpy 7 min). With ROOTFS, the root is made there once and reused by later
 # runs (about 1.1 GB; the checks work in its /root and /tmp, emptied first); without, it
 # lives in a temporary folder removed at the end. Not run by CI.
 #
