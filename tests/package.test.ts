@@ -5,6 +5,7 @@
  * the node API's public symbols (its types are what users of the package read).
  * `npm run release-check` installs the real tarball and runs projects from it.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -56,6 +57,24 @@ describe('the node library', () => {
     expect(() => buildFromSources(root)).toThrow(/building the dora node library in .*broken.* failed \(make exited with 2\):\nno rule for this/);
   });
 });
+
+// where no library is prebuilt (linux-arm64: scripts/arm64-check.sh), the first use builds one from the packed sources
+test('the C sources `npm pack` ships build the library, the C runtime and their pkg-config files', () => {
+  const listing = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+  expect(listing.status).toBe(0);
+  const packed = (JSON.parse(listing.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+  const root = installed('from-sources', {});
+  for (const file of packed.filter((f) => f.startsWith('bindings/c/'))) {
+    fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, file), path.join(root, file));
+  }
+  buildFromSources(root);
+  const build = path.join(root, 'bindings', 'c', 'build');
+  expect(locateLibrary(root)).toEqual({ library: path.join(build, 'libdora_node_api.so'), pkgConfigDir: path.join(build, 'pkgconfig') });
+  for (const file of ['dora-runtime', 'libdora_operator_api_c.a', 'pkgconfig/dora-node-api.pc', 'pkgconfig/dora-operator-api.pc']) {
+    expect(fs.existsSync(path.join(build, file))).toBe(true);
+  }
+}, 180_000);
 
 describe('dora new: the dependency on dora-ts', () => {
   test('a checkout: the folder itself, which npm links', () => {
