@@ -56,6 +56,9 @@ mkdir -p "$ROOT"
 ROOT="$(cd "$ROOT" && pwd)"
 # mounts live in private namespaces (in_root): none survives the script, so removing is safe
 trap 'rm -rf "$WORK"' EXIT
+# the root bind-mounts the host's /dev, so its dataflows' segments land in this /dev/shm
+# while their run folders live in the root's /tmp: no daemon here would reclaim a leftover
+ls /dev/shm | grep '^dora-ts-' | sort >"$WORK/shm-before" || true
 
 # runs a bash script ($1) inside the root as root, with /proc, /sys and /dev mounted
 in_root() {
@@ -243,4 +246,7 @@ if [ -n "$SDIST" ]; then
 fi
 step "ok: the npm package installs, builds its node library and runs ${langs:-TypeScript and C} nodes on $(uname -m)"
 '
-step "done"
+ls /dev/shm | grep '^dora-ts-' | sort >"$WORK/shm-after" || true
+left="$(comm -13 "$WORK/shm-before" "$WORK/shm-after" | tr '\n' ' ')"
+[ -z "$left" ] || fail "shared-memory segments left in /dev/shm by the emulated runs: $left"
+step "done (no segment left in /dev/shm)"
