@@ -17,11 +17,21 @@ import type { TopicsReply } from '../../coordinator/metrics';
 import { runtimeDir } from '../../coordinator/userdirs';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
 import type { Node } from '../../node-api';
-import { findRun, requestRun } from '../observe/runs';
+import { findRun, findTarget, isCluster, requestRun } from '../observe/runs';
 import { openTap } from '../observe/tap';
 import { OutputRecorder, startRecording, writeManifest } from './format';
 
 export async function recordRunning(ref: string, dir: string, topics: readonly string[] | undefined, stopAfterMs: number | undefined): Promise<void> {
+  const target = await findTarget(ref);
+  if (isCluster(target)) {
+    const where = [...new Set(target.machines.values())].sort().map((m) => `${m}: ${[...target.machines].filter(([, at]) => at === m).map(([n]) => n).join(', ')}`);
+    throw new DoraError(
+      `dataflow ${target.id} runs on several machines (${where.join('; ')}): dora record of a running dataflow reads its outputs through taps on this machine, ` +
+        `and a tap cannot read another machine's shared memory. Run \`dora record ${target.id} --topics <node/output,...>\` on a machine for the outputs of its nodes there ` +
+        `(its dora daemon's part of the dataflow), or record it from its file on one machine (\`dora record <file>\`)`,
+      { code: ErrorCode.USAGE },
+    );
+  }
   const run = findRun(ref);
   const all = (await requestRun<TopicsReply>(run, { cmd: 'topics' })).topics;
   // printed lines and log records (send_stdout_as/send_logs_as) come from the daemon, not from a node: no tap reads them

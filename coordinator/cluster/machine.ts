@@ -14,6 +14,7 @@ import { DoraError, ErrorCode } from '../errors';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type PartSpec } from './messages';
 import type { KeyPair } from './keys';
 import { HEARTBEAT_MS } from './server';
+import { Watch, watchArgsRefusal } from './watch';
 
 /** How long registration may take before the daemon gives up with a diagnosis. */
 const REGISTER_TIMEOUT_MS = 5000;
@@ -35,6 +36,8 @@ export interface MachineOptions {
 export class MachineDaemon {
   private readonly dealer = new zmq.Dealer();
   private readonly runs = new Map<string, DataflowRun>();
+  /** `dora topic echo|hz` of outputs of this machine, for CLIs at the coordinator (watch.ts). */
+  private readonly watches = new Map<number, Watch>();
   private readonly queue: Buffer[] = [];
   private sending = false;
   private heartbeat?: NodeJS.Timeout;
@@ -89,6 +92,7 @@ export class MachineDaemon {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.watches.values()) w.stop();
     clearInterval(this.heartbeat);
     this.dealer.close();
     this.end();
@@ -169,11 +173,38 @@ export class MachineDaemon {
         this.send(run ? { t: 'logs', dataflow: message.dataflow, request: message.request, text: run.readLogs(message.node) } : { t: 'logs', dataflow: message.dataflow, request: message.request, error: `machine ${this.options.machine} has no part of dataflow ${message.dataflow}` });
         break;
       }
+      case 'observe': {
+        const run = this.runs.get(message.dataflow);
+        const reply = run ? (message.what === 'metrics' ? run.metrics() : run.topics()) : undefined;
+        this.send(reply ? { t: 'observed', request: message.request, reply } : { t: 'observed', request: message.request, error: `machine ${this.options.machine} has no part of dataflow ${message.dataflow}` });
+        break;
+      }
+      case 'watch':
+        this.watch(message);
+        break;
+      case 'unwatch':
+        this.watches.get(message.watch)?.stop();
+        break;
       case 'shutdown':
         this.options.log('the coordinator is shutting down: stopping the dataflows here');
         await Promise.all([...this.runs.values()].map((run) => run.stop()));
         break;
     }
+  }
+
+  /** Runs the tool against this machine's part; its lines go to the coordinator until it ends. */
+  private watch(message: Extract<CoordinatorMessage, { t: 'watch' }>): void {
+    const run = this.runs.get(message.dataflow);
+    const refusal = run ? watchArgsRefusal(message.tool, message.args) : `machine ${this.options.machine} has no part of dataflow ${message.dataflow}`;
+    if (refusal || !run) {
+      this.send({ t: 'watched', watch: message.watch, lines: [], ended: { code: null, error: refusal } });
+      return;
+    }
+    const watch = new Watch(message.tool, run.runFolderId, message.topic, message.args, (lines, dropped, ended) => {
+      if (ended) this.watches.delete(message.watch);
+      this.send({ t: 'watched', watch: message.watch, lines, ...(dropped > 0 ? { dropped } : {}), ...(ended ? { ended } : {}) });
+    });
+    this.watches.set(message.watch, watch);
   }
 
   private async prepare(spec: PartSpec): Promise<void> {
