@@ -11,8 +11,8 @@
 import type { EdgeMetrics, MetricsReply, NodeMetrics, TopicInfo, TopicsReply } from '../metrics';
 import type { ClusterRun } from './clusterrun';
 
-/** How long a machine has to answer: `dora top` refreshes every second. */
-export const OBSERVE_TIMEOUT_MS = 2000;
+/** How long a machine has to answer: `dora top` refreshes every second, and a daemon silent for 2 s is lost (server.ts). */
+export const OBSERVE_TIMEOUT_MS = 1000;
 
 /** Every machine's answer, or why there is none. */
 async function askAll<T>(run: ClusterRun, what: 'metrics' | 'topics'): Promise<Map<string, T | string>> {
@@ -21,7 +21,8 @@ async function askAll<T>(run: ClusterRun, what: 'metrics' | 'topics'): Promise<M
       try {
         return [machine, (await run.observePart(machine, what, OBSERVE_TIMEOUT_MS)) as T];
       } catch (err) {
-        return [machine, `machine ${machine}: ${(err as Error).message}`];
+        const why = (err as Error).message;
+        return [machine, why.startsWith(`machine ${machine} `) ? why : `machine ${machine}: ${why}`];
       }
     }),
   );

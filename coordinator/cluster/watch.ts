@@ -133,7 +133,7 @@ export interface WatchChunk {
 /** Lines kept at the coordinator for a CLI between its reads. */
 const RELAY_BUFFER = 2000;
 /** A CLI that has not read its watch for this long has gone: the watch is stopped. */
-const RELAY_IDLE_MS = 5000;
+const RELAY_IDLE_MS = 3000;
 
 interface Relay {
   lines: WatchLine[];
