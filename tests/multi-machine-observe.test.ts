@@ -38,6 +38,14 @@ function commandsWith(...words: string[]): number[] {
   });
 }
 
+async function until(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
 function get(url: string, token: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
@@ -131,7 +139,7 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   t = performance.now();
   await waitFor(() => commandsWith('topic', 'echo', 'source/frame').length === 0, 15_000, 'the tool on gpu to be stopped');
   process.stderr.write(`the tool of a vanished CLI stopped after ${Math.round(performance.now() - t)} ms\n`);
-  await waitFor(async () => (JSON.parse((await c!.dora(['topic', 'list', id, '--json'])).stdout) as TopicInfo[]).find((x) => x.name === 'source/frame')!.taps === 0, 10_000, 'the tap to leave');
+  await until(async () => (JSON.parse((await c!.dora(['topic', 'list', id, '--json'])).stdout) as TopicInfo[]).find((x) => x.name === 'source/frame')!.taps === 0, 10_000, 'the tap to leave');
 
   // dora record of it: refused, naming the machines
   const record = await c.dora(['record', id, '-o', path.join(c.dir, 'rec')]);
@@ -179,5 +187,5 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   expect(frozenMs).toBeLessThan(1800);
   process.stderr.write(`metrics with machine gpu frozen: ${frozenMs} ms\n`);
   // thawed: answering again, the dataflow untouched
-  await waitFor(async () => (await metrics()).nodes.every((n) => n.stale === undefined && n.status === 'running'), 5000, 'machine gpu to answer again');
+  await until(async () => (await metrics()).nodes.every((n) => n.stale === undefined && n.status === 'running'), 5000, 'machine gpu to answer again');
 });
