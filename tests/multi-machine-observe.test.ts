@@ -2,8 +2,8 @@
  * Observing a dataflow spread over two machines (tests/support/machines.ts: the daemon of
  * machine "gpu" isolated in its own namespaces as root): `dora top` and the web view's API
  * merge the numbers of both machines, each node tagged with its machine, a machine that does
- * not answer makes its nodes stale rather than failing the command; `dora topic echo|hz` of
- * an output sent on the other machine read it there; `dora record` refuses clearly.
+ * not answer makes its nodes stale rather than failing the command; `dora topic echo|hz` and
+ * `dora record` of an output sent on the other machine read it there.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import { CLI, NODES, sleep, tempDataflow, waitFor } from './support/dataflow';
 import { TestCluster } from './support/machines';
 import type { MetricsReply, TopicInfo } from '../coordinator/metrics';
 import { controlRequest } from '../coordinator/control';
+import { readManifest, readNodeMessages } from '../cli/record/format';
 
 jest.setTimeout(90_000);
 
@@ -58,7 +59,7 @@ function get(url: string, token: string): Promise<{ status: number; body: string
   });
 }
 
-test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: merged numbers tagged with machines, taps read on the sender’s machine, a silent machine is stale, record refuses', async () => {
+test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: merged numbers tagged with machines, taps and recordings read on the sender’s machine, a silent machine is stale', async () => {
   c = new TestCluster();
   await c.startCoordinator();
   const gpu = await c.startDaemon('gpu');
@@ -141,11 +142,26 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   process.stderr.write(`the tool of a vanished CLI stopped after ${Math.round(performance.now() - t)} ms\n`);
   await until(async () => (JSON.parse((await c!.dora(['topic', 'list', id, '--json'])).stdout) as TopicInfo[]).find((x) => x.name === 'source/frame')!.taps === 0, 10_000, 'the tap to leave');
 
-  // dora record of it: refused, naming the machines
-  const record = await c.dora(['record', id, '-o', path.join(c.dir, 'rec')]);
-  expect(record.code).not.toBe(0);
-  expect(record.stderr).toContain(`dataflow ${id} runs on several machines (gpu: source; local: relay, sink)`);
-  expect(fs.existsSync(path.join(c.dir, 'rec'))).toBe(false);
+  // dora record of it: each output read on its sender's machine, written here as a local tap's messages; the bytes intact
+  const rec = path.join(c.dir, 'rec');
+  t = performance.now();
+  const record = await c.dora(['record', id, '-o', rec, '--topics', 'source/frame,relay/frame', '--stop-after', '2s']);
+  const recordMs = Math.round(performance.now() - t);
+  expect(record.code).toBe(0);
+  expect(record.stderr).toContain('recording source/frame (on gpu), relay/frame (on local)');
+  const manifest = readManifest(rec);
+  const counts = Object.fromEntries(manifest.topics.map((x) => [x.topic, x.messages]));
+  expect(counts['source/frame']).toBeGreaterThan(20); // ~2 s at 20 Hz, less the taps' joining
+  expect(counts['relay/frame']).toBeGreaterThan(20);
+  for (const node of ['source', 'relay']) {
+    const frames = readNodeMessages(rec, manifest, node).map((msg) => Uint8Array.from(msg.data.toArray() as Uint8Array));
+    expect(frames.every((f) => f.length === 64)).toBe(true);
+    const seqs = frames.map((f) => new DataView(f.buffer).getUint32(0, true));
+    expect(frames.every((f, k) => f.subarray(4).every((b, j) => b === ((seqs[k] + j + 4) & 0xff)))).toBe(true);
+    expect(seqs.every((q, k) => k === 0 || q > seqs[k - 1])).toBe(true);
+  }
+  process.stderr.write(`dora record across machines, --stop-after 2s: ${recordMs} ms, ${counts['source/frame']} messages of source/frame (gpu), ${counts['relay/frame']} of relay/frame (local), dropped ${manifest.topics.map((x) => x.dropped).join('/')}\n`);
+  await waitFor(() => commandsWith('topic', 'echo', 'source/frame').length === 0, 10_000, 'the recording taps to be gone');
 
   // the web view's API: the remote node's numbers, with its machine
   const ui = spawn(process.execPath, [CLI, 'ui', id, '--port', '0'], { env: { ...process.env, ...c.env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,7 +5,7 @@
  * (coordinator/runcontrol.ts) and data through taps (tap.ts), which never slow a sender.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { EdgeMetrics, MetricsReply, NodeMetrics, TopicInfo, TopicsReply } from '../../coordinator/metrics';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
 import { Node } from '../../node-api/node';
@@ -14,6 +14,7 @@ import { bytes, formatMessage, formatParameters, isoTime, plain, valueOrSummary 
 import { findTarget, isCluster, requestTarget, type ClusterTarget, type Target } from './runs';
 import { openTap } from './tap';
 import { watchRemote } from './watch';
+import { droppedLine, messageLine } from '../record/wire';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -132,17 +133,24 @@ export function registerObserveCommands(program: Command): void {
     .argument('[topic]', '<node>/<output>')
     .option('--count <n>', 'stop after n messages', positiveInt)
     .option('--json', 'one JSON object per message')
-    .action(async (first: string, second: string | undefined, opts: { count?: number; json?: boolean }) => {
+    // each message whole (its Arrow data as an IPC stream): what `dora record` across machines reads (cli/record/wire.ts)
+    .addOption(new Option('--arrow').hideHelp())
+    .action(async (first: string, second: string | undefined, opts: { count?: number; json?: boolean; arrow?: boolean }) => {
       const { run, topic: name } = await dataflowAndTopic(first, second, '<node>/<output>');
       if (isCluster(run)) return remote(run, 'echo', name, [...(opts.json ? ['--json'] : []), ...(opts.count !== undefined ? ['--count', String(opts.count)] : [])]);
       findTopic(await topics(run), run, name);
       const node = await openTap(run, name);
       const release = closeOnSignal(node);
       let seen = 0;
+      let dropped = 0;
       try {
         const why = await readTap(node, (event) => {
           const parameters = event.metadata.parameters;
-          if (opts.json) {
+          if (opts.arrow) {
+            const now = [...node.droppedMessages.values()].reduce((a, b) => a + b, 0);
+            if (now !== dropped) console.log(droppedLine((dropped = now)));
+            console.log(messageLine(event.metadata.timestamp, parameters, event.data));
+          } else if (opts.json) {
             const shown = valueOrSummary(event.data, parameters);
             console.log(JSON.stringify({ topic: name, timestamp: event.metadata.timestamp.toString(), type: String(event.data.type), length: event.data.length, parameters: plain(parameters), ...shown }));
           } else {
@@ -151,6 +159,8 @@ export function registerObserveCommands(program: Command): void {
           }
           return opts.count === undefined || ++seen < opts.count;
         });
+        const lost = opts.arrow ? [...node.droppedMessages.values()].reduce((a, b) => a + b, 0) : 0;
+        if (lost !== dropped) console.log(droppedLine(lost));
         if (why) process.stderr.write(`dora topic echo: ${why}\n`);
       } finally {
         release();

@@ -113,6 +113,8 @@ export interface ClusterTarget {
   readonly name: string | undefined;
   /** Each node's machine. */
   readonly machines: ReadonlyMap<string, string>;
+  /** The dataflow file it runs. */
+  readonly file: string;
 }
 
 /** What `dora top` and `dora topic` observe: a run of this machine (through its folder), or a dataflow over several. */
@@ -135,9 +137,12 @@ async function clusterDataflows(): Promise<DataflowSummary[]> {
  * machines that the coordinator knows (whose parts' folders here stand for it, not beside it).
  */
 export async function findTarget(arg: string | undefined, root?: string): Promise<Target> {
+  // a run folder named exactly (a part's, as a daemon's watch names its own: coordinator/cluster/watch.ts)
+  const exact = arg === undefined ? undefined : liveRuns(root).find((r) => r.id === arg);
+  if (exact) return exact;
   const clusters = await clusterDataflows();
   if (clusters.length === 0) return findRun(arg, root);
-  const targets: Target[] = clusters.map((d) => ({ cluster: true, id: d.id, name: d.name ?? undefined, machines: new Map(d.nodes.map((n) => [n.id, n.machine ?? ''])) }));
+  const targets: Target[] = clusters.map((d) => ({ cluster: true, id: d.id, name: d.name ?? undefined, machines: new Map(d.nodes.map((n) => [n.id, n.machine ?? ''])), file: d.file }));
   const known = new Set(clusters.map((d) => d.id));
   const all = [...liveRuns(root).filter((r) => !r.part || !known.has(r.part.dataflow)), ...targets];
   const described = (t: Target) => (t.name ? `${t.id} (${t.name})` : t.id);

@@ -16,6 +16,8 @@ import type { KeyPair } from './keys';
 import { HEARTBEAT_MS } from './server';
 import { Watch, watchArgsRefusal } from './watch';
 
+/** A watch's lines wait in the watch (bounded) while this many messages wait to go to the coordinator. */
+const WATCH_QUEUE_LIMIT = 16;
 /** How long registration may take before the daemon gives up with a diagnosis. */
 const REGISTER_TIMEOUT_MS = 5000;
 
@@ -203,7 +205,7 @@ export class MachineDaemon {
     const watch = new Watch(message.tool, run.runFolderId, message.topic, message.args, (lines, dropped, ended) => {
       if (ended) this.watches.delete(message.watch);
       this.send({ t: 'watched', watch: message.watch, lines, ...(dropped > 0 ? { dropped } : {}), ...(ended ? { ended } : {}) });
-    });
+    }, () => this.queue.length < WATCH_QUEUE_LIMIT);
     this.watches.set(message.watch, watch);
   }
 

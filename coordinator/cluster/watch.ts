@@ -23,12 +23,18 @@ export const MAX_PENDING = 500;
 const MAX_LINE_BYTES = 16 * 1024;
 /** Characters waiting to be sent, at most: with FLUSH_MS, about 2.5 MB/s over the cluster link. */
 const MAX_PENDING_CHARS = 256 * 1024;
+/**
+ * `echo --arrow` (a recording across machines) prints each message whole: a line up to
+ * this long passes (a message of about 6 MiB in base64), a longer one is dropped, not cut
+ * (half a message is none), and counted; up to twice that may wait per batch.
+ */
+const MAX_MESSAGE_LINE = 8 << 20;
 /** How long a stopped tool has to close its tap before it is killed. */
 const KILL_AFTER_MS = 2000;
 
 /** The options a watched tool accepts: flags and their numeric values, nothing else reaches its command line. */
 const OPTIONS: Readonly<Record<WatchTool, Readonly<Record<string, boolean>>>> = {
-  echo: { '--json': false, '--count': true },
+  echo: { '--json': false, '--count': true, '--arrow': false },
   hz: { '--json': false, '--window': true, '--duration': true },
 };
 
@@ -57,8 +63,24 @@ export class Watch {
   private ended = false;
   private killTimer?: NodeJS.Timeout;
 
-  /** Runs `dora topic <tool> <runFolder> <topic> <args>`; `output` gets its lines in batches, and its end. */
-  constructor(tool: WatchTool, runFolder: string, topic: string, args: readonly string[], private readonly output: WatchOutput) {
+  private readonly maxLine: number;
+  private readonly maxPending: number;
+
+  /**
+   * Runs `dora topic <tool> <runFolder> <topic> <args>`; `output` gets its lines in batches,
+   * and its end. While `clear()` says the way out is busy, lines wait (within the bounds).
+   */
+  constructor(
+    tool: WatchTool,
+    runFolder: string,
+    topic: string,
+    args: readonly string[],
+    private readonly output: WatchOutput,
+    private readonly clear: () => boolean = () => true,
+  ) {
+    const whole = args.includes('--arrow');
+    this.maxLine = whole ? MAX_MESSAGE_LINE : MAX_LINE_BYTES;
+    this.maxPending = whole ? 2 * MAX_MESSAGE_LINE : MAX_PENDING_CHARS;
     const cli = path.join(__dirname, '..', '..', 'cli', `main${path.extname(__filename)}`);
     const { program, args: argv } = commandFor({ resolvedPath: cli, args: ['topic', tool, runFolder, topic, ...args] });
     this.child = spawn(program, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
@@ -78,32 +100,51 @@ export class Watch {
   }
 
   private lines(stream: NodeJS.ReadableStream, fd: 1 | 2): void {
-    let partial = '';
+    // the line so far, in pieces (a whole message may come in a hundred chunks), at most maxLine characters of it
+    let pieces: string[] = [];
+    let size = 0;
+    let over = false;
+    const add = (piece: string) => {
+      if (size + piece.length > this.maxLine) {
+        over = true;
+        piece = piece.slice(0, this.maxLine - size);
+      }
+      if (piece.length > 0) pieces.push(piece), (size += piece.length);
+    };
+    const end = () => {
+      this.push(fd, pieces.join(''), over);
+      pieces = [];
+      size = 0;
+      over = false;
+    };
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop()!;
-      if (partial.length > MAX_LINE_BYTES) {
-        this.push(fd, partial);
-        partial = '';
+      let from = 0;
+      for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', from)) {
+        add(chunk.slice(from, nl));
+        end();
+        from = nl + 1;
       }
-      for (const line of parts) this.push(fd, line);
+      add(chunk.slice(from));
     });
-    stream.on('end', () => partial && this.push(fd, partial));
+    stream.on('end', () => size > 0 && end());
   }
 
-  private push(fd: 1 | 2, line: string): void {
-    if (this.pending.length >= MAX_PENDING || this.pendingChars >= MAX_PENDING_CHARS) {
+  /** A line the tool printed; `over`: it was longer than maxLine (cut, or for a whole message, dropped). */
+  private push(fd: 1 | 2, line: string, over: boolean): void {
+    const whole = this.maxLine === MAX_MESSAGE_LINE;
+    if (this.pending.length >= MAX_PENDING || this.pendingChars >= this.maxPending || (over && whole)) {
       this.dropped++;
       return;
     }
-    const text = line.length > MAX_LINE_BYTES ? `${line.slice(0, MAX_LINE_BYTES)}… (cut)` : line;
+    const text = over ? `${line}… (cut)` : line;
     this.pendingChars += text.length;
     this.pending.push({ fd, line: text });
   }
 
   private flush(ended?: { code: number | null; error?: string }): void {
     if (this.pending.length === 0 && this.dropped === 0 && !ended) return;
+    if (!ended && !this.clear()) return; // the next tick; meanwhile the bounds hold
     const lines = this.pending;
     const dropped = this.dropped;
     this.pending = [];
@@ -130,13 +171,16 @@ export interface WatchChunk {
   readonly ended?: { readonly code: number | null; readonly error?: string };
 }
 
-/** Lines kept at the coordinator for a CLI between its reads. */
+/** Lines, and characters, kept at the coordinator for a CLI between its reads; one read takes at most READ_CHARS. */
 const RELAY_BUFFER = 2000;
+const RELAY_BUFFER_CHARS = 32 << 20;
+const READ_CHARS = 8 << 20;
 /** A CLI that has not read its watch for this long has gone: the watch is stopped. */
 const RELAY_IDLE_MS = 3000;
 
 interface Relay {
   lines: WatchLine[];
+  chars: number;
   dropped: number;
   ended?: { code: number | null; error?: string };
   lastRead: number;
@@ -156,12 +200,14 @@ export class WatchRelays {
   /** Starts a watch: `start` runs it and returns how to stop it. */
   open(start: (output: WatchOutput) => { stop: () => void }): number {
     const id = this.next++;
-    const relay: Relay = { lines: [], dropped: 0, lastRead: Date.now(), stop: () => undefined };
+    const relay: Relay = { lines: [], chars: 0, dropped: 0, lastRead: Date.now(), stop: () => undefined };
     this.relays.set(id, relay);
     relay.stop = start((lines, dropped, ended) => {
-      const room = Math.max(0, RELAY_BUFFER - relay.lines.length);
-      relay.lines.push(...lines.slice(0, room));
-      relay.dropped += dropped + Math.max(0, lines.length - room);
+      relay.dropped += dropped;
+      for (const line of lines) {
+        if (relay.lines.length >= RELAY_BUFFER || relay.chars + line.line.length > RELAY_BUFFER_CHARS) relay.dropped++;
+        else relay.lines.push(line), (relay.chars += line.line.length);
+      }
       if (ended) relay.ended = ended;
       relay.wake?.();
     }).stop;
@@ -183,10 +229,14 @@ export class WatchRelays {
       relay.wake = undefined;
       relay.lastRead = Date.now();
     }
-    const chunk: WatchChunk = { lines: relay.lines, dropped: relay.dropped, ...(relay.ended ? { ended: relay.ended } : {}) };
-    relay.lines = [];
+    let n = 0;
+    for (let chars = 0; n < relay.lines.length && (n === 0 || chars + relay.lines[n].line.length <= READ_CHARS); n++) chars += relay.lines[n].line.length;
+    const lines = relay.lines.splice(0, n);
+    relay.chars -= lines.reduce((a, l) => a + l.line.length, 0);
+    const last = relay.lines.length === 0;
+    const chunk: WatchChunk = { lines, dropped: relay.dropped, ...(relay.ended && last ? { ended: relay.ended } : {}) };
     relay.dropped = 0;
-    if (relay.ended) this.relays.delete(id);
+    if (relay.ended && last) this.relays.delete(id);
     return chunk;
   }
 
