@@ -106,6 +106,11 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   expect(topics.find((t) => t.name === 'source/frame')).toMatchObject({ machine: 'gpu', subscribers: ['relay/frame'] });
   expect(topics.find((t) => t.name === 'source/frame')!.messages).toBeGreaterThan(0);
 
+  // topic info of it: the merged counters, and messages sampled on gpu
+  const info = JSON.parse((await c.dora(['topic', 'info', id, 'source/frame', '--duration', '0.5', '--json'])).stdout) as TopicInfo & { sampled: { messages: number; minBytes: number; arrowTypes: string[] } };
+  expect([info.machine, info.sampled.minBytes, info.sampled.arrowTypes]).toEqual(['gpu', 64, ['Uint8']]);
+  expect(info.sampled.messages).toBeGreaterThan(3);
+
   // topic echo of the output sent on gpu: the tap reads there, the lines come here
   let t = performance.now();
   const echo = await c.dora(['topic', 'echo', id, 'source/frame', '--count', '3', '--json']);

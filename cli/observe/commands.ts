@@ -13,7 +13,8 @@ import type { Event } from '../../node-api/events';
 import { bytes, formatMessage, formatParameters, isoTime, plain, valueOrSummary } from './format';
 import { findTarget, isCluster, requestTarget, type ClusterTarget, type Target } from './runs';
 import { openTap } from './tap';
-import { watchRemote } from './watch';
+import { sampleRemote, watchRemote } from './watch';
+import type * as arrow from 'apache-arrow';
 import { droppedLine, messageLine } from '../record/wire';
 
 function positiveInt(value: string): number {
@@ -225,20 +226,18 @@ export function registerObserveCommands(program: Command): void {
       const sizes: number[] = [];
       const types = new Set<string>();
       let why: string | undefined;
-      // over several machines the counters are merged, but messages are not sampled (`dora topic echo` reads them there)
-      if (isCluster(run)) why = `not sampled: its sender runs on machine ${info.machine}, see \`dora topic echo\``;
-      else if (!info.routed) {
+      const sample = (data: arrow.Vector) => {
+        sizes.push(byteLength(data));
+        types.add(String(data.type));
+      };
+      // over several machines: sampled on the sender's machine (cli/observe/watch.ts)
+      if (isCluster(run)) {
+        if (!info.routed) why = await sampleRemote(run, name, opts.duration * 1000, sample);
+      } else if (!info.routed) {
         const node = await openTap(run, name);
         const release = closeOnSignal(node);
         try {
-          why = await readTap(
-            node,
-            (event) => {
-              sizes.push(byteLength(event.data));
-              types.add(String(event.data.type));
-            },
-            Date.now() + opts.duration * 1000,
-          );
+          why = await readTap(node, (event) => sample(event.data), Date.now() + opts.duration * 1000);
         } finally {
           release();
           await node.close();

@@ -153,8 +153,10 @@ async function recordAcrossMachines(target: ClusterTarget, dir: string, topics: 
         let tapDropped = 0; // the tap's own count, there
         let relayDropped = 0;
         try {
-          while (!ending) {
-            const chunk = (await controlRequest({ cmd: 'watch-read', watch, waitMs: 500 }, { timeoutMs: 15_000 })).watched!;
+          // once ending, one more read without waiting: what reached the coordinator is kept, the drops it counted said
+          for (let last = false; !last; ) {
+            last = ending;
+            const chunk = (await controlRequest({ cmd: 'watch-read', watch, waitMs: last ? 0 : 500 }, { timeoutMs: 15_000 })).watched!;
             relayDropped += chunk.dropped;
             for (const { fd, line } of chunk.lines) {
               const message = fd === 1 ? parseWireLine(line) : undefined;
