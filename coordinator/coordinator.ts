@@ -16,7 +16,7 @@ import { allLocal, place } from './placement';
 import { ClusterHub, LOCAL_MACHINE, type HubOptions } from './cluster/hub';
 import { ClusterRun } from './cluster/clusterrun';
 import { clusterMetrics, clusterTopics } from './cluster/observe';
-import { WatchRelays } from './cluster/watch';
+import { WatchRelays, watchArgsRefusal } from './cluster/watch';
 import type { WatchTool } from './cluster/messages';
 
 /** A dataflow on this machine only, or spread over several (cluster/clusterrun.ts). */
@@ -106,6 +106,8 @@ export class Coordinator {
     if (!spec || !spec.outputs.includes(output)) {
       throw new DoraError(`dataflow ${run.id} has no output "${topic}" (outputs: ${run.dataflow.nodes.flatMap((n) => n.outputs.map((o) => `${n.id}/${o}`)).join(', ') || 'none'})`, { code: ErrorCode.CONTROL });
     }
+    const refusal = watchArgsRefusal(tool, args);
+    if (refusal) throw new DoraError(refusal, { code: ErrorCode.CONTROL });
     const machine = run.machineOf(node)!;
     const watch = this.watches.open((output) => run.watchPart(machine, tool, topic, args, output));
     return { watch, machine };

@@ -14,6 +14,7 @@ import { TestCluster } from './support/machines';
 import type { MetricsReply, TopicInfo } from '../coordinator/metrics';
 import { controlRequest } from '../coordinator/control';
 import { readManifest, readNodeMessages } from '../cli/record/format';
+import { renderTop } from '../cli/observe/commands';
 
 jest.setTimeout(90_000);
 
@@ -209,4 +210,21 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   process.stderr.write(`metrics with machine gpu frozen: ${frozenMs} ms\n`);
   // thawed: answering again, the dataflow untouched
   await until(async () => (await metrics()).nodes.every((n) => n.stale === undefined && n.status === 'running'), 5000, 'machine gpu to answer again');
+});
+
+test('dora top shows the numbers of a machine that did not answer as unknown (?), with the reason, not as zeros', () => {
+  const stale = 'machine gpu did not answer within 1000 ms';
+  const measured = { pid: 11, status: 'running', cpuPercent: 2.5, rssBytes: 30 << 20, restarts: 0, samplesHeld: 1, queueDepth: 2, dropped: 0, messagesSent: 5, messagesReceived: 7 };
+  const lines = renderTop({ id: 'df', name: undefined }, {
+    ok: true,
+    at: 0,
+    nodes: [
+      { ...measured, id: 'camera', pid: 10, machine: 'gpu', stale },
+      { ...measured, id: 'sink', machine: 'local' },
+    ],
+    edges: [{ source: 'camera/frame', target: 'sink/frame', messagesPerSec: 20, bytesPerSec: 1280, latencyP50Us: 300, latencyP99Us: 900, dropped: 0, queueDepth: 0, messages: 7, bytes: 448, machine: 'local' }],
+  });
+  expect(lines.find((l) => l.startsWith('camera'))!.split(/\s+/)).toEqual(['camera', 'gpu', '10', 'running', '?', '?', '0', '?', '?', '?']);
+  expect(lines.find((l) => l.startsWith('sink'))!.split(/\s+/).slice(0, 5)).toEqual(['sink', 'local', '11', 'running', '2.5']);
+  expect(lines.at(-1)).toBe(`? ${stale}`);
 });

@@ -339,7 +339,7 @@ export function registerObserveCommands(program: Command): void {
     });
 }
 
-function renderTop(run: Target, m: MetricsReply): string[] {
+export function renderTop(run: Pick<Target, 'id' | 'name'>, m: MetricsReply): string[] {
   const out = [`dataflow ${run.id}${run.name ? ` (${run.name})` : ''}  ${new Date(m.at).toISOString()}`, ''];
   const machines = m.nodes.some((n) => n.machine !== undefined);
   // a machine that did not answer: its numbers are unknown ('?'), not zero

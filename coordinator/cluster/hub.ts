@@ -50,7 +50,8 @@ export class ClusterHub {
   private readonly observeRequests = new Map<number, { machine: string; resolve: (reply: object) => void; reject: (e: Error) => void }>();
   /** Watches running on daemons: where their lines go. */
   private readonly watches = new Map<number, { machine: string; output: WatchOutput }>();
-  private nextWatch = 1;
+  /** Random start: a daemon still running a watch of a previous coordinator never mistakes a new one's for it. */
+  private nextWatch = 1 + Math.floor(Math.random() * 2 ** 30);
   private readonly dataAddress: string;
   private readonly log: (line: string) => void;
 

@@ -154,7 +154,8 @@ export class MachineDaemon {
   private async handle(message: CoordinatorMessage): Promise<void> {
     switch (message.t) {
       case 'refused':
-        // a coordinator that does not know us (it restarted): register again
+        // a coordinator that does not know us (it restarted): register again; its CLIs' watches were the old one's
+        for (const w of this.watches.values()) w.stop();
         if (this.registered) this.register();
         break;
       case 'registered':
@@ -197,7 +198,12 @@ export class MachineDaemon {
   /** Runs the tool against this machine's part; its lines go to the coordinator until it ends. */
   private watch(message: Extract<CoordinatorMessage, { t: 'watch' }>): void {
     const run = this.runs.get(message.dataflow);
-    const refusal = run ? watchArgsRefusal(message.tool, message.args) : `machine ${this.options.machine} has no part of dataflow ${message.dataflow}`;
+    const [node, output] = [message.topic.slice(0, message.topic.indexOf('/')), message.topic.slice(message.topic.indexOf('/') + 1)];
+    const refusal = !run
+      ? `machine ${this.options.machine} has no part of dataflow ${message.dataflow}`
+      : !run.dataflow.nodes.some((n) => n.id === node && n.outputs.includes(output))
+        ? `dataflow ${message.dataflow} has no output "${message.topic}"`
+        : watchArgsRefusal(message.tool, message.args);
     if (refusal || !run) {
       this.send({ t: 'watched', watch: message.watch, lines: [], ended: { code: null, error: refusal } });
       return;
