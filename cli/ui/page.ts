@@ -136,11 +136,13 @@ async function refreshMetrics() {
   }
   const byEdge = new Map((m.edges || []).map((e) => [e.source + ' -> ' + e.target, e]));
   for (const g of document.querySelectorAll('g.edge')) {
-    const e = byEdge.get(g.dataset.source + ' -> ' + g.dataset.target);
+    const measured = byEdge.get(g.dataset.source + ' -> ' + g.dataset.target);
+    // an edge whose receiver's machine did not answer: unknown (n/a, the reason in the tooltip), not zero
+    const e = measured && !measured.stale ? measured : undefined;
     // short on the drawing (edges run close together), everything in the table and the tooltip
     if (g.metric) {
       g.metric.textContent = e ? fmtRate(e.messagesPerSec) + ' msg/s' + (e.dropped > 0 ? ' · ' + e.dropped + ' dropped' : '') : 'n/a';
-      const tip = e ? g.dataset.source + ' → ' + g.dataset.target + ': ' + fmtRate(e.messagesPerSec) + ' msg/s, ' + fmtBytes(e.bytesPerSec) + '/s, p50 ' + fmtUs(e.latencyP50Us) + ', p99 ' + fmtUs(e.latencyP99Us) + ', ' + e.dropped + ' dropped' : 'n/a';
+      const tip = e ? g.dataset.source + ' → ' + g.dataset.target + ': ' + fmtRate(e.messagesPerSec) + ' msg/s, ' + fmtBytes(e.bytesPerSec) + '/s, p50 ' + fmtUs(e.latencyP50Us) + ', p99 ' + fmtUs(e.latencyP99Us) + ', ' + e.dropped + ' dropped' : measured && measured.stale ? 'n/a: ' + measured.stale : 'n/a';
       let title = g.querySelector('title');
       if (!title) { title = document.createElementNS('http://www.w3.org/2000/svg', 'title'); g.prepend(title); }
       title.textContent = tip;
