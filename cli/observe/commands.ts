@@ -287,7 +287,7 @@ export function registerObserveCommands(program: Command): void {
       }
       if (isCluster(run)) {
         throw new DoraError(
-          `dataflow ${run.id} runs on several machines: run \`dora topic pub ${run.id} ${input} ...\` on machine ${source.machine}, where the dynamic node "${source.node}" joins it`,
+          `dataflow ${run.id} runs on several machines: dora topic pub does not reach a dataflow over several machines yet (the dynamic node "${source.node}" that feeds ${input} is placed on machine ${source.machine})`,
           { code: ErrorCode.INVALID_ARGUMENT },
         );
       }
