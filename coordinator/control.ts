@@ -61,7 +61,8 @@ export type ControlRequest =
   | { readonly cmd: 'watch'; readonly dataflow: string; readonly tool: WatchTool; readonly topic: string; readonly args: readonly string[] }
   /** What a watch printed since the last read (waits up to waitMs for something). */
   | { readonly cmd: 'watch-read'; readonly watch: number; readonly waitMs?: number }
-  | { readonly cmd: 'unwatch'; readonly watch: number }
+  /** Stops a watch; with `drain`, its last lines (up to its end) can still be read. */
+  | { readonly cmd: 'unwatch'; readonly watch: number; readonly drain?: boolean }
   /** The daemons connected to the coordinator (its own among them). */
   | { readonly cmd: 'daemons' }
   | { readonly cmd: 'down' };

@@ -172,7 +172,7 @@ export class Coordinator {
         case 'watch-read':
           return { ok: true, watched: await this.watches.read(request.watch, Math.min(request.waitMs ?? 1000, 5000)) };
         case 'unwatch':
-          this.watches.close(request.watch);
+          this.watches.close(request.watch, request.drain === true);
           return { ok: true };
         case 'daemons': {
           const nodesOf = (machine: string) =>

@@ -153,7 +153,7 @@ test('dora top, topic list/echo/hz and the UI of a dataflow over two machines: m
   t = performance.now();
   const record = await c.dora(['record', id, '-o', rec, '--topics', 'source/frame,relay/frame', '--stop-after', '3s']);
   const recordMs = Math.round(performance.now() - t);
-  expect(record.code).toBe(0);
+  if (record.code !== 0) throw new Error(`dora record failed: ${record.stderr}`);
   expect(record.stderr).toContain('recording source/frame (on gpu), relay/frame (on local)');
   const manifest = readManifest(rec);
   const counts = Object.fromEntries(manifest.topics.map((x) => [x.topic, x.messages]));

@@ -55,8 +55,11 @@ function findTopic(all: readonly TopicInfo[], run: Target, name: string): TopicI
 }
 
 /** Ends the tap when the process is told to stop (Ctrl-C), so its sender is told at once. */
-function closeOnSignal(node: Node): () => void {
-  const stop = () => void node.close().finally(() => process.exit(130));
+function closeOnSignal(node: Node, last?: () => void): () => void {
+  const stop = () => {
+    last?.();
+    void node.close().finally(() => process.exit(130));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return () => (process.off('SIGINT', stop), process.off('SIGTERM', stop));
@@ -141,15 +144,19 @@ export function registerObserveCommands(program: Command): void {
       if (isCluster(run)) return remote(run, 'echo', name, [...(opts.json ? ['--json'] : []), ...(opts.count !== undefined ? ['--count', String(opts.count)] : [])]);
       findTopic(await topics(run), run, name);
       const node = await openTap(run, name);
-      const release = closeOnSignal(node);
       let seen = 0;
       let dropped = 0;
+      // --arrow: the tap's drop count goes out whenever it changes, and last when stopped (a recording's manifest counts it)
+      const reportDrops = () => {
+        const now = [...node.droppedMessages.values()].reduce((a, b) => a + b, 0);
+        if (now !== dropped) console.log(droppedLine((dropped = now)));
+      };
+      const release = closeOnSignal(node, opts.arrow ? reportDrops : undefined);
       try {
         const why = await readTap(node, (event) => {
           const parameters = event.metadata.parameters;
           if (opts.arrow) {
-            const now = [...node.droppedMessages.values()].reduce((a, b) => a + b, 0);
-            if (now !== dropped) console.log(droppedLine((dropped = now)));
+            reportDrops();
             console.log(messageLine(event.metadata.timestamp, parameters, event.data));
           } else if (opts.json) {
             const shown = valueOrSummary(event.data, parameters);
@@ -160,8 +167,7 @@ export function registerObserveCommands(program: Command): void {
           }
           return opts.count === undefined || ++seen < opts.count;
         });
-        const lost = opts.arrow ? [...node.droppedMessages.values()].reduce((a, b) => a + b, 0) : 0;
-        if (lost !== dropped) console.log(droppedLine(lost));
+        if (opts.arrow) reportDrops();
         if (why) process.stderr.write(`dora topic echo: ${why}\n`);
       } finally {
         release();

@@ -111,6 +111,9 @@ function unknown(name: string, routed: boolean, known: readonly string[], id: st
   throw new DoraError(`dataflow ${id} has no output "${name}" to record (outputs: ${known.join(', ')})`, { code: ErrorCode.USAGE });
 }
 
+/** After the end of a recording across machines, how long the tools there have to hand over what they read. */
+const DRAIN_MS = 10_000;
+
 /**
  * `dora record` of a dataflow over several machines: each output is read by a tap on its
  * sender's machine (`dora topic echo --arrow` run there by its daemon, coordinator/cluster/
@@ -128,7 +131,7 @@ async function recordAcrossMachines(target: ClusterTarget, dir: string, topics: 
   if (chosen.length === 0) throw new DoraError(`dataflow ${target.id} has no output to record`, { code: ErrorCode.USAGE });
   // the watches first: a refusal leaves no folder behind
   const watches: number[] = [];
-  const unwatch = () => Promise.all(watches.map((watch) => controlRequest({ cmd: 'unwatch', watch }, { timeoutMs: 2000 }).catch(() => undefined)));
+  const unwatch = (drain = false) => Promise.all(watches.map((watch) => controlRequest({ cmd: 'unwatch', watch, drain }, { timeoutMs: 2000 }).catch(() => undefined)));
   try {
     for (const t of chosen) watches.push((await controlRequest({ cmd: 'watch', dataflow: target.id, tool: 'echo', topic: t.name, args: ['--arrow'] })).watch!);
   } catch (err) {
@@ -138,8 +141,15 @@ async function recordAcrossMachines(target: ClusterTarget, dir: string, topics: 
   const file = fs.existsSync(target.file) ? target.file : null;
   const manifest = startRecording(dir, file, file !== null ? path.dirname(file) : '', chosen.map((t) => ({ topic: t.name, node: t.node, output: t.output })));
   if (file === null) process.stderr.write(`warning: the file of dataflow ${target.id} is not on this machine: the recording cannot be replayed\n`);
+  // ending: the tools there are stopped, and what they had read, with their last drop counts, is still read until they end
   let ending = false;
-  const end = () => (ending = true);
+  let drained: number | undefined;
+  const end = () => {
+    if (ending) return;
+    ending = true;
+    drained = Date.now() + DRAIN_MS;
+    void unwatch(true);
+  };
   process.once('SIGINT', end);
   process.once('SIGTERM', end);
   const timer = stopAfterMs === undefined ? undefined : setTimeout(end, stopAfterMs);
@@ -153,20 +163,23 @@ async function recordAcrossMachines(target: ClusterTarget, dir: string, topics: 
         let tapDropped = 0; // the tap's own count, there
         let relayDropped = 0;
         try {
-          // once ending, one more read without waiting: what reached the coordinator is kept, the drops it counted said
-          for (let last = false; !last; ) {
-            last = ending;
-            const chunk = (await controlRequest({ cmd: 'watch-read', watch, waitMs: last ? 0 : 500 }, { timeoutMs: 15_000 })).watched!;
+          for (;;) {
+            if (drained !== undefined && Date.now() > drained) {
+              failures.push(`${chosen[i].name} (on ${chosen[i].machine}): its last messages did not arrive within ${DRAIN_MS / 1000} s of the end (not in the recording nor counted as dropped)`);
+              break;
+            }
+            const chunk = (await controlRequest({ cmd: 'watch-read', watch, waitMs: 500 }, { timeoutMs: 15_000 })).watched!;
             relayDropped += chunk.dropped;
             for (const { fd, line } of chunk.lines) {
               const message = fd === 1 ? parseWireLine(line) : undefined;
               if (message && 'dropped' in message) tapDropped = message.dropped;
               else if (message) recorder.write(message.timestamp, message.parameters, message.data);
-              else if (line.trim()) process.stderr.write(`${chosen[i].name} (on ${chosen[i].machine}): ${line}\n`);
+              else if (line.startsWith('{"timestamp"')) relayDropped++; // a message cut short (its tool was stopped while writing it)
+              else if (line.trim() && !ending) process.stderr.write(`${chosen[i].name} (on ${chosen[i].machine}): ${line.slice(0, 500)}\n`);
             }
             if (chunk.ended) {
               // the tool there ends by itself only when the stream does (exit 0); anything else is a failure to say
-              if (chunk.ended.error || chunk.ended.code !== 0) failures.push(`${chosen[i].name} (on ${chosen[i].machine}): ${chunk.ended.error ?? `its tap exited with status ${chunk.ended.code}`}`);
+              if (chunk.ended.error || (chunk.ended.code !== 0 && !ending)) failures.push(`${chosen[i].name} (on ${chosen[i].machine}): ${chunk.ended.error ?? `its tap exited with status ${chunk.ended.code}`}`);
               break;
             }
           }

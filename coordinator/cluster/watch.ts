@@ -127,7 +127,8 @@ export class Watch {
       }
       add(chunk.slice(from));
     });
-    stream.on('end', () => size > 0 && end());
+    // a last line without its newline: the tool was stopped while writing it; half a whole message is none
+    stream.on('end', () => size > 0 && (this.maxLine === MAX_MESSAGE_LINE ? this.dropped++ : end()));
   }
 
   /** A line the tool printed; `over`: it was longer than maxLine (cut, or for a whole message, dropped). */
@@ -202,7 +203,7 @@ export class WatchRelays {
     const id = this.next++;
     const relay: Relay = { lines: [], chars: 0, dropped: 0, lastRead: Date.now(), stop: () => undefined };
     this.relays.set(id, relay);
-    relay.stop = start((lines, dropped, ended) => {
+    const handle = start((lines, dropped, ended) => {
       relay.dropped += dropped;
       for (const line of lines) {
         if (relay.lines.length >= RELAY_BUFFER || relay.chars + line.line.length > RELAY_BUFFER_CHARS) relay.dropped++;
@@ -210,7 +211,8 @@ export class WatchRelays {
       }
       if (ended) relay.ended = ended;
       relay.wake?.();
-    }).stop;
+    });
+    relay.stop = () => handle.stop(); // a Watch's method: called on it
     this.sweeper ??= setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
     return id;
@@ -240,9 +242,13 @@ export class WatchRelays {
     return chunk;
   }
 
-  close(id: number): void {
+  /**
+   * Stops a watch. With `drain`, what the tool printed until it ended (its last counts
+   * among it) is still kept for its reader, who reads until `ended`; else it is gone at once.
+   */
+  close(id: number, drain = false): void {
     const relay = this.relays.get(id);
-    this.relays.delete(id);
+    if (!drain) this.relays.delete(id); // drained: read() lets it go with its end
     relay?.stop();
   }
 
