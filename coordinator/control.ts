@@ -17,6 +17,8 @@ import { ControlError } from './errors';
 import type { NodeStatus, RunStatus } from './daemon';
 import { stateDir } from './userdirs';
 import type { DaemonSummary } from './cluster/hub';
+import type { WatchTool } from './cluster/messages';
+import type { WatchChunk } from './cluster/watch';
 
 /** Default control port of `dora up` (dora's own coordinator uses others, so both can run side by side). */
 export const DEFAULT_CONTROL_PORT = 6280;
@@ -55,6 +57,12 @@ export type ControlRequest =
   | { readonly cmd: 'metrics'; readonly dataflow: string }
   /** Every output with its readers and traffic (`dora topic list/info`). */
   | { readonly cmd: 'topics'; readonly dataflow: string }
+  /** `dora topic echo|hz` of a dataflow over several machines: runs the tool on the machine of `topic`'s sender (cluster/watch.ts). */
+  | { readonly cmd: 'watch'; readonly dataflow: string; readonly tool: WatchTool; readonly topic: string; readonly args: readonly string[] }
+  /** What a watch printed since the last read (waits up to waitMs for something). */
+  | { readonly cmd: 'watch-read'; readonly watch: number; readonly waitMs?: number }
+  /** Stops a watch; with `drain`, its last lines (up to its end) can still be read. */
+  | { readonly cmd: 'unwatch'; readonly watch: number; readonly drain?: boolean }
   /** The daemons connected to the coordinator (its own among them). */
   | { readonly cmd: 'daemons' }
   | { readonly cmd: 'down' };
@@ -102,6 +110,10 @@ export type ControlReply =
       readonly edges?: readonly EdgeMetrics[];
       readonly topics?: readonly TopicInfo[];
       readonly daemons?: DaemonSummary[];
+      /** watch: its id and the machine the tool runs on; watch-read: what it printed. */
+      readonly watch?: number;
+      readonly machine?: string;
+      readonly watched?: WatchChunk;
     };
 
 /** The file holding the token of the coordinator on `port`, in the state directory. */

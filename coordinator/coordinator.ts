@@ -15,6 +15,9 @@ import { removeControlToken, sameToken, writeControlToken, type ControlReply, ty
 import { allLocal, place } from './placement';
 import { ClusterHub, LOCAL_MACHINE, type HubOptions } from './cluster/hub';
 import { ClusterRun } from './cluster/clusterrun';
+import { clusterMetrics, clusterTopics } from './cluster/observe';
+import { WatchRelays, watchArgsRefusal } from './cluster/watch';
+import type { WatchTool } from './cluster/messages';
 
 /** A dataflow on this machine only, or spread over several (cluster/clusterrun.ts). */
 type AnyRun = DataflowRun | ClusterRun;
@@ -40,6 +43,8 @@ export class Coordinator {
   private shuttingDown?: Promise<void>;
   /** Daemons of other machines, once listenCluster() was called (`dora coordinator --bind`). */
   private hub?: ClusterHub;
+  /** `dora topic echo|hz` of dataflows over several machines, run where their sender is (cluster/watch.ts). */
+  private readonly watches = new WatchRelays();
 
   constructor(private readonly options: { outDir?: string } = {}) {}
 
@@ -88,11 +93,24 @@ export class Coordinator {
     return hit;
   }
 
-  /** A dataflow that runs on this machine only: what `metrics` and `topics` are collected for so far. */
-  private local(ref: string, what: string): DataflowRun {
+  /**
+   * Starts `dora topic <tool>` of `topic` on the machine of its sender, for a dataflow over
+   * several machines (a tap reads shared memory, which stays on its machine).
+   */
+  private watch(ref: string, tool: WatchTool, topic: string, args: readonly string[]): { watch: number; machine: string } {
     const run = this.find(ref);
-    if (run instanceof ClusterRun) throw new DoraError(`dataflow ${run.id} runs on several machines: its ${what} are not collected across machines yet`, { code: ErrorCode.CONTROL });
-    return run;
+    if (!(run instanceof ClusterRun)) throw new DoraError(`dataflow ${run.id} runs on this machine only: \`dora topic ${tool}\` reads it directly`, { code: ErrorCode.CONTROL });
+    if (run.status !== 'running') throw new DoraError(`dataflow ${run.id} is ${run.status}`, { code: ErrorCode.CONTROL });
+    const [node, output] = [topic.slice(0, topic.indexOf('/')), topic.slice(topic.indexOf('/') + 1)];
+    const spec = run.dataflow.nodes.find((n) => n.id === node);
+    if (!spec || !spec.outputs.includes(output)) {
+      throw new DoraError(`dataflow ${run.id} has no output "${topic}" (outputs: ${run.dataflow.nodes.flatMap((n) => n.outputs.map((o) => `${n.id}/${o}`)).join(', ') || 'none'})`, { code: ErrorCode.CONTROL });
+    }
+    const refusal = watchArgsRefusal(tool, args);
+    if (refusal) throw new DoraError(refusal, { code: ErrorCode.CONTROL });
+    const machine = run.machineOf(node)!;
+    const watch = this.watches.open((output) => run.watchPart(machine, tool, topic, args, output));
+    return { watch, machine };
   }
 
   list(): DataflowSummary[] {
@@ -141,10 +159,21 @@ export class Coordinator {
           else if (!run.nodeIds().includes(request.node)) throw new DoraError(`no node "${request.node}" in dataflow ${run.id} (nodes: ${run.nodeIds().join(', ')})`, { code: ErrorCode.CONTROL });
           return { ok: true, dataflow: summarize(run) };
         }
-        case 'metrics':
-          return this.local(request.dataflow, 'metrics').metrics();
-        case 'topics':
-          return this.local(request.dataflow, 'topics').topics();
+        case 'metrics': {
+          const run = this.find(request.dataflow);
+          return run instanceof ClusterRun ? await clusterMetrics(run) : run.metrics();
+        }
+        case 'topics': {
+          const run = this.find(request.dataflow);
+          return run instanceof ClusterRun ? await clusterTopics(run) : run.topics();
+        }
+        case 'watch':
+          return { ok: true, ...this.watch(request.dataflow, request.tool, request.topic, request.args) };
+        case 'watch-read':
+          return { ok: true, watched: await this.watches.read(request.watch, Math.min(request.waitMs ?? 1000, 5000)) };
+        case 'unwatch':
+          this.watches.close(request.watch, request.drain === true);
+          return { ok: true };
         case 'daemons': {
           const nodesOf = (machine: string) =>
             [...this.runs.values()].flatMap(({ run }) =>
@@ -199,6 +228,7 @@ export class Coordinator {
   /** Stops every running dataflow, then closes the control socket. */
   shutdown(graceMs?: number): Promise<void> {
     this.shuttingDown ??= (async () => {
+      this.watches.closeAll();
       await Promise.all([...this.runs.values()].filter((e) => !e.result).map((e) => e.run.stop(graceMs)));
       this.hub?.close();
       this.server?.close();

@@ -422,6 +422,11 @@ export class DataflowRun {
     );
   }
 
+  /** The name of this machine's run folder (for a part, not the dataflow's id): what `dora topic` finds it by here. */
+  get runFolderId(): string {
+    return this.localId;
+  }
+
 /** Where its node logs are written. */
   get logDir(): string {
     return this.logs.dir;
@@ -491,7 +496,7 @@ export class DataflowRun {
     this.events.sendHighWaterMark = 0; // an XPUB drops at its high-water mark: never an end of stream of a routed output
     const dynamic = this.localNodes().filter((n) => n.spec.dynamic);
     const control = `ipc://${path.join(this.runDir.path, 'control')}`;
-    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file });
+    this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file, ...(this.part ? { part: { dataflow: this.part.id, machine: this.part.machine } } : {}) });
     await this.router.bind(this.ep.daemonRequests);
     await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);
@@ -782,6 +787,8 @@ export class DataflowRun {
     const state = this.nodes.get(node);
     if (!state) return `dataflow ${this.id} has no node "${node}" (nodes: ${this.nodeIds().join(', ')})`;
     if (!state.spec.outputs.includes(output)) return `node "${node}" has no output "${output}" (outputs: ${state.spec.outputs.join(', ') || 'none'})`;
+    const machine = this.part?.placement.get(node);
+    if (this.part && machine !== this.part.machine) return `node "${node}" runs on machine ${machine}, not on this one (${this.part.machine}): a tap reads its sender's shared memory, on its machine (from the coordinator's machine, \`dora topic echo\` reads it there)`;
     if (this.routing.routedOutputs(state.spec).includes(output)) return `output "${node}/${output}" carries the node's printed lines or logs (send_stdout_as/send_logs_as): read them with dora logs`;
     if (this.stopRequested || this.result) return `the dataflow is ${this.statusValue}`;
     if (!this.started) return 'the dataflow has not started yet';

@@ -35,6 +35,10 @@ export interface NodeMetrics {
   readonly dropped: number;
   readonly messagesSent: number;
   readonly messagesReceived: number;
+  /** For a dataflow over several machines (cluster/observe.ts): the machine that measured this. */
+  readonly machine?: string;
+  /** That machine did not answer in time (why): the numbers here are unknown, not zero. */
+  readonly stale?: string;
 }
 
 export interface EdgeMetrics {
@@ -51,6 +55,10 @@ export interface EdgeMetrics {
   /** Since the receiver started. */
   readonly messages: number;
   readonly bytes: number;
+  /** For a dataflow over several machines (cluster/observe.ts): the machine that measured this. */
+  readonly machine?: string;
+  /** That machine did not answer in time (why): the numbers here are unknown, not zero. */
+  readonly stale?: string;
 }
 
 export interface MetricsReply {
@@ -291,6 +299,10 @@ export interface TopicInfo {
   readonly bytes: number;
   readonly messagesPerSec: number;
   readonly bytesPerSec: number;
+  /** For a dataflow over several machines (cluster/observe.ts): the machine that measured this. */
+  readonly machine?: string;
+  /** That machine did not answer in time (why): the numbers here are unknown, not zero. */
+  readonly stale?: string;
 }
 
 export interface TopicsReply {

@@ -29,10 +29,12 @@ export interface DaemonRecord {
   readonly control?: string;
   /** The dataflow file it runs (`dora record` of a running dataflow keeps a copy for `dora replay`). */
   readonly file?: string;
+  /** This run is this machine's part of a dataflow over several machines: that dataflow's id, and this machine's id. */
+  readonly part?: { readonly dataflow: string; readonly machine: string };
 }
 
 /** What a daemon adds to its `daemon.json` beside its identity. */
-export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes' | 'control' | 'file'>;
+export type DaemonDetails = Pick<DaemonRecord, 'name' | 'requests' | 'dynamicNodes' | 'control' | 'file' | 'part'>;
 
 const DAEMON_FILE = 'daemon.json';
 /** Dataflow ids are UUIDs; nothing else in the runtime directory is ours to remove. */

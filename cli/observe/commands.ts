@@ -5,14 +5,17 @@
  * (coordinator/runcontrol.ts) and data through taps (tap.ts), which never slow a sender.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { EdgeMetrics, MetricsReply, NodeMetrics, TopicInfo, TopicsReply } from '../../coordinator/metrics';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
 import { Node } from '../../node-api/node';
 import type { Event } from '../../node-api/events';
 import { bytes, formatMessage, formatParameters, isoTime, plain, valueOrSummary } from './format';
-import { findRun, requestRun, type LiveRun } from './runs';
+import { findTarget, isCluster, requestTarget, type ClusterTarget, type Target } from './runs';
 import { openTap } from './tap';
+import { sampleRemote, watchRemote } from './watch';
+import type * as arrow from 'apache-arrow';
+import { droppedLine, messageLine } from '../record/wire';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -27,26 +30,36 @@ function positiveNumber(value: string): number {
 }
 
 /** `<dataflow> <node>/<output>`, or just the topic when one dataflow runs. */
-function dataflowAndTopic(first: string, second: string | undefined, what: string): { run: LiveRun; topic: string } {
+async function dataflowAndTopic(first: string, second: string | undefined, what: string): Promise<{ run: Target; topic: string }> {
   const [ref, topic] = second === undefined ? [undefined, first] : [first, second];
   const slash = topic.indexOf('/');
   if (slash <= 0 || slash === topic.length - 1) throw new DoraError(`"${topic}" is not ${what}`, { code: ErrorCode.INVALID_ARGUMENT });
-  return { run: findRun(ref), topic };
+  return { run: await findTarget(ref), topic };
 }
 
-async function topics(run: LiveRun): Promise<readonly TopicInfo[]> {
-  return (await requestRun<TopicsReply>(run, { cmd: 'topics' })).topics;
+async function topics(run: Target): Promise<readonly TopicInfo[]> {
+  return (await requestTarget<TopicsReply>(run, 'topics')).topics;
 }
 
-function findTopic(all: readonly TopicInfo[], run: LiveRun, name: string): TopicInfo {
+/** Runs echo or hz on the machine of the output's sender (a dataflow over several machines): its exit code becomes ours. */
+async function remote(run: ClusterTarget, tool: 'echo' | 'hz', name: string, args: string[]): Promise<void> {
+  findTopic(await topics(run), run, name);
+  const code = await watchRemote(run, tool, name, args);
+  if (code !== 0) process.exitCode = code;
+}
+
+function findTopic(all: readonly TopicInfo[], run: Target, name: string): TopicInfo {
   const topic = all.find((t) => t.name === name);
   if (!topic) throw new DoraError(`dataflow ${run.id} has no output "${name}" (outputs: ${all.map((t) => t.name).join(', ') || 'none'})`, { code: ErrorCode.INVALID_ARGUMENT });
   return topic;
 }
 
 /** Ends the tap when the process is told to stop (Ctrl-C), so its sender is told at once. */
-function closeOnSignal(node: Node): () => void {
-  const stop = () => void node.close().finally(() => process.exit(130));
+function closeOnSignal(node: Node, last?: () => void): () => void {
+  const stop = () => {
+    last?.();
+    void node.close().finally(() => process.exit(130));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return () => (process.off('SIGINT', stop), process.off('SIGTERM', stop));
@@ -103,14 +116,17 @@ export function registerObserveCommands(program: Command): void {
     .argument('[dataflow]', 'id or name (default: the only running dataflow)')
     .option('--json', 'print JSON')
     .action(async (ref: string | undefined, opts: { json?: boolean }) => {
-      const run = findRun(ref);
+      const run = await findTarget(ref);
       const all = await topics(run);
       if (opts.json) return console.log(JSON.stringify(all, null, 2));
+      const machines = all.some((t) => t.machine !== undefined);
       console.log(
         printTable(
-          ['TOPIC', 'TYPE', 'SUBSCRIBERS', 'MSG/S', 'BYTES/S'],
-          all.map((t) => [t.name, t.type ?? '-', t.subscribers.join(', ') || '-', rate(t.messagesPerSec), `${bytes(t.bytesPerSec)}/s`]),
-        ).join('\n'),
+          ['TOPIC', ...(machines ? ['MACHINE'] : []), 'TYPE', 'SUBSCRIBERS', 'MSG/S', 'BYTES/S'],
+          all.map((t) => [t.name, ...(machines ? [t.machine ?? '-'] : []), t.type ?? '-', t.subscribers.join(', ') || '-', t.stale ? '?' : rate(t.messagesPerSec), t.stale ? '?' : `${bytes(t.bytesPerSec)}/s`]),
+        )
+          .concat(staleNotes(all))
+          .join('\n'),
       );
     });
 
@@ -121,16 +137,28 @@ export function registerObserveCommands(program: Command): void {
     .argument('[topic]', '<node>/<output>')
     .option('--count <n>', 'stop after n messages', positiveInt)
     .option('--json', 'one JSON object per message')
-    .action(async (first: string, second: string | undefined, opts: { count?: number; json?: boolean }) => {
-      const { run, topic: name } = dataflowAndTopic(first, second, '<node>/<output>');
+    // each message whole (its Arrow data as an IPC stream): what `dora record` across machines reads (cli/record/wire.ts)
+    .addOption(new Option('--arrow').hideHelp())
+    .action(async (first: string, second: string | undefined, opts: { count?: number; json?: boolean; arrow?: boolean }) => {
+      const { run, topic: name } = await dataflowAndTopic(first, second, '<node>/<output>');
+      if (isCluster(run)) return remote(run, 'echo', name, [...(opts.json ? ['--json'] : []), ...(opts.count !== undefined ? ['--count', String(opts.count)] : [])]);
       findTopic(await topics(run), run, name);
       const node = await openTap(run, name);
-      const release = closeOnSignal(node);
       let seen = 0;
+      let dropped = 0;
+      // --arrow: the tap's drop count goes out whenever it changes, and last when stopped (a recording's manifest counts it)
+      const reportDrops = () => {
+        const now = [...node.droppedMessages.values()].reduce((a, b) => a + b, 0);
+        if (now !== dropped) console.log(droppedLine((dropped = now)));
+      };
+      const release = closeOnSignal(node, opts.arrow ? reportDrops : undefined);
       try {
         const why = await readTap(node, (event) => {
           const parameters = event.metadata.parameters;
-          if (opts.json) {
+          if (opts.arrow) {
+            reportDrops();
+            console.log(messageLine(event.metadata.timestamp, parameters, event.data));
+          } else if (opts.json) {
             const shown = valueOrSummary(event.data, parameters);
             console.log(JSON.stringify({ topic: name, timestamp: event.metadata.timestamp.toString(), type: String(event.data.type), length: event.data.length, parameters: plain(parameters), ...shown }));
           } else {
@@ -139,6 +167,7 @@ export function registerObserveCommands(program: Command): void {
           }
           return opts.count === undefined || ++seen < opts.count;
         });
+        if (opts.arrow) reportDrops();
         if (why) process.stderr.write(`dora topic echo: ${why}\n`);
       } finally {
         release();
@@ -155,7 +184,10 @@ export function registerObserveCommands(program: Command): void {
     .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)', positiveNumber)
     .option('--json', 'one JSON object per report')
     .action(async (first: string, second: string | undefined, opts: { window: number; duration?: number; json?: boolean }) => {
-      const { run, topic: name } = dataflowAndTopic(first, second, '<node>/<output>');
+      const { run, topic: name } = await dataflowAndTopic(first, second, '<node>/<output>');
+      if (isCluster(run)) {
+        return remote(run, 'hz', name, [...(opts.json ? ['--json'] : []), '--window', String(opts.window), ...(opts.duration !== undefined ? ['--duration', String(opts.duration)] : [])]);
+      }
       findTopic(await topics(run), run, name);
       const node = await openTap(run, name);
       const release = closeOnSignal(node);
@@ -195,23 +227,23 @@ export function registerObserveCommands(program: Command): void {
     .option('--duration <seconds>', 'how long to sample messages for their type and sizes', positiveNumber, 1)
     .option('--json', 'print JSON')
     .action(async (first: string, second: string | undefined, opts: { duration: number; json?: boolean }) => {
-      const { run, topic: name } = dataflowAndTopic(first, second, '<node>/<output>');
+      const { run, topic: name } = await dataflowAndTopic(first, second, '<node>/<output>');
       const info = findTopic(await topics(run), run, name);
       const sizes: number[] = [];
       const types = new Set<string>();
       let why: string | undefined;
-      if (!info.routed) {
+      const sample = (data: arrow.Vector) => {
+        sizes.push(byteLength(data));
+        types.add(String(data.type));
+      };
+      // over several machines: sampled on the sender's machine (cli/observe/watch.ts)
+      if (isCluster(run)) {
+        if (!info.routed) why = await sampleRemote(run, name, opts.duration * 1000, sample);
+      } else if (!info.routed) {
         const node = await openTap(run, name);
         const release = closeOnSignal(node);
         try {
-          why = await readTap(
-            node,
-            (event) => {
-              sizes.push(byteLength(event.data));
-              types.add(String(event.data.type));
-            },
-            Date.now() + opts.duration * 1000,
-          );
+          why = await readTap(node, (event) => sample(event.data), Date.now() + opts.duration * 1000);
         } finally {
           release();
           await node.close();
@@ -224,6 +256,7 @@ export function registerObserveCommands(program: Command): void {
         `topic:        ${name}`,
         `declared type: ${info.type ?? '(none declared)'}`,
         `arrow type:   ${sampled.messages > 0 ? [...types].join(', ') : `(no message within ${opts.duration} s${why ? `: ${why}` : ''})`}`,
+        ...(info.machine !== undefined ? [`machine:      ${info.machine}${info.stale ? ` (${info.stale}: numbers unknown)` : ''}`] : []),
         `publisher:    ${info.node}${info.dynamic ? ' (dynamic node)' : ''}${info.routed ? ' (its printed lines or logs, sent by the daemon)' : ''}`,
         `subscribers:  ${info.subscribers.join(', ') || '(none)'}`,
         `taps:         ${info.taps}`,
@@ -243,7 +276,7 @@ export function registerObserveCommands(program: Command): void {
     .option('--rate <hz>', 'send this many times a second (with --count, or until Ctrl-C)', positiveNumber)
     .option('--count <n>', 'send n times (default 1, or until Ctrl-C with --rate)', positiveInt)
     .action(async (ref: string, input: string, text: string, opts: { rate?: number; count?: number }) => {
-      const run = findRun(ref);
+      const run = await findTarget(ref);
       const all = await topics(run);
       const source = all.find((t) => t.subscribers.includes(input));
       if (!source) {
@@ -255,6 +288,12 @@ export function registerObserveCommands(program: Command): void {
         throw new DoraError(
           `input "${input}" is fed by ${source.name}, an output of node "${source.node}", which is not a dynamic node: dora topic pub sends only onto inputs fed by a \`path: dynamic\` node ` +
             `(declare one, e.g. {id: ${source.node}-pub, path: dynamic, outputs: [value]}, and map the input to it)${open.length > 0 ? `; inputs open to it here: ${open.join(', ')}` : ''}`,
+          { code: ErrorCode.INVALID_ARGUMENT },
+        );
+      }
+      if (isCluster(run)) {
+        throw new DoraError(
+          `dataflow ${run.id} runs on several machines: dora topic pub does not reach a dataflow over several machines yet (the dynamic node "${source.node}" that feeds ${input} is placed on machine ${source.machine})`,
           { code: ErrorCode.INVALID_ARGUMENT },
         );
       }
@@ -285,9 +324,9 @@ export function registerObserveCommands(program: Command): void {
     .option('--json', 'with --once: the snapshot as JSON (the `metrics` reply)')
     .option('--interval <seconds>', 'refresh period', positiveNumber, 1)
     .action(async (ref: string | undefined, opts: { once?: boolean; json?: boolean; interval: number }) => {
-      const run = findRun(ref);
+      const run = await findTarget(ref);
       if (opts.once) {
-        const m = await requestRun<MetricsReply>(run, { cmd: 'metrics' });
+        const m = await requestTarget<MetricsReply>(run, 'metrics');
         console.log(opts.json ? JSON.stringify(m, null, 2) : renderTop(run, m).join('\n'));
         return;
       }
@@ -295,7 +334,7 @@ export function registerObserveCommands(program: Command): void {
       for (;;) {
         let m: MetricsReply;
         try {
-          m = await requestRun<MetricsReply>(run, { cmd: 'metrics' });
+          m = await requestTarget<MetricsReply>(run, 'metrics');
         } catch (err) {
           process.stdout.write(`\ndataflow ${run.id} is no longer running (${(err as Error).message})\n`);
           return;
@@ -306,30 +345,49 @@ export function registerObserveCommands(program: Command): void {
     });
 }
 
-function renderTop(run: LiveRun, m: MetricsReply): string[] {
+export function renderTop(run: Pick<Target, 'id' | 'name'>, m: MetricsReply): string[] {
   const out = [`dataflow ${run.id}${run.name ? ` (${run.name})` : ''}  ${new Date(m.at).toISOString()}`, ''];
+  const machines = m.nodes.some((n) => n.machine !== undefined);
+  // a machine that did not answer: its numbers are unknown ('?'), not zero
+  const known = (stale: string | undefined, text: string) => (stale ? '?' : text);
   printTable(
-    ['NODE', 'PID', 'STATUS', 'CPU%', 'RSS', 'RESTARTS', 'QUEUED', 'DROPPED', 'HELD'],
+    ['NODE', ...(machines ? ['MACHINE'] : []), 'PID', 'STATUS', 'CPU%', 'RSS', 'RESTARTS', 'QUEUED', 'DROPPED', 'HELD'],
     m.nodes.map((n: NodeMetrics) => [
       n.id,
+      ...(machines ? [n.machine ?? '-'] : []),
       n.pid === null ? '-' : String(n.pid),
       n.status,
-      n.cpuPercent === null ? '-' : n.cpuPercent.toFixed(1),
-      n.rssBytes === null ? '-' : bytes(n.rssBytes),
+      known(n.stale, n.cpuPercent === null ? '-' : n.cpuPercent.toFixed(1)),
+      known(n.stale, n.rssBytes === null ? '-' : bytes(n.rssBytes)),
       String(n.restarts),
-      String(n.queueDepth),
-      String(n.dropped),
-      String(n.samplesHeld),
+      known(n.stale, String(n.queueDepth)),
+      known(n.stale, String(n.dropped)),
+      known(n.stale, String(n.samplesHeld)),
     ]),
     out,
   );
   out.push('');
   printTable(
     ['EDGE', 'MSG/S', 'BYTES/S', 'P50', 'P99', 'QUEUED', 'DROPPED'],
-    m.edges.map((e: EdgeMetrics) => [`${e.source} -> ${e.target}`, rate(e.messagesPerSec), `${bytes(e.bytesPerSec)}/s`, us(e.latencyP50Us), us(e.latencyP99Us), String(e.queueDepth), String(e.dropped)]),
+    m.edges.map((e: EdgeMetrics) => [
+      `${e.source} -> ${e.target}`,
+      known(e.stale, rate(e.messagesPerSec)),
+      known(e.stale, `${bytes(e.bytesPerSec)}/s`),
+      known(e.stale, us(e.latencyP50Us)),
+      known(e.stale, us(e.latencyP99Us)),
+      known(e.stale, String(e.queueDepth)),
+      known(e.stale, String(e.dropped)),
+    ]),
     out,
   );
+  out.push(...staleNotes([...m.nodes, ...m.edges]));
   return out;
+}
+
+/** One line per machine that did not answer, saying why its numbers are '?'. */
+function staleNotes(items: readonly { stale?: string }[]): string[] {
+  const reasons = [...new Set(items.flatMap((i) => (i.stale ? [i.stale] : [])))];
+  return reasons.length > 0 ? ['', ...reasons.map((r) => `? ${r}`)] : [];
 }
 
 /** What `dora topic pub` sends for its argument: JSON as the node API converts it (a scalar becomes an array of one). */

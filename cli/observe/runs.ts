@@ -13,6 +13,7 @@ import type { RunControlRequest } from '../../coordinator/runcontrol';
 import { startTime } from '../../coordinator/rundir';
 import { runtimeDir } from '../../coordinator/userdirs';
 import { DoraError, ErrorCode } from '../../coordinator/errors';
+import { controlRequest, type DataflowSummary } from '../../coordinator/control';
 
 const DATAFLOW_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -25,6 +26,8 @@ export interface LiveRun {
   readonly control: string | undefined;
   /** The dataflow file it runs, when its daemon.json says. */
   readonly file: string | undefined;
+  /** This machine's part of a dataflow over several machines: that dataflow's id and this machine's id. */
+  readonly part?: { readonly dataflow: string; readonly machine: string };
 }
 
 /** Every dataflow whose daemon lives, oldest folder first. */
@@ -38,7 +41,7 @@ export function liveRuns(root: string = runtimeDir()): LiveRun[] {
   const runs: { run: LiveRun; mtime: number }[] = [];
   for (const name of names) {
     if (!DATAFLOW_ID.test(name)) continue;
-    let record: Partial<DaemonRecord> & { control?: string; file?: string };
+    let record: Partial<DaemonRecord>;
     let mtime: number;
     try {
       const file = path.join(root, name, 'daemon.json');
@@ -50,7 +53,7 @@ export function liveRuns(root: string = runtimeDir()): LiveRun[] {
     if (record.dataflow !== name || typeof record.pid !== 'number' || !record.requests) continue;
     const now = startTime(record.pid);
     if (now === undefined || (record.startTime != null && now !== record.startTime)) continue;
-    runs.push({ run: { id: name, name: record.name ?? undefined, requests: record.requests, control: record.control, file: record.file }, mtime });
+    runs.push({ run: { id: name, name: record.name ?? undefined, requests: record.requests, control: record.control, file: record.file, ...(record.part ? { part: record.part } : {}) }, mtime });
   }
   return runs.sort((a, b) => a.mtime - b.mtime).map((r) => r.run);
 }
@@ -67,6 +70,9 @@ export function findRun(arg: string | undefined, root?: string): LiveRun {
   }
   const byId = runs.find((r) => r.id === arg) ?? (arg.length >= 4 && runs.filter((r) => r.id.startsWith(arg)).length === 1 ? runs.find((r) => r.id.startsWith(arg)) : undefined);
   if (byId) return byId;
+  // a dataflow over several machines, by its id: its part on this machine (its nodes here only)
+  const parts = runs.filter((r) => r.part?.dataflow === arg);
+  if (parts.length === 1) return parts[0];
   const byName = runs.filter((r) => r.name === arg);
   if (byName.length === 1) return byName[0];
   if (byName.length > 1) throw new DoraError(`${byName.length} running dataflows are named "${arg}": use an id (${byName.map((r) => r.id).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
@@ -94,4 +100,67 @@ export async function requestRun<T extends object>(run: LiveRun, request: RunCon
   } finally {
     socket.close();
   }
+}
+
+/**
+ * A dataflow spread over several machines, seen through the coordinator of this machine:
+ * its metrics and topics are merged there from every machine (coordinator/cluster/observe.ts),
+ * and its outputs are read on their sender's machine (coordinator/cluster/watch.ts).
+ */
+export interface ClusterTarget {
+  readonly cluster: true;
+  readonly id: string;
+  readonly name: string | undefined;
+  /** Each node's machine. */
+  readonly machines: ReadonlyMap<string, string>;
+  /** The dataflow file it runs. */
+  readonly file: string;
+}
+
+/** What `dora top` and `dora topic` observe: a run of this machine (through its folder), or a dataflow over several. */
+export type Target = LiveRun | ClusterTarget;
+
+export const isCluster = (t: Target): t is ClusterTarget => 'cluster' in t;
+
+/** The running dataflows over several machines that the coordinator of this user knows (none when none answers). */
+async function clusterDataflows(): Promise<DataflowSummary[]> {
+  try {
+    const dataflows = (await controlRequest({ cmd: 'list' }, { timeoutMs: 3000 })).dataflows ?? [];
+    return dataflows.filter((d) => d.status === 'running' && d.nodes.some((n) => n.machine !== undefined));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The running dataflow `arg` names, as findRun() finds it, or a dataflow over several
+ * machines that the coordinator knows (whose parts' folders here stand for it, not beside it).
+ */
+export async function findTarget(arg: string | undefined, root?: string): Promise<Target> {
+  // a run folder named exactly (a part's, as a daemon's watch names its own: coordinator/cluster/watch.ts)
+  const exact = arg === undefined ? undefined : liveRuns(root).find((r) => r.id === arg);
+  if (exact) return exact;
+  const clusters = await clusterDataflows();
+  if (clusters.length === 0) return findRun(arg, root);
+  const targets: Target[] = clusters.map((d) => ({ cluster: true, id: d.id, name: d.name ?? undefined, machines: new Map(d.nodes.map((n) => [n.id, n.machine ?? ''])), file: d.file }));
+  const known = new Set(clusters.map((d) => d.id));
+  const all = [...liveRuns(root).filter((r) => !r.part || !known.has(r.part.dataflow)), ...targets];
+  const described = (t: Target) => (t.name ? `${t.id} (${t.name})` : t.id);
+  if (arg === undefined) {
+    if (all.length === 1) return all[0];
+    throw new DoraError(`${all.length} dataflows are running: name one (${all.map(described).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+  }
+  const prefixed = all.filter((t) => t.id.startsWith(arg));
+  const byId = all.find((t) => t.id === arg) ?? (arg.length >= 4 && prefixed.length === 1 ? prefixed[0] : undefined);
+  if (byId) return byId;
+  const byName = all.filter((t) => t.name === arg);
+  if (byName.length === 1) return byName[0];
+  if (byName.length > 1) throw new DoraError(`${byName.length} running dataflows are named "${arg}": use an id (${byName.map((t) => t.id).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+  throw new DoraError(`no running dataflow has the id or name "${arg}" (running: ${all.map(described).join(', ')})`, { code: ErrorCode.INVALID_ARGUMENT });
+}
+
+/** `metrics` or `topics` of a target: from its run's control endpoint, or merged by the coordinator. */
+export async function requestTarget<T extends object>(target: Target, cmd: 'metrics' | 'topics'): Promise<T> {
+  if (!isCluster(target)) return requestRun<T>(target, { cmd });
+  return (await controlRequest({ cmd, dataflow: target.id }, { timeoutMs: 10_000 })) as unknown as T;
 }

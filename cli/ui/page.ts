@@ -122,20 +122,27 @@ async function refreshMetrics() {
   const byNode = new Map((m.nodes || []).map((n) => [n.id, n]));
   for (const n of df.nodes) {
     const live = byNode.get(n.id);
-    const cpu = live && live.cpuPercent != null ? live.cpuPercent.toFixed(1) + ' %' : 'n/a';
-    const mem = live ? fmtBytes(live.rssBytes) : 'n/a';
-    const num = (v) => (live && v != null ? String(v) : 'n/a');
-    nodeRows.appendChild(row([n.id, n.status, n.pid == null ? '-' : String(n.pid), String(n.restarts), cpu, mem, num(live && live.queueDepth), num(live && live.dropped), num(live && live.samplesHeld)]));
+    // a node of a machine that did not answer in time: its numbers are unknown, not zero
+    const stale = live && live.stale;
+    const cpu = stale ? '?' : live && live.cpuPercent != null ? live.cpuPercent.toFixed(1) + ' %' : 'n/a';
+    const mem = stale ? '?' : live ? fmtBytes(live.rssBytes) : 'n/a';
+    const num = (v) => (stale ? '?' : live && v != null ? String(v) : 'n/a');
+    const machine = live && live.machine ? live.machine + (stale ? ' (not answering)' : '') : '-';
+    const tr = row([n.id, n.status, n.pid == null ? '-' : String(n.pid), String(n.restarts), cpu, mem, num(live && live.queueDepth), num(live && live.dropped), num(live && live.samplesHeld), machine]);
+    if (stale) tr.title = stale;
+    nodeRows.appendChild(tr);
     const g = document.querySelector('g.node[data-key="node:' + CSS.escape(n.id) + '"]');
     if (g && g.metric) g.metric.textContent = 'cpu ' + cpu + ' · ' + mem;
   }
   const byEdge = new Map((m.edges || []).map((e) => [e.source + ' -> ' + e.target, e]));
   for (const g of document.querySelectorAll('g.edge')) {
-    const e = byEdge.get(g.dataset.source + ' -> ' + g.dataset.target);
+    const measured = byEdge.get(g.dataset.source + ' -> ' + g.dataset.target);
+    // an edge whose receiver's machine did not answer: unknown (n/a, the reason in the tooltip), not zero
+    const e = measured && !measured.stale ? measured : undefined;
     // short on the drawing (edges run close together), everything in the table and the tooltip
     if (g.metric) {
       g.metric.textContent = e ? fmtRate(e.messagesPerSec) + ' msg/s' + (e.dropped > 0 ? ' · ' + e.dropped + ' dropped' : '') : 'n/a';
-      const tip = e ? g.dataset.source + ' → ' + g.dataset.target + ': ' + fmtRate(e.messagesPerSec) + ' msg/s, ' + fmtBytes(e.bytesPerSec) + '/s, p50 ' + fmtUs(e.latencyP50Us) + ', p99 ' + fmtUs(e.latencyP99Us) + ', ' + e.dropped + ' dropped' : 'n/a';
+      const tip = e ? g.dataset.source + ' → ' + g.dataset.target + ': ' + fmtRate(e.messagesPerSec) + ' msg/s, ' + fmtBytes(e.bytesPerSec) + '/s, p50 ' + fmtUs(e.latencyP50Us) + ', p99 ' + fmtUs(e.latencyP99Us) + ', ' + e.dropped + ' dropped' : measured && measured.stale ? 'n/a: ' + measured.stale : 'n/a';
       let title = g.querySelector('title');
       if (!title) { title = document.createElementNS('http://www.w3.org/2000/svg', 'title'); g.prepend(title); }
       title.textContent = tip;
@@ -199,7 +206,7 @@ export function pageHtml(options: { nonce: string; dataflow: string | null }): s
 <main><section id="graph">loading…</section>
 <aside><h2 id="logtitle">Logs</h2><pre id="logs">Click a node to see its last log lines.</pre></aside></main>
 <h2 style="margin:0 1em">Nodes</h2>
-<table id="nodes"><thead><tr><th>node</th><th>status</th><th>pid</th><th>restarts</th><th>CPU</th><th>memory</th><th>queued</th><th>dropped</th><th>samples held</th></tr></thead><tbody></tbody></table>
+<table id="nodes"><thead><tr><th>node</th><th>status</th><th>pid</th><th>restarts</th><th>CPU</th><th>memory</th><th>queued</th><th>dropped</th><th>samples held</th><th>machine</th></tr></thead><tbody></tbody></table>
 <h2 style="margin:0 1em">Edges</h2>
 <table id="edges"><thead><tr><th>source</th><th>target</th><th>msg/s</th><th>bytes/s</th><th>p50</th><th>p99</th><th>dropped</th><th>queue</th></tr></thead><tbody></tbody></table>
 <script nonce="${options.nonce}">const INITIAL = ${initial};${SCRIPT}</script>

@@ -14,7 +14,8 @@ import { DoraError, ErrorCode } from '../errors';
 import { mergeLogs, type LogLine } from '../logs';
 import type { Placement } from '../placement';
 import type { KeyPair } from './keys';
-import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartSpec } from './messages';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartSpec, WatchTool } from './messages';
+import { Watch, type WatchOutput } from './watch';
 
 /** How long a daemon has to bind its part's sockets. */
 const PREPARE_TIMEOUT_MS = 15_000;
@@ -32,6 +33,10 @@ export interface ClusterContext {
   readonly sendLaunch: (machine: string, dataflow: string, exports: readonly ExportEndpoint[]) => void;
   readonly sendPart: (machine: string, dataflow: string, message: PartMessage) => void;
   readonly requestLogs: (machine: string, dataflow: string, node: string) => Promise<string>;
+  /** A remote part's `metrics` or `topics` reply (observe.ts merges them); rejects after `timeoutMs`. */
+  readonly observe: (machine: string, dataflow: string, what: 'metrics' | 'topics', timeoutMs: number) => Promise<object>;
+  /** Runs `dora topic <tool>` on a remote machine against its part (watch.ts). */
+  readonly watch: (machine: string, dataflow: string, tool: WatchTool, topic: string, args: readonly string[], output: WatchOutput) => { stop: () => void };
 }
 
 export class ClusterRun {
@@ -188,6 +193,21 @@ export class ClusterRun {
     if (node !== undefined) return one(node);
     const texts = await Promise.all(this.nodeIds().sort().map(async (id) => [id, await one(id).catch((err: Error) => `(${err.message})\n`)] as const));
     return mergeLogs(texts);
+  }
+
+  /** One machine's part's `metrics` or `topics` reply: this machine's own, or asked of its daemon. */
+  observePart(machine: string, what: 'metrics' | 'topics', timeoutMs: number): Promise<object> {
+    if (this.lost.has(machine)) return Promise.reject(new DoraError(`machine ${machine} was lost (${this.lost.get(machine)})`, { code: ErrorCode.CONTROL }));
+    if (machine !== this.context.localMachine) return this.context.observe(machine, this.id, what, timeoutMs);
+    if (!this.local) return Promise.reject(new DoraError(`machine ${machine} has no part of dataflow ${this.id}`, { code: ErrorCode.CONTROL }));
+    return Promise.resolve(what === 'metrics' ? this.local.metrics() : this.local.topics());
+  }
+
+  /** Runs `dora topic <tool>` of `topic` on the machine of its sender (watch.ts). */
+  watchPart(machine: string, tool: WatchTool, topic: string, args: readonly string[], output: WatchOutput): { stop: () => void } {
+    if (machine !== this.context.localMachine) return this.context.watch(machine, this.id, tool, topic, args, output);
+    if (!this.local) throw new DoraError(`machine ${machine} has no part of dataflow ${this.id}`, { code: ErrorCode.CONTROL });
+    return new Watch(tool, this.local.runFolderId, topic, args, output);
   }
 
   /** A message of one machine's part. */

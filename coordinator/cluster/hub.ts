@@ -10,7 +10,8 @@ import { DoraError, ErrorCode } from '../errors';
 import { place, type MachineInfo, type Placement } from '../placement';
 import { ClusterRun, type ClusterContext } from './clusterrun';
 import { coordinatorKeys, type KeyPair } from './keys';
-import type { DaemonMessage, ExportEndpoint, PartSpec } from './messages';
+import type { DaemonMessage, ExportEndpoint, PartSpec, WatchTool } from './messages';
+import type { WatchOutput } from './watch';
 import { ClusterServer, type ConnectedDaemon } from './server';
 
 /** The coordinator's own machine id when not given (`deploy.machine: local` places a node there). */
@@ -45,6 +46,12 @@ export class ClusterHub {
   private readonly prepares = new Map<string, { resolve: (r: { exports?: ExportEndpoint; logDir?: string }) => void; reject: (e: Error) => void }>();
   private readonly logRequests = new Map<number, { resolve: (text: string) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
+  /** `observe` requests waiting for their daemon's answer. */
+  private readonly observeRequests = new Map<number, { machine: string; resolve: (reply: object) => void; reject: (e: Error) => void }>();
+  /** Watches running on daemons: where their lines go. */
+  private readonly watches = new Map<number, { machine: string; output: WatchOutput }>();
+  /** Random start: a daemon still running a watch of a previous coordinator never mistakes a new one's for it. */
+  private nextWatch = 1 + Math.floor(Math.random() * 2 ** 30);
   private readonly dataAddress: string;
   private readonly log: (line: string) => void;
 
@@ -59,6 +66,8 @@ export class ClusterHub {
       onMessage: (machine, message) => this.onMessage(machine, message),
       onLost: (machine, why) => {
         for (const run of this.runs.values()) run.lose(machine, why);
+        for (const [id, r] of this.observeRequests) if (r.machine === machine) (this.observeRequests.delete(id), r.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL })));
+        for (const [id, w] of this.watches) if (w.machine === machine) (this.watches.delete(id), w.output([], 0, { code: null, error: `machine ${machine} was lost (${why})` }));
         for (const [key, p] of this.prepares) if (key.endsWith(`\0${machine}`)) p.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL }));
       },
     });
@@ -131,6 +140,27 @@ export class ClusterHub {
             if (this.logRequests.delete(request)) reject(new DoraError(`machine ${machine} did not send the log of ${node}`, { code: ErrorCode.CONTROL }));
           }, 10_000).unref();
         }),
+      observe: (machine, dataflow, what, timeoutMs) =>
+        new Promise((resolve, reject) => {
+          const request = this.nextRequest++;
+          this.observeRequests.set(request, { machine, resolve, reject });
+          if (!this.server.send(machine, { t: 'observe', dataflow, request, what })) {
+            this.observeRequests.delete(request);
+            reject(new DoraError(`machine ${machine} is not connected`, { code: ErrorCode.CONTROL }));
+          }
+          setTimeout(() => {
+            if (this.observeRequests.delete(request)) reject(new DoraError(`machine ${machine} did not answer within ${timeoutMs} ms`, { code: ErrorCode.TIMEOUT }));
+          }, timeoutMs).unref();
+        }),
+      watch: (machine, dataflow, tool: WatchTool, topic, args, output) => {
+        const watch = this.nextWatch++;
+        this.watches.set(watch, { machine, output });
+        if (!this.server.send(machine, { t: 'watch', watch, dataflow, tool, topic, args })) {
+          this.watches.delete(watch);
+          setImmediate(() => output([], 0, { code: null, error: `machine ${machine} is not connected` }));
+        }
+        return { stop: () => void (this.watches.has(watch) && this.server.send(machine, { t: 'unwatch', watch })) };
+      },
     };
   }
 
@@ -154,6 +184,21 @@ export class ClusterHub {
       case 'part':
         this.runs.get(message.dataflow)?.fromPart(machine, message.message);
         break;
+      case 'observed': {
+        const pending = this.observeRequests.get(message.request);
+        if (!pending || pending.machine !== machine) break;
+        this.observeRequests.delete(message.request);
+        if (message.error !== undefined || !message.reply) pending.reject(new DoraError(message.error ?? `machine ${machine} sent no reply`, { code: ErrorCode.CONTROL }));
+        else pending.resolve(message.reply);
+        break;
+      }
+      case 'watched': {
+        const w = this.watches.get(message.watch);
+        if (!w || w.machine !== machine) break;
+        if (message.ended) this.watches.delete(message.watch);
+        w.output([...message.lines], message.dropped ?? 0, message.ended);
+        break;
+      }
       default:
         break;
     }

@@ -14,7 +14,10 @@ import { DoraError, ErrorCode } from '../errors';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type PartSpec } from './messages';
 import type { KeyPair } from './keys';
 import { HEARTBEAT_MS } from './server';
+import { Watch, watchArgsRefusal } from './watch';
 
+/** A watch's lines wait in the watch (bounded) while this many messages wait to go to the coordinator. */
+const WATCH_QUEUE_LIMIT = 16;
 /** How long registration may take before the daemon gives up with a diagnosis. */
 const REGISTER_TIMEOUT_MS = 5000;
 
@@ -35,6 +38,8 @@ export interface MachineOptions {
 export class MachineDaemon {
   private readonly dealer = new zmq.Dealer();
   private readonly runs = new Map<string, DataflowRun>();
+  /** `dora topic echo|hz` of outputs of this machine, for CLIs at the coordinator (watch.ts). */
+  private readonly watches = new Map<number, Watch>();
   private readonly queue: Buffer[] = [];
   private sending = false;
   private heartbeat?: NodeJS.Timeout;
@@ -89,6 +94,7 @@ export class MachineDaemon {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const w of this.watches.values()) w.stop();
     clearInterval(this.heartbeat);
     this.dealer.close();
     this.end();
@@ -148,7 +154,8 @@ export class MachineDaemon {
   private async handle(message: CoordinatorMessage): Promise<void> {
     switch (message.t) {
       case 'refused':
-        // a coordinator that does not know us (it restarted): register again
+        // a coordinator that does not know us (it restarted): register again; its CLIs' watches were the old one's
+        for (const w of this.watches.values()) w.stop();
         if (this.registered) this.register();
         break;
       case 'registered':
@@ -169,11 +176,43 @@ export class MachineDaemon {
         this.send(run ? { t: 'logs', dataflow: message.dataflow, request: message.request, text: run.readLogs(message.node) } : { t: 'logs', dataflow: message.dataflow, request: message.request, error: `machine ${this.options.machine} has no part of dataflow ${message.dataflow}` });
         break;
       }
+      case 'observe': {
+        const run = this.runs.get(message.dataflow);
+        const reply = run ? (message.what === 'metrics' ? run.metrics() : run.topics()) : undefined;
+        this.send(reply ? { t: 'observed', request: message.request, reply } : { t: 'observed', request: message.request, error: `machine ${this.options.machine} has no part of dataflow ${message.dataflow}` });
+        break;
+      }
+      case 'watch':
+        this.watch(message);
+        break;
+      case 'unwatch':
+        this.watches.get(message.watch)?.stop();
+        break;
       case 'shutdown':
         this.options.log('the coordinator is shutting down: stopping the dataflows here');
         await Promise.all([...this.runs.values()].map((run) => run.stop()));
         break;
     }
+  }
+
+  /** Runs the tool against this machine's part; its lines go to the coordinator until it ends. */
+  private watch(message: Extract<CoordinatorMessage, { t: 'watch' }>): void {
+    const run = this.runs.get(message.dataflow);
+    const [node, output] = [message.topic.slice(0, message.topic.indexOf('/')), message.topic.slice(message.topic.indexOf('/') + 1)];
+    const refusal = !run
+      ? `machine ${this.options.machine} has no part of dataflow ${message.dataflow}`
+      : !run.dataflow.nodes.some((n) => n.id === node && n.outputs.includes(output))
+        ? `dataflow ${message.dataflow} has no output "${message.topic}"`
+        : watchArgsRefusal(message.tool, message.args);
+    if (refusal || !run) {
+      this.send({ t: 'watched', watch: message.watch, lines: [], ended: { code: null, error: refusal } });
+      return;
+    }
+    const watch = new Watch(message.tool, run.runFolderId, message.topic, message.args, (lines, dropped, ended) => {
+      if (ended) this.watches.delete(message.watch);
+      this.send({ t: 'watched', watch: message.watch, lines, ...(dropped > 0 ? { dropped } : {}), ...(ended ? { ended } : {}) });
+    }, () => this.queue.length < WATCH_QUEUE_LIMIT);
+    this.watches.set(message.watch, watch);
   }
 
   private async prepare(spec: PartSpec): Promise<void> {

@@ -64,7 +64,20 @@ export type DaemonMessage =
   | { readonly t: 'prepared'; readonly dataflow: string; readonly exports?: ExportEndpoint; readonly logDir?: string; readonly error?: string }
   /** Answer to `logs`. */
   | { readonly t: 'logs'; readonly dataflow: string; readonly request: number; readonly text?: string; readonly error?: string }
-  | { readonly t: 'part'; readonly dataflow: string; readonly message: PartMessage };
+  | { readonly t: 'part'; readonly dataflow: string; readonly message: PartMessage }
+  /** Answer to `observe`: the part's own `metrics` or `topics` reply (coordinator/metrics.ts), or why not. */
+  | { readonly t: 'observed'; readonly request: number; readonly reply?: object; readonly error?: string }
+  /** Output of a `watch` (a tool run on this machine): lines it printed, and once it has ended, how. */
+  | { readonly t: 'watched'; readonly watch: number; readonly lines: readonly WatchLine[]; readonly dropped?: number; readonly ended?: { readonly code: number | null; readonly error?: string } };
+
+/** A line a watched tool printed, on its stdout (1) or stderr (2). */
+export interface WatchLine {
+  readonly fd: 1 | 2;
+  readonly line: string;
+}
+
+/** The tools a `watch` may run on a daemon's machine (`dora topic <tool>` of one output of a part). */
+export type WatchTool = 'echo' | 'hz';
 
 /** What a daemon needs to run its part of a dataflow. */
 export interface PartSpec {
@@ -90,6 +103,16 @@ export type CoordinatorMessage =
   | { readonly t: 'launch'; readonly dataflow: string; readonly exports: readonly ExportEndpoint[] }
   | { readonly t: 'logs'; readonly dataflow: string; readonly request: number; readonly node?: string }
   | { readonly t: 'part'; readonly dataflow: string; readonly message: PartMessage }
+  /** Asks the part of `dataflow` for its `metrics` or `topics` reply; answered by `observed`. */
+  | { readonly t: 'observe'; readonly dataflow: string; readonly request: number; readonly what: 'metrics' | 'topics' }
+  /**
+   * Runs `dora topic <tool>` of `topic` (an output of a node of this machine) against the
+   * part of `dataflow` here, the tap reading where the sender's shared memory is; what it
+   * prints comes back as `watched`. `args` are the tool's options (`--json`, `--count 5`).
+   */
+  | { readonly t: 'watch'; readonly watch: number; readonly dataflow: string; readonly tool: WatchTool; readonly topic: string; readonly args: readonly string[] }
+  /** Ends a watch (its CLI went away or was done). */
+  | { readonly t: 'unwatch'; readonly watch: number }
   /** The coordinator is going away (`dora down`): stop everything. */
   | { readonly t: 'shutdown' };
 
