@@ -40,7 +40,7 @@ import { Taps, tapNodeConfig } from './taps';
 import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
 import { RunControl, type RunControlRequest } from './runcontrol';
 import type { Placement } from './placement';
-import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage, RejoinSpec } from './cluster/messages';
 import { DataExport, DataImport } from './cluster/datalink';
 import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
 import type { KeyPair } from './cluster/keys';
@@ -105,6 +105,8 @@ export interface PartOptions {
   /** The address other machines reach this one's export socket on. */
   readonly dataAddress: string;
   readonly send: (message: PartMessage) => void;
+  /** A replacement part for a machine that was lost and came back: it joins the running dataflow. */
+  readonly rejoin?: RejoinSpec;
 }
 
 /** A threshold no payload reaches: outputs that cross machines go inline (a handle never leaves its machine). */
@@ -203,7 +205,9 @@ export class DataflowRun {
   private readonly part?: PartOptions;
   /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
   private exporter?: DataExport;
-  private importer?: DataImport;
+  /** One per machine it receives from (a replacement part of that machine is subscribed to afresh: relink). */
+  private readonly importers = new Map<string, DataImport>();
+  private importedFrom = new Map<string, Set<string>>();
   /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
   private readySent = false;
   private startGranted = false;
@@ -242,6 +246,25 @@ export class DataflowRun {
         joins: 0,
         joinPending: false,
       });
+    }
+    if (this.part?.rejoin) this.rejoinFrom(this.part.rejoin);
+  }
+
+  /**
+   * A replacement part starts from the dataflow as it is: every node's last known status
+   * (its own nodes that had ended stay ended and are not spawned), and the restart counts of
+   * the nodes it respawns (respawn() counts this one), so that each announces itself as a
+   * restart when it registers.
+   */
+  private rejoinFrom(rejoin: RejoinSpec): void {
+    for (const update of rejoin.statuses) {
+      const state = this.nodes.get(update.node);
+      if (state) Object.assign(state, { status: update.status, detail: update.detail, outputsClosed: update.outputsClosed, restarts: update.restarts });
+    }
+    for (const [id, counts] of Object.entries(rejoin.respawn)) {
+      const state = this.nodes.get(id);
+      if (!state || !this.isLocal(state)) continue;
+      Object.assign(state, { status: 'restarting', restarts: counts.restarts - 1, windowRestarts: counts.windowRestarts, windowStart: performance.now() });
     }
   }
 
@@ -285,14 +308,11 @@ export class DataflowRun {
     this.launched = true;
     try {
       const { placement, machine } = this.part!;
-      const imported = importsOf(this.dataflow, placement, machine);
-      if (imported.size > 0) {
-        this.importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
-        for (const [machine, topics] of imported) {
-          const at = exports.find((e) => e.machine === machine);
-          if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
-          this.importer.connect(at.endpoint, at.serverKey, [...topics]);
-        }
+      this.importedFrom = importsOf(this.dataflow, placement, machine);
+      for (const machine of this.importedFrom.keys()) {
+        const at = exports.find((e) => e.machine === machine);
+        if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
+        this.importFrom(at);
       }
       for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
       await this.launch();
@@ -300,6 +320,16 @@ export class DataflowRun {
       await this.abort();
       this.endUnlaunched(`could not be started on machine ${this.part!.machine}: ${(err as Error).message}`);
     }
+  }
+
+  /** Subscribes to what this part's nodes receive from one machine, at its export socket (again, when its part was replaced). */
+  private importFrom(at: ExportEndpoint): void {
+    const topics = this.importedFrom.get(at.machine);
+    if (!topics) return;
+    this.importers.get(at.machine)?.close();
+    const importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
+    importer.connect(at.endpoint, at.serverKey, [...topics]);
+    this.importers.set(at.machine, importer);
   }
 
   /** A part that never ran its nodes (it failed to launch, or was stopped before): its result, all its nodes failed or stopped. */
@@ -373,6 +403,16 @@ export class DataflowRun {
       this.maybeComplete(); // nothing may be running: no dynamic node has joined a dataflow of dynamic nodes
     }
     return this.finished;
+  }
+
+  /**
+   * A stale part (its machine was declared lost and it came back, clusterrun.ts): every node
+   * killed at once; resolves when their processes have exited (the run then ends on its own).
+   */
+  async killNodes(): Promise<void> {
+    const processes = this.localNodes().flatMap((n) => (n.process ? [n.process.exited] : []));
+    void this.kill();
+    await Promise.all(processes);
   }
 
   /** Kills every node at once (SIGKILL), e.g. on a second Ctrl-C. */
@@ -500,7 +540,12 @@ export class DataflowRun {
 
     this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
     fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
-    for (const state of this.localNodes()) if (!state.spec.dynamic) this.spawn(state);
+    for (const state of this.localNodes()) {
+      if (state.spec.dynamic) continue;
+      if (this.part?.rejoin) {
+        if (state.status === 'restarting') this.respawn(state); // a replacement part: the nodes it brings back, as restarts
+      } else this.spawn(state);
+    }
     // Senders neither wait for a dynamic node that has not joined nor count it among their samples' holders.
     for (const d of dynamic) {
       for (const sender of new Set(d.spec.inputs.flatMap((i) => (i.source.kind === 'node' ? [i.source.node] : [])))) {
@@ -726,7 +771,7 @@ export class DataflowRun {
       }
       this.started = true;
       clearTimeout(this.slowStartTimer);
-      for (const n of live) this.startNode(n);
+      for (const n of live) if (n.awaitingSenders.size === 0) this.startNode(n); // a replacement part's restarted nodes wait for their senders (below)
       for (const timer of this.dataflow.timers) this.startTimer(timer);
       this.routing.start();
       // Dynamic nodes that joined during start-up: their senders were at their own barriers until now.
@@ -1224,6 +1269,11 @@ export class DataflowRun {
         else if (message.t === 'stop') void this.stop(message.graceMs);
         else void this.kill();
         break;
+      case 'relink':
+        if (this.result || !this.importedFrom.has(message.exports.machine)) break;
+        this.importFrom(message.exports);
+        this.logs.append({ node: 'dora', stream: 'log', line: `[info] receiving from machine ${message.exports.machine} again, at ${message.exports.endpoint} (its part was replaced)` });
+        break;
       case 'node':
         try {
           if (message.action === 'stop') this.stopNode(message.node, message.graceMs);
@@ -1269,6 +1319,8 @@ export class DataflowRun {
         ...(state.status === 'running' && proc ? { pid: proc.pid } : {}),
         stderrTail: this.logs.stderrTail(state.spec.id),
         ...(state.killReason === 'stop-timeout' ? { killed: true } : {}),
+        windowRestarts: state.windowRestarts,
+        ...(state.windowStart !== undefined ? { windowAgeMs: Math.round(performance.now() - state.windowStart) } : {}),
       },
     });
   }
@@ -1311,7 +1363,7 @@ export class DataflowRun {
   }
 
   private async closeDataLinks(): Promise<void> {
-    this.importer?.close();
+    for (const importer of this.importers.values()) importer.close();
     await this.exporter?.close();
   }
 }
