@@ -756,14 +756,16 @@ export class DataflowRun {
     if (this.stopRequested) return;
     if (!this.started) {
       const live = this.localNodes().filter((n) => n.status === 'running' && !n.spec.dynamic);
-      if (!live.every((n) => n.ready && n.eventsSubscribed && this.routesSubscribed(n))) return;
+      // a replacement part's respawned nodes are late: they subscribe to their inputs only once started (the core)
+      const early = live.filter((n) => n.restarts === 0);
+      if (!live.every((n) => n.ready && n.eventsSubscribed) || !early.every((n) => this.routesSubscribed(n))) return;
       for (const timer of this.dataflow.timers) {
-        const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
+        const users = early.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
         if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
       }
       if (this.part && !this.startGranted) {
         // every machine's nodes must be at their barrier: the coordinator says when
-        if (!this.readySent && this.dataLinksReady(live)) {
+        if (!this.readySent && this.dataLinksReady(early)) {
           this.readySent = true;
           this.part.send({ t: 'ready' });
         }
