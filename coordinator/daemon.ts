@@ -227,7 +227,17 @@ export class DataflowRun {
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
-    this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
+    const part = this.part;
+    this.routing = new LogRouting(
+      dataflow,
+      this.logs,
+      (frames) => this.outbox.send(frames),
+      () => this.clock.now(),
+      part && {
+        isLocal: (node) => part.placement.get(node) === part.machine,
+        forward: (receiver, input, texts, end) => part.send({ t: 'routed', receiver, input, texts, ...(end ? { end } : {}) }),
+      },
+    );
     this.finished = new Promise((resolve) => (this.finish = resolve));
     this.observed = new Metrics(dataflow, () => this.nodeOutcomes());
     for (const spec of dataflow.nodes) {
@@ -1271,6 +1281,11 @@ export class DataflowRun {
         else if (message.t === 'stop') void this.stop(message.graceMs);
         else void this.kill();
         break;
+      case 'routed': {
+        const state = this.nodes.get(message.receiver);
+        if (state && this.isLocal(state) && !this.result) this.routing.relayed(message.receiver, message.input, message.texts, message.end === true);
+        break;
+      }
       case 'relink':
         if (this.result || !this.importedFrom.has(message.exports.machine)) break;
         this.importFrom(message.exports);
@@ -1301,6 +1316,7 @@ export class DataflowRun {
         if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) this.publish(other.spec.id, { t: 'peer-exited', node: state.spec.id });
       }
     }
+    if (!ended(was) && ended(update.status) && update.lost) this.routing.finished(state.spec.id); // its part cannot end its routes any more
     if (!ended(was) && ended(update.status) && !state.spec.dynamic) this.tellReceivers(state);
     this.maybeStart();
     this.maybeComplete();

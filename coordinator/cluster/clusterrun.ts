@@ -237,6 +237,9 @@ export class ClusterRun {
       case 'restart-seen':
         this.toPart(this.ownerOf(message.peer), message);
         break;
+      case 'routed':
+        this.toPart(this.ownerOf(message.receiver), message);
+        break;
       case 'ready':
         this.ready.add(machine);
         if (this.started) this.toPart(machine, { t: 'start' }); // a replacement part joins the running dataflow

@@ -56,6 +56,8 @@ export type PartMessage =
   | { readonly t: 'line'; readonly line: LogLine }
   /** Part → coordinator: all its nodes have ended. */
   | { readonly t: 'finished'; readonly result: RunResult }
+  /** To the part running `receiver`: lines of a node elsewhere for its routed input (send_stdout_as, send_logs_as, dora/logs), in order; `end`: the input's route ends after them. */
+  | { readonly t: 'routed'; readonly receiver: string; readonly input: string; readonly texts: readonly string[]; readonly end?: boolean }
   /** Coordinator → parts: a lost machine's replacement part serves its outputs at a new endpoint (subscribe there instead). */
   | { readonly t: 'relink'; readonly exports: ExportEndpoint }
   /** Coordinator → the part running `node`: `dora node stop|restart`. */
