@@ -200,7 +200,7 @@ export class DataflowRun {
   });
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
-  /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part one of its own. */
+  /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part sharing its host with another part, one of its own (RunDir.claim). */
   private readonly localId: string;
   private readonly part?: PartOptions;
   /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
@@ -220,9 +220,9 @@ export class DataflowRun {
   ) {
     this.part = options.part;
     this.id = this.part?.id ?? randomUUID();
-    this.localId = this.part ? randomUUID() : this.id;
+    this.runDir = this.part ? RunDir.claim(this.id, randomUUID()) : new RunDir(this.id);
+    this.localId = this.runDir.dataflowId;
     this.name = options.name;
-    this.runDir = new RunDir(this.localId);
     this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
