@@ -179,3 +179,34 @@ test('a machine lost: nodes without a restart policy fail naming it, those with 
   await waitFor(() => processesMentioning(df.dir).length === 0, 15_000, 'nothing left');
   await waitFor(() => c.runFolders().length === 0, 5000, 'no run folder left');
 });
+
+test('a machine whose daemon was killed and started again (same key): its nodes with a restart policy are respawned by the new daemon', async () => {
+  const c = await cluster();
+  const gpu = await c.startDaemon('gpu');
+  const sinkRecord = path.join(c.dir, 'sink.jsonl');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('camera', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 1000000, HZ: 50, FRAME_BYTES: 1024 }\n    outputs: [frame]\n    restart_policy: always\n`) +
+      node('sink', 'frame-sink.ts', `    env: { RECORD: ${sinkRecord} }\n    inputs: { frame: camera/frame }\n`),
+  );
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = idOf(started.stdout);
+  await waitFor(() => readRecord(sinkRecord).some((e) => e.type === 'PROGRESS'), 30_000, 'frames from machine gpu');
+  const old = pidsOf(df.dir, 'camera');
+  process.kill(gpu.pid(), 'SIGKILL');
+  await until(async () => (await statusOf(c, id, 'camera')).status === 'restarting', 10_000, 'machine gpu to be declared lost');
+  await waitFor(() => old.every((pid) => !processesMentioning(df.dir).includes(pid)), 5000, 'the old camera to end with its daemon');
+  const restartedAt = Date.now();
+  await c.startDaemon('gpu', { keyFile: path.join(c.dir, 'gpu.key'), isolate: false });
+  await waitFor(() => {
+    const r = readRecord(sinkRecord).filter((e) => e.type === 'PROGRESS');
+    return r.some((e, i) => i > 0 && e.lastSeq < r[i - 1].lastSeq);
+  }, 20_000, 'frames from the camera the new daemon started');
+  console.log(`machine gpu's daemon killed and started again: frames from the respawned camera ${Date.now() - restartedAt} ms after the new daemon was started`);
+  expect(readRecord(sinkRecord).map((e) => e.type)).not.toContain('INPUT_CLOSED');
+  expect(await statusOf(c, id, 'camera')).toMatchObject({ status: 'running', restarts: 1 });
+  expect((await c.dora(['stop', id])).stdout).toContain(`dataflow ${id}: stopped`);
+  await waitFor(() => processesMentioning(df.dir).length === 0, 15_000, 'nothing left');
+  expect(c.runFolders()).toEqual([]);
+});
