@@ -191,7 +191,7 @@ export class MachineDaemon {
     if (!run) return;
     this.runs.delete(dataflow);
     this.muted.add(run);
-    this.options.log(`dataflow ${dataflow}: this machine was declared lost; killing its stale part here`);
+    if (run.status === 'running' || run.status === 'stopping') this.options.log(`dataflow ${dataflow}: this machine was declared lost; killing its stale part here`);
     await run.killNodes();
   }
 
