@@ -40,7 +40,7 @@ import { Taps, tapNodeConfig } from './taps';
 import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './metrics';
 import { RunControl, type RunControlRequest } from './runcontrol';
 import type { Placement } from './placement';
-import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage, RejoinSpec } from './cluster/messages';
 import { DataExport, DataImport } from './cluster/datalink';
 import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
 import type { KeyPair } from './cluster/keys';
@@ -105,6 +105,8 @@ export interface PartOptions {
   /** The address other machines reach this one's export socket on. */
   readonly dataAddress: string;
   readonly send: (message: PartMessage) => void;
+  /** A replacement part for a machine that was lost and came back: it joins the running dataflow. */
+  readonly rejoin?: RejoinSpec;
 }
 
 /** A threshold no payload reaches: outputs that cross machines go inline (a handle never leaves its machine). */
@@ -198,12 +200,14 @@ export class DataflowRun {
   });
   private finish!: (result: RunResult) => void;
   private result?: RunResult;
-  /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part one of its own. */
+  /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part sharing its host with another part, one of its own (RunDir.claim). */
   private readonly localId: string;
   private readonly part?: PartOptions;
   /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
   private exporter?: DataExport;
-  private importer?: DataImport;
+  /** One per machine it receives from (a replacement part of that machine is subscribed to afresh: relink). */
+  private readonly importers = new Map<string, DataImport>();
+  private importedFrom = new Map<string, Set<string>>();
   /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
   private readySent = false;
   private startGranted = false;
@@ -216,14 +220,24 @@ export class DataflowRun {
   ) {
     this.part = options.part;
     this.id = this.part?.id ?? randomUUID();
-    this.localId = this.part ? randomUUID() : this.id;
+    this.runDir = this.part ? RunDir.claim(this.id, randomUUID()) : new RunDir(this.id);
+    this.localId = this.runDir.dataflowId;
     this.name = options.name;
-    this.runDir = new RunDir(this.localId);
     this.ep = endpoints(this.runDir.path, dataflow.nodes.map((n) => n.id));
     this.logs = new LogStore(path.join(options.outDir ?? path.join(dataflow.workingDir, 'out'), this.id));
     if (options.onLine) this.logs.subscribe(options.onLine);
     this.exitWhenNodesFinish = options.exitWhenNodesFinish ?? dataflow.exitWhenNodesFinish;
-    this.routing = new LogRouting(dataflow, this.logs, (frames) => this.outbox.send(frames), () => this.clock.now());
+    const part = this.part;
+    this.routing = new LogRouting(
+      dataflow,
+      this.logs,
+      (frames) => this.outbox.send(frames),
+      () => this.clock.now(),
+      part && {
+        isLocal: (node) => part.placement.get(node) === part.machine,
+        forward: (receiver, input, texts, end) => part.send({ t: 'routed', receiver, input, texts, ...(end ? { end } : {}) }),
+      },
+    );
     this.finished = new Promise((resolve) => (this.finish = resolve));
     this.observed = new Metrics(dataflow, () => this.nodeOutcomes());
     for (const spec of dataflow.nodes) {
@@ -242,6 +256,25 @@ export class DataflowRun {
         joins: 0,
         joinPending: false,
       });
+    }
+    if (this.part?.rejoin) this.rejoinFrom(this.part.rejoin);
+  }
+
+  /**
+   * A replacement part starts from the dataflow as it is: every node's last known status
+   * (its own nodes that had ended stay ended and are not spawned), and the restart counts of
+   * the nodes it respawns (respawn() counts this one), so that each announces itself as a
+   * restart when it registers.
+   */
+  private rejoinFrom(rejoin: RejoinSpec): void {
+    for (const update of rejoin.statuses) {
+      const state = this.nodes.get(update.node);
+      if (state) Object.assign(state, { status: update.status, detail: update.detail, outputsClosed: update.outputsClosed, restarts: update.restarts });
+    }
+    for (const [id, counts] of Object.entries(rejoin.respawn)) {
+      const state = this.nodes.get(id);
+      if (!state || !this.isLocal(state)) continue;
+      Object.assign(state, { status: 'restarting', restarts: counts.restarts - 1, windowRestarts: counts.windowRestarts, windowStart: performance.now() });
     }
   }
 
@@ -285,14 +318,11 @@ export class DataflowRun {
     this.launched = true;
     try {
       const { placement, machine } = this.part!;
-      const imported = importsOf(this.dataflow, placement, machine);
-      if (imported.size > 0) {
-        this.importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
-        for (const [machine, topics] of imported) {
-          const at = exports.find((e) => e.machine === machine);
-          if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
-          this.importer.connect(at.endpoint, at.serverKey, [...topics]);
-        }
+      this.importedFrom = importsOf(this.dataflow, placement, machine);
+      for (const machine of this.importedFrom.keys()) {
+        const at = exports.find((e) => e.machine === machine);
+        if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
+        this.importFrom(at);
       }
       for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
       await this.launch();
@@ -300,6 +330,16 @@ export class DataflowRun {
       await this.abort();
       this.endUnlaunched(`could not be started on machine ${this.part!.machine}: ${(err as Error).message}`);
     }
+  }
+
+  /** Subscribes to what this part's nodes receive from one machine, at its export socket (again, when its part was replaced). */
+  private importFrom(at: ExportEndpoint): void {
+    const topics = this.importedFrom.get(at.machine);
+    if (!topics) return;
+    this.importers.get(at.machine)?.close();
+    const importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
+    importer.connect(at.endpoint, at.serverKey, [...topics]);
+    this.importers.set(at.machine, importer);
   }
 
   /** A part that never ran its nodes (it failed to launch, or was stopped before): its result, all its nodes failed or stopped. */
@@ -373,6 +413,16 @@ export class DataflowRun {
       this.maybeComplete(); // nothing may be running: no dynamic node has joined a dataflow of dynamic nodes
     }
     return this.finished;
+  }
+
+  /**
+   * A stale part (its machine was declared lost and it came back, clusterrun.ts): every node
+   * killed at once; resolves when their processes have exited (the run then ends on its own).
+   */
+  async killNodes(): Promise<void> {
+    const processes = this.localNodes().flatMap((n) => (n.process ? [n.process.exited] : []));
+    void this.kill();
+    await Promise.all(processes);
   }
 
   /** Kills every node at once (SIGKILL), e.g. on a second Ctrl-C. */
@@ -505,7 +555,12 @@ export class DataflowRun {
 
     this.descriptorFile = path.join(this.logs.dir, 'dataflow.json');
     fs.writeFileSync(this.descriptorFile, JSON.stringify(this.dataflow.raw, null, 2), { mode: 0o600 });
-    for (const state of this.localNodes()) if (!state.spec.dynamic) this.spawn(state);
+    for (const state of this.localNodes()) {
+      if (state.spec.dynamic) continue;
+      if (this.part?.rejoin) {
+        if (state.status === 'restarting') this.respawn(state); // a replacement part: the nodes it brings back, as restarts
+      } else this.spawn(state);
+    }
     // Senders neither wait for a dynamic node that has not joined nor count it among their samples' holders.
     for (const d of dynamic) {
       for (const sender of new Set(d.spec.inputs.flatMap((i) => (i.source.kind === 'node' ? [i.source.node] : [])))) {
@@ -716,14 +771,16 @@ export class DataflowRun {
     if (this.stopRequested) return;
     if (!this.started) {
       const live = this.localNodes().filter((n) => n.status === 'running' && !n.spec.dynamic);
-      if (!live.every((n) => n.ready && n.eventsSubscribed && this.routesSubscribed(n))) return;
+      // a replacement part's respawned nodes are late: they subscribe to their inputs only once started (the core)
+      const early = live.filter((n) => n.restarts === 0);
+      if (!live.every((n) => n.ready && n.eventsSubscribed) || !early.every((n) => this.routesSubscribed(n))) return;
       for (const timer of this.dataflow.timers) {
-        const users = live.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
+        const users = early.filter((n) => n.spec.inputs.some((i) => i.source.kind === 'timer' && i.source.name === timer.name)).length;
         if ((this.timerSubscriptions.get(timerTopic(timer.name)) ?? 0) < users) return;
       }
       if (this.part && !this.startGranted) {
         // every machine's nodes must be at their barrier: the coordinator says when
-        if (!this.readySent && this.dataLinksReady(live)) {
+        if (!this.readySent && this.dataLinksReady(early)) {
           this.readySent = true;
           this.part.send({ t: 'ready' });
         }
@@ -731,7 +788,7 @@ export class DataflowRun {
       }
       this.started = true;
       clearTimeout(this.slowStartTimer);
-      for (const n of live) this.startNode(n);
+      for (const n of live) if (n.awaitingSenders.size === 0) this.startNode(n); // a replacement part's restarted nodes wait for their senders (below)
       for (const timer of this.dataflow.timers) this.startTimer(timer);
       this.routing.start();
       // Dynamic nodes that joined during start-up: their senders were at their own barriers until now.
@@ -1231,6 +1288,16 @@ export class DataflowRun {
         else if (message.t === 'stop') void this.stop(message.graceMs);
         else void this.kill();
         break;
+      case 'routed': {
+        const state = this.nodes.get(message.receiver);
+        if (state && this.isLocal(state) && !this.result) this.routing.relayed(message.receiver, message.input, message.texts, message.end === true);
+        break;
+      }
+      case 'relink':
+        if (this.result || !this.importedFrom.has(message.exports.machine)) break;
+        this.importFrom(message.exports);
+        this.logs.append({ node: 'dora', stream: 'log', line: `[info] receiving from machine ${message.exports.machine} again, at ${message.exports.endpoint} (its part was replaced)` });
+        break;
       case 'node':
         try {
           if (message.action === 'stop') this.stopNode(message.node, message.graceMs);
@@ -1256,6 +1323,7 @@ export class DataflowRun {
         if (other.status === 'running' && state.spec.inputs.some((i) => i.source.kind === 'node' && i.source.node === other.spec.id)) this.publish(other.spec.id, { t: 'peer-exited', node: state.spec.id });
       }
     }
+    if (!ended(was) && ended(update.status) && update.lost) this.routing.finished(state.spec.id); // its part cannot end its routes any more
     if (!ended(was) && ended(update.status) && !state.spec.dynamic) this.tellReceivers(state);
     this.maybeStart();
     this.maybeComplete();
@@ -1276,6 +1344,8 @@ export class DataflowRun {
         ...(state.status === 'running' && proc ? { pid: proc.pid } : {}),
         stderrTail: this.logs.stderrTail(state.spec.id),
         ...(state.killReason === 'stop-timeout' ? { killed: true } : {}),
+        windowRestarts: state.windowRestarts,
+        ...(state.windowStart !== undefined ? { windowAgeMs: Math.round(performance.now() - state.windowStart) } : {}),
       },
     });
   }
@@ -1318,7 +1388,7 @@ export class DataflowRun {
   }
 
   private async closeDataLinks(): Promise<void> {
-    this.importer?.close();
+    for (const importer of this.importers.values()) importer.close();
     await this.exporter?.close();
   }
 }

@@ -15,6 +15,14 @@
  * the routed output's node has finished for good. `dora/logs…` inputs never end by
  * themselves, like timers. Until the start barrier is passed (which waits for every such
  * subscription), messages are held, up to the receiving queue's size.
+ *
+ * Across machines (one part per machine, coordinator/cluster/): each part routes the lines
+ * of its own nodes. A route whose receiver is on another machine is not published here:
+ * its texts are batched (per route, at most its queue size per batch: the receiver's queue
+ * would drop the oldest anyway) and relayed through the coordinator to the receiver's part,
+ * which sends them on the route exactly as a local line (its own seq, timestamps, held
+ * until its start); the end of the route follows the last batch the same way. Log outputs
+ * are low-rate, and the coordinator keeps the order of what one part sends.
  */
 import { LOG_LEVELS_OR_STDOUT, type LogLevelOrStdout, type ResolvedDataflow, type ResolvedInput, type ResolvedNode } from './dataflow';
 import type { LogStore } from './logs';
@@ -63,7 +71,17 @@ export function passes(level: LogLevelOrStdout, min: LogLevelOrStdout): boolean 
   return min === 'stdout' || (level !== 'stdout' && rank(level) >= rank(min));
 }
 
+/** Where routed texts for receivers on other machines go (a part of a dataflow over several machines). */
+export interface RemoteRoutes {
+  readonly isLocal: (node: string) => boolean;
+  /** Texts for one route of another machine's receiver, in order; `end`: the route ends after them. */
+  readonly forward: (receiver: string, input: string, texts: string[], end: boolean) => void;
+}
+
 export class LogRouting {
+  /** Texts for remote receivers, sent at the end of this turn of the event loop. */
+  private readonly outgoing = new Map<Route, string[]>();
+  private flushScheduled = false;
   private readonly routes = new Map<string, Route>();
   /** By sending node: routes fed by its `send_stdout_as` and `send_logs_as` outputs. */
   private readonly stdoutRoutes = new Map<string, Route[]>();
@@ -78,6 +96,7 @@ export class LogRouting {
     private readonly store: LogStore,
     private readonly publish: (frames: Uint8Array[]) => void,
     private readonly now: () => bigint,
+    private readonly remote?: RemoteRoutes,
   ) {
     this.nodes = new Map(dataflow.nodes.map((n) => [n.id, n]));
     for (const node of dataflow.nodes) {
@@ -168,11 +187,33 @@ export class LogRouting {
     }
   }
 
-  /** `node` has finished for good: the inputs fed by its routed outputs end. */
+  /**
+   * `node` has finished for good: the inputs fed by its routed outputs end (on other
+   * machines after what was relayed to them). For a node of another machine (its machine was
+   * lost), only this machine's routes.
+   */
   finished(node: string): void {
     const routes = new Set([...(this.stdoutRoutes.get(node) ?? []), ...(this.recordRoutes.get(node) ?? [])]);
+    const here = !this.remote || this.remote.isLocal(node);
     for (const route of routes) {
       if (route.ended) continue;
+      if (this.remote && !this.remote.isLocal(route.receiver)) {
+        if (!here) continue;
+        route.ended = true;
+        this.flush(route, true);
+        continue;
+      }
+      route.ended = true;
+      this.deliver(route, [route.topic, encodeEndOfStream(this.now())]);
+    }
+  }
+
+  /** Texts relayed from another machine for a receiver of this one (`end`: its route ends after them). */
+  relayed(receiver: string, input: string, texts: readonly string[], end: boolean): void {
+    const route = this.routes.get(routeTopic(receiver, input));
+    if (!route) return;
+    for (const text of texts) this.send(route, text);
+    if (end && !route.ended) {
       route.ended = true;
       this.deliver(route, [route.topic, encodeEndOfStream(this.now())]);
     }
@@ -180,8 +221,31 @@ export class LogRouting {
 
   private send(route: Route, text: string): void {
     if (route.ended) return;
+    if (this.remote && !this.remote.isLocal(route.receiver)) return this.relay(route, text);
     const [header, payload] = encodeTextMessage(this.now(), route.seq++, text);
     this.deliver(route, [route.topic, header, payload]);
+  }
+
+  /** Batches a text for a receiver on another machine: at most its queue size per batch, the oldest dropped. */
+  private relay(route: Route, text: string): void {
+    let batch = this.outgoing.get(route);
+    if (!batch) this.outgoing.set(route, (batch = []));
+    batch.push(text);
+    if (batch.length > route.limit) batch.shift();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        for (const r of [...this.outgoing.keys()]) this.flush(r, false);
+      });
+    }
+  }
+
+  private flush(route: Route, end: boolean): void {
+    const batch = this.outgoing.get(route);
+    this.outgoing.delete(route);
+    if (!batch && !end) return;
+    this.remote!.forward(route.receiver, route.input, batch ?? [], end);
   }
 
   private deliver(route: Route, frames: Uint8Array[]): void {

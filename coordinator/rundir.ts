@@ -46,13 +46,33 @@ export class RunDir {
   /** The folder's path; nothing is created before create(). */
   readonly path: string;
 
-  constructor(readonly dataflowId: string, root: string = runtimeDir()) {
+  constructor(
+    readonly dataflowId: string,
+    root: string = runtimeDir(),
+    /** The folder exists already: claim() made it. */
+    private readonly claimed = false,
+  ) {
     this.path = path.join(root, dataflowId);
+  }
+
+  /**
+   * One machine's part of a dataflow spread over several: named by the dataflow's id, so
+   * that a dynamic node there finds it by that id (DORA_DATAFLOW), unless another part of
+   * the same dataflow has that folder on this host (machines simulated on one host, or a
+   * replacement part beside the stale one): then by an id of its own (`fallback`).
+   */
+  static claim(dataflowId: string, fallback: string, root: string = runtimeDir()): RunDir {
+    try {
+      fs.mkdirSync(path.join(root, dataflowId), { mode: 0o700 });
+      return new RunDir(dataflowId, root, true);
+    } catch {
+      return new RunDir(fallback, root);
+    }
   }
 
   /** Creates the folder (0700) and its daemon.json naming this process. */
   create(details: DaemonDetails = {}): void {
-    fs.mkdirSync(this.path, { mode: 0o700 });
+    if (!this.claimed) fs.mkdirSync(this.path, { mode: 0o700 });
     const record: DaemonRecord = { pid: process.pid, startTime: startTime(process.pid) ?? null, dataflow: this.dataflowId, ...details };
     // Written aside and renamed: a dynamic node reading it never sees half of it.
     const file = path.join(this.path, DAEMON_FILE);

@@ -5,7 +5,9 @@
  * then all spawn), and between which it relays what crosses machines: events for a node,
  * node status, restart acknowledgements, the start barrier (every part ready, then start
  * for all), stop, and the end of each part. A lost machine's nodes are reported failed,
- * naming the machine, to the parts that remain.
+ * naming the machine, to the parts that remain; those with a restart policy wait for the
+ * machine to come back instead (up to machineReturnWaitMs) and are respawned there by a
+ * replacement part, as restarts.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResolvedDataflow } from '../dataflow';
@@ -20,6 +22,26 @@ import { Watch, type WatchOutput } from './watch';
 /** How long a daemon has to bind its part's sockets. */
 const PREPARE_TIMEOUT_MS = 15_000;
 
+/**
+ * How long nodes with a restart policy wait for their lost machine to come back before they
+ * fail (after their restart delay): DORA_MACHINE_RETURN_WAIT_MS, default 30 s.
+ */
+export function machineReturnWaitMs(): number {
+  const value = Number(process.env.DORA_MACHINE_RETURN_WAIT_MS);
+  return Number.isFinite(value) && value >= 0 && process.env.DORA_MACHINE_RETURN_WAIT_MS !== '' ? value : 30_000;
+}
+
+/** A lost machine whose nodes wait for it to come back. */
+interface Awaiting {
+  readonly why: string;
+  readonly since: number;
+  /** The nodes to respawn, with their restart counts (this restart included) and restart delay. */
+  readonly nodes: Map<string, { restarts: number; windowRestarts: number; delayMs: number }>;
+  readonly timer: NodeJS.Timeout;
+  /** Its daemon is back and its replacement part is being prepared. */
+  replacing: boolean;
+}
+
 /** What a cluster run needs of the coordinator: its local daemon's identity and the connected daemons. */
 export interface ClusterContext {
   readonly localMachine: string;
@@ -32,11 +54,15 @@ export interface ClusterContext {
   readonly sendPrepare: (machine: string, spec: PartSpec) => Promise<{ exports?: ExportEndpoint; logDir?: string }>;
   readonly sendLaunch: (machine: string, dataflow: string, exports: readonly ExportEndpoint[]) => void;
   readonly sendPart: (machine: string, dataflow: string, message: PartMessage) => void;
+  /** Tells a daemon that came back to kill its stale part of a dataflow. */
+  readonly sendDrop: (machine: string, dataflow: string) => void;
   readonly requestLogs: (machine: string, dataflow: string, node: string) => Promise<string>;
   /** A remote part's `metrics` or `topics` reply (observe.ts merges them); rejects after `timeoutMs`. */
   readonly observe: (machine: string, dataflow: string, what: 'metrics' | 'topics', timeoutMs: number) => Promise<object>;
   /** Runs `dora topic <tool>` on a remote machine against its part (watch.ts). */
   readonly watch: (machine: string, dataflow: string, tool: WatchTool, topic: string, args: readonly string[], output: WatchOutput) => { stop: () => void };
+  /** The coordinator's own log (a machine lost, back, its nodes restarted). */
+  readonly log?: (line: string) => void;
 }
 
 export class ClusterRun {
@@ -51,6 +77,10 @@ export class ClusterRun {
   private readonly ready = new Set<string>();
   private readonly results = new Map<string, RunResult>();
   private readonly lost = new Map<string, string>();
+  private readonly awaiting = new Map<string, Awaiting>();
+  /** Each machine's daemon key when the dataflow started (its peers' data sockets admit only those). */
+  private readonly peerKeys = new Map<string, string>();
+  private spec?: PartSpec;
   private readonly logDirs = new Map<string, string>();
   private stopping = false;
   private started = false;
@@ -78,7 +108,8 @@ export class ClusterRun {
 
   private async launch(): Promise<void> {
     const peerKeys = this.machines.map((m) => (m === this.context.localMachine ? this.context.localKeys.publicKey : this.context.keyOf(m)!));
-    const spec: PartSpec = {
+    this.machines.forEach((m, i) => this.peerKeys.set(m, peerKeys[i]));
+    const spec: PartSpec = (this.spec = {
       dataflow: this.id,
       ...(this.name !== undefined ? { name: this.name } : {}),
       yaml: this.yaml,
@@ -86,7 +117,7 @@ export class ClusterRun {
       workingDir: this.dataflow.workingDir,
       placement: Object.fromEntries(this.placement),
       peerKeys,
-    };
+    });
     const prepared = await Promise.allSettled(
       this.machines.map(async (machine) => {
         if (machine !== this.context.localMachine) {
@@ -164,6 +195,7 @@ export class ClusterRun {
   stop(graceMs = DEFAULT_GRACE_MS): Promise<RunResult> {
     if (!this.done && !this.stopping) {
       this.stopping = true;
+      this.giveUpWaiting('not restarted: the dataflow was stopped');
       this.toParts({ t: 'stop', graceMs });
     }
     return this.finished;
@@ -171,6 +203,7 @@ export class ClusterRun {
 
   kill(): Promise<RunResult> {
     this.stopping = true;
+    this.giveUpWaiting('not restarted: the dataflow was killed');
     this.toParts({ t: 'kill' });
     return this.finished;
   }
@@ -212,6 +245,7 @@ export class ClusterRun {
 
   /** A message of one machine's part. */
   fromPart(machine: string, message: PartMessage): void {
+    if (this.lost.has(machine)) return; // a stale part that came back with its daemon: it is dropped or replaced
     switch (message.t) {
       case 'event':
         this.toPart(this.ownerOf(message.node), message);
@@ -223,8 +257,12 @@ export class ClusterRun {
       case 'restart-seen':
         this.toPart(this.ownerOf(message.peer), message);
         break;
+      case 'routed':
+        this.toPart(this.ownerOf(message.receiver), message);
+        break;
       case 'ready':
         this.ready.add(machine);
+        if (this.started) this.toPart(machine, { t: 'start' }); // a replacement part joins the running dataflow
         this.maybeStart();
         break;
       case 'stop':
@@ -247,23 +285,163 @@ export class ClusterRun {
   /**
    * A machine's daemon is gone: its nodes are failed, which the other parts are told as if
    * they had crashed (their receivers' inputs close, their senders stop waiting for them).
+   * Nodes whose restart policy would restart them after a crash are `restarting` instead:
+   * their receivers' inputs stay open while they wait for the machine to come back (rejoin).
    */
   lose(machine: string, why: string): void {
     if (!this.machines.includes(machine) || this.results.has(machine) || this.done) return;
+    const waiting = this.awaiting.get(machine);
+    if (waiting) waiting.replacing = false; // lost again before its replacement ran: it waits for the next return
+    if (this.lost.has(machine)) return;
     this.lost.set(machine, why);
-    const nodes: NodeOutcome[] = [];
+    const waitMs = machineReturnWaitMs();
+    const respawn = new Map<string, { restarts: number; windowRestarts: number; delayMs: number }>();
+    const failed: string[] = [];
     for (const spec of this.dataflow.nodes) {
       if (this.placement.get(spec.id) !== machine) continue;
       const previous = this.status_.get(spec.id);
-      const ended = previous && previous.status !== 'running' && previous.status !== 'restarting';
-      const update: NodeStatusUpdate = ended
-        ? previous
-        : { node: spec.id, status: 'failed', detail: `lost with machine ${machine} (${why})`, outputsClosed: false, restarts: previous?.restarts ?? 0, stderrTail: previous?.stderrTail ?? [], lost: true };
-      this.status_.set(spec.id, update);
-      if (!ended) for (const m of this.machines) if (m !== machine) this.toPart(m, { t: 'status', update });
-      nodes.push({ id: spec.id, status: update.status, ...(update.detail ? { detail: update.detail } : {}), stderrTail: update.stderrTail, restarts: update.restarts });
+      if (previous && previous.status !== 'running' && previous.status !== 'restarting') continue; // it had ended
+      const detail = `lost with machine ${machine} (${why})`;
+      const budget = this.respawnBudget(spec.id, previous);
+      if (typeof budget === 'string') {
+        if (budget) failed.push(`${spec.id} (${budget})`);
+        else failed.push(spec.id);
+        this.setStatus({ node: spec.id, status: 'failed', detail: budget ? `${detail}; not restarted: ${budget}` : detail, outputsClosed: false, restarts: previous?.restarts ?? 0, stderrTail: previous?.stderrTail ?? [], lost: true }, machine);
+        continue;
+      }
+      respawn.set(spec.id, budget);
+      this.setStatus({ node: spec.id, status: 'restarting', detail: `${detail}; restarted when it comes back (waiting up to ${Math.round((budget.delayMs + waitMs) / 1000)} s)`, outputsClosed: false, restarts: previous?.restarts ?? 0, stderrTail: previous?.stderrTail ?? [], lost: true }, machine);
     }
-    this.onLine({ node: 'dora', stream: 'log', line: `[error] machine ${machine} was lost (${why}): its nodes ${nodes.map((n) => n.id).join(', ')} are failed` });
+    if (respawn.size === 0) {
+      this.say(`[error] machine ${machine} was lost (${why}): its nodes ${failed.join(', ')} are failed`);
+      this.endLost(machine);
+      return;
+    }
+    const longest = Math.max(...[...respawn.values()].map((n) => n.delayMs)) + waitMs;
+    const timer = setTimeout(() => this.giveUpWaiting(`machine ${machine} did not come back within ${Math.round(longest / 1000)} s`, machine), longest);
+    timer.unref();
+    this.awaiting.set(machine, { why, since: performance.now(), nodes: respawn, timer, replacing: false });
+    this.say(`[warn] machine ${machine} was lost (${why}): its nodes ${[...respawn.keys()].join(', ')} wait up to ${Math.round(longest / 1000)} s for it to come back to be restarted${failed.length ? `; ${failed.join(', ')} failed` : ''}`);
+  }
+
+  /**
+   * A daemon registered: if it runs a machine this dataflow lost, its stale part is killed,
+   * and when nodes wait for it, a replacement part respawns them (after what remains of their
+   * restart delay). The others' data links are moved to the replacement's export socket.
+   */
+  rejoin(machine: string): boolean {
+    const waiting = this.awaiting.get(machine);
+    if (!waiting || this.done) return false; // nothing to bring back: the caller drops its stale part
+    if (waiting.replacing) return true;
+    const key = this.context.keyOf(machine);
+    if (key !== this.peerKeys.get(machine)) {
+      this.giveUpWaiting(`machine ${machine} came back with another daemon key (${key}), which the other machines' data sockets do not admit`, machine);
+      return false;
+    }
+    waiting.replacing = true;
+    const backAt = performance.now();
+    const delayMs = Math.max(0, waiting.since + Math.max(...[...waiting.nodes.values()].map((n) => n.delayMs)) - backAt);
+    setTimeout(() => void this.replace(machine, waiting, backAt), delayMs).unref();
+    return true;
+  }
+
+  private async replace(machine: string, waiting: Awaiting, backAt: number): Promise<void> {
+    if (this.done || this.stopping || this.awaiting.get(machine) !== waiting || !waiting.replacing) return;
+    const spec: PartSpec = {
+      ...this.spec!,
+      rejoin: {
+        statuses: [...this.status_.values()],
+        respawn: Object.fromEntries([...waiting.nodes].map(([id, n]) => [id, { restarts: n.restarts, windowRestarts: n.windowRestarts }])),
+      },
+    };
+    let reply: { exports?: ExportEndpoint; logDir?: string };
+    try {
+      reply = await withTimeout(this.context.sendPrepare(machine, spec), PREPARE_TIMEOUT_MS, `machine ${machine} did not prepare its replacement part within ${PREPARE_TIMEOUT_MS / 1000} s`);
+    } catch (err) {
+      if (!waiting.replacing) return; // lost again meanwhile: still waiting
+      this.context.sendDrop(machine, this.id);
+      this.giveUpWaiting(`its replacement part could not be prepared: ${(err as Error).message}`, machine);
+      return;
+    }
+    if (this.done || this.awaiting.get(machine) !== waiting) {
+      this.context.sendDrop(machine, this.id); // stopped meanwhile
+      return;
+    }
+    clearTimeout(waiting.timer);
+    this.awaiting.delete(machine);
+    this.lost.delete(machine);
+    this.ready.delete(machine);
+    if (reply.logDir) this.logDirs.set(machine, reply.logDir);
+    if (reply.exports) {
+      this.exports = [...this.exports.filter((e) => e.machine !== machine), reply.exports];
+      for (const m of this.machines) if (m !== machine) this.toPart(m, { t: 'relink', exports: reply.exports });
+    }
+    this.context.sendLaunch(machine, this.id, this.exports);
+    this.say(`[info] machine ${machine} is back after ${Math.round(backAt - waiting.since)} ms: restarting ${[...waiting.nodes.keys()].join(', ')} there (its part prepared ${Math.round(performance.now() - backAt)} ms after it came back)`);
+  }
+
+  /**
+   * The restart counts of a lost node that its restart policy restarts (a loss is a
+   * failure), or why not: an empty string for no restart policy. dora's rules, as for a
+   * crash on its machine: the dataflow is not stopping and had started, its inputs are not
+   * all closed, and max_restarts within restart_window is not reached.
+   */
+  private respawnBudget(id: string, previous: NodeStatusUpdate | undefined): { restarts: number; windowRestarts: number; delayMs: number } | string {
+    const spec = this.dataflow.nodes.find((n) => n.id === id)!;
+    const policy = spec.restart;
+    if (policy.policy === 'never' || spec.dynamic) return '';
+    if (this.stopping) return 'the dataflow is stopping';
+    if (!this.started) return 'the dataflow had not started';
+    const fed = spec.inputs.filter((i) => i.source.kind === 'node');
+    if (fed.length > 0 && (fed.length === spec.inputs.length || this.dataflow.exitWhenNodesFinish)) {
+      const ended = (node: string) => {
+        const s = this.status_.get(node);
+        return s !== undefined && s.status !== 'running' && s.status !== 'restarting';
+      };
+      if (fed.every((i) => i.source.kind === 'node' && i.source.node !== id && ended(i.source.node))) return 'all its inputs have closed';
+    }
+    let windowRestarts = previous?.windowRestarts ?? 0;
+    if (policy.windowMs !== undefined && (previous?.windowAgeMs ?? 0) >= policy.windowMs) windowRestarts = 0;
+    if (policy.maxRestarts > 0 && windowRestarts >= policy.maxRestarts) return `gave up after ${windowRestarts} restart(s) (max_restarts ${policy.maxRestarts})`;
+    const delayMs = Math.min(policy.delayMs * 2 ** windowRestarts, policy.maxDelayMs ?? Infinity);
+    return { restarts: (previous?.restarts ?? 0) + 1, windowRestarts: windowRestarts + 1, delayMs };
+  }
+
+  /** Nodes waiting for a lost machine (one, or all) fail: it did not come back in time, or the dataflow ends. */
+  private giveUpWaiting(why: string, only?: string): void {
+    for (const [machine, waiting] of [...this.awaiting]) {
+      if (only !== undefined && machine !== only) continue;
+      clearTimeout(waiting.timer);
+      this.awaiting.delete(machine);
+      for (const id of waiting.nodes.keys()) {
+        const previous = this.status_.get(id)!;
+        this.setStatus({ ...previous, status: 'failed', detail: `lost with machine ${machine} (${waiting.why}); ${why}` }, machine);
+      }
+      this.say(`[error] machine ${machine} was lost (${waiting.why}): its nodes ${[...waiting.nodes.keys()].join(', ')} are failed: ${why}`);
+      this.endLost(machine);
+    }
+  }
+
+  /** A line about the dataflow as a whole: in its log stream and the coordinator's log. */
+  private say(line: string): void {
+    this.onLine({ node: 'dora', stream: 'log', line });
+    this.context.log?.(`dataflow ${this.id}: ${line}`);
+  }
+
+  /** A node of a lost machine has a new status: recorded, and told to the other parts. */
+  private setStatus(update: NodeStatusUpdate, machine: string): void {
+    this.status_.set(update.node, update);
+    for (const m of this.machines) if (m !== machine) this.toPart(m, { t: 'status', update });
+  }
+
+  /** A lost machine's part is over: its nodes' last statuses are its result. */
+  private endLost(machine: string): void {
+    const nodes: NodeOutcome[] = this.dataflow.nodes
+      .filter((spec) => this.placement.get(spec.id) === machine)
+      .map((spec) => {
+        const s = this.status_.get(spec.id);
+        return { id: spec.id, status: s?.status ?? 'failed', ...(s?.detail ? { detail: s.detail } : {}), stderrTail: s?.stderrTail ?? [], restarts: s?.restarts ?? 0 };
+      });
     this.results.set(machine, { id: this.id, status: 'failed', nodes });
     this.maybeStart(); // the start barrier no longer waits for it
     this.maybeDone();
@@ -297,6 +475,7 @@ export class ClusterRun {
 
   private toPart(machine: string, message: PartMessage): void {
     if (this.results.has(machine) && message.t !== 'kill') return; // that part has ended
+    if (this.lost.has(machine)) return; // its part is gone (a replacement gets the statuses it needs)
     if (machine === this.context.localMachine) {
       const local = this.local;
       if (local) setImmediate(() => local.receive(message));

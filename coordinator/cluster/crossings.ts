@@ -4,7 +4,7 @@
  * nodes receive (it imports them). Pure functions of the dataflow and its placement.
  */
 import { outputTopic } from '../../protocol/config';
-import type { ResolvedDataflow } from '../dataflow';
+import type { ResolvedDataflow, ResolvedInput } from '../dataflow';
 import type { Placement } from '../placement';
 
 export interface Export {
@@ -15,6 +15,17 @@ export interface Export {
   readonly machines: ReadonlySet<string>;
 }
 
+/**
+ * Whether an input is fed by another node's data socket: not by a routed output
+ * (send_stdout_as, send_logs_as), whose lines the daemons relay (logrouting.ts).
+ */
+function fromData(dataflow: ResolvedDataflow, input: ResolvedInput): input is ResolvedInput & { readonly source: { readonly kind: 'node' } } {
+  const source = input.source;
+  if (source.kind !== 'node') return false;
+  const logging = dataflow.nodes.find((n) => n.id === source.node)?.logging;
+  return source.output !== logging?.sendStdoutAs && source.output !== logging?.sendLogsAs;
+}
+
 /** Topics of `machine`'s outputs that nodes elsewhere receive. */
 export function exportsOf(dataflow: ResolvedDataflow, placement: Placement, machine: string): Map<string, Export> {
   const topics = new Map<string, { sender: string; receivers: number; machines: Set<string> }>();
@@ -23,7 +34,7 @@ export function exportsOf(dataflow: ResolvedDataflow, placement: Placement, mach
     if (there === machine) continue;
     const seen = new Set<string>();
     for (const input of receiver.inputs) {
-      if (input.source.kind !== 'node' || placement.get(input.source.node) !== machine) continue;
+      if (!fromData(dataflow, input) || placement.get(input.source.node) !== machine) continue;
       const topic = outputTopic(input.source.node, input.source.output);
       if (seen.has(topic)) continue;
       seen.add(topic);
@@ -42,7 +53,7 @@ export function importsOf(dataflow: ResolvedDataflow, placement: Placement, mach
   for (const receiver of dataflow.nodes) {
     if (placement.get(receiver.id) !== machine) continue;
     for (const input of receiver.inputs) {
-      if (input.source.kind !== 'node') continue;
+      if (!fromData(dataflow, input)) continue;
       const from = placement.get(input.source.node)!;
       if (from === machine) continue;
       const topics = byMachine.get(from) ?? new Set<string>();
@@ -56,5 +67,5 @@ export function importsOf(dataflow: ResolvedDataflow, placement: Placement, mach
 /** Whether a node has receivers on other machines (its payloads then go inline: a handle never leaves its machine). */
 export function sendsAcross(dataflow: ResolvedDataflow, placement: Placement, node: string): boolean {
   const machine = placement.get(node);
-  return dataflow.nodes.some((n) => placement.get(n.id) !== machine && n.inputs.some((i) => i.source.kind === 'node' && i.source.node === node));
+  return dataflow.nodes.some((n) => placement.get(n.id) !== machine && n.inputs.some((i) => fromData(dataflow, i) && i.source.node === node));
 }

@@ -43,6 +43,8 @@ export class ClusterHub {
   readonly keys: KeyPair;
   private readonly server: ClusterServer;
   private readonly runs = new Map<string, ClusterRun>();
+  /** Per lost machine, the dataflows it had a part of: its daemon, back, drops those parts or has them replaced. */
+  private readonly staleParts = new Map<string, Set<string>>();
   private readonly prepares = new Map<string, { resolve: (r: { exports?: ExportEndpoint; logDir?: string }) => void; reject: (e: Error) => void }>();
   private readonly logRequests = new Map<number, { resolve: (text: string) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
@@ -65,10 +67,20 @@ export class ClusterHub {
       log: this.log,
       onMessage: (machine, message) => this.onMessage(machine, message),
       onLost: (machine, why) => {
-        for (const run of this.runs.values()) run.lose(machine, why);
+        for (const run of this.runs.values()) {
+          if (!run.machines.includes(machine)) continue;
+          run.lose(machine, why);
+          this.staleParts.set(machine, (this.staleParts.get(machine) ?? new Set()).add(run.id));
+        }
         for (const [id, r] of this.observeRequests) if (r.machine === machine) (this.observeRequests.delete(id), r.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL })));
         for (const [id, w] of this.watches) if (w.machine === machine) (this.watches.delete(id), w.output([], 0, { code: null, error: `machine ${machine} was lost (${why})` }));
         for (const [key, p] of this.prepares) if (key.endsWith(`\0${machine}`)) p.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL }));
+      },
+      onRegistered: (machine) => {
+        const stale = this.staleParts.get(machine);
+        this.staleParts.delete(machine);
+        // the daemon may have kept its parts running (it was stopped, or cut off): each is replaced, or killed
+        for (const dataflow of stale ?? []) if (!this.runs.get(dataflow)?.rejoin(machine)) this.server.send(machine, { t: 'drop', dataflow });
       },
     });
   }
@@ -128,6 +140,8 @@ export class ClusterHub {
         }),
       sendLaunch: (machine, dataflow, exports) => this.server.send(machine, { t: 'launch', dataflow, exports }),
       sendPart: (machine, dataflow, message) => this.server.send(machine, { t: 'part', dataflow, message }),
+      sendDrop: (machine, dataflow) => this.server.send(machine, { t: 'drop', dataflow }),
+      log: this.log,
       requestLogs: (machine, dataflow, node) =>
         new Promise((resolve, reject) => {
           const request = this.nextRequest++;

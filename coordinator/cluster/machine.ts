@@ -40,6 +40,8 @@ export class MachineDaemon {
   private readonly runs = new Map<string, DataflowRun>();
   /** `dora topic echo|hz` of outputs of this machine, for CLIs at the coordinator (watch.ts). */
   private readonly watches = new Map<number, Watch>();
+  /** Stale parts that were dropped: what they still say is not sent. */
+  private readonly muted = new WeakSet<DataflowRun>();
   private readonly queue: Buffer[] = [];
   private sending = false;
   private heartbeat?: NodeJS.Timeout;
@@ -171,6 +173,9 @@ export class MachineDaemon {
       case 'part':
         this.runs.get(message.dataflow)?.receive(message.message);
         break;
+      case 'drop':
+        await this.drop(message.dataflow);
+        break;
       case 'logs': {
         const run = this.runs.get(message.dataflow);
         this.send(run ? { t: 'logs', dataflow: message.dataflow, request: message.request, text: run.readLogs(message.node) } : { t: 'logs', dataflow: message.dataflow, request: message.request, error: `machine ${this.options.machine} has no part of dataflow ${message.dataflow}` });
@@ -215,11 +220,29 @@ export class MachineDaemon {
     this.watches.set(message.watch, watch);
   }
 
+  /**
+   * The coordinator declared this machine lost (it was stopped, or cut off, for longer than
+   * the heartbeats allow): whatever part of the dataflow still runs here is stale. Its nodes
+   * are killed, and it reports nothing more (a replacement part may take its place).
+   */
+  private async drop(dataflow: string): Promise<void> {
+    const run = this.runs.get(dataflow);
+    if (!run) return;
+    this.runs.delete(dataflow);
+    this.muted.add(run);
+    if (run.status === 'running' || run.status === 'stopping') this.options.log(`dataflow ${dataflow}: this machine was declared lost; killing its stale part here`);
+    await run.killNodes();
+  }
+
   private async prepare(spec: PartSpec): Promise<void> {
-    const send = (m: DaemonMessage) => this.send(m);
+    if (spec.rejoin) await this.drop(spec.dataflow);
+    let run: DataflowRun | undefined;
+    const send = (m: DaemonMessage) => {
+      if (!run || !this.muted.has(run)) this.send(m);
+    };
     try {
       const dataflow = parseDescriptor(spec.yaml, spec.file, spec.workingDir, { checkPaths: false });
-      const { run, exports } = await DataflowRun.prepare(dataflow, {
+      const prepared = await DataflowRun.prepare(dataflow, {
         name: spec.name,
         outDir: this.options.outDir,
         onLine: (line) => send({ t: 'part', dataflow: spec.dataflow, message: { t: 'line', line } }),
@@ -232,10 +255,14 @@ export class MachineDaemon {
           peerKeys: spec.peerKeys,
           dataAddress: this.dataAddress,
           send: (message) => send({ t: 'part', dataflow: spec.dataflow, message }),
+          ...(spec.rejoin ? { rejoin: spec.rejoin } : {}),
         },
       });
+      run = prepared.run;
+      const exports = prepared.exports;
       this.runs.set(spec.dataflow, run);
-      void run.finished.then(() => setTimeout(() => this.runs.delete(spec.dataflow), 60_000).unref());
+      const current = run;
+      void run.finished.then(() => setTimeout(() => this.runs.get(spec.dataflow) === current && this.runs.delete(spec.dataflow), 60_000).unref());
       send({ t: 'prepared', dataflow: spec.dataflow, ...(exports ? { exports } : {}), logDir: run.logDir });
     } catch (err) {
       send({ t: 'prepared', dataflow: spec.dataflow, error: `machine ${this.options.machine}: ${(err as Error).message}` });

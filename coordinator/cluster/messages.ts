@@ -25,6 +25,9 @@ export interface NodeStatusUpdate {
   readonly killed?: boolean;
   /** Its machine was lost: it never said goodbye to anyone (its senders are told it exited). */
   readonly lost?: boolean;
+  /** Restarts in its current restart window, and that window's age (the coordinator's respawn budget after a machine loss). */
+  readonly windowRestarts?: number;
+  readonly windowAgeMs?: number;
 }
 
 /** Where a part's exported outputs can be subscribed to, and with which server key. */
@@ -53,6 +56,10 @@ export type PartMessage =
   | { readonly t: 'line'; readonly line: LogLine }
   /** Part → coordinator: all its nodes have ended. */
   | { readonly t: 'finished'; readonly result: RunResult }
+  /** To the part running `receiver`: lines of a node elsewhere for its routed input (send_stdout_as, send_logs_as, dora/logs), in order; `end`: the input's route ends after them. */
+  | { readonly t: 'routed'; readonly receiver: string; readonly input: string; readonly texts: readonly string[]; readonly end?: boolean }
+  /** Coordinator → parts: a lost machine's replacement part serves its outputs at a new endpoint (subscribe there instead). */
+  | { readonly t: 'relink'; readonly exports: ExportEndpoint }
   /** Coordinator → the part running `node`: `dora node stop|restart`. */
   | { readonly t: 'node'; readonly action: 'stop' | 'restart'; readonly node: string; readonly graceMs?: number };
 
@@ -91,6 +98,20 @@ export interface PartSpec {
   /** Public keys (z85) of the daemons of this dataflow: the only clients its export socket accepts. */
   readonly peerKeys: readonly string[];
   readonly exitWhenNodesFinish?: boolean;
+  /** A replacement part, for a machine that was lost and came back (clusterrun.ts): what it starts from. */
+  readonly rejoin?: RejoinSpec;
+}
+
+/**
+ * A replacement part: the dataflow runs on, so the part starts with every node's last
+ * known status (its own nodes that had ended stay ended), respawns `respawn` as restarts
+ * (their receivers get NODE_RESTARTED), and is granted its start as soon as it is ready.
+ * A stale part of the same dataflow still on that daemon is killed first.
+ */
+export interface RejoinSpec {
+  readonly statuses: readonly NodeStatusUpdate[];
+  /** Nodes of this machine to start again, with their restart counts so far (this start included). */
+  readonly respawn: Readonly<Record<string, { readonly restarts: number; readonly windowRestarts: number }>>;
 }
 
 /** Coordinator → daemon. */
@@ -113,6 +134,8 @@ export type CoordinatorMessage =
   | { readonly t: 'watch'; readonly watch: number; readonly dataflow: string; readonly tool: WatchTool; readonly topic: string; readonly args: readonly string[] }
   /** Ends a watch (its CLI went away or was done). */
   | { readonly t: 'unwatch'; readonly watch: number }
+  /** This machine was declared lost: its part of the dataflow, if it still runs, is killed and forgotten (nothing more is reported). */
+  | { readonly t: 'drop'; readonly dataflow: string }
   /** The coordinator is going away (`dora down`): stop everything. */
   | { readonly t: 'shutdown' };
 

@@ -31,6 +31,8 @@ export interface ClusterHandlers {
   readonly onMessage: (machine: string, message: DaemonMessage) => void;
   /** A daemon stopped answering (or registered again as a new process: its old runs are gone). */
   readonly onLost: (machine: string, why: string) => void;
+  /** A daemon registered (the first time, or again after it was lost: its stale parts are replaced or dropped). */
+  readonly onRegistered?: (machine: string) => void;
   /** Machine ids taken by the coordinator itself (its local daemon). */
   readonly reserved: readonly string[];
   readonly log: (line: string) => void;
@@ -160,6 +162,7 @@ export class ClusterServer {
     this.daemons.set(message.machine, daemon);
     this.handlers.log(`daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''})`);
     this.enqueue([identity, encode({ t: 'registered', machine: message.machine })]);
+    this.handlers.onRegistered?.(message.machine);
   }
 
   private checkHeartbeats(): void {

@@ -126,7 +126,7 @@ export class TestCluster {
     const file = path.join(this.dir, `${name}.key`);
     const { publicKey } = loadOrCreateKeyPair(file);
     if (authorise) {
-      const r = await this.dora(['cluster', 'authorize', publicKey, '--comment', name]);
+      const r = await this.dora(['cluster', 'authorize', '--comment', name, '--', publicKey]); // a z85 key may begin with '-'
       if (r.code !== 0) throw new Error(r.stderr);
     }
     return { file, publicKey };
