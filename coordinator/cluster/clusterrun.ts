@@ -6,6 +6,12 @@
  * node status, restart acknowledgements, the start barrier (every part ready, then start
  * for all), stop, and the end of each part. A lost machine's nodes are reported failed,
  * naming the machine, to the parts that remain.
+ *
+ * A coordinator that restarts under running daemons rebuilds each of their dataflows
+ * from the reports they register with (adopt, then absorb for each machine's): what it
+ * relays to a machine that has not reported yet waits for it; a machine that does not
+ * rejoin within REJOIN_MS, or rejoins without its part, is lost; the part the coordinator
+ * ran itself ended with its process, so its nodes are lost with its machine.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResolvedDataflow } from '../dataflow';
@@ -14,10 +20,13 @@ import { DoraError, ErrorCode } from '../errors';
 import { mergeLogs, type LogLine } from '../logs';
 import type { Placement } from '../placement';
 import type { KeyPair } from './keys';
-import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartSpec } from './messages';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartReport, PartSpec } from './messages';
+import { LOST_AFTER_MS } from './server';
 
 /** How long a daemon has to bind its part's sockets. */
 const PREPARE_TIMEOUT_MS = 15_000;
+/** After a coordinator's restart, how long a machine of a dataflow it rebuilt has to report its part. */
+export const REJOIN_MS = 5 * LOST_AFTER_MS;
 
 /** What a cluster run needs of the coordinator: its local daemon's identity and the connected daemons. */
 export interface ClusterContext {
@@ -35,8 +44,8 @@ export interface ClusterContext {
 }
 
 export class ClusterRun {
-  readonly id = randomUUID();
-  readonly startedAt = new Date();
+  readonly id: string;
+  readonly startedAt: Date;
   readonly finished: Promise<RunResult>;
   readonly machines: readonly string[];
   /** Where each machine serves its outputs to the others. */
@@ -51,6 +60,13 @@ export class ClusterRun {
   private started = false;
   private done?: RunResult;
   private finish!: (result: RunResult) => void;
+  /** What every part was created with (a report must agree with it). */
+  private spec?: PartSpec;
+  /** Rebuilt after a restart: the machines whose report has not come yet, and what waits for them. */
+  private readonly awaiting = new Map<string, PartMessage[]>();
+  private rejoinTimer?: NodeJS.Timeout;
+  /** Rebuilt: parts that reported ready but not started (started once any part says it was). */
+  private readonly unstarted = new Set<string>();
 
   private constructor(
     readonly dataflow: ResolvedDataflow,
@@ -59,7 +75,10 @@ export class ClusterRun {
     private readonly yaml: string,
     private readonly context: ClusterContext,
     private readonly onLine: (line: LogLine) => void,
+    rebuilt?: { id: string; startedAt: Date },
   ) {
+    this.id = rebuilt?.id ?? randomUUID();
+    this.startedAt = rebuilt?.startedAt ?? new Date();
     this.machines = [...new Set(placement.values())].sort();
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
@@ -69,6 +88,80 @@ export class ClusterRun {
     const run = new ClusterRun(dataflow, options.name, placement, yaml, context, options.onLine);
     await run.launch();
     return run;
+  }
+
+  /**
+   * A dataflow a restarted coordinator learns of from the first report of one of its parts
+   * (`dataflow` parsed from the report's descriptor): its machines are awaited, its own
+   * machine's nodes are lost (they ended with the coordinator's process).
+   */
+  static adopt(dataflow: ResolvedDataflow, report: PartReport, context: ClusterContext, onLine: (line: LogLine) => void): ClusterRun {
+    const spec = report.spec;
+    const run = new ClusterRun(dataflow, spec.name, new Map(Object.entries(spec.placement)), spec.yaml, context, onLine, { id: spec.dataflow, startedAt: new Date(report.startedAt) });
+    run.spec = spec;
+    for (const m of run.machines) if (m !== context.localMachine) run.awaiting.set(m, []);
+    run.rejoinTimer = setTimeout(() => {
+      for (const m of [...run.awaiting.keys()]) run.lose(m, `its daemon did not report its part within ${REJOIN_MS / 1000} s of the coordinator's restart`);
+    }, REJOIN_MS);
+    run.rejoinTimer.unref();
+    if (run.machines.includes(context.localMachine)) run.lose(context.localMachine, "its nodes ran in the coordinator's process, which ended (the coordinator restarted)");
+    return run;
+  }
+
+  /**
+   * Why a machine's report cannot be merged into this run: it must describe the same
+   * dataflow (descriptor, placement, keys) and run some of its nodes.
+   */
+  disagreement(machine: string, spec: PartSpec): string | undefined {
+    if (!this.machines.includes(machine) || machine === this.context.localMachine) return `no node of dataflow ${this.id} is placed on machine ${machine}`;
+    const mine = this.spec;
+    if (!mine) return undefined;
+    for (const [node, m] of Object.entries(mine.placement)) {
+      if (spec.placement?.[node] !== m) return `its placement puts node "${node}" on ${JSON.stringify(spec.placement?.[node] ?? null)}, the dataflow's on ${m}`;
+    }
+    if (Object.keys(spec.placement ?? {}).length !== Object.keys(mine.placement).length) return 'its placement names other nodes than the dataflow';
+    if (spec.yaml !== mine.yaml || spec.file !== mine.file || spec.workingDir !== mine.workingDir) return 'its descriptor is not the dataflow\'s';
+    if ((spec.name ?? null) !== (mine.name ?? null)) return `its name ${JSON.stringify(spec.name ?? null)} is not the dataflow's ${JSON.stringify(mine.name ?? null)}`;
+    if (JSON.stringify(spec.peerKeys) !== JSON.stringify(mine.peerKeys)) return "its machines' keys are not the dataflow's";
+    return undefined;
+  }
+
+  /** Why `machine` was declared lost from this run, if it was (a report of it then comes too late: its nodes count as failed). */
+  lostReason(machine: string): string | undefined {
+    return this.lost.get(machine);
+  }
+
+  get ended(): boolean {
+    return this.done !== undefined;
+  }
+
+  /** Rebuilt after a restart, and `machine` has not reported its part yet. */
+  awaits(machine: string): boolean {
+    return this.awaiting.has(machine);
+  }
+
+  /** Merges a machine's report (checked with disagreement()): its nodes' status, the barrier, its end; then sends what waited for it. */
+  absorb(machine: string, report: PartReport): void {
+    for (const update of report.nodes ?? []) if (this.placement.get(update.node) === machine) this.status_.set(update.node, update);
+    if (typeof report.logDir === 'string') this.logDirs.set(machine, report.logDir);
+    if (report.exports && !this.exports.some((e) => e.machine === machine)) this.exports = [...this.exports, report.exports];
+    const waiting = this.awaiting.get(machine) ?? [];
+    this.awaiting.delete(machine);
+    if (this.awaiting.size === 0) clearTimeout(this.rejoinTimer);
+    if (report.result) this.results.set(machine, report.result);
+    if (report.ready) this.ready.add(machine);
+    if (report.ready && !report.started) this.unstarted.add(machine);
+    if (report.started) this.started = true;
+    for (const message of waiting) this.toPart(machine, message);
+    if (this.started) {
+      // the start these parts waited for went down with the previous coordinator
+      for (const m of this.unstarted) this.toPart(m, { t: 'start' });
+      this.unstarted.clear();
+    }
+    if (report.stopping && !this.stopping) void this.stop();
+    else if (this.stopping && !report.stopping) this.toPart(machine, { t: 'stop' });
+    this.maybeStart();
+    this.maybeDone();
   }
 
   private async launch(): Promise<void> {
@@ -82,6 +175,7 @@ export class ClusterRun {
       placement: Object.fromEntries(this.placement),
       peerKeys,
     };
+    this.spec = spec;
     const prepared = await Promise.allSettled(
       this.machines.map(async (machine) => {
         if (machine !== this.context.localMachine) {
@@ -231,6 +325,8 @@ export class ClusterRun {
   lose(machine: string, why: string): void {
     if (!this.machines.includes(machine) || this.results.has(machine) || this.done) return;
     this.lost.set(machine, why);
+    this.awaiting.delete(machine);
+    if (this.awaiting.size === 0) clearTimeout(this.rejoinTimer);
     const nodes: NodeOutcome[] = [];
     for (const spec of this.dataflow.nodes) {
       if (this.placement.get(spec.id) !== machine) continue;
@@ -277,6 +373,8 @@ export class ClusterRun {
 
   private toPart(machine: string, message: PartMessage): void {
     if (this.results.has(machine) && message.t !== 'kill') return; // that part has ended
+    const waiting = this.awaiting.get(machine);
+    if (waiting) return void waiting.push(message); // after a restart, until its daemon reports
     if (machine === this.context.localMachine) {
       const local = this.local;
       if (local) setImmediate(() => local.receive(message));

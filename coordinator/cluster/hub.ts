@@ -2,15 +2,24 @@
  * The coordinator's cluster: the daemons connected to it (server.ts), the dataflows spread
  * over them (clusterrun.ts), and the routing between the two: messages of a daemon go to
  * the run they belong to, requests that expect an answer (prepare, logs) wait for it.
+ *
+ * A daemon registering reports the parts it runs: a coordinator that restarted rebuilds
+ * their dataflows from these reports (takeOver), so they can be listed, read and stopped
+ * again. A report is taken over only if it is sane: the machine runs some of the dataflow's
+ * nodes, its key is the one the dataflow's parts trust for that machine, and it agrees with
+ * what the other parts (or this coordinator) say of the dataflow; the first report of a
+ * dataflow defines it. A part of a dataflow that has ended, or from which its machine was
+ * declared lost, is stopped: its nodes count as failed (or were replaced) already.
  */
 import * as os from 'node:os';
 import type { ResolvedDataflow } from '../dataflow';
+import { parseDescriptor } from '../descriptor';
 import type { LogLine } from '../logs';
 import { DoraError, ErrorCode } from '../errors';
 import { place, type MachineInfo, type Placement } from '../placement';
 import { ClusterRun, type ClusterContext } from './clusterrun';
 import { coordinatorKeys, type KeyPair } from './keys';
-import type { DaemonMessage, ExportEndpoint, PartSpec } from './messages';
+import type { DaemonMessage, ExportEndpoint, PartReport, PartSpec } from './messages';
 import { ClusterServer, type ConnectedDaemon } from './server';
 
 /** The coordinator's own machine id when not given (`deploy.machine: local` places a node there). */
@@ -35,6 +44,8 @@ export interface HubOptions {
   readonly dataAddress?: string;
   readonly outDir?: string;
   readonly log?: (line: string) => void;
+  /** A dataflow rebuilt from daemons' reports after a restart: where its log lines go. */
+  readonly onAdopted?: (run: ClusterRun) => (line: LogLine) => void;
 }
 
 export class ClusterHub {
@@ -57,6 +68,7 @@ export class ClusterHub {
       reserved: [this.localMachine],
       log: this.log,
       onMessage: (machine, message) => this.onMessage(machine, message),
+      onRegistered: (daemon, parts) => this.takeOver(daemon, parts),
       onLost: (machine, why) => {
         for (const run of this.runs.values()) run.lose(machine, why);
         for (const [key, p] of this.prepares) if (key.endsWith(`\0${machine}`)) p.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL }));
@@ -132,6 +144,67 @@ export class ClusterHub {
           }, 10_000).unref();
         }),
     };
+  }
+
+  /** A daemon registered with the parts it runs: each is merged into its dataflow, rebuilt here if unknown; returns those refused. */
+  private takeOver(daemon: ConnectedDaemon, parts: readonly PartReport[]): { dataflow: string; why: string }[] {
+    const refused: { dataflow: string; why: string }[] = [];
+    const reported = new Set<string>();
+    for (const report of parts) {
+      const id = typeof report?.spec?.dataflow === 'string' ? report.spec.dataflow : '?';
+      reported.add(id);
+      const why = this.takeOverPart(daemon, report);
+      if (why === undefined) continue;
+      refused.push({ dataflow: id, why });
+      this.log(`machine ${daemon.machine}: its part of dataflow ${id} is not taken over: ${why}`);
+    }
+    for (const run of this.runs.values()) {
+      if (!reported.has(run.id) && run.awaits(daemon.machine)) run.lose(daemon.machine, 'its daemon registered again without its part of this dataflow (it had ended, or the daemon was restarted)');
+    }
+    return refused;
+  }
+
+  private takeOverPart(daemon: ConnectedDaemon, report: PartReport): string | undefined {
+    const machine = daemon.machine;
+    const spec = report?.spec;
+    if (!spec || typeof spec.dataflow !== 'string' || typeof spec.yaml !== 'string' || typeof spec.placement !== 'object' || spec.placement === null || !Array.isArray(report.nodes)) return 'its report is malformed';
+    const placed = Object.values(spec.placement);
+    if (!placed.includes(machine)) return `no node of it is placed on machine ${machine}`;
+    // the dataflow's parts trust one key per machine (sorted by machine id, as ClusterRun.launch lists them)
+    const machines = [...new Set(placed)].sort();
+    const trusted = Array.isArray(spec.peerKeys) ? spec.peerKeys[machines.indexOf(machine)] : undefined;
+    if (trusted !== daemon.publicKey) return `machine ${machine}'s key in it is not this daemon's`;
+    let run = this.runs.get(spec.dataflow);
+    if (run) {
+      const lost = run.lostReason(machine);
+      const ended = run.ended && !report.result;
+      if (lost !== undefined || ended) {
+        this.server.send(machine, { t: 'part', dataflow: spec.dataflow, message: { t: 'kill' } });
+        return lost !== undefined ? `machine ${machine} was lost from it (${lost}): its part there is stopped` : 'it has ended: its part there is stopped';
+      }
+      const why = run.disagreement(machine, spec);
+      if (why) return why;
+    } else {
+      let dataflow: ResolvedDataflow;
+      try {
+        dataflow = parseDescriptor(spec.yaml, spec.file, spec.workingDir, { checkPaths: false });
+      } catch (err) {
+        return `its descriptor does not parse here: ${(err as Error).message}`;
+      }
+      const ids = dataflow.nodes.map((n) => n.id).sort();
+      if (JSON.stringify(ids) !== JSON.stringify(Object.keys(spec.placement).sort())) return 'its placement does not name the nodes of its descriptor';
+      const early: LogLine[] = [];
+      let sink: ((line: LogLine) => void) | undefined;
+      const adopted = ClusterRun.adopt(dataflow, report, this.context(), (line) => (sink ? sink(line) : early.push(line)));
+      run = adopted;
+      this.runs.set(run.id, run);
+      this.log(`dataflow ${run.id}${run.name !== undefined ? ` (${run.name})` : ''} taken over from the report of machine ${machine}: machines ${run.machines.join(', ')}`);
+      sink = this.options.onAdopted?.(adopted) ?? (() => undefined);
+      for (const line of early.splice(0)) sink(line);
+      void run.finished.then(() => setTimeout(() => this.runs.delete(adopted.id), 60_000).unref());
+    }
+    run.absorb(machine, report);
+    return undefined;
   }
 
   private onMessage(machine: string, message: DaemonMessage): void {

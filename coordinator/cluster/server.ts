@@ -3,16 +3,22 @@
  * other machines register with (CURVE server; a ZAP policy admits only authorised keys),
  * their heartbeats, and the messages to and from them. A daemon silent for LOST_AFTER_MS
  * is lost; one that registers again (a restarted daemon, or the same after a network cut)
- * takes its machine id back.
+ * takes its machine id back. A registration carries the parts the daemon runs (a restarted
+ * coordinator takes them over: hub.ts). What a daemon sent before it registered (its
+ * messages still queued for a coordinator that has since restarted) is held, and handled
+ * once it has registered, after its report.
  */
 import * as zmq from 'zeromq';
-import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage } from './messages';
+import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type PartReport } from './messages';
 import { allowKeys, authorizedKeys, dropKeys, type KeyPair } from './keys';
 
 /** Heartbeats come every HEARTBEAT_MS; a daemon is lost after four missed ones. */
 export const HEARTBEAT_MS = 500;
 export const LOST_AFTER_MS = 4 * HEARTBEAT_MS;
 const ZAP_DOMAIN = 'dora-cluster';
+/** Messages held per connection that has not registered yet, and for how long. */
+const HELD_MAX = 1000;
+const HELD_FOR_MS = 10_000;
 
 export interface ConnectedDaemon {
   readonly machine: string;
@@ -31,6 +37,8 @@ export interface ClusterHandlers {
   readonly onMessage: (machine: string, message: DaemonMessage) => void;
   /** A daemon stopped answering (or registered again as a new process: its old runs are gone). */
   readonly onLost: (machine: string, why: string) => void;
+  /** A daemon registered, reporting the parts it runs; returns the reports not taken over, and why. */
+  readonly onRegistered: (daemon: ConnectedDaemon, parts: readonly PartReport[]) => { dataflow: string; why: string }[];
   /** Machine ids taken by the coordinator itself (its local daemon). */
   readonly reserved: readonly string[];
   readonly log: (line: string) => void;
@@ -39,6 +47,8 @@ export interface ClusterHandlers {
 export class ClusterServer {
   private readonly router = new zmq.Router();
   private readonly daemons = new Map<string, ConnectedDaemon>();
+  /** Per connection not registered (hex identity): what it sent, and since when. */
+  private readonly strangers = new Map<string, { since: number; messages: DaemonMessage[] }>();
   private readonly sendQueue: Buffer[][] = [];
   private sending = false;
   private timer?: NodeJS.Timeout;
@@ -117,8 +127,16 @@ export class ClusterServer {
           continue;
         }
         if (!daemon) {
-          // not registered (the coordinator restarted, or it was declared lost): ask it to register again
-          this.enqueue([identity, encode({ t: 'refused', message: 'not registered: register again' })]);
+          // not registered (the coordinator restarted, or it was declared lost): ask it to register
+          // again, once; what it sent meanwhile is handled after its registration
+          const key = identity.toString('hex');
+          let held = this.strangers.get(key);
+          if (!held) {
+            held = { since: performance.now(), messages: [] };
+            this.strangers.set(key, held);
+            this.enqueue([identity, encode({ t: 'refused', message: 'not registered: register again' })]);
+          }
+          if (message.t === 'part' && held.messages.length < HELD_MAX) held.messages.push(message);
           continue;
         }
         daemon.lastHeartbeat = performance.now();
@@ -158,12 +176,18 @@ export class ClusterServer {
     };
     const again = existing !== undefined;
     this.daemons.set(message.machine, daemon);
-    this.handlers.log(`daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''})`);
-    this.enqueue([identity, encode({ t: 'registered', machine: message.machine })]);
+    const parts = Array.isArray(message.parts) ? message.parts : [];
+    this.handlers.log(`daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''}${parts.length > 0 ? `, running parts of ${parts.length} dataflow(s)` : ''})`);
+    const refused = this.handlers.onRegistered(daemon, parts);
+    this.enqueue([identity, encode({ t: 'registered', machine: message.machine, ...(refused.length > 0 ? { refused } : {}) })]);
+    const held = this.strangers.get(identity.toString('hex'));
+    this.strangers.delete(identity.toString('hex'));
+    for (const m of held?.messages ?? []) this.handlers.onMessage(daemon.machine, m);
   }
 
   private checkHeartbeats(): void {
     const now = performance.now();
+    for (const [key, held] of this.strangers) if (now - held.since > HELD_FOR_MS) this.strangers.delete(key);
     for (const d of [...this.daemons.values()]) {
       if (now - d.lastHeartbeat <= LOST_AFTER_MS) continue;
       this.daemons.delete(d.machine);
