@@ -1,0 +1,136 @@
+/**
+ * The coordinator restarted while a dataflow runs over several machines (issue 13): the
+ * daemons keep their nodes running and the data flowing between them, register again with
+ * the coordinator that comes back (same state directory and ports), which rebuilds the
+ * dataflow from their reports: listed under its name, its remote logs read, stopped on
+ * every machine. Real processes; the sink's daemon in namespaces of its own as root.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NODES, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
+import { CAN_ISOLATE, TestCluster } from './support/machines';
+
+jest.setTimeout(90_000);
+
+const clusters: TestCluster[] = [];
+afterEach(async () => {
+  for (const c of clusters.splice(0)) await c.stop();
+});
+
+const node = (id: string, script: string, extra: string) => `  - id: ${id}\n    path: ${path.join(NODES, script)}\n${extra}`;
+
+interface Listed {
+  id: string;
+  name: string | null;
+  status: string;
+  nodes: { id: string; status: string; detail: string | null; machine?: string; pid: number | null }[];
+}
+
+test('the coordinator restarted while a dataflow runs: data keeps flowing (cam → gpu → cam), the daemons rejoin, the dataflow is listed, its remote logs read, and stopped everywhere', async () => {
+  const c = new TestCluster();
+  clusters.push(c);
+  await c.startCoordinator();
+  const gpu = await c.startDaemon('gpu'); // isolated when root: its own network and /dev/shm
+  expect(gpu.isolated).toBe(CAN_ISOLATE);
+  // beside the coordinator, serving its data on the address the isolated machine reaches this host at
+  const cam = await c.startDaemon('cam', { isolate: false, extra: ['--data-address', c.hostAddress] });
+  const record = path.join(c.dir, 'sink.jsonl');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('source', 'frame-source.ts', `    deploy: { machine: cam }\n    env: { COUNT: 100000, HZ: 50, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
+      node('relay', 'frame-relay.ts', `    deploy: { machine: gpu }\n    inputs:\n      frame: { source: source/frame, queue_size: 1000 }\n    outputs: [frame]\n`) +
+      node('sink', 'frame-sink.ts', `    deploy: { machine: cam }\n    env: { RECORD: ${record} }\n    inputs:\n      frame: { source: relay/frame, queue_size: 1000 }\n`) +
+      node('watch', 'sink.ts', `    inputs: { frame: source/frame }\n`), // on the coordinator's own machine
+  );
+  const started = await c.dora(['start', df.file, '--name', 'cross']);
+  expect(started.code).toBe(0);
+  const id = /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(started.stdout)![0];
+  const received = () => readRecord(record).filter((e) => e.type === 'PROGRESS').at(-1)?.received ?? 0;
+  await waitFor(() => received() >= 20, 30_000, 'frames from machine cam, through machine gpu, back on machine cam');
+  const list = async () => (JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).find((d) => d.id === id);
+  const before = (await list())!;
+  const watchPid = before.nodes.find((n) => n.id === 'watch')!.pid!;
+  expect(watchPid).toBeGreaterThan(0);
+  const parts = c.runFolders(); // one per machine: local, cam, gpu
+  expect(parts).toHaveLength(3);
+
+  // the coordinator dies without a word
+  const oldCoordinator = c.coordinator!;
+  oldCoordinator.child.kill('SIGKILL');
+  await oldCoordinator.done;
+  const atKill = received();
+  const killedAt = Date.now();
+  // its own machine's node does not outlive it (the node core's watchdog)
+  await waitFor(() => !fs.existsSync(`/proc/${watchPid}`), 5000, "the coordinator's own node to end with it");
+  // the other machines' nodes go on, and so does the data between them
+  await sleep(1500);
+  const duringOutage = received();
+  expect(duringOutage).toBeGreaterThan(atKill + 20); // 50 Hz: ~75 frames in 1.5 s
+
+  // the same coordinator comes back: same state directory (keys, authorised daemons), same ports
+  fs.rmSync(path.join(c.stateDir, `coordinator-${c.controlPort}.token`), { force: true }); // its token died with it
+  const restartAt = Date.now();
+  await c.startCoordinator();
+  let daemons: string[] = [];
+  while (!(daemons.includes('cam') && daemons.includes('gpu')) && Date.now() - restartAt < 10_000) {
+    daemons = (JSON.parse((await c.dora(['daemons', '--json'])).stdout) as { machine: string }[]).map((d) => d.machine);
+  }
+  const rejoinedMs = Date.now() - restartAt;
+  expect(daemons).toEqual(['local', 'cam', 'gpu']);
+  expect(rejoinedMs).toBeLessThan(5000);
+  for (const d of [cam, gpu]) await waitFor(() => d.output().includes('registered with the coordinator again'), 5000, `daemon ${d.machine} to say it rejoined`);
+
+  // the dataflow is the new coordinator's: by name, with every machine's nodes
+  const taken = (await list())!;
+  expect(taken).toMatchObject({ id, name: 'cross', status: 'running' });
+  expect(taken.nodes.map((n) => [n.id, n.machine, n.status])).toEqual([
+    ['source', 'cam', 'running'],
+    ['relay', 'gpu', 'running'],
+    ['sink', 'cam', 'running'],
+    ['watch', 'local', 'failed'],
+  ]);
+  expect(taken.nodes.find((n) => n.id === 'watch')!.detail).toMatch(/^lost with machine local \(its nodes ran in the coordinator's process, which ended/);
+  const stillFlowing = received();
+  await waitFor(() => received() > stillFlowing + 10, 5000, 'frames after the restart');
+  // logs stay on their machines: the new coordinator fetches them from there
+  const relayLog = await c.dora(['logs', 'cross', 'relay']);
+  expect(relayLog.code).toBe(0);
+  expect(relayLog.stdout).toMatch(/relay relay running \(pid \d+\)/);
+  const all = await c.dora(['logs', id]);
+  expect(all.stdout).toMatch(/\[relay\] relay relay running/);
+
+  // stopped by name: every machine's nodes end and report how
+  const stopped = await c.dora(['stop', 'cross']);
+  expect(stopped.code).toBe(0);
+  expect(stopped.stdout).toContain(`dataflow ${id}: failed`); // its `local` part was lost with the first coordinator
+  const after = (await list())!;
+  expect(after.status).toBe('failed');
+  // the source is stopped; the relay and sink may end first on their input closing (succeeded)
+  expect(after.nodes.map((n) => [n.id, n.status === 'succeeded' ? 'stopped' : n.status])).toEqual([
+    ['source', 'stopped'],
+    ['relay', 'stopped'],
+    ['sink', 'stopped'],
+    ['watch', 'failed'],
+  ]);
+  expect(after.nodes.find((n) => n.id === 'source')!.status).toBe('stopped');
+  const end = readRecord(record).find((e) => e.type === 'END')!;
+  // not one frame lost or reordered while the coordinator was away
+  expect(end).toMatchObject({ corrupt: 0, outOfOrder: 0, firstSeq: 0, lastSeq: end.received - 1 });
+  expect(end.received).toBeGreaterThan(duringOutage);
+
+  // nothing left on any machine: processes, run folders, shared memory here and in gpu's namespace
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  await waitFor(() => c.runFolders().length === 0, 5000, 'no run folder');
+  const ours = (names: string[]) => names.filter((n) => parts.some((p) => n.startsWith(`dora-ts-${p}-`)));
+  expect(ours(fs.readdirSync('/dev/shm'))).toEqual([]);
+  if (gpu.isolated) {
+    const listing = spawnSync('nsenter', ['-t', String(gpu.pid()), '-m', 'ls', '/dev/shm'], { encoding: 'utf8' });
+    expect(listing.status).toBe(0);
+    expect(ours(listing.stdout.split('\n').filter((l) => l.length > 0))).toEqual([]);
+  }
+  console.log(
+    `coordinator restart: ${atKill} frames before the kill, ${duringOutage - atKill} while it was down (1.5 s), daemons rejoined ${rejoinedMs} ms after the restart began, ` +
+      `${end.received} frames in all, none missing; ${cam.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}; killed ${restartAt - killedAt} ms before the restart`,
+  );
+});
