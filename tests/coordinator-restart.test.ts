@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { controlRequest } from '../coordinator/control';
 import { NODES, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
 import { CAN_ISOLATE, TestCluster } from './support/machines';
 
@@ -41,6 +42,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
       node('source', 'frame-source.ts', `    deploy: { machine: cam }\n    env: { COUNT: 100000, HZ: 50, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
       node('relay', 'frame-relay.ts', `    deploy: { machine: gpu }\n    inputs:\n      frame: { source: source/frame, queue_size: 1000 }\n    outputs: [frame]\n`) +
       node('sink', 'frame-sink.ts', `    deploy: { machine: cam }\n    env: { RECORD: ${record} }\n    inputs:\n      frame: { source: relay/frame, queue_size: 1000 }\n`) +
+      node('printer', 'printer.ts', `    deploy: { machine: gpu }\n    inputs: { tick: dora/timer/millis/100 }\n`) + // a line every 100 ms
       node('watch', 'sink.ts', `    inputs: { frame: source/frame }\n`), // on the coordinator's own machine
   );
   const started = await c.dora(['start', df.file, '--name', 'cross']);
@@ -52,6 +54,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const before = (await list())!;
   const watchPid = before.nodes.find((n) => n.id === 'watch')!.pid!;
   expect(watchPid).toBeGreaterThan(0);
+  await waitFor(() => fs.existsSync(path.join(df.dir, 'out', id, 'log_printer.txt')), 5000, 'the printer to print');
   const parts = c.runFolders(); // one per machine: local, cam, gpu
   expect(parts).toHaveLength(3);
 
@@ -61,6 +64,8 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   await oldCoordinator.done;
   const atKill = received();
   const killedAt = Date.now();
+  const printed = () => [...fs.readFileSync(path.join(df.dir, 'out', id, 'log_printer.txt'), 'utf8').matchAll(/received (\d+)/g)].map((m) => Number(m[1]));
+  const printedAtKill = Math.max(0, ...printed());
   // its own machine's node does not outlive it (the node core's watchdog)
   await waitFor(() => !fs.existsSync(`/proc/${watchPid}`), 5000, "the coordinator's own node to end with it");
   // the other machines' nodes go on, and so does the data between them
@@ -88,9 +93,17 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
     ['source', 'cam', 'running'],
     ['relay', 'gpu', 'running'],
     ['sink', 'cam', 'running'],
+    ['printer', 'gpu', 'running'],
     ['watch', 'local', 'failed'],
   ]);
   expect(taken.nodes.find((n) => n.id === 'watch')!.detail).toMatch(/^lost with machine local \(its nodes ran in the coordinator's process, which ended/);
+  // what the gpu part said while the coordinator was away (its printer's lines) was held, then delivered
+  const token = fs.readFileSync(path.join(c.stateDir, `coordinator-${c.controlPort}.token`), 'utf8').trim();
+  const followed = await controlRequest({ cmd: 'follow', dataflow: id, from: 0 }, { port: c.controlPort, token });
+  const lines = (followed.lines ?? []).flatMap((l) => /\[printer\] received (\d+)/.exec(l)?.[1] ?? []).map(Number);
+  expect(lines.length).toBeGreaterThan(10); // ~10 a second while it was down
+  expect(lines[0]).toBeLessThanOrEqual(printedAtKill + 1);
+  expect(lines).toEqual(lines.map((_, i) => lines[0] + i)); // none missing
   const stillFlowing = received();
   await waitFor(() => received() > stillFlowing + 10, 5000, 'frames after the restart');
   // logs stay on their machines: the new coordinator fetches them from there
@@ -111,6 +124,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
     ['source', 'stopped'],
     ['relay', 'stopped'],
     ['sink', 'stopped'],
+    ['printer', 'stopped'],
     ['watch', 'failed'],
   ]);
   expect(after.nodes.find((n) => n.id === 'source')!.status).toBe('stopped');
@@ -131,6 +145,6 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   }
   console.log(
     `coordinator restart: ${atKill} frames before the kill, ${duringOutage - atKill} while it was down (1.5 s), daemons rejoined ${rejoinedMs} ms after the restart began, ` +
-      `${end.received} frames in all, none missing; ${cam.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}; killed ${restartAt - killedAt} ms before the restart`,
+      `${end.received} frames in all, none missing; printer lines ${lines[0]}..${lines.at(-1)} followed (${printedAtKill} printed at the kill); ${[cam, gpu].map((d) => `${d.machine} ${d.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}`).join('; ')}; killed ${restartAt - killedAt} ms before the restart`,
   );
 });
