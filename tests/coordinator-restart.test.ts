@@ -8,6 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zmq from 'zeromq';
+import { loadOrCreateKeyPair } from '../coordinator/cluster/keys';
+import { CLUSTER_PROTOCOL_VERSION, decode, encode, type CoordinatorMessage, type PartReport, type PartSpec } from '../coordinator/cluster/messages';
 import { controlRequest } from '../coordinator/control';
 import { NODES, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
 import { CAN_ISOLATE, TestCluster } from './support/machines';
@@ -113,6 +116,26 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const all = await c.dora(['logs', id]);
   expect(all.stdout).toMatch(/\[relay\] relay relay running/);
 
+  // an authorised daemon cannot claim a part of it that is not its own
+  const keyOf = (name: string) => loadOrCreateKeyPair(path.join(c.dir, `${name}.key`)).publicKey;
+  const placement = { source: 'cam', relay: 'gpu', sink: 'cam', printer: 'gpu', watch: 'local' };
+  const coordinatorKey = fs.readFileSync(c.coordinatorKeyFile, 'utf8').trim();
+  const spec: PartSpec = { dataflow: id, name: 'cross', yaml: fs.readFileSync(df.file, 'utf8'), file: df.file, workingDir: df.dir, placement, peerKeys: [keyOf('cam'), keyOf('gpu'), coordinatorKey] };
+  const mallory = await c.daemonKey('mallory');
+  const claims = await registerWithReports(c, mallory.file, 'mallory', [
+    { ...spec, placement: { ...placement, sink: 'mallory' }, peerKeys: [keyOf('cam'), keyOf('gpu'), coordinatorKey, mallory.publicKey] }, // moves a node to itself
+    spec, // the dataflow as it is: nothing of it runs on mallory
+  ]);
+  expect(claims).toEqual({
+    t: 'registered',
+    machine: 'mallory',
+    refused: [
+      { dataflow: id, why: 'its placement puts node "sink" on "mallory", the dataflow\'s on cam' },
+      { dataflow: id, why: 'no node of it is placed on machine mallory' },
+    ],
+  });
+  expect((await list())!.nodes.map((n) => [n.id, n.machine, n.status])).toEqual(taken.nodes.map((n) => [n.id, n.machine, n.status]));
+
   // stopped by name: every machine's nodes end and report how
   const stopped = await c.dora(['stop', 'cross']);
   expect(stopped.code).toBe(0);
@@ -148,3 +171,23 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
       `${end.received} frames in all, none missing; printer lines ${lines[0]}..${lines.at(-1)} followed (${printedAtKill} printed at the kill); ${[cam, gpu].map((d) => `${d.machine} ${d.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}`).join('; ')}; killed ${restartAt - killedAt} ms before the restart`,
   );
 });
+
+/** Registers as `machine` with a raw DEALER (CURVE, an authorised key), reporting parts with these specs; resolves with the answer. */
+async function registerWithReports(c: TestCluster, keyFile: string, machine: string, specs: PartSpec[]): Promise<CoordinatorMessage | undefined> {
+  const keys = loadOrCreateKeyPair(keyFile);
+  const dealer = new zmq.Dealer();
+  dealer.linger = 0;
+  dealer.receiveTimeout = 5000;
+  dealer.curveServerKey = fs.readFileSync(c.coordinatorKeyFile, 'utf8').trim();
+  dealer.curvePublicKey = keys.publicKey;
+  dealer.curveSecretKey = keys.secretKey;
+  dealer.connect(`tcp://127.0.0.1:${c.clusterPort}`);
+  const parts: PartReport[] = specs.map((spec) => ({ spec, logDir: '/tmp', startedAt: new Date().toISOString(), nodes: [], ready: true, started: true, stopping: false }));
+  try {
+    await dealer.send(encode({ t: 'register', machine, labels: {}, version: CLUSTER_PROTOCOL_VERSION, pid: process.pid, dataAddress: '127.0.0.9', publicKey: keys.publicKey, parts }));
+    const [frame] = await dealer.receive();
+    return decode<CoordinatorMessage>(frame);
+  } finally {
+    dealer.close();
+  }
+}

@@ -113,9 +113,8 @@ export class ClusterRun {
    * dataflow (descriptor, placement, keys) and run some of its nodes.
    */
   disagreement(machine: string, spec: PartSpec): string | undefined {
-    if (!this.machines.includes(machine) || machine === this.context.localMachine) return `no node of dataflow ${this.id} is placed on machine ${machine}`;
     const mine = this.spec;
-    if (!mine) return undefined;
+    if (!mine) return 'the dataflow is still being created';
     for (const [node, m] of Object.entries(mine.placement)) {
       if (spec.placement?.[node] !== m) return `its placement puts node "${node}" on ${JSON.stringify(spec.placement?.[node] ?? null)}, the dataflow's on ${m}`;
     }
@@ -123,6 +122,7 @@ export class ClusterRun {
     if (spec.yaml !== mine.yaml || spec.file !== mine.file || spec.workingDir !== mine.workingDir) return 'its descriptor is not the dataflow\'s';
     if ((spec.name ?? null) !== (mine.name ?? null)) return `its name ${JSON.stringify(spec.name ?? null)} is not the dataflow's ${JSON.stringify(mine.name ?? null)}`;
     if (JSON.stringify(spec.peerKeys) !== JSON.stringify(mine.peerKeys)) return "its machines' keys are not the dataflow's";
+    if (!this.machines.includes(machine) || machine === this.context.localMachine) return `no node of dataflow ${this.id} is placed on machine ${machine}`;
     return undefined;
   }
 
