@@ -31,7 +31,7 @@ interface Listed {
   nodes: { id: string; status: string; detail: string | null; machine?: string; pid: number | null }[];
 }
 
-test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â†’ gpu â†’ cam), the daemons rejoin, the dataflow is listed, its remote logs read, and stopped everywhere', async () => {
+test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â†’ gpu â†’ cam), the daemons rejoin, the dataflow is listed, its remote logs read, dora stop and dora down end every machine's nodes', async () => {
   const c = new TestCluster();
   clusters.push(c);
   await c.startCoordinator();
@@ -51,6 +51,9 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const started = await c.dora(['start', df.file, '--name', 'cross']);
   expect(started.code).toBe(0);
   const id = /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(started.stdout)![0];
+  // a second dataflow, all on machine gpu: `dora down` stops it after the restart
+  const ticks = tempDataflow(`nodes:\n${node('ticker', 'printer.ts', `    deploy: { machine: gpu }\n    inputs: { tick: dora/timer/millis/200 }\n`)}`);
+  expect((await c.dora(['start', ticks.file, '--name', 'ticks'])).code).toBe(0);
   const received = () => readRecord(record).filter((e) => e.type === 'PROGRESS').at(-1)?.received ?? 0;
   await waitFor(() => received() >= 20, 30_000, 'frames from machine cam, through machine gpu, back on machine cam');
   const list = async () => (JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).find((d) => d.id === id);
@@ -58,8 +61,8 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const watchPid = before.nodes.find((n) => n.id === 'watch')!.pid!;
   expect(watchPid).toBeGreaterThan(0);
   await waitFor(() => fs.existsSync(path.join(df.dir, 'out', id, 'log_printer.txt')), 5000, 'the printer to print');
-  const parts = c.runFolders(); // one per machine: local, cam, gpu
-  expect(parts).toHaveLength(3);
+  const parts = c.runFolders(); // one per machine: local, cam, gpu; and gpu's of ticks
+  expect(parts).toHaveLength(4);
 
   // the coordinator dies without a word
   const oldCoordinator = c.coordinator!;
@@ -71,6 +74,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const printedAtKill = Math.max(0, ...printed());
   // its own machine's node does not outlive it (the node core's watchdog)
   await waitFor(() => !fs.existsSync(`/proc/${watchPid}`), 5000, "the coordinator's own node to end with it");
+  const watchGoneMs = Date.now() - killedAt;
   // the other machines' nodes go on, and so does the data between them
   await sleep(1500);
   const duringOutage = received();
@@ -116,6 +120,11 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const all = await c.dora(['logs', id]);
   expect(all.stdout).toMatch(/\[relay\] relay relay running/);
 
+  expect((JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).map((d) => [d.name, d.status])).toEqual([
+    ['cross', 'running'],
+    ['ticks', 'running'],
+  ]);
+
   // an authorised daemon cannot claim a part of it that is not its own
   const keyOf = (name: string) => loadOrCreateKeyPair(path.join(c.dir, `${name}.key`)).publicKey;
   const placement = { source: 'cam', relay: 'gpu', sink: 'cam', printer: 'gpu', watch: 'local' };
@@ -156,8 +165,13 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   expect(end).toMatchObject({ corrupt: 0, outOfOrder: 0, firstSeq: 0, lastSeq: end.received - 1 });
   expect(end.received).toBeGreaterThan(duringOutage);
 
-  // nothing left on any machine: processes, run folders, shared memory here and in gpu's namespace
   await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  expect(processesMentioning(ticks.dir).length).toBeGreaterThan(0);
+  // `dora down` stops what is left, on every machine
+  expect((await c.dora(['down'])).code).toBe(0);
+  await c.coordinator!.done;
+  // nothing left on any machine: processes, run folders, shared memory here and in gpu's namespace
+  await waitFor(() => processesMentioning(ticks.dir).length === 0, 10_000, 'no process of the second dataflow');
   await waitFor(() => c.runFolders().length === 0, 5000, 'no run folder');
   const ours = (names: string[]) => names.filter((n) => parts.some((p) => n.startsWith(`dora-ts-${p}-`)));
   expect(ours(fs.readdirSync('/dev/shm'))).toEqual([]);
@@ -167,7 +181,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
     expect(ours(listing.stdout.split('\n').filter((l) => l.length > 0))).toEqual([]);
   }
   console.log(
-    `coordinator restart: ${atKill} frames before the kill, ${duringOutage - atKill} while it was down (1.5 s), daemons rejoined ${rejoinedMs} ms after the restart began, ` +
+    `coordinator restart: its own node gone ${watchGoneMs} ms after the kill; ${atKill} frames before the kill, ${duringOutage - atKill} while it was down (1.5 s), daemons rejoined ${rejoinedMs} ms after the restart began, ` +
       `${end.received} frames in all, none missing; printer lines ${lines[0]}..${lines.at(-1)} followed (${printedAtKill} printed at the kill); ${[cam, gpu].map((d) => `${d.machine} ${d.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}`).join('; ')}; killed ${restartAt - killedAt} ms before the restart`,
   );
 });
