@@ -31,7 +31,7 @@ interface Listed {
   nodes: { id: string; status: string; detail: string | null; machine?: string; pid: number | null }[];
 }
 
-test('the coordinator restarted while a dataflow runs: data keeps flowing (cam → gpu → cam), the daemons rejoin, the dataflow is listed, its remote logs read, dora stop and dora down end every machine's nodes', async () => {
+test('the coordinator restarted while a dataflow runs: data keeps flowing (cam → gpu → cam), the daemons rejoin, the dataflow is listed, its remote logs read, dora stop and dora down end the nodes of every machine', async () => {
   const c = new TestCluster();
   clusters.push(c);
   await c.startCoordinator();
