@@ -46,7 +46,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
       node('relay', 'frame-relay.ts', `    deploy: { machine: gpu }\n    inputs:\n      frame: { source: source/frame, queue_size: 1000 }\n    outputs: [frame]\n`) +
       node('sink', 'frame-sink.ts', `    deploy: { machine: cam }\n    env: { RECORD: ${record} }\n    inputs:\n      frame: { source: relay/frame, queue_size: 1000 }\n`) +
       node('printer', 'printer.ts', `    deploy: { machine: gpu }\n    inputs: { tick: dora/timer/millis/100 }\n`) + // a line every 100 ms
-      node('watch', 'sink.ts', `    inputs: { frame: source/frame }\n`), // on the coordinator's own machine
+      node('watch', 'printer.ts', `    inputs: { frame: source/frame }\n`), // on the coordinator's own machine
   );
   const started = await c.dora(['start', df.file, '--name', 'cross']);
   expect(started.code).toBe(0);
@@ -119,6 +119,8 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   expect(relayLog.stdout).toMatch(/relay relay running \(pid \d+\)/);
   const all = await c.dora(['logs', id]);
   expect(all.stdout).toMatch(/\[relay\] relay relay running/);
+  // the log of the node that ended with the first coordinator is still on this machine
+  expect((await c.dora(['logs', 'cross', 'watch'])).stdout).toMatch(/^\S+ received 1\n/);
 
   expect((JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).map((d) => [d.name, d.status])).toEqual([
     ['cross', 'running'],

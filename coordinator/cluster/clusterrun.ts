@@ -14,10 +14,11 @@
  * ran itself ended with its process, so its nodes are lost with its machine.
  */
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import type { ResolvedDataflow } from '../dataflow';
 import { DataflowRun, DEFAULT_GRACE_MS, type NodeOutcome, type RunResult, type RunStatus } from '../daemon';
 import { DoraError, ErrorCode } from '../errors';
-import { mergeLogs, type LogLine } from '../logs';
+import { mergeLogs, readLogs as readLogFiles, type LogLine } from '../logs';
 import type { Placement } from '../placement';
 import type { KeyPair } from './keys';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartReport, PartSpec } from './messages';
@@ -104,6 +105,7 @@ export class ClusterRun {
       for (const m of [...run.awaiting.keys()]) run.lose(m, `its daemon did not report its part within ${REJOIN_MS / 1000} s of the coordinator's restart`);
     }, REJOIN_MS);
     run.rejoinTimer.unref();
+    if (run.machines.includes(context.localMachine)) run.logDirs.set(context.localMachine, path.join(context.outDir ?? path.join(dataflow.workingDir, 'out'), run.id));
     if (run.machines.includes(context.localMachine)) run.lose(context.localMachine, "its nodes ran in the coordinator's process, which ended (the coordinator restarted)");
     return run;
   }
@@ -276,7 +278,8 @@ export class ClusterRun {
   async readLogs(node?: string): Promise<string> {
     const one = (id: string) => {
       const machine = this.ownerOf(id);
-      if (machine === this.context.localMachine) return Promise.resolve(this.local?.readLogs(id) ?? '');
+      // (a rebuilt run's own part ended with the previous coordinator: its files are still here)
+      if (machine === this.context.localMachine) return Promise.resolve(this.local ? this.local.readLogs(id) : readLogFiles(this.logDirs.get(machine) ?? '', id));
       return this.lost.has(machine) ? Promise.resolve(`(machine ${machine} was lost: its log is on that machine)\n`) : this.context.requestLogs(machine, this.id, id);
     };
     if (node !== undefined) return one(node);
