@@ -207,3 +207,34 @@ async function registerWithReports(c: TestCluster, keyFile: string, machine: str
     dealer.close();
   }
 }
+
+test('a daemon declared lost that comes back is not taken back into its dataflow: its part there is stopped', async () => {
+  const c = new TestCluster();
+  clusters.push(c);
+  await c.startCoordinator();
+  const gpu = await c.startDaemon('gpu', { isolate: false });
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('camera', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
+      node('view', 'sink.ts', `    inputs: { frame: camera/frame }\n`),
+  );
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(started.stdout)![0];
+  await waitFor(() => processesMentioning(df.dir).length >= 2, 20_000, 'both nodes');
+  // the daemon stops answering (its nodes run on) until the coordinator declares its machine lost
+  process.kill(gpu.pid(), 'SIGSTOP');
+  try {
+    await waitFor(() => c.coordinator!.output().includes('machine gpu lost'), 10_000, 'machine gpu to be declared lost');
+  } finally {
+    process.kill(gpu.pid(), 'SIGCONT');
+  }
+  await waitFor(() => gpu.output().includes('registered with the coordinator again'), 10_000, 'the daemon to register again');
+  expect(gpu.output()).toMatch(new RegExp(`the coordinator did not take over dataflow ${id}: machine gpu was lost from it \\(its daemon has not been heard from for \\d+ ms\\): its part there is stopped`));
+  // its camera, counted failed with the machine, does not run on unseen
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, "the lost machine's node to be stopped");
+  const listed = (JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).find((d) => d.id === id)!;
+  expect(listed.status).toBe('failed');
+  expect(listed.nodes.find((n) => n.id === 'camera')!.detail).toMatch(/^lost with machine gpu/);
+  await waitFor(() => c.runFolders().length === 0, 5000, 'no run folder');
+});
