@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
-import { loadOrCreateKeyPair } from '../coordinator/cluster/keys';
+import { keyProof, loadOrCreateKeyPair, registrationContext } from '../coordinator/cluster/keys';
 import { CLUSTER_PROTOCOL_VERSION, decode, encode, type CoordinatorMessage, type PartReport, type PartSpec } from '../coordinator/cluster/messages';
 import { controlRequest } from '../coordinator/control';
 import { NODES, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
@@ -145,6 +145,9 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
       { dataflow: id, why: 'no node of it is placed on machine mallory' },
     ],
   });
+  // nor pose as another machine's daemon by stating that daemon's key
+  const posing = await registerWithReports(c, mallory.file, 'gpu2', [spec], keyOf('gpu'));
+  expect(posing).toEqual({ t: 'refused', message: `this daemon did not prove it holds the secret key of the public key it states (${keyOf('gpu')})` });
   expect((await list())!.nodes.map((n) => [n.id, n.machine, n.status])).toEqual(taken.nodes.map((n) => [n.id, n.machine, n.status]));
 
   // stopped by name: every machine's nodes end and report how
@@ -189,8 +192,10 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
 });
 
 /** Registers as `machine` with a raw DEALER (CURVE, an authorised key), reporting parts with these specs; resolves with the answer. */
-async function registerWithReports(c: TestCluster, keyFile: string, machine: string, specs: PartSpec[]): Promise<CoordinatorMessage | undefined> {
+async function registerWithReports(c: TestCluster, keyFile: string, machine: string, specs: PartSpec[], statedKey?: string): Promise<CoordinatorMessage | undefined> {
   const keys = loadOrCreateKeyPair(keyFile);
+  const publicKey = statedKey ?? keys.publicKey;
+  const proof = keyProof(keys, fs.readFileSync(c.coordinatorKeyFile, 'utf8').trim(), registrationContext(machine, publicKey));
   const dealer = new zmq.Dealer();
   dealer.linger = 0;
   dealer.receiveTimeout = 5000;
@@ -200,7 +205,7 @@ async function registerWithReports(c: TestCluster, keyFile: string, machine: str
   dealer.connect(`tcp://127.0.0.1:${c.clusterPort}`);
   const parts: PartReport[] = specs.map((spec) => ({ spec, logDir: '/tmp', startedAt: new Date().toISOString(), nodes: [], ready: true, started: true, stopping: false }));
   try {
-    await dealer.send(encode({ t: 'register', machine, labels: {}, version: CLUSTER_PROTOCOL_VERSION, pid: process.pid, dataAddress: '127.0.0.9', publicKey: keys.publicKey, parts }));
+    await dealer.send(encode({ t: 'register', machine, labels: {}, version: CLUSTER_PROTOCOL_VERSION, pid: process.pid, dataAddress: '127.0.0.9', publicKey, proof, parts }));
     const [frame] = await dealer.receive();
     return decode<CoordinatorMessage>(frame);
   } finally {

@@ -20,7 +20,7 @@ import { DataflowRun } from '../daemon';
 import { parseDescriptor } from '../descriptor';
 import { DoraError, ErrorCode } from '../errors';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type ExportEndpoint, type PartReport, type PartSpec } from './messages';
-import type { KeyPair } from './keys';
+import { keyProof, registrationContext, type KeyPair } from './keys';
 import { HEARTBEAT_MS, LOST_AFTER_MS } from './server';
 
 /** How long registration may take before the daemon gives up with a diagnosis. */
@@ -143,7 +143,9 @@ export class MachineDaemon {
   }
 
   private registration(): DaemonMessage {
+    const { keys, coordinatorKey } = this.options;
     return {
+      ...(keys && coordinatorKey ? { proof: keyProof(keys, coordinatorKey, registrationContext(this.options.machine, keys.publicKey)) } : {}),
       t: 'register',
       machine: this.options.machine,
       labels: this.options.labels,

@@ -80,7 +80,7 @@ export interface PartReport {
 
 /** Daemon → coordinator. */
 export type DaemonMessage =
-  | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string; readonly parts?: readonly PartReport[] }
+  | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string; readonly parts?: readonly PartReport[]; readonly proof?: string }
   | { readonly t: 'heartbeat'; readonly nodes: number }
   /** A part has bound its export socket (or has none): the coordinator launches the parts once all have. */
   | { readonly t: 'prepared'; readonly dataflow: string; readonly exports?: ExportEndpoint; readonly logDir?: string; readonly error?: string }

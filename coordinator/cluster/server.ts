@@ -10,7 +10,8 @@
  */
 import * as zmq from 'zeromq';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type PartReport } from './messages';
-import { allowKeys, authorizedKeys, dropKeys, type KeyPair } from './keys';
+import * as crypto from 'node:crypto';
+import { allowKeys, authorizedKeys, dropKeys, isKey, keyProof, registrationContext, type KeyPair } from './keys';
 
 /** Heartbeats come every HEARTBEAT_MS; a daemon is lost after four missed ones. */
 export const HEARTBEAT_MS = 500;
@@ -52,6 +53,8 @@ export class ClusterServer {
   private readonly sendQueue: Buffer[][] = [];
   private sending = false;
   private timer?: NodeJS.Timeout;
+  /** This coordinator's keys (undefined with --insecure): registrations must prove the key they state. */
+  private keys?: KeyPair;
   endpoint = '';
 
   constructor(private readonly handlers: ClusterHandlers) {}
@@ -60,6 +63,7 @@ export class ClusterServer {
   async bind(address: string, port: number, keys: KeyPair | undefined): Promise<void> {
     this.router.linger = 0;
     this.router.maxMessageSize = 64 << 20;
+    this.keys = keys;
     if (keys) {
       // authorised keys are read at each connection: `dora cluster authorize` needs no restart
       await allowKeys(ZAP_DOMAIN, (key) => key === keys.publicKey || authorizedKeys().has(key));
@@ -153,6 +157,7 @@ export class ClusterServer {
     if (message.version !== CLUSTER_PROTOCOL_VERSION) return refuse(`cluster protocol version ${message.version} is not this coordinator's (${CLUSTER_PROTOCOL_VERSION}): use matching dora-ts versions`);
     if (typeof message.machine !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(message.machine)) return refuse(`machine id ${JSON.stringify(message.machine)} may contain only letters, digits, '_', '-' and '.'`);
     if (this.handlers.reserved.includes(message.machine)) return refuse(`machine id "${message.machine}" is the coordinator's own machine: choose another --machine-id`);
+    if (this.keys && !this.proven(message)) return refuse(`this daemon did not prove it holds the secret key of the public key it states (${String(message.publicKey)})`);
     const existing = this.daemons.get(message.machine);
     if (existing && !existing.identity.equals(identity)) {
       if (existing.pid === message.pid && performance.now() - existing.lastHeartbeat < LOST_AFTER_MS) {
@@ -183,6 +188,14 @@ export class ClusterServer {
     const held = this.strangers.get(identity.toString('hex'));
     this.strangers.delete(identity.toString('hex'));
     for (const m of held?.messages ?? []) this.handlers.onMessage(daemon.machine, m);
+  }
+
+  /** The registration's proof matches the key it states (keys.ts keyProof): dataflows trust a machine's key, so it must be its own. */
+  private proven(message: Extract<DaemonMessage, { t: 'register' }>): boolean {
+    if (typeof message.publicKey !== 'string' || !isKey(message.publicKey) || typeof message.proof !== 'string') return false;
+    const expected = Buffer.from(keyProof(this.keys!, message.publicKey, registrationContext(message.machine, message.publicKey)));
+    const given = Buffer.from(message.proof);
+    return given.length === expected.length && crypto.timingSafeEqual(given, expected);
   }
 
   private checkHeartbeats(): void {
