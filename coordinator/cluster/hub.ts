@@ -5,7 +5,8 @@
  *
  * A daemon registering reports the parts it runs: a coordinator that restarted rebuilds
  * their dataflows from these reports (takeOver), so they can be listed, read and stopped
- * again. A report is taken over only if it is sane: the machine runs some of the dataflow's
+ * again (a dataflow is rebuilt only if some part of it still runs; the reports of its
+ * ended parts are merged into it). A report is taken over only if it is sane: the machine runs some of the dataflow's
  * nodes, its key is the one the dataflow's parts trust for that machine, and it agrees with
  * what the other parts (or this coordinator) say of the dataflow; the first report of a
  * dataflow defines it. A part of a dataflow that has ended, or from which its machine was
@@ -17,7 +18,7 @@ import { parseDescriptor } from '../descriptor';
 import type { LogLine } from '../logs';
 import { DoraError, ErrorCode } from '../errors';
 import { place, type MachineInfo, type Placement } from '../placement';
-import { ClusterRun, type ClusterContext } from './clusterrun';
+import { ClusterRun, REJOIN_MS, type ClusterContext } from './clusterrun';
 import { coordinatorKeys, type KeyPair } from './keys';
 import type { DaemonMessage, ExportEndpoint, PartReport, PartSpec } from './messages';
 import { ClusterServer, type ConnectedDaemon } from './server';
@@ -56,6 +57,8 @@ export class ClusterHub {
   private readonly prepares = new Map<string, { resolve: (r: { exports?: ExportEndpoint; logDir?: string }) => void; reject: (e: Error) => void }>();
   private readonly logRequests = new Map<number, { resolve: (text: string) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
+  /** After a restart: reports of parts that have ended, of dataflows no running part has reported yet (absorbed if one does). */
+  private readonly endedParts = new Map<string, Map<string, { daemon: ConnectedDaemon; report: PartReport }>>();
   private readonly dataAddress: string;
   private readonly log: (line: string) => void;
 
@@ -159,7 +162,7 @@ export class ClusterHub {
       this.log(`machine ${daemon.machine}: its part of dataflow ${id} is not taken over: ${why}`);
     }
     for (const run of this.runs.values()) {
-      if (!reported.has(run.id) && run.awaits(daemon.machine)) run.lose(daemon.machine, 'its daemon registered again without its part of this dataflow (it had ended, or the daemon was restarted)');
+      if (!reported.has(run.id) && run.awaits(daemon.machine) && !this.endedParts.get(run.id)?.has(daemon.machine)) run.lose(daemon.machine, 'its daemon registered again without its part of this dataflow (it had ended, or the daemon was restarted)');
     }
     return refused;
   }
@@ -175,6 +178,13 @@ export class ClusterHub {
     const trusted = Array.isArray(spec.peerKeys) ? spec.peerKeys[machines.indexOf(machine)] : undefined;
     if (trusted !== daemon.publicKey) return `machine ${machine}'s key in it is not this daemon's`;
     let run = this.runs.get(spec.dataflow);
+    if (!run && report.result) {
+      // an ended part: it matters only if another part of its dataflow still runs
+      const ended = this.endedParts.get(spec.dataflow) ?? new Map<string, { daemon: ConnectedDaemon; report: PartReport }>();
+      if (ended.size === 0) setTimeout(() => this.endedParts.delete(spec.dataflow), REJOIN_MS).unref();
+      this.endedParts.set(spec.dataflow, ended.set(machine, { daemon, report }));
+      return undefined;
+    }
     if (run) {
       const lost = run.lostReason(machine);
       const ended = run.ended && !report.result;
@@ -202,6 +212,14 @@ export class ClusterHub {
       sink = this.options.onAdopted?.(adopted) ?? (() => undefined);
       for (const line of early.splice(0)) sink(line);
       void run.finished.then(() => setTimeout(() => this.runs.delete(adopted.id), 60_000).unref());
+      run.absorb(machine, report);
+      // the parts of it that had ended and were reported before it
+      for (const [m, ended] of this.endedParts.get(run.id) ?? []) {
+        const why = this.takeOverPart(ended.daemon, ended.report);
+        if (why !== undefined) this.log(`machine ${m}: its part of dataflow ${run.id} is not taken over: ${why}`);
+      }
+      this.endedParts.delete(run.id);
+      return undefined;
     }
     run.absorb(machine, report);
     return undefined;

@@ -277,6 +277,8 @@ export class MachineDaemon {
       case 'shutdown':
         this.options.log('the coordinator is shutting down: stopping the dataflows here');
         await Promise.all([...this.runs.values()].map((p) => p.run.stop()));
+        // it heard every part end before it said so: none is reported to the next coordinator
+        for (const [id, p] of this.runs) if (p.run.partState().result) this.runs.delete(id);
         break;
     }
   }
