@@ -243,3 +243,43 @@ test('a daemon declared lost that comes back is not taken back into its dataflow
   expect(listed.nodes.find((n) => n.id === 'camera')!.detail).toMatch(/^lost with machine gpu/);
   await waitFor(() => c.runFolders().length === 0, 5000, 'no run folder');
 });
+
+test('a dataflow that ends while the coordinator is down is reported, with every machine\'s result, to the coordinator that comes back', async () => {
+  const c = new TestCluster();
+  clusters.push(c);
+  await c.startCoordinator();
+  const gpu = await c.startDaemon('gpu');
+  const cam = await c.startDaemon('cam', { isolate: false, extra: ['--data-address', c.hostAddress] });
+  const record = path.join(c.dir, 'sink.jsonl');
+  const count = 100;
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('source', 'frame-source.ts', `    deploy: { machine: cam }\n    env: { COUNT: ${count}, HZ: 50, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
+      node('sink', 'frame-sink.ts', `    deploy: { machine: gpu }\n    env: { RECORD: ${record} }\n    inputs:\n      frame: { source: source/frame, queue_size: ${count} }\n`),
+  );
+  const started = await c.dora(['start', df.file, '--name', 'brief']);
+  expect(started.code).toBe(0);
+  const id = /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(started.stdout)![0];
+  await waitFor(() => readRecord(record).some((e) => e.type === 'PROGRESS'), 30_000, 'frames on machine gpu');
+  c.coordinator!.child.kill('SIGKILL');
+  await c.coordinator!.done;
+  // the dataflow ends meanwhile: its end of stream crosses machines without the coordinator
+  await waitFor(() => readRecord(record).some((e) => e.type === 'END'), 10_000, 'the sink to finish');
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'both nodes to end');
+  expect(readRecord(record).find((e) => e.type === 'END')).toMatchObject({ received: count, outOfOrder: 0, corrupt: 0 });
+  fs.rmSync(path.join(c.stateDir, `coordinator-${c.controlPort}.token`), { force: true });
+  await c.startCoordinator();
+  for (const d of [cam, gpu]) await waitFor(() => d.output().includes('registered with the coordinator again'), 10_000, `daemon ${d.machine} to rejoin`);
+  // both machines reported their ended parts: the dataflow is known again, with its outcome
+  let listed: Listed | undefined;
+  for (let i = 0; i < 50 && (listed === undefined || listed.status === 'running'); i++) {
+    listed = (JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).find((d) => d.id === id);
+    if (listed === undefined || listed.status === 'running') await sleep(100);
+  }
+  expect(listed).toMatchObject({ id, name: 'brief', status: 'succeeded' });
+  expect(listed!.nodes.map((n) => [n.id, n.machine, n.status])).toEqual([
+    ['source', 'cam', 'succeeded'],
+    ['sink', 'gpu', 'succeeded'],
+  ]);
+  expect(c.runFolders()).toEqual([]);
+});

@@ -5,8 +5,8 @@
  *
  * A daemon registering reports the parts it runs: a coordinator that restarted rebuilds
  * their dataflows from these reports (takeOver), so they can be listed, read and stopped
- * again (a dataflow is rebuilt only if some part of it still runs; the reports of its
- * ended parts are merged into it). A report is taken over only if it is sane: the machine runs some of the dataflow's
+ * again (a dataflow is rebuilt if some part of it still runs, or ended unheard: while no
+ * coordinator was there; the reports of its other ended parts are merged into it). A report is taken over only if it is sane: the machine runs some of the dataflow's
  * nodes, its key is the one the dataflow's parts trust for that machine, and it agrees with
  * what the other parts (or this coordinator) say of the dataflow; the first report of a
  * dataflow defines it. A part of a dataflow that has ended, or from which its machine was
@@ -178,8 +178,8 @@ export class ClusterHub {
     const trusted = Array.isArray(spec.peerKeys) ? spec.peerKeys[machines.indexOf(machine)] : undefined;
     if (trusted !== daemon.publicKey) return `machine ${machine}'s key in it is not this daemon's`;
     let run = this.runs.get(spec.dataflow);
-    if (!run && report.result) {
-      // an ended part: it matters only if another part of its dataflow still runs
+    if (!run && report.result && report.endHeard) {
+      // an ended part whose end the previous coordinator heard: it matters only if another part of its dataflow still runs
       const ended = this.endedParts.get(spec.dataflow) ?? new Map<string, { daemon: ConnectedDaemon; report: PartReport }>();
       if (ended.size === 0) setTimeout(() => this.endedParts.delete(spec.dataflow), REJOIN_MS).unref();
       this.endedParts.set(spec.dataflow, ended.set(machine, { daemon, report }));

@@ -34,6 +34,8 @@ interface Part {
   readonly run: DataflowRun;
   readonly spec: PartSpec;
   readonly exports?: ExportEndpoint;
+  /** Its `finished` was sent to a coordinator that was there (not held). */
+  endHeard: boolean;
 }
 
 export interface MachineOptions {
@@ -166,9 +168,9 @@ export class MachineDaemon {
 
   /** What this daemon runs, for the coordinator it registers with. */
   private reports(): PartReport[] {
-    return [...this.runs.values()].map(({ run, spec, exports }) => {
+    return [...this.runs.values()].map(({ run, spec, exports, endHeard }) => {
       const { launched: _, ...state } = run.partState();
-      return { spec, ...(exports ? { exports } : {}), logDir: run.logDir, startedAt: run.startedAt.toISOString(), ...state };
+      return { spec, ...(exports ? { exports } : {}), logDir: run.logDir, startedAt: run.startedAt.toISOString(), ...state, endHeard };
     });
   }
 
@@ -189,8 +191,7 @@ export class MachineDaemon {
     if (this.online) return;
     this.online = true;
     const heldCount = this.held.length;
-    for (const m of this.held.splice(0)) this.queue.push(encode(m));
-    if (!this.sending) void this.pump();
+    for (const m of this.held.splice(0)) this.send(m);
     this.options.log(`registered with the coordinator again after ${Math.round(performance.now() - this.offlineSince)} ms: reported ${this.runs.size} part(s), sent ${heldCount} held message(s)${this.dropped > 0 ? `, ${this.dropped} dropped (more than ${HELD_MAX} held)` : ''}`);
     this.dropped = 0;
   }
@@ -213,6 +214,10 @@ export class MachineDaemon {
   private send(message: DaemonMessage): void {
     if (this.closed) return;
     if (this.registered && !this.online) return this.hold(message);
+    if (message.t === 'part' && message.message.t === 'finished') {
+      const part = this.runs.get(message.dataflow);
+      if (part) part.endHeard = true;
+    }
     this.queue.push(encode(message));
     if (!this.sending) void this.pump();
   }
@@ -302,7 +307,7 @@ export class MachineDaemon {
           send: (message) => send({ t: 'part', dataflow: spec.dataflow, message }),
         },
       });
-      this.runs.set(spec.dataflow, { run, spec, ...(exports ? { exports } : {}) });
+      this.runs.set(spec.dataflow, { run, spec, ...(exports ? { exports } : {}), endHeard: false });
       void run.finished.then(() => this.forgetLater(spec.dataflow));
       send({ t: 'prepared', dataflow: spec.dataflow, ...(exports ? { exports } : {}), logDir: run.logDir });
     } catch (err) {

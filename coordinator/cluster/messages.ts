@@ -76,6 +76,8 @@ export interface PartReport {
   readonly stopping: boolean;
   /** It has ended: what it would have said in `finished`. */
   readonly result?: RunResult;
+  /** Its `finished` went out to a coordinator (not held): its end was heard, if that coordinator lived. */
+  readonly endHeard?: boolean;
 }
 
 /** Daemon → coordinator. */
