@@ -126,7 +126,8 @@ export class TestCluster {
     const file = path.join(this.dir, `${name}.key`);
     const { publicKey } = loadOrCreateKeyPair(file);
     if (authorise) {
-      const r = await this.dora(['cluster', 'authorize', publicKey, '--comment', name]);
+      // `--`: a Z85 key may begin with '-', which would read as an option
+      const r = await this.dora(['cluster', 'authorize', '--comment', name, '--', publicKey]);
       if (r.code !== 0) throw new Error(r.stderr);
     }
     return { file, publicKey };
