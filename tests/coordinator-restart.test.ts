@@ -64,6 +64,20 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   const parts = c.runFolders(); // one per machine: local, cam, gpu; and gpu's of ticks
   expect(parts).toHaveLength(4);
 
+  // the sink's count, sampled from before the kill until after the restart: the longest time it stood still
+  const samples: [number, number][] = [];
+  const sampler = setInterval(() => samples.push([Date.now(), received()]), 50);
+  sampler.unref(); // a failure before clearInterval leaves nothing behind
+  const longestStall = () => {
+    let longest = 0;
+    let since = samples[0][0];
+    for (let i = 1; i < samples.length; i++) {
+      if (samples[i][1] !== samples[i - 1][1]) since = samples[i][0];
+      longest = Math.max(longest, samples[i][0] - since);
+    }
+    return longest;
+  };
+
   // the coordinator dies without a word
   const oldCoordinator = c.coordinator!;
   oldCoordinator.child.kill('SIGKILL');
@@ -113,6 +127,9 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   expect(lines).toEqual(lines.map((_, i) => lines[0] + i)); // none missing
   const stillFlowing = received();
   await waitFor(() => received() > stillFlowing + 10, 5000, 'frames after the restart');
+  clearInterval(sampler);
+  const stall = longestStall(); // the sink reports every 10 frames: 200 ms at 50 Hz
+  expect(stall).toBeLessThan(2000);
   // logs stay on their machines: the new coordinator fetches them from there
   const relayLog = await c.dora(['logs', 'cross', 'relay']);
   expect(relayLog.code).toBe(0);
@@ -187,7 +204,7 @@ test('the coordinator restarted while a dataflow runs: data keeps flowing (cam â
   }
   console.log(
     `coordinator restart: its own node gone ${watchGoneMs} ms after the kill; ${atKill} frames before the kill, ${duringOutage - atKill} while it was down (1.5 s), daemons rejoined ${rejoinedMs} ms after the restart began, ` +
-      `${end.received} frames in all, none missing; printer lines ${lines[0]}..${lines.at(-1)} followed (${printedAtKill} printed at the kill); ${[cam, gpu].map((d) => `${d.machine} ${d.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}`).join('; ')}; killed ${restartAt - killedAt} ms before the restart`,
+      `${end.received} frames in all, none missing, the sink's count never still for more than ${stall} ms (${samples.length} samples over kill and restart); printer lines ${lines[0]}..${lines.at(-1)} followed (${printedAtKill} printed at the kill); ${[cam, gpu].map((d) => `${d.machine} ${d.output().match(/registered with the coordinator again after \d+ ms[^\n]*/)?.[0]}`).join('; ')}; killed ${restartAt - killedAt} ms before the restart`,
   );
 });
 
