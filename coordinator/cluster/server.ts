@@ -182,12 +182,15 @@ export class ClusterServer {
     const again = existing !== undefined;
     this.daemons.set(message.machine, daemon);
     const parts = Array.isArray(message.parts) ? message.parts : [];
-    this.handlers.log(`daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''}${parts.length > 0 ? `, running parts of ${parts.length} dataflow(s)` : ''})`);
+    const held = this.strangers.get(identity.toString('hex'))?.messages ?? [];
+    this.strangers.delete(identity.toString('hex'));
+    this.handlers.log(
+      `daemon of machine ${message.machine} ${again ? 're-registered' : 'registered'} (pid ${message.pid}, ${message.dataAddress}${Object.keys(daemon.labels).length ? `, labels ${Object.entries(daemon.labels).map(([k, v]) => `${k}=${v}`).join(',')}` : ''}` +
+        `${parts.length > 0 ? `, parts of ${parts.length} dataflow(s)` : ''}${held.length > 0 ? `, ${held.length} message(s) it sent before registering` : ''})`,
+    );
     const refused = this.handlers.onRegistered(daemon, parts);
     this.enqueue([identity, encode({ t: 'registered', machine: message.machine, ...(refused.length > 0 ? { refused } : {}) })]);
-    const held = this.strangers.get(identity.toString('hex'));
-    this.strangers.delete(identity.toString('hex'));
-    for (const m of held?.messages ?? []) this.handlers.onMessage(daemon.machine, m);
+    for (const m of held) this.handlers.onMessage(daemon.machine, m);
   }
 
   /** The registration's proof matches the key it states (keys.ts keyProof): dataflows trust a machine's key, so it must be its own. */
