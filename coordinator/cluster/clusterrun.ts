@@ -289,6 +289,8 @@ export class ClusterRun {
 
   /** A message of one machine's part. */
   fromPart(machine: string, message: PartMessage): void {
+    // a machine declared lost is done with here (its nodes failed): what its part still says is stale
+    if (this.lost.has(machine)) return;
     switch (message.t) {
       case 'event':
         this.toPart(this.ownerOf(message.node), message);
