@@ -212,6 +212,14 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Gives up without stopping anything (the control port could not be bound): the daemons
+   * that registered keep their dataflows for a coordinator that can serve them.
+   */
+  abandon(): void {
+    this.hub?.close(false);
+  }
+
   /** Stops every running dataflow, then closes the control socket. */
   shutdown(graceMs?: number): Promise<void> {
     this.shuttingDown ??= (async () => {

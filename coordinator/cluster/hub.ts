@@ -116,8 +116,8 @@ export class ClusterHub {
     ];
   }
 
-  close(): void {
-    this.server.close();
+  close(notify = true): void {
+    this.server.close(notify);
   }
 
   private context(): ClusterContext {

@@ -93,9 +93,10 @@ export class ClusterServer {
     return true;
   }
 
-  close(): void {
+  /** Closes the listener; tells the daemons to stop their dataflows unless `notify` is false (a coordinator that could not start). */
+  close(notify = true): void {
     clearInterval(this.timer);
-    for (const d of this.daemons.values()) this.enqueue([d.identity, encode({ t: 'shutdown' })]);
+    if (notify) for (const d of this.daemons.values()) this.enqueue([d.identity, encode({ t: 'shutdown' })]);
     // let the shutdown notices go out before the socket closes
     setTimeout(() => {
       this.router.close();
