@@ -71,7 +71,8 @@ export interface Daemon extends Proc {
 export class TestCluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-mm-'));
   readonly stateDir = path.join(this.dir, 'state');
-  readonly controlPort = 20000 + Math.floor(Math.random() * 20000);
+  /** Below Linux's ephemeral ports (32768 and up): an outgoing connection elsewhere on the host cannot hold it when a coordinator restarts on it. */
+  readonly controlPort = 20000 + 2 * Math.floor(Math.random() * 6000);
   readonly clusterPort = this.controlPort + 1;
   /** Every daemon's run folders (the isolated one's too: it shares the file system, not /dev/shm). */
   readonly runtimeDir = path.join(this.dir, 'run');
