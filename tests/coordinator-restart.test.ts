@@ -300,3 +300,42 @@ test('a dataflow that ends while the coordinator is down is reported, with every
   ]);
   expect(c.runFolders()).toEqual([]);
 });
+
+test('a machine that does not come back after the coordinator restarted is lost: its nodes are failed, their receivers told', async () => {
+  const c = new TestCluster();
+  clusters.push(c);
+  await c.startCoordinator();
+  const cam = await c.startDaemon('cam', { isolate: false });
+  await c.startDaemon('gpu', { isolate: false });
+  const record = path.join(c.dir, 'sink.jsonl');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('source', 'frame-source.ts', `    deploy: { machine: cam }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 1024 }\n    outputs: [frame]\n`) +
+      node('sink', 'frame-sink.ts', `    deploy: { machine: gpu }\n    env: { RECORD: ${record} }\n    inputs: { frame: source/frame }\n`),
+  );
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(started.stdout)![0];
+  await waitFor(() => readRecord(record).some((e) => e.type === 'PROGRESS'), 30_000, 'frames on machine gpu');
+  // the coordinator and machine cam's daemon die together; only the coordinator comes back
+  c.coordinator!.child.kill('SIGKILL');
+  process.kill(cam.pid(), 'SIGKILL');
+  await c.coordinator!.done;
+  fs.rmSync(path.join(c.stateDir, `coordinator-${c.controlPort}.token`), { force: true });
+  const restartAt = Date.now();
+  await c.startCoordinator();
+  const list = async () => (JSON.parse((await c.dora(['list', '--json'])).stdout) as Listed[]).find((d) => d.id === id);
+  let source: Listed['nodes'][number] | undefined;
+  while (source?.status !== 'failed' && Date.now() - restartAt < 20_000) {
+    source = (await list())?.nodes.find((n) => n.id === 'source');
+    if (source?.status !== 'failed') await sleep(200);
+  }
+  const lostAfter = Date.now() - restartAt;
+  expect(source).toMatchObject({ status: 'failed', machine: 'cam', detail: "lost with machine cam (its daemon did not report its part within 10 s of the coordinator's restart)" });
+  expect(lostAfter).toBeGreaterThanOrEqual(9000);
+  await waitFor(() => readRecord(record).some((e) => e.type === 'INPUT_CLOSED'), 5000, 'the sink on gpu to be told');
+  const stopped = await c.dora(['stop', id]);
+  expect(stopped.stdout).toContain(`dataflow ${id}: failed`);
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  console.log(`machine cam, gone with the coordinator, declared lost ${lostAfter} ms after the restart began`);
+});
