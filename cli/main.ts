@@ -230,7 +230,14 @@ clusterOptions(
       ...(opts.dataAddress ? { dataAddress: opts.dataAddress } : {}),
     });
   }
-  await coordinator.listen(opts.port !== undefined ? Number(opts.port) : controlPort());
+  const port = opts.port !== undefined ? Number(opts.port) : controlPort();
+  try {
+    await coordinator.listen(port);
+  } catch (err) {
+    // without this, the cluster listener would keep a coordinator that serves nothing alive
+    coordinator.abandon();
+    throw new DoraError(`cannot serve control requests on 127.0.0.1:${port}: ${(err as Error).message}`, { code: ErrorCode.CONTROL });
+  }
 });
 
 program

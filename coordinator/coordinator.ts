@@ -49,8 +49,14 @@ export class Coordinator {
   constructor(private readonly options: { outDir?: string } = {}) {}
 
   /** Accepts daemons of other machines (`--bind`); until then every node runs on this machine. */
-  async listenCluster(options: Omit<HubOptions, 'outDir'>): Promise<void> {
-    const hub = new ClusterHub({ ...options, outDir: this.options.outDir });
+  async listenCluster(options: Omit<HubOptions, 'outDir' | 'onAdopted'>): Promise<void> {
+    // dataflows its daemons still run after a restart of this coordinator: listed, read and stopped as its own
+    const onAdopted = (run: ClusterRun) => {
+      const { entry, onLine } = this.newEntry();
+      this.track(run, entry);
+      return onLine;
+    };
+    const hub = new ClusterHub({ ...options, outDir: this.options.outDir, onAdopted });
     await hub.listen();
     this.hub = hub;
   }
@@ -60,6 +66,19 @@ export class Coordinator {
       throw new DoraError(`a running dataflow is already named "${name}"`, { code: ErrorCode.CONTROL });
     }
     const dataflow = loadDescriptor(file);
+    const { entry, onLine } = this.newEntry();
+    // placed before anything starts: a machine that is not connected is reported where the file names it
+    const placement = this.hub ? this.hub.place(dataflow) : place(dataflow, [{ machine: LOCAL_MACHINE, labels: {} }], LOCAL_MACHINE);
+    const run =
+      this.hub && !allLocal(placement, this.hub.localMachine)
+        ? await this.hub.start(dataflow, fs.readFileSync(file, 'utf8'), placement, { name, onLine })
+        : await DataflowRun.start(dataflow, { name, outDir: this.options.outDir, onLine });
+    this.track(run, entry);
+    return run;
+  }
+
+  /** A run's entry before the run exists, and the sink of its lines (kept for `dora start --attach`, `dora logs --follow`). */
+  private newEntry(): { entry: Omit<Entry, 'run'> & { run?: AnyRun }; onLine: (line: LogLine) => void } {
     const lines: string[] = [];
     const entry = { lines, firstLine: 0 } as Omit<Entry, 'run'> & { run?: AnyRun };
     const onLine = (l: LogLine) => {
@@ -69,16 +88,13 @@ export class Coordinator {
         entry.firstLine++;
       }
     };
-    // placed before anything starts: a machine that is not connected is reported where the file names it
-    const placement = this.hub ? this.hub.place(dataflow) : place(dataflow, [{ machine: LOCAL_MACHINE, labels: {} }], LOCAL_MACHINE);
-    const run =
-      this.hub && !allLocal(placement, this.hub.localMachine)
-        ? await this.hub.start(dataflow, fs.readFileSync(file, 'utf8'), placement, { name, onLine })
-        : await DataflowRun.start(dataflow, { name, outDir: this.options.outDir, onLine });
+    return { entry, onLine };
+  }
+
+  private track(run: AnyRun, entry: Omit<Entry, 'run'> & { run?: AnyRun }): void {
     entry.run = run;
     this.runs.set(run.id, entry as Entry);
     void run.finished.then((result) => (entry.result = result));
-    return run;
   }
 
   /** Finds a dataflow by id, id prefix or name (newest first). */
@@ -223,6 +239,14 @@ export class Coordinator {
     } finally {
       removeControlToken(port, token);
     }
+  }
+
+  /**
+   * Gives up without stopping anything (the control port could not be bound): the daemons
+   * that registered keep their dataflows for a coordinator that can serve them.
+   */
+  abandon(): void {
+    this.hub?.close(false);
   }
 
   /** Stops every running dataflow, then closes the control socket. */

@@ -1332,22 +1332,38 @@ export class DataflowRun {
   /** Tells the other parts a node of this machine changed status. */
   private broadcast(state: NodeState): void {
     if (!this.part || !this.isLocal(state)) return;
+    this.part.send({ t: 'status', update: this.statusUpdate(state) });
+  }
+
+  private statusUpdate(state: NodeState): NodeStatusUpdate {
     const proc = state.process ?? state.joined;
-    this.part.send({
-      t: 'status',
-      update: {
-        node: state.spec.id,
-        status: state.status,
-        ...(state.detail !== undefined ? { detail: state.detail } : {}),
-        outputsClosed: state.outputsClosed,
-        restarts: state.spec.dynamic ? Math.max(0, state.joins - 1) : state.restarts,
-        ...(state.status === 'running' && proc ? { pid: proc.pid } : {}),
-        stderrTail: this.logs.stderrTail(state.spec.id),
-        ...(state.killReason === 'stop-timeout' ? { killed: true } : {}),
-        windowRestarts: state.windowRestarts,
-        ...(state.windowStart !== undefined ? { windowAgeMs: Math.round(performance.now() - state.windowStart) } : {}),
-      },
-    });
+    return {
+      node: state.spec.id,
+      status: state.status,
+      ...(state.detail !== undefined ? { detail: state.detail } : {}),
+      outputsClosed: state.outputsClosed,
+      restarts: state.spec.dynamic ? Math.max(0, state.joins - 1) : state.restarts,
+      ...(state.status === 'running' && proc ? { pid: proc.pid } : {}),
+      stderrTail: this.logs.stderrTail(state.spec.id),
+      ...(state.killReason === 'stop-timeout' ? { killed: true } : {}),
+      windowRestarts: state.windowRestarts,
+      ...(state.windowStart !== undefined ? { windowAgeMs: Math.round(performance.now() - state.windowStart) } : {}),
+    };
+  }
+
+  /**
+   * A part's state, for a coordinator its daemon registers with again (a restarted one
+   * rebuilds the dataflow from it): its nodes' status, the start barrier, its end.
+   */
+  partState(): { nodes: NodeStatusUpdate[]; launched: boolean; ready: boolean; started: boolean; stopping: boolean; result?: RunResult } {
+    return {
+      launched: this.launched,
+      nodes: this.localNodes().map((state) => this.statusUpdate(state)),
+      ready: this.readySent,
+      started: this.startGranted,
+      stopping: this.stopRequested,
+      ...(this.result ? { result: this.result } : {}),
+    };
   }
 
   /** Stops the whole dataflow: here, or on every machine through the coordinator. */

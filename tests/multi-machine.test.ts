@@ -70,7 +70,7 @@ test('a daemon whose key is not authorised, or that has the wrong coordinator ke
   const listed = JSON.parse((await c.dora(['daemons', '--json'])).stdout) as { machine: string }[];
   expect(listed.map((d) => d.machine)).toEqual(['local']);
   // once authorised, the same key joins (no restart of the coordinator)
-  await c.dora(['cluster', 'authorize', stranger.publicKey]);
+  await c.dora(['cluster', 'authorize', '--', stranger.publicKey]);
   await c.startDaemon('stranger', { keyFile: stranger.file, isolate: false, labels: 'gpu=true,zone=a' });
   const after = JSON.parse((await c.dora(['daemons', '--json'])).stdout) as { machine: string; labels: Record<string, string>; heartbeatAgeMs: number }[];
   expect(after.map((d) => [d.machine, d.labels])).toEqual([

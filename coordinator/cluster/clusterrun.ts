@@ -8,19 +8,29 @@
  * naming the machine, to the parts that remain; those with a restart policy wait for the
  * machine to come back instead (up to machineReturnWaitMs) and are respawned there by a
  * replacement part, as restarts.
+ *
+ * A coordinator that restarts under running daemons rebuilds each of their dataflows
+ * from the reports they register with (adopt, then absorb for each machine's): what it
+ * relays to a machine that has not reported yet waits for it; a machine that does not
+ * rejoin within REJOIN_MS, or rejoins without its part, is lost; the part the coordinator
+ * ran itself ended with its process, so its nodes are lost with its machine.
  */
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import type { ResolvedDataflow } from '../dataflow';
 import { DataflowRun, DEFAULT_GRACE_MS, type NodeOutcome, type RunResult, type RunStatus } from '../daemon';
 import { DoraError, ErrorCode } from '../errors';
-import { mergeLogs, type LogLine } from '../logs';
+import { mergeLogs, readLogs as readLogFiles, type LogLine } from '../logs';
 import type { Placement } from '../placement';
 import type { KeyPair } from './keys';
-import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartSpec, WatchTool } from './messages';
+import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartReport, PartSpec, WatchTool } from './messages';
+import { LOST_AFTER_MS } from './server';
 import { Watch, type WatchOutput } from './watch';
 
 /** How long a daemon has to bind its part's sockets. */
 const PREPARE_TIMEOUT_MS = 15_000;
+/** After a coordinator's restart, how long a machine of a dataflow it rebuilt has to report its part. */
+export const REJOIN_MS = 5 * LOST_AFTER_MS;
 
 /**
  * How long nodes with a restart policy wait for their lost machine to come back before they
@@ -66,8 +76,8 @@ export interface ClusterContext {
 }
 
 export class ClusterRun {
-  readonly id = randomUUID();
-  readonly startedAt = new Date();
+  readonly id: string;
+  readonly startedAt: Date;
   readonly finished: Promise<RunResult>;
   readonly machines: readonly string[];
   /** Where each machine serves its outputs to the others. */
@@ -80,12 +90,18 @@ export class ClusterRun {
   private readonly awaiting = new Map<string, Awaiting>();
   /** Each machine's daemon key when the dataflow started (its peers' data sockets admit only those). */
   private readonly peerKeys = new Map<string, string>();
-  private spec?: PartSpec;
   private readonly logDirs = new Map<string, string>();
   private stopping = false;
   private started = false;
   private done?: RunResult;
   private finish!: (result: RunResult) => void;
+  /** What every part was created with (a report must agree with it). */
+  private spec?: PartSpec;
+  /** Rebuilt after a restart: the machines whose report has not come yet, and what waits for them. */
+  private readonly unreported = new Map<string, PartMessage[]>();
+  private rejoinTimer?: NodeJS.Timeout;
+  /** Rebuilt: parts that reported ready but not started (started once any part says it was). */
+  private readonly unstarted = new Set<string>();
 
   private constructor(
     readonly dataflow: ResolvedDataflow,
@@ -94,7 +110,10 @@ export class ClusterRun {
     private readonly yaml: string,
     private readonly context: ClusterContext,
     private readonly onLine: (line: LogLine) => void,
+    rebuilt?: { id: string; startedAt: Date },
   ) {
+    this.id = rebuilt?.id ?? randomUUID();
+    this.startedAt = rebuilt?.startedAt ?? new Date();
     this.machines = [...new Set(placement.values())].sort();
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
@@ -104,6 +123,81 @@ export class ClusterRun {
     const run = new ClusterRun(dataflow, options.name, placement, yaml, context, options.onLine);
     await run.launch();
     return run;
+  }
+
+  /**
+   * A dataflow a restarted coordinator learns of from the first report of one of its parts
+   * (`dataflow` parsed from the report's descriptor): its machines are awaited, its own
+   * machine's nodes are lost (they ended with the coordinator's process).
+   */
+  static adopt(dataflow: ResolvedDataflow, report: PartReport, context: ClusterContext, onLine: (line: LogLine) => void): ClusterRun {
+    const spec = report.spec;
+    const run = new ClusterRun(dataflow, spec.name, new Map(Object.entries(spec.placement)), spec.yaml, context, onLine, { id: spec.dataflow, startedAt: new Date(report.startedAt) });
+    run.spec = spec;
+    for (const m of run.machines) if (m !== context.localMachine) run.unreported.set(m, []);
+    run.rejoinTimer = setTimeout(() => {
+      for (const m of [...run.unreported.keys()]) run.lose(m, `its daemon did not report its part within ${REJOIN_MS / 1000} s of the coordinator's restart`);
+    }, REJOIN_MS);
+    run.rejoinTimer.unref();
+    if (run.machines.includes(context.localMachine)) run.logDirs.set(context.localMachine, path.join(context.outDir ?? path.join(dataflow.workingDir, 'out'), run.id));
+    if (run.machines.includes(context.localMachine)) run.lose(context.localMachine, "its nodes ran in the coordinator's process, which ended (the coordinator restarted)");
+    return run;
+  }
+
+  /**
+   * Why a machine's report cannot be merged into this run: it must describe the same
+   * dataflow (descriptor, placement, keys) and run some of its nodes.
+   */
+  disagreement(machine: string, spec: PartSpec): string | undefined {
+    const mine = this.spec;
+    if (!mine) return 'the dataflow is still being created';
+    for (const [node, m] of Object.entries(mine.placement)) {
+      if (spec.placement?.[node] !== m) return `its placement puts node "${node}" on ${JSON.stringify(spec.placement?.[node] ?? null)}, the dataflow's on ${m}`;
+    }
+    if (Object.keys(spec.placement ?? {}).length !== Object.keys(mine.placement).length) return 'its placement names other nodes than the dataflow';
+    if (spec.yaml !== mine.yaml || spec.file !== mine.file || spec.workingDir !== mine.workingDir) return 'its descriptor is not the dataflow\'s';
+    if ((spec.name ?? null) !== (mine.name ?? null)) return `its name ${JSON.stringify(spec.name ?? null)} is not the dataflow's ${JSON.stringify(mine.name ?? null)}`;
+    if (JSON.stringify(spec.peerKeys) !== JSON.stringify(mine.peerKeys)) return "its machines' keys are not the dataflow's";
+    if (!this.machines.includes(machine) || machine === this.context.localMachine) return `no node of dataflow ${this.id} is placed on machine ${machine}`;
+    return undefined;
+  }
+
+  /** Why `machine` was declared lost from this run, if it was (a report of it then comes too late: its nodes count as failed). */
+  lostReason(machine: string): string | undefined {
+    return this.lost.get(machine);
+  }
+
+  get ended(): boolean {
+    return this.done !== undefined;
+  }
+
+  /** Rebuilt after a restart, and `machine` has not reported its part yet. */
+  awaits(machine: string): boolean {
+    return this.unreported.has(machine);
+  }
+
+  /** Merges a machine's report (checked with disagreement()): its nodes' status, the barrier, its end; then sends what waited for it. */
+  absorb(machine: string, report: PartReport): void {
+    for (const update of report.nodes ?? []) if (this.placement.get(update.node) === machine) this.status_.set(update.node, update);
+    if (typeof report.logDir === 'string') this.logDirs.set(machine, report.logDir);
+    if (report.exports && !this.exports.some((e) => e.machine === machine)) this.exports = [...this.exports, report.exports];
+    const waiting = this.unreported.get(machine) ?? [];
+    this.unreported.delete(machine);
+    if (this.unreported.size === 0) clearTimeout(this.rejoinTimer);
+    if (report.result) this.results.set(machine, report.result);
+    if (report.ready) this.ready.add(machine);
+    if (report.ready && !report.started) this.unstarted.add(machine);
+    if (report.started) this.started = true;
+    for (const message of waiting) this.toPart(machine, message);
+    if (this.started) {
+      // the start these parts waited for went down with the previous coordinator
+      for (const m of this.unstarted) this.toPart(m, { t: 'start' });
+      this.unstarted.clear();
+    }
+    if (report.stopping && !this.stopping) void this.stop();
+    else if (this.stopping && !report.stopping) this.toPart(machine, { t: 'stop' });
+    this.maybeStart();
+    this.maybeDone();
   }
 
   private async launch(): Promise<void> {
@@ -220,7 +314,8 @@ export class ClusterRun {
   async readLogs(node?: string): Promise<string> {
     const one = (id: string) => {
       const machine = this.ownerOf(id);
-      if (machine === this.context.localMachine) return Promise.resolve(this.local?.readLogs(id) ?? '');
+      // (a rebuilt run's own part ended with the previous coordinator: its files are still here)
+      if (machine === this.context.localMachine) return Promise.resolve(this.local ? this.local.readLogs(id) : readLogFiles(this.logDirs.get(machine) ?? '', id));
       return this.lost.has(machine) ? Promise.resolve(`(machine ${machine} was lost: its log is on that machine)\n`) : this.context.requestLogs(machine, this.id, id);
     };
     if (node !== undefined) return one(node);
@@ -294,6 +389,8 @@ export class ClusterRun {
     if (waiting) waiting.replacing = false; // lost again before its replacement ran: it waits for the next return
     if (this.lost.has(machine)) return;
     this.lost.set(machine, why);
+    this.unreported.delete(machine);
+    if (this.unreported.size === 0) clearTimeout(this.rejoinTimer);
     const waitMs = machineReturnWaitMs();
     const respawn = new Map<string, { restarts: number; windowRestarts: number; delayMs: number }>();
     const failed: string[] = [];
@@ -302,7 +399,8 @@ export class ClusterRun {
       const previous = this.status_.get(spec.id);
       if (previous && previous.status !== 'running' && previous.status !== 'restarting') continue; // it had ended
       const detail = `lost with machine ${machine} (${why})`;
-      const budget = this.respawnBudget(spec.id, previous);
+      // the coordinator's own machine is lost only when it restarted: nothing brings its part back
+      const budget = machine === this.context.localMachine ? '' : this.respawnBudget(spec.id, previous);
       if (typeof budget === 'string') {
         if (budget) failed.push(`${spec.id} (${budget})`);
         else failed.push(spec.id);
@@ -476,6 +574,8 @@ export class ClusterRun {
   private toPart(machine: string, message: PartMessage): void {
     if (this.results.has(machine) && message.t !== 'kill') return; // that part has ended
     if (this.lost.has(machine)) return; // its part is gone (a replacement gets the statuses it needs)
+    const unreported = this.unreported.get(machine);
+    if (unreported) return void unreported.push(message); // after a restart, until its daemon reports
     if (machine === this.context.localMachine) {
       const local = this.local;
       if (local) setImmediate(() => local.receive(message));

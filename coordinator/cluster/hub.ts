@@ -2,15 +2,25 @@
  * The coordinator's cluster: the daemons connected to it (server.ts), the dataflows spread
  * over them (clusterrun.ts), and the routing between the two: messages of a daemon go to
  * the run they belong to, requests that expect an answer (prepare, logs) wait for it.
+ *
+ * A daemon registering reports the parts it runs: a coordinator that restarted rebuilds
+ * their dataflows from these reports (takeOver), so they can be listed, read and stopped
+ * again (a dataflow is rebuilt if some part of it still runs, or ended unheard: while no
+ * coordinator was there; the reports of its other ended parts are merged into it). A report is taken over only if it is sane: the machine runs some of the dataflow's
+ * nodes, its key is the one the dataflow's parts trust for that machine, and it agrees with
+ * what the other parts (or this coordinator) say of the dataflow; the first report of a
+ * dataflow defines it. A part of a dataflow that has ended, or from which its machine was
+ * declared lost, is stopped: its nodes count as failed (or were replaced) already.
  */
 import * as os from 'node:os';
 import type { ResolvedDataflow } from '../dataflow';
+import { parseDescriptor } from '../descriptor';
 import type { LogLine } from '../logs';
 import { DoraError, ErrorCode } from '../errors';
 import { place, type MachineInfo, type Placement } from '../placement';
-import { ClusterRun, type ClusterContext } from './clusterrun';
+import { ClusterRun, REJOIN_MS, type ClusterContext } from './clusterrun';
 import { coordinatorKeys, type KeyPair } from './keys';
-import type { DaemonMessage, ExportEndpoint, PartSpec, WatchTool } from './messages';
+import type { DaemonMessage, ExportEndpoint, PartReport, PartSpec, WatchTool } from './messages';
 import type { WatchOutput } from './watch';
 import { ClusterServer, type ConnectedDaemon } from './server';
 
@@ -36,6 +46,8 @@ export interface HubOptions {
   readonly dataAddress?: string;
   readonly outDir?: string;
   readonly log?: (line: string) => void;
+  /** A dataflow rebuilt from daemons' reports after a restart: where its log lines go. */
+  readonly onAdopted?: (run: ClusterRun) => (line: LogLine) => void;
 }
 
 export class ClusterHub {
@@ -54,6 +66,8 @@ export class ClusterHub {
   private readonly watches = new Map<number, { machine: string; output: WatchOutput }>();
   /** Random start: a daemon still running a watch of a previous coordinator never mistakes a new one's for it. */
   private nextWatch = 1 + Math.floor(Math.random() * 2 ** 30);
+  /** After a restart: reports of parts that have ended, of dataflows no running part has reported yet (absorbed if one does). */
+  private readonly endedParts = new Map<string, Map<string, { daemon: ConnectedDaemon; report: PartReport }>>();
   private readonly dataAddress: string;
   private readonly log: (line: string) => void;
 
@@ -76,11 +90,17 @@ export class ClusterHub {
         for (const [id, w] of this.watches) if (w.machine === machine) (this.watches.delete(id), w.output([], 0, { code: null, error: `machine ${machine} was lost (${why})` }));
         for (const [key, p] of this.prepares) if (key.endsWith(`\0${machine}`)) p.reject(new DoraError(`machine ${machine} was lost`, { code: ErrorCode.CONTROL }));
       },
-      onRegistered: (machine) => {
-        const stale = this.staleParts.get(machine);
+      onRegistered: (daemon, parts) => {
+        const machine = daemon.machine;
+        const stale = this.staleParts.get(machine) ?? new Set<string>();
         this.staleParts.delete(machine);
-        // the daemon may have kept its parts running (it was stopped, or cut off): each is replaced, or killed
-        for (const dataflow of stale ?? []) if (!this.runs.get(dataflow)?.rejoin(machine)) this.server.send(machine, { t: 'drop', dataflow });
+        const refused = this.takeOver(daemon, parts, stale);
+        // after its `registered` (sent once this returns): the daemon may have kept its parts
+        // running (it was stopped, or cut off): each is replaced, or killed
+        queueMicrotask(() => {
+          for (const dataflow of stale) if (!this.runs.get(dataflow)?.rejoin(machine)) this.server.send(machine, { t: 'drop', dataflow });
+        });
+        return refused;
       },
     });
   }
@@ -122,8 +142,8 @@ export class ClusterHub {
     ];
   }
 
-  close(): void {
-    this.server.close();
+  close(notify = true): void {
+    this.server.close(notify);
   }
 
   private context(): ClusterContext {
@@ -176,6 +196,87 @@ export class ClusterHub {
         return { stop: () => void (this.watches.has(watch) && this.server.send(machine, { t: 'unwatch', watch })) };
       },
     };
+  }
+
+  /** A daemon registered with the parts it runs: each is merged into its dataflow, rebuilt here if unknown; returns those refused. */
+  private takeOver(daemon: ConnectedDaemon, parts: readonly PartReport[], stale: ReadonlySet<string>): { dataflow: string; why: string }[] {
+    const refused: { dataflow: string; why: string }[] = [];
+    const reported = new Set<string>();
+    for (const report of parts) {
+      const id = typeof report?.spec?.dataflow === 'string' ? report.spec.dataflow : '?';
+      reported.add(id);
+      if (stale.has(id)) {
+        // this coordinator declared the machine lost from it: its part there is replaced or dropped (onRegistered)
+        refused.push({ dataflow: id, why: `machine ${daemon.machine} was lost from it: its part there is replaced or stopped` });
+        continue;
+      }
+      const why = this.takeOverPart(daemon, report);
+      if (why === undefined) continue;
+      refused.push({ dataflow: id, why });
+      this.log(`machine ${daemon.machine}: its part of dataflow ${id} is not taken over: ${why}`);
+    }
+    for (const run of this.runs.values()) {
+      if (!reported.has(run.id) && run.awaits(daemon.machine) && !this.endedParts.get(run.id)?.has(daemon.machine)) run.lose(daemon.machine, 'its daemon registered again without its part of this dataflow (it had ended, or the daemon was restarted)');
+    }
+    return refused;
+  }
+
+  private takeOverPart(daemon: ConnectedDaemon, report: PartReport): string | undefined {
+    const machine = daemon.machine;
+    const spec = report?.spec;
+    if (!spec || typeof spec.dataflow !== 'string' || typeof spec.yaml !== 'string' || typeof spec.placement !== 'object' || spec.placement === null || !Array.isArray(report.nodes)) return 'its report is malformed';
+    const placed = Object.values(spec.placement);
+    if (!placed.includes(machine)) return `no node of it is placed on machine ${machine}`;
+    // the dataflow's parts trust one key per machine (sorted by machine id, as ClusterRun.launch lists them)
+    const machines = [...new Set(placed)].sort();
+    const trusted = Array.isArray(spec.peerKeys) ? spec.peerKeys[machines.indexOf(machine)] : undefined;
+    if (trusted !== daemon.publicKey) return `machine ${machine}'s key in it is not this daemon's`;
+    let run = this.runs.get(spec.dataflow);
+    if (!run && report.result && report.endHeard) {
+      // an ended part whose end the previous coordinator heard: it matters only if another part of its dataflow still runs
+      const ended = this.endedParts.get(spec.dataflow) ?? new Map<string, { daemon: ConnectedDaemon; report: PartReport }>();
+      if (ended.size === 0) setTimeout(() => this.endedParts.delete(spec.dataflow), REJOIN_MS).unref();
+      this.endedParts.set(spec.dataflow, ended.set(machine, { daemon, report }));
+      return undefined;
+    }
+    if (run) {
+      const lost = run.lostReason(machine);
+      const ended = run.ended && !report.result;
+      if (lost !== undefined || ended) {
+        this.server.send(machine, { t: 'part', dataflow: spec.dataflow, message: { t: 'kill' } });
+        return lost !== undefined ? `machine ${machine} was lost from it (${lost}): its part there is stopped` : 'it has ended: its part there is stopped';
+      }
+      const why = run.disagreement(machine, spec);
+      if (why) return why;
+    } else {
+      let dataflow: ResolvedDataflow;
+      try {
+        dataflow = parseDescriptor(spec.yaml, spec.file, spec.workingDir, { checkPaths: false });
+      } catch (err) {
+        return `its descriptor does not parse here: ${(err as Error).message}`;
+      }
+      const ids = dataflow.nodes.map((n) => n.id).sort();
+      if (JSON.stringify(ids) !== JSON.stringify(Object.keys(spec.placement).sort())) return 'its placement does not name the nodes of its descriptor';
+      const early: LogLine[] = [];
+      let sink: ((line: LogLine) => void) | undefined;
+      const adopted = ClusterRun.adopt(dataflow, report, this.context(), (line) => (sink ? sink(line) : early.push(line)));
+      run = adopted;
+      this.runs.set(run.id, run);
+      this.log(`dataflow ${run.id}${run.name !== undefined ? ` (${run.name})` : ''} taken over from the report of machine ${machine}: machines ${run.machines.join(', ')}`);
+      sink = this.options.onAdopted?.(adopted) ?? (() => undefined);
+      for (const line of early.splice(0)) sink(line);
+      void run.finished.then(() => setTimeout(() => this.runs.delete(adopted.id), 60_000).unref());
+      run.absorb(machine, report);
+      // the parts of it that had ended and were reported before it
+      for (const [m, ended] of this.endedParts.get(run.id) ?? []) {
+        const why = this.takeOverPart(ended.daemon, ended.report);
+        if (why !== undefined) this.log(`machine ${m}: its part of dataflow ${run.id} is not taken over: ${why}`);
+      }
+      this.endedParts.delete(run.id);
+      return undefined;
+    }
+    run.absorb(machine, report);
+    return undefined;
   }
 
   private onMessage(machine: string, message: DaemonMessage): void {

@@ -8,6 +8,7 @@
  * Which client keys a CURVE server accepts is decided by a ZAP handler (ZeroMQ RFC 27),
  * one per process on `inproc://zeromq.zap.01`, dispatching on each socket's ZAP domain.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
@@ -173,4 +174,35 @@ export function z85(bytes: Uint8Array): string {
     out += chunk.join('');
   }
   return out;
+}
+
+/** Decodes Z85 key text (40 characters) into its 32 bytes. */
+export function z85Decode(text: string): Buffer {
+  const out = Buffer.alloc((text.length / 5) * 4);
+  for (let i = 0; i < text.length; i += 5) {
+    let value = 0;
+    for (let j = 0; j < 5; j++) value = value * 85 + Z85_CHARS.indexOf(text[i + j]);
+    out.writeUInt32BE(value, (i / 5) * 4);
+  }
+  return out;
+}
+
+/**
+ * Proof that one holds the secret key of `own.publicKey`, for the holder of
+ * `peerPublicKey`'s secret key: an HMAC of `context` keyed by the X25519 secret the two key
+ * pairs share (CURVE keys are X25519 keys), which each side computes with its own secret.
+ * The daemon sends it at registration over the CURVE link, so the coordinator knows the
+ * public key a daemon states is the one it holds (zeromq.js does not say which key a
+ * message came with).
+ */
+export function keyProof(own: KeyPair, peerPublicKey: string, context: string): string {
+  const b64 = (z: string) => z85Decode(z).toString('base64url');
+  const privateKey = crypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(own.secretKey), x: b64(own.publicKey) }, format: 'jwk' });
+  const publicKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64(peerPublicKey) }, format: 'jwk' });
+  return crypto.createHmac('sha256', crypto.diffieHellman({ privateKey, publicKey })).update(context).digest('base64');
+}
+
+/** What a daemon's registration proof covers: its machine id and the key it states. */
+export function registrationContext(machine: string, publicKey: string): string {
+  return `dora-cluster register ${machine} ${publicKey}`;
 }

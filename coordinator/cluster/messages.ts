@@ -10,7 +10,7 @@ import type { NodeStatus, RunResult } from '../daemon';
 import type { LogLine } from '../logs';
 
 /** Version of this protocol; a daemon of another version is refused at registration. */
-export const CLUSTER_PROTOCOL_VERSION = 1;
+export const CLUSTER_PROTOCOL_VERSION = 2;
 
 /** What a part says about one of its nodes whenever its status changes (the other parts mirror it). */
 export interface NodeStatusUpdate {
@@ -63,9 +63,33 @@ export type PartMessage =
   /** Coordinator → the part running `node`: `dora node stop|restart`. */
   | { readonly t: 'node'; readonly action: 'stop' | 'restart'; readonly node: string; readonly graceMs?: number };
 
+/**
+ * What a daemon tells a coordinator it registers with about one part it runs (or ran: an
+ * ended part is reported until a coordinator has heard its end): enough for a restarted
+ * coordinator to rebuild the dataflow (clusterrun.ts `adopt`) and merge the other parts'.
+ */
+export interface PartReport {
+  readonly spec: PartSpec;
+  readonly exports?: ExportEndpoint;
+  readonly logDir: string;
+  /** ISO time the part was created. */
+  readonly startedAt: string;
+  /** Its own nodes' current status. */
+  readonly nodes: readonly NodeStatusUpdate[];
+  /** Its nodes are at the start barrier (it said `ready`), and whether it was told `start`. */
+  readonly ready: boolean;
+  readonly started: boolean;
+  /** It was asked to stop. */
+  readonly stopping: boolean;
+  /** It has ended: what it would have said in `finished`. */
+  readonly result?: RunResult;
+  /** Its `finished` went out to a coordinator (not held): its end was heard, if that coordinator lived. */
+  readonly endHeard?: boolean;
+}
+
 /** Daemon → coordinator. */
 export type DaemonMessage =
-  | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string }
+  | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string; readonly parts?: readonly PartReport[]; readonly proof?: string }
   | { readonly t: 'heartbeat'; readonly nodes: number }
   /** A part has bound its export socket (or has none): the coordinator launches the parts once all have. */
   | { readonly t: 'prepared'; readonly dataflow: string; readonly exports?: ExportEndpoint; readonly logDir?: string; readonly error?: string }
@@ -116,7 +140,8 @@ export interface RejoinSpec {
 
 /** Coordinator → daemon. */
 export type CoordinatorMessage =
-  | { readonly t: 'registered'; readonly machine: string }
+  /** Registration accepted; `refused` names the reported parts the coordinator did not take over, and why. */
+  | { readonly t: 'registered'; readonly machine: string; readonly refused?: readonly { readonly dataflow: string; readonly why: string }[] }
   | { readonly t: 'refused'; readonly message: string }
   /** Create the part (bind its export socket); answered by `prepared`. */
   | { readonly t: 'prepare'; readonly spec: PartSpec }

@@ -71,7 +71,8 @@ export interface Daemon extends Proc {
 export class TestCluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-mm-'));
   readonly stateDir = path.join(this.dir, 'state');
-  readonly controlPort = 20000 + Math.floor(Math.random() * 20000);
+  /** Below Linux's ephemeral ports (32768 and up): an outgoing connection elsewhere on the host cannot hold it when a coordinator restarts on it. */
+  readonly controlPort = 20000 + 2 * Math.floor(Math.random() * 6000);
   readonly clusterPort = this.controlPort + 1;
   /** Every daemon's run folders (the isolated one's too: it shares the file system, not /dev/shm). */
   readonly runtimeDir = path.join(this.dir, 'run');
@@ -126,7 +127,8 @@ export class TestCluster {
     const file = path.join(this.dir, `${name}.key`);
     const { publicKey } = loadOrCreateKeyPair(file);
     if (authorise) {
-      const r = await this.dora(['cluster', 'authorize', '--comment', name, '--', publicKey]); // a z85 key may begin with '-'
+      // `--`: a Z85 key may begin with '-', which would read as an option
+      const r = await this.dora(['cluster', 'authorize', '--comment', name, '--', publicKey]);
       if (r.code !== 0) throw new Error(r.stderr);
     }
     return { file, publicKey };
