@@ -60,6 +60,9 @@ export function liveRuns(root: string = runtimeDir()): LiveRun[] {
 
 const describe = (r: LiveRun) => (r.name ? `${r.id} (${r.name})` : r.id);
 
+/** Set by a daemon's watch (coordinator/cluster/watch.ts) to the part's run folder its tool reads. */
+export const WATCH_PART_ENV = 'DORA_WATCH_PART';
+
 /** The running dataflow `arg` names (its id or name); without `arg`, the only one running. */
 export function findRun(arg: string | undefined, root?: string): LiveRun {
   const runs = liveRuns(root);
@@ -137,9 +140,10 @@ async function clusterDataflows(): Promise<DataflowSummary[]> {
  * machines that the coordinator knows (whose parts' folders here stand for it, not beside it).
  */
 export async function findTarget(arg: string | undefined, root?: string): Promise<Target> {
-  // a run folder named exactly (a part's, as a daemon's watch names its own: coordinator/cluster/watch.ts)
+  // a run folder named exactly: a single machine's run, or the part a daemon's watch names
+  // (coordinator/cluster/watch.ts); a part named by its dataflow's id otherwise stands for the whole dataflow
   const exact = arg === undefined ? undefined : liveRuns(root).find((r) => r.id === arg);
-  if (exact) return exact;
+  if (exact && (!exact.part || process.env[WATCH_PART_ENV] === exact.id)) return exact;
   const clusters = await clusterDataflows();
   if (clusters.length === 0) return findRun(arg, root);
   const targets: Target[] = clusters.map((d) => ({ cluster: true, id: d.id, name: d.name ?? undefined, machines: new Map(d.nodes.map((n) => [n.id, n.machine ?? ''])), file: d.file }));

@@ -207,7 +207,8 @@ export class ClusterHub {
       reported.add(id);
       if (stale.has(id)) {
         // this coordinator declared the machine lost from it: its part there is replaced or dropped (onRegistered)
-        refused.push({ dataflow: id, why: `machine ${daemon.machine} was lost from it: its part there is replaced or stopped` });
+        const lost = this.runs.get(id)?.lostReason(daemon.machine);
+        refused.push({ dataflow: id, why: `machine ${daemon.machine} was lost from it${lost ? ` (${lost})` : ''}: its part there is stopped (and replaced where its nodes wait for the machine)` });
         continue;
       }
       const why = this.takeOverPart(daemon, report);

@@ -83,7 +83,7 @@ export class Watch {
     this.maxPending = whole ? 2 * MAX_MESSAGE_LINE : MAX_PENDING_CHARS;
     const cli = path.join(__dirname, '..', '..', 'cli', `main${path.extname(__filename)}`);
     const { program, args: argv } = commandFor({ resolvedPath: cli, args: ['topic', tool, runFolder, topic, ...args] });
-    this.child = spawn(program, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    this.child = spawn(program, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', DORA_WATCH_PART: runFolder } }); // the tool reads this part, not the whole dataflow (cli/observe/runs.ts)
     this.lines(this.child.stdout!, 1);
     this.lines(this.child.stderr!, 2);
     this.timer = setInterval(() => this.flush(), FLUSH_MS);
