@@ -233,7 +233,15 @@ int dora__find_topic(const DoraContext *ctx, const void *data, size_t len) {
   return -1;
 }
 
-static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
+/* The clocks a drain reads once, at its first data message, for every message it moves
+   (messages drained together arrived together, to within the drain's own duration). */
+typedef struct {
+  bool read;
+  int64_t now_ms;   /* monotonic, for input timeouts (only when some input has one) */
+  uint64_t arrived; /* wall clock, for latency (stats.h) */
+} drain_clock;
+
+static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n, drain_clock *clock) {
   topic_t *t = &ctx->topics[ti];
   DoraEvent *ev;
   bool eos;
@@ -259,8 +267,13 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
   t->seen = true;
   /* one event per input subscribed to this topic, sharing the payload */
   DoraEvent *first = ev;
-  int64_t now = ctx->any_timeout ? dora__now_ms() : 0;
-  uint64_t arrived = dora__wall_ns(); /* stats.h: latency from the message's timestamp */
+  if (!clock->read) {
+    clock->read = true;
+    clock->now_ms = ctx->any_timeout ? dora__now_ms() : 0;
+    clock->arrived = dora__wall_ns(); /* stats.h: latency from the message's timestamp */
+  }
+  int64_t now = clock->now_ms;
+  uint64_t arrived = clock->arrived;
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     if (ctx->inputs[i].topic != ti || !ctx->inputs[i].open) continue;
     input_t *in = &ctx->inputs[i];
@@ -307,6 +320,7 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
 
 /* Moves every message waiting on the SUB socket into the queues. */
 void dora__drain(DoraContext *ctx) {
+  drain_clock clock = {0};
   for (;;) {
     zmq_msg_t frames[5];
     size_t n = 0;
@@ -343,7 +357,7 @@ void dora__drain(DoraContext *ctx) {
     } else {
       int ti = dora__find_topic(ctx, topic, topic_len);
       if (ti >= 0 && extra > 0) dora__log_to_daemon(ctx, "warn", "dropped a malformed message from %s: %zu frames", ctx->topics[ti].source, n + extra);
-      else if (ti >= 0) on_data(ctx, ti, frames + 1, n - 1);
+      else if (ti >= 0) on_data(ctx, ti, frames + 1, n - 1, &clock);
     }
     for (size_t i = 0; i < n; i++) zmq_msg_close(&frames[i]);
   }
