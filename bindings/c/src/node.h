@@ -312,8 +312,9 @@ int dora__process_start_time(long pid, char *out, size_t capacity);
 void dora__watchdog_start(DoraContext *ctx);
 void dora__watchdog_stop(DoraContext *ctx);
 
-/* stats.c: called by the watchdog thread (ctx->lock held) at each of its checks; reports the
-   node's counters to the daemon once a second when they changed, on the watchdog's socket */
+/* stats.c: called by the watchdog thread (without ctx->lock: it reads only the counters,
+   atomically, and the configuration) at each of its checks; reports the node's counters to
+   the daemon once a second when they changed, on the watchdog's socket */
 void dora__stats_tick(DoraContext *ctx, void **socket);
 void dora__stats_end(DoraContext *ctx);
 
