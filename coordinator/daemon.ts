@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { HybridClock } from '../protocol/clock';
@@ -41,8 +42,7 @@ import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './
 import { RunControl, type RunControlRequest } from './runcontrol';
 import type { Placement } from './placement';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
-import { DataExport, DataImport } from './cluster/datalink';
-import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
+import { crossingSenders, remoteReceivers } from './cluster/crossings';
 import type { KeyPair } from './cluster/keys';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
@@ -99,16 +99,10 @@ export interface PartOptions {
   readonly id: string;
   readonly machine: string;
   readonly placement: Placement;
-  /** This daemon's CURVE keys, and the public keys of the dataflow's daemons (the only clients of its export socket). */
-  readonly keys: KeyPair;
-  readonly peerKeys: readonly string[];
-  /** The address other machines reach this one's export socket on. */
+  /** The address other machines reach this one's nodes' data sockets on. */
   readonly dataAddress: string;
   readonly send: (message: PartMessage) => void;
 }
-
-/** A threshold no payload reaches: outputs that cross machines go inline (a handle never leaves its machine). */
-const INLINE_ONLY = Number.MAX_SAFE_INTEGER;
 
 /** Grace after STOP before SIGTERM, and after SIGTERM before SIGKILL. */
 export const DEFAULT_GRACE_MS = 2000;
@@ -201,9 +195,14 @@ export class DataflowRun {
   /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part one of its own. */
   private readonly localId: string;
   private readonly part?: PartOptions;
-  /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
-  private exporter?: DataExport;
-  private importer?: DataImport;
+  /**
+   * A part: its CURVE key pair (made at prepare, written for its nodes into the run folder at
+   * launch), the endpoints its senders with receivers elsewhere bind, and what the other parts
+   * said at prepare (their keys, their senders' endpoints).
+   */
+  private partKeys?: KeyPair;
+  private readonly ownEndpoints = new Map<string, string>();
+  private otherParts: readonly ExportEndpoint[] = [];
   /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
   private readySent = false;
   private startGranted = false;
@@ -258,17 +257,17 @@ export class DataflowRun {
   }
 
   /**
-   * A machine's part of a dataflow, first step: binds the socket other machines' daemons
-   * subscribe to for this machine's outputs (when some cross), and says where it is.
+   * A machine's part of a dataflow, first step: makes the part's key pair and reserves, for
+   * each of its nodes with receivers on other machines, the TCP port that node binds on
+   * every (re)start; says both (the other parts' nodes need them in their configuration).
    */
   static async prepare(dataflow: ResolvedDataflow, options: RunOptions & { part: PartOptions }): Promise<{ run: DataflowRun; exports?: ExportEndpoint }> {
     const run = new DataflowRun(dataflow, options);
     try {
-      const exported = exportsOf(dataflow, options.part.placement, options.part.machine);
-      if (exported.size === 0) return { run };
-      run.exporter = new DataExport(`dora-data/${run.localId}`, () => run.maybeStart());
-      const endpoint = await run.exporter.bind(options.part.dataAddress, options.part.keys, options.part.peerKeys);
-      return { run, exports: { machine: options.part.machine, endpoint, serverKey: options.part.keys.publicKey } };
+      const { placement, machine, dataAddress } = options.part;
+      run.partKeys = zmq.curveKeyPair();
+      for (const sender of crossingSenders(dataflow, placement, machine)) run.ownEndpoints.set(sender, await reservePort(dataAddress, sender));
+      return { run, exports: { machine, serverKey: run.partKeys.publicKey, endpoints: Object.fromEntries(run.ownEndpoints) } };
     } catch (err) {
       await run.abort();
       throw err;
@@ -276,25 +275,22 @@ export class DataflowRun {
   }
 
   /**
-   * Second step, once every part is prepared: subscribes to the other machines' exports,
-   * spawns this machine's nodes. A part that cannot launch ends at once, failed, and says so
-   * (the coordinator then stops the others).
+   * Second step, once every part is prepared: spawns this machine's nodes, whose
+   * configurations name the other parts' keys and senders' endpoints. A part that cannot
+   * launch ends at once, failed, and says so (the coordinator then stops the others).
    */
   async launchPart(exports: readonly ExportEndpoint[]): Promise<void> {
     if (this.launched || this.result) return;
     this.launched = true;
     try {
       const { placement, machine } = this.part!;
-      const imported = importsOf(this.dataflow, placement, machine);
-      if (imported.size > 0) {
-        this.importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
-        for (const [machine, topics] of imported) {
-          const at = exports.find((e) => e.machine === machine);
-          if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
-          this.importer.connect(at.endpoint, at.serverKey, [...topics]);
-        }
+      this.otherParts = exports.filter((e) => e.machine !== machine);
+      for (const spec of this.dataflow.nodes) {
+        const there = placement.get(spec.id)!;
+        if (there === machine || Object.keys(remoteReceivers(this.dataflow, placement, spec.id)).length === 0) continue;
+        if (!this.otherParts.some((e) => e.machine === there && e.endpoints[spec.id]))
+          throw new DoraError(`machine ${there} reserved no data endpoint for node "${spec.id}", yet nodes of other machines receive from it`, { code: ErrorCode.SYSTEM });
       }
-      for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
       await this.launch();
     } catch (err) {
       await this.abort();
@@ -326,7 +322,6 @@ export class DataflowRun {
     for (const p of spawned) p.kill('SIGKILL');
     await Promise.all(spawned.map((p) => p.exited));
     if (this.result) return; // every node had been spawned and has exited: complete() cleaned up
-    this.closeDataLinks();
     this.router.close();
     this.events.close();
     unlinkDataflowSegments(this.localId);
@@ -492,6 +487,7 @@ export class DataflowRun {
     const dynamic = this.localNodes().filter((n) => n.spec.dynamic);
     const control = `ipc://${path.join(this.runDir.path, 'control')}`;
     this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file });
+    if (this.partKeys) fs.writeFileSync(this.keyFile(), JSON.stringify(this.partKeys) + '\n', { mode: 0o600, flag: 'wx' });
     await this.router.bind(this.ep.daemonRequests);
     await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);
@@ -555,9 +551,11 @@ export class DataflowRun {
       }
       const sender = this.nodes.get(input.source.node)!.spec;
       if (!this.isLocal(this.nodes.get(sender.id)!)) {
-        // from another machine: its daemon forwards the messages to ours, which publishes them like a timer's ticks
+        // from another machine: straight from the sender, over TCP with CURVE (remote.servers has its key), inline
+        const endpoint = this.otherParts.find((e) => e.machine === this.machineOf(sender.id))?.endpoints[sender.id];
+        if (endpoint === undefined) throw new DoraError(`no data endpoint for node "${sender.id}" on machine ${this.machineOf(sender.id)}`, { code: ErrorCode.SYSTEM });
         const topic = outputTopic(sender.id, input.source.output);
-        return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: `${sender.id}/${input.source.output}`, dropEndpoint: null, timeoutMs, restartable: sender.restart.policy !== 'never' || sender.dynamic };
+        return { id: input.id, queueSize: input.queueSize, endpoint, topic, source: `${sender.id}/${input.source.output}`, dropEndpoint: null, timeoutMs, restartable: sender.restart.policy !== 'never' || sender.dynamic };
       }
       return {
         id: input.id,
@@ -591,7 +589,7 @@ export class DataflowRun {
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
       dropEndpoint: outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
-      sharedMemoryThreshold: this.part && sendsAcross(this.dataflow, this.part.placement, spec.id) ? INLINE_ONLY : this.dataflow.sharedMemoryThreshold,
+      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
       segmentPrefix: `${SEGMENT_PREFIX}${this.localId}-`,
       outputs,
       subscribers,
@@ -606,6 +604,7 @@ export class DataflowRun {
         }),
       ),
       healthCheckTimeoutMs: spec.healthCheckTimeoutMs ?? 0,
+      remote: this.remoteWiring(spec, outputs),
     };
   }
 
@@ -718,7 +717,8 @@ export class DataflowRun {
       }
       if (this.part && !this.startGranted) {
         // every machine's nodes must be at their barrier: the coordinator says when
-        if (!this.readySent && this.dataLinksReady(live)) {
+        // (a sender's own barrier counts its receivers on other machines: node to node)
+        if (!this.readySent) {
           this.readySent = true;
           this.part.send({ t: 'ready' });
         }
@@ -1186,7 +1186,6 @@ export class DataflowRun {
     const status = nodes.some((n) => n.status === 'failed') ? 'failed' : this.stopRequested || nodes.some((n) => n.status === 'stopped') ? 'stopped' : 'succeeded';
     this.result = { id: this.id, status, nodes };
     this.statusValue = status;
-    await this.closeDataLinks();
     this.router.close();
     this.events.close();
     // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
@@ -1292,28 +1291,45 @@ export class DataflowRun {
     return [...this.nodes.values()].filter((n) => this.isLocal(n));
   }
 
-  /**
-   * Before a part says it is ready: every machine receiving from it has subscribed to its
-   * exports, and its own receivers of other machines' outputs have subscribed here.
-   */
-  private dataLinksReady(live: readonly NodeState[]): boolean {
-    const { placement, machine } = this.part!;
-    for (const [topic, { sender, machines }] of exportsOf(this.dataflow, placement, machine)) {
-      if (this.nodes.get(sender)!.status === 'running' && (this.exporter?.subscriptions(topic) ?? 0) < machines.size) return false;
+  /** The node's `remote` configuration: its part's keys, where it serves receivers elsewhere, the remote senders it connects to. */
+  private remoteWiring(spec: ResolvedNode, outputs: readonly string[]): NodeConfig['remote'] {
+    if (!this.part) return null;
+    const endpoint = this.ownEndpoints.get(spec.id) ?? null;
+    const remote = remoteReceivers(this.dataflow, this.part.placement, spec.id);
+    const subscribers = Object.fromEntries(outputs.flatMap((o) => (remote[o] ? [[o, remote[o]] as const] : [])));
+    const servers: Record<string, string> = {};
+    for (const input of spec.inputs) {
+      if (input.source.kind !== 'node') continue;
+      const sender = input.source.node;
+      const at = this.otherParts.find((e) => e.endpoints[sender] !== undefined);
+      if (at && this.machineOf(sender) === at.machine) servers[at.endpoints[sender]] = at.serverKey;
     }
-    for (const topics of importsOf(this.dataflow, placement, machine).values()) {
-      for (const topic of topics) {
-        const receivers = live.filter((r) => r.spec.inputs.some((i) => i.source.kind === 'node' && outputTopic(i.source.node, i.source.output) === topic)).length;
-        if ((this.timerSubscriptions.get(topic) ?? 0) < receivers) return false;
-      }
-    }
-    return true;
+    if (endpoint === null && Object.keys(servers).length === 0) return null;
+    return { keyFile: this.keyFile(), endpoint, clientKeys: this.otherParts.map((e) => e.serverKey), subscribers, servers };
   }
 
-  private async closeDataLinks(): Promise<void> {
-    this.importer?.close();
-    await this.exporter?.close();
+  /** The part's key pair, for its nodes: 0600 in the run folder (0700), never in the environment (children inherit it). */
+  private keyFile(): string {
+    return path.join(this.runDir.path, 'part.key');
   }
+}
+
+/**
+ * Reserves a TCP port on `address` for a node with receivers on other machines: a free port
+ * now, which the node binds on every start (a restarted sender is found again where its
+ * receivers keep reconnecting). Another process could take it meanwhile: the node then fails
+ * to start, naming itself and the endpoint.
+ */
+async function reservePort(address: string, node: string): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err) => reject(new DoraError(`cannot reserve a port on ${address} for node "${node}"'s data socket: ${err.message}`, { code: ErrorCode.SYSTEM })));
+    server.listen({ host: address, port: 0, exclusive: true }, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  return `tcp://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 function versionRefusal(version: number): string {

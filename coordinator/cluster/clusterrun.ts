@@ -13,7 +13,6 @@ import { DataflowRun, DEFAULT_GRACE_MS, type NodeOutcome, type RunResult, type R
 import { DoraError, ErrorCode } from '../errors';
 import { mergeLogs, type LogLine } from '../logs';
 import type { Placement } from '../placement';
-import type { KeyPair } from './keys';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage, PartSpec } from './messages';
 
 /** How long a daemon has to bind its part's sockets. */
@@ -22,11 +21,8 @@ const PREPARE_TIMEOUT_MS = 15_000;
 /** What a cluster run needs of the coordinator: its local daemon's identity and the connected daemons. */
 export interface ClusterContext {
   readonly localMachine: string;
-  readonly localKeys: KeyPair;
   readonly localDataAddress: string;
   readonly outDir?: string;
-  /** Public key of a connected daemon. */
-  readonly keyOf: (machine: string) => string | undefined;
   /** Sends to a remote daemon; false when it is not connected. */
   readonly sendPrepare: (machine: string, spec: PartSpec) => Promise<{ exports?: ExportEndpoint; logDir?: string }>;
   readonly sendLaunch: (machine: string, dataflow: string, exports: readonly ExportEndpoint[]) => void;
@@ -39,7 +35,7 @@ export class ClusterRun {
   readonly startedAt = new Date();
   readonly finished: Promise<RunResult>;
   readonly machines: readonly string[];
-  /** Where each machine serves its outputs to the others. */
+  /** Each part's key, and where its senders serve receivers on other machines. */
   exports: readonly ExportEndpoint[] = [];
   private local?: DataflowRun;
   private readonly status_ = new Map<string, NodeStatusUpdate>();
@@ -72,7 +68,6 @@ export class ClusterRun {
   }
 
   private async launch(): Promise<void> {
-    const peerKeys = this.machines.map((m) => (m === this.context.localMachine ? this.context.localKeys.publicKey : this.context.keyOf(m)!));
     const spec: PartSpec = {
       dataflow: this.id,
       ...(this.name !== undefined ? { name: this.name } : {}),
@@ -80,7 +75,6 @@ export class ClusterRun {
       file: this.dataflow.file,
       workingDir: this.dataflow.workingDir,
       placement: Object.fromEntries(this.placement),
-      peerKeys,
     };
     const prepared = await Promise.allSettled(
       this.machines.map(async (machine) => {
@@ -97,8 +91,6 @@ export class ClusterRun {
             id: this.id,
             machine,
             placement: this.placement,
-            keys: this.context.localKeys,
-            peerKeys,
             dataAddress: this.context.localDataAddress,
             send: (message) => setImmediate(() => this.fromPart(machine, message)),
           },

@@ -189,8 +189,6 @@ export class MachineDaemon {
           id: spec.dataflow,
           machine: this.options.machine,
           placement: new Map(Object.entries(spec.placement)),
-          keys: this.options.keys!,
-          peerKeys: spec.peerKeys,
           dataAddress: this.dataAddress,
           send: (message) => send({ t: 'part', dataflow: spec.dataflow, message }),
         },

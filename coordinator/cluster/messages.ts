@@ -27,11 +27,16 @@ export interface NodeStatusUpdate {
   readonly lost?: boolean;
 }
 
-/** Where a part's exported outputs can be subscribed to, and with which server key. */
+/**
+ * What a part tells the others at `prepare`: its CURVE public key (made for this part: the
+ * key its nodes connect and serve with; senders elsewhere admit it) and, for each of its
+ * nodes with receivers on other machines, the TCP endpoint that node binds on every
+ * (re)start (docs/architecture.md, "Several machines").
+ */
 export interface ExportEndpoint {
   readonly machine: string;
-  readonly endpoint: string;
   readonly serverKey: string;
+  readonly endpoints: Readonly<Record<string, string>>;
 }
 
 /** Messages between the parts of one dataflow run, through the coordinator. */
@@ -60,7 +65,7 @@ export type PartMessage =
 export type DaemonMessage =
   | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string }
   | { readonly t: 'heartbeat'; readonly nodes: number }
-  /** A part has bound its export socket (or has none): the coordinator launches the parts once all have. */
+  /** A part has reserved its senders' ports and made its key pair: the coordinator launches the parts once all have. */
   | { readonly t: 'prepared'; readonly dataflow: string; readonly exports?: ExportEndpoint; readonly logDir?: string; readonly error?: string }
   /** Answer to `logs`. */
   | { readonly t: 'logs'; readonly dataflow: string; readonly request: number; readonly text?: string; readonly error?: string }
@@ -75,8 +80,6 @@ export interface PartSpec {
   readonly file: string;
   readonly workingDir: string;
   readonly placement: Readonly<Record<string, string>>;
-  /** Public keys (z85) of the daemons of this dataflow: the only clients its export socket accepts. */
-  readonly peerKeys: readonly string[];
   readonly exitWhenNodesFinish?: boolean;
 }
 
@@ -84,7 +87,7 @@ export interface PartSpec {
 export type CoordinatorMessage =
   | { readonly t: 'registered'; readonly machine: string }
   | { readonly t: 'refused'; readonly message: string }
-  /** Create the part (bind its export socket); answered by `prepared`. */
+  /** Create the part (reserve its senders' ports, make its keys); answered by `prepared`. */
   | { readonly t: 'prepare'; readonly spec: PartSpec }
   /** Every part is prepared: spawn the nodes. */
   | { readonly t: 'launch'; readonly dataflow: string; readonly exports: readonly ExportEndpoint[] }
