@@ -81,7 +81,8 @@ int dora__read_config(DoraContext *ctx, const char *text) {
     if (ti < 0) {
       ti = (int)ctx->n_topics++;
       const char *slash = strchr(source, '/');
-      ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, false, 0};
+      const dora_json *servers = ctx->remote ? dora__json_get(ctx->remote, "servers") : NULL;
+      ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, dora__jstr(servers, endpoint) != NULL, false, 0};
     }
     const dora_json *timeout = dora__json_get(in, DORA_CFG_INPUT_TIMEOUT_MS), *restartable = dora__json_get(in, DORA_CFG_INPUT_RESTARTABLE);
     ctx->inputs[i] = (input_t){.id = id,

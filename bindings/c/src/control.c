@@ -138,7 +138,7 @@ static void on_peer_news(DoraContext *ctx, const char *node, bool restarted, boo
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     input_t *in = &ctx->inputs[i];
     topic_t *t = &ctx->topics[in->topic];
-    if (t->sender < 0 || !from_node(t, node)) continue;
+    if ((t->sender < 0 && !t->remote) || !from_node(t, node)) continue; /* a sender elsewhere returns no samples, yet restarts too */
     feeds_us = true;
     if (restarted) {
       in->eos_pending = false;

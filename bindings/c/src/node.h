@@ -82,7 +82,8 @@ typedef struct {
   size_t topic_len;
   const char *source; /* node/output, for messages */
   const char *output; /* the sender's output name (after the '/') */
-  int sender;         /* -1 for timers */
+  int sender;         /* -1 for timers, the inputs the daemon feeds and senders on other machines */
+  bool remote;        /* its sender is on another machine (remote.c) */
   bool seen;
   uint64_t next_seq;
 } topic_t;
