@@ -144,6 +144,35 @@ test('a pipeline over two daemons delivers 4 MiB frames at 30 Hz node to node, i
   expect(processesMentioning(df.dir)).toEqual([]);
 });
 
+test('a Python receiver gets a sender of another machine node to node, and again from the same port once that sender is restarted', async () => {
+  const c = await cluster();
+  await c.startDaemon('gpu');
+  const record = path.join(c.dir, 'rec.jsonl');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('camera', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 8192 }\n    outputs: [frame]\n`) +
+      node('rec', 'recorder.py', `    env: { RECORD: ${record} }\n    inputs: { frame: camera/frame }\n`),
+  );
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = idOf(started.stdout);
+  const inputs = () => readRecord(record).filter((e) => e.type === 'INPUT').length;
+  await waitFor(() => inputs() >= 5, 30_000, 'frames from machine gpu in the Python node');
+  const endpoint = /gpu serves other machines on (tcp:\/\/\S+) \(node camera/.exec(c.coordinator!.output())![1];
+  expect((await c.dora(['node', 'restart', id, 'camera', '--grace', '500ms'])).code).toBe(0);
+  await waitFor(() => readRecord(record).some((e) => e.type === 'NODE_RESTARTED'), 15_000, 'the receiver to be told of the restart');
+  const before = inputs();
+  await waitFor(() => inputs() >= before + 5, 15_000, 'frames from the restarted sender');
+  // the first frames of the new process: its sequence starts again (the first byte of each frame is its sequence's)
+  const after = readRecord(record);
+  const restartedAt = after.findIndex((e) => e.type === 'NODE_RESTARTED');
+  expect(after.slice(restartedAt).find((e) => e.type === 'INPUT')!.value).toBeLessThan(10);
+  expect(c.coordinator!.output()).not.toContain('cannot bind');
+  expect((await c.dora(['stop', id])).code).toBe(0);
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  console.log(`restarted sender reached again at ${endpoint}`);
+});
+
 /** Messages a raw ZeroMQ SUB receives from `endpoint` within a second: without keys, and with keys that are not authorised. */
 async function rawClientGets(endpoint: string, serverKey: string): Promise<{ plain: number; unauthorisedKey: number }> {
   const count = async (configure: (s: zmq.Subscriber) => void) => {
