@@ -30,8 +30,10 @@ static int read_keys(DoraContext *ctx, const char *file) {
   if (!f) return dora__fail(DORA_E_CONFIG, "node \"%s\": cannot read its CURVE key file %s: %s", ctx->node_id, file, strerror(errno));
   struct stat st;
   char text[512];
-  size_t n = fstat(fileno(f), &st) == 0 ? fread(text, 1, sizeof text - 1, f) : 0;
+  bool stated = fstat(fileno(f), &st) == 0;
+  size_t n = stated ? fread(text, 1, sizeof text - 1, f) : 0;
   fclose(f);
+  if (!stated) return dora__fail(DORA_E_CONFIG, "node \"%s\": cannot read its CURVE key file %s: %s", ctx->node_id, file, strerror(errno));
   if ((st.st_mode & 077) != 0) return dora__fail(DORA_E_CONFIG, "node \"%s\": its CURVE key file %s holds a secret key but others can read it (mode %03o)", ctx->node_id, file, st.st_mode & 0777);
   dora_json *keys = dora__json_parse(text, n);
   const char *pub = keys ? dora__jstr(keys, "publicKey") : NULL, *sec = keys ? dora__jstr(keys, "secretKey") : NULL;
