@@ -20,7 +20,12 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01" /* ZeroMQ RFC 27: where libzmq asks, per context */
 #define ZAP_DOMAIN "dora-data"
 #define ZAP_POLL_MS 100 /* how often the handler looks whether it must stop */
-#define REMOTE_LINGER_MS 1000
+/* How long a closing sender keeps sending what its receivers elsewhere have not taken yet
+   (their end of stream last): a TCP link falls behind a sender far more than a unix socket
+   (4 MiB frames at 100 Hz is a backlog of seconds over CURVE). A receiver that is gone
+   closes its connection, which ends the wait for it; only a machine that vanished without
+   a word holds a closing node this long (and `dora stop` signals it after its grace). */
+#define REMOTE_LINGER_MS 30000
 
 static int socket_opt(void *s, int opt, int value) { return zmq_setsockopt(s, opt, &value, sizeof value); }
 
