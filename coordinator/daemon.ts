@@ -1301,8 +1301,9 @@ export class DataflowRun {
     for (const input of spec.inputs) {
       if (input.source.kind !== 'node') continue;
       const sender = input.source.node;
-      const at = this.otherParts.find((e) => e.endpoints[sender] !== undefined);
-      if (at && this.machineOf(sender) === at.machine) servers[at.endpoints[sender]] = at.serverKey;
+      const at = this.otherParts.find((e) => e.machine === this.machineOf(sender));
+      const endpoint = at?.endpoints[sender];
+      if (at && endpoint !== undefined) servers[endpoint] = at.serverKey;
     }
     if (endpoint === null && Object.keys(servers).length === 0) return null;
     return { keyFile: this.keyFile(), endpoint, clientKeys: this.otherParts.map((e) => e.serverKey), subscribers, servers };
