@@ -114,6 +114,8 @@ int dora__remote_open(DoraContext *ctx) {
   if (!remote) return 0;
   const char *key_file = dora__jstr(remote, "keyFile"), *endpoint = dora__jstr(remote, "endpoint");
   if (!key_file) return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV ": `remote` lacks `keyFile`");
+  if (!zmq_has("curve"))
+    return dora__fail(DORA_E_ZMQ, "node \"%s\" exchanges data with other machines, which takes CURVE, but this libzmq was built without it (build it with libsodium)", ctx->node_id);
   if (read_keys(ctx, key_file)) return -1;
   if (!endpoint || ctx->n_outputs == 0) return 0; /* receives from other machines only */
   const dora_json *clients = dora__json_get(remote, "clientKeys");
@@ -146,9 +148,9 @@ int dora__remote_open(DoraContext *ctx) {
   socket_opt(ctx->rpub, ZMQ_SNDHWM, 0);
   socket_opt(ctx->rpub, ZMQ_XPUB_VERBOSE, 1); /* each remote receiver's subscription counts at the start barrier */
   socket_opt(ctx->rpub, ZMQ_LINGER, REMOTE_LINGER_MS);
-  socket_opt(ctx->rpub, ZMQ_CURVE_SERVER, 1);
-  zmq_setsockopt(ctx->rpub, ZMQ_CURVE_SECRETKEY, ctx->curve_secret, 40);
-  zmq_setsockopt(ctx->rpub, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN));
+  if (socket_opt(ctx->rpub, ZMQ_CURVE_SERVER, 1) || zmq_setsockopt(ctx->rpub, ZMQ_CURVE_SECRETKEY, ctx->curve_secret, 40) ||
+      zmq_setsockopt(ctx->rpub, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)))
+    return dora__fail(DORA_E_ZMQ, "node \"%s\": cannot make its data socket for other machines a CURVE server: %s", ctx->node_id, zmq_strerror(errno));
   /* the daemon reserved this port for this node: the same one on every (re)start, which
      receivers on other machines keep reconnecting to (libzmq sets SO_REUSEADDR) */
   if (zmq_bind(ctx->rpub, endpoint))
@@ -185,9 +187,9 @@ int dora__remote_connect(DoraContext *ctx, const char *endpoint, bool *is_remote
   if (!server_key) return 0;
   if (strlen(server_key) != 40 || !ctx->curve_public[0])
     return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV ": no CURVE keys to connect to %s (`remote.servers` or `remote.keyFile`)", endpoint);
-  zmq_setsockopt(ctx->sub, ZMQ_CURVE_SERVERKEY, server_key, 40);
-  zmq_setsockopt(ctx->sub, ZMQ_CURVE_PUBLICKEY, ctx->curve_public, 40);
-  zmq_setsockopt(ctx->sub, ZMQ_CURVE_SECRETKEY, ctx->curve_secret, 40);
+  if (zmq_setsockopt(ctx->sub, ZMQ_CURVE_SERVERKEY, server_key, 40) || zmq_setsockopt(ctx->sub, ZMQ_CURVE_PUBLICKEY, ctx->curve_public, 40) ||
+      zmq_setsockopt(ctx->sub, ZMQ_CURVE_SECRETKEY, ctx->curve_secret, 40))
+    return dora__fail(DORA_E_CONFIG, "node \"%s\": cannot use the CURVE keys for %s (server key %s): %s", ctx->node_id, endpoint, server_key, zmq_strerror(errno));
   if (zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
   return 0;
 }
