@@ -42,7 +42,7 @@ import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './
 import { RunControl, type RunControlRequest } from './runcontrol';
 import type { Placement } from './placement';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage } from './cluster/messages';
-import { crossingSenders, remoteReceivers } from './cluster/crossings';
+import { remoteReceivers } from './cluster/crossings';
 import type { KeyPair } from './cluster/keys';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
@@ -266,7 +266,9 @@ export class DataflowRun {
     try {
       const { placement, machine, dataAddress } = options.part;
       run.partKeys = zmq.curveKeyPair();
-      for (const sender of crossingSenders(dataflow, placement, machine)) run.ownEndpoints.set(sender, await reservePort(dataAddress, sender));
+      for (const spec of dataflow.nodes) {
+        if (placement.get(spec.id) === machine && Object.keys(run.remoteOutputs(spec)).length > 0) run.ownEndpoints.set(spec.id, await reservePort(dataAddress, spec.id));
+      }
       return { run, exports: { machine, serverKey: run.partKeys.publicKey, endpoints: Object.fromEntries(run.ownEndpoints) } };
     } catch (err) {
       await run.abort();
@@ -287,7 +289,7 @@ export class DataflowRun {
       this.otherParts = exports.filter((e) => e.machine !== machine);
       for (const spec of this.dataflow.nodes) {
         const there = placement.get(spec.id)!;
-        if (there === machine || Object.keys(remoteReceivers(this.dataflow, placement, spec.id)).length === 0) continue;
+        if (there === machine || Object.keys(this.remoteOutputs(spec)).length === 0) continue;
         if (!this.otherParts.some((e) => e.machine === there && e.endpoints[spec.id]))
           throw new DoraError(`machine ${there} reserved no data endpoint for node "${spec.id}", yet nodes of other machines receive from it`, { code: ErrorCode.SYSTEM });
       }
@@ -1295,7 +1297,7 @@ export class DataflowRun {
   private remoteWiring(spec: ResolvedNode, outputs: readonly string[]): NodeConfig['remote'] {
     if (!this.part) return null;
     const endpoint = this.ownEndpoints.get(spec.id) ?? null;
-    const remote = remoteReceivers(this.dataflow, this.part.placement, spec.id);
+    const remote = this.remoteOutputs(spec);
     const subscribers = Object.fromEntries(outputs.flatMap((o) => (remote[o] ? [[o, remote[o]] as const] : [])));
     const servers: Record<string, string> = {};
     for (const input of spec.inputs) {
@@ -1307,6 +1309,15 @@ export class DataflowRun {
     }
     if (endpoint === null && Object.keys(servers).length === 0) return null;
     return { keyFile: this.keyFile(), endpoint, clientKeys: this.otherParts.map((e) => e.serverKey), subscribers, servers };
+  }
+
+  /**
+   * Per output of a node, its receivers on other machines; not the outputs only the daemon
+   * sends on (`send_stdout_as`/`send_logs_as`): the node does not have those.
+   */
+  private remoteOutputs(spec: ResolvedNode): Record<string, string[]> {
+    const routed = this.routing.routedOutputs(spec);
+    return Object.fromEntries(Object.entries(remoteReceivers(this.dataflow, this.part!.placement, spec.id)).filter(([output]) => !routed.includes(output)));
   }
 
   /** The part's key pair, for its nodes: 0600 in the run folder (0700), never in the environment (children inherit it). */

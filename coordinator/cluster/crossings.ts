@@ -1,8 +1,7 @@
 /**
- * The edges of a dataflow that cross machines, as one machine's part sees them: which of
- * its senders have receivers on other machines (each binds a TCP data socket for them, on
- * a port its daemon reserves), and who those receivers are. Pure functions of the dataflow
- * and its placement.
+ * The edges of a dataflow that cross machines: which receivers of a sender's outputs are
+ * on other machines (the sender binds a TCP data socket for them, on a port its daemon
+ * reserves). A pure function of the dataflow and its placement.
  */
 import type { ResolvedDataflow } from '../dataflow';
 import type { Placement } from '../placement';
@@ -20,9 +19,4 @@ export function remoteReceivers(dataflow: ResolvedDataflow, placement: Placement
     }
   }
   return byOutput;
-}
-
-/** The nodes of `machine` that have receivers on other machines. */
-export function crossingSenders(dataflow: ResolvedDataflow, placement: Placement, machine: string): string[] {
-  return dataflow.nodes.filter((n) => placement.get(n.id) === machine && Object.keys(remoteReceivers(dataflow, placement, n.id)).length > 0).map((n) => n.id);
 }
