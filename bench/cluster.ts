@@ -1,9 +1,10 @@
 /**
  * Benchmark systems across machines (issue 13), simulated on this host over loopback TCP:
  *
- * - `cross-ts`: dora-ts TypeScript → TypeScript with the sender on the coordinator's own
- *   daemon and the receiver on a second daemon (`dora daemon --machine-id b`), CURVE on:
- *   the payload goes sender → daemon A → daemon B → receiver (docs/architecture.md, "Machines").
+ * - `cross-ts` (and `cross-c`): dora-ts TypeScript → TypeScript (C → C) with the sender on
+ *   the coordinator's own daemon and the receiver on a second daemon (`dora daemon
+ *   --machine-id b`): the payload goes node to node over TCP with CURVE
+ *   (docs/architecture.md, "Several machines").
  * - `zmq-ts-curve`: raw zeromq.js PUSH → PULL between two processes over TCP with CURVE,
  *   the baseline the cross-daemon numbers are held against.
  */
@@ -70,25 +71,25 @@ async function twoMachines(cli: string, dir: string) {
   };
 }
 
-export function crossDaemon(o: ClusterSystemOptions) {
+export function crossDaemon(o: ClusterSystemOptions, id = 'cross-ts', label = 'dora-ts TS → TS across two daemons (TCP, CURVE)', sender = o.node('sender.ts'), receiver = o.node('receiver.ts')) {
   return {
-    id: 'cross-ts',
-    label: 'dora-ts TS → TS across two daemons (TCP, CURVE)',
+    id,
+    label,
     unavailable: () => (fs.existsSync(o.cli) ? undefined : 'dist/ is missing: run npm run build'),
     async run(dir: string, mode: Mode, size: number, count: number): Promise<BenchRun> {
       const cluster = await twoMachines(o.cli, fs.mkdtempSync(path.join(dir, 'cluster-')));
       try {
-        const result = path.join(dir, `cross-ts-${mode}-${size}.json`);
-        const file = path.join(dir, `cross-ts-${mode}-${size}.yml`);
+        const result = path.join(dir, `${id}-${mode}-${size}.json`);
+        const file = path.join(dir, `${id}-${mode}-${size}.yml`);
         fs.writeFileSync(
           file,
           `nodes:
   - id: sender
-    path: ${o.node('sender.ts')}
+    path: ${sender}
     env: ${JSON.stringify(o.env(mode, size, count))}
     outputs: [data]
   - id: receiver
-    path: ${o.node('receiver.ts')}
+    path: ${receiver}
     deploy: { machine: b }
     env: { RESULT: ${JSON.stringify(result)} }
     inputs:

@@ -323,10 +323,11 @@ const SYSTEMS: Record<string, System> = {
   iceoryx2: iceoryx2(),
   zenoh: zenoh(),
   'cross-ts': crossDaemon({ cli: CLI, tsx: TSX, env, node }),
+  'cross-c': crossDaemon({ cli: CLI, tsx: TSX, env, node }, 'cross-c', 'dora-ts C → C across two daemons (TCP, CURVE)', path.join(BUILD, 'sender'), path.join(BUILD, 'receiver')),
   'zmq-ts-curve': rawZmqCurve({ cli: CLI, tsx: TSX, env, node }, path.join(__dirname, 'raw', 'zmq.ts')),
 };
 /** Measured unless --systems says otherwise; ts-in-place is on demand (see docs/benchmarks.md). */
-const DEFAULT_SYSTEMS = ['ts', 'ts-in-place', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora', 'iceoryx2', 'zenoh', 'cross-ts', 'zmq-ts-curve'];
+const DEFAULT_SYSTEMS = ['ts', 'ts-in-place', 'py', 'c', 'c-py', 'zmq-ts', 'zmq-c', 'dora', 'iceoryx2', 'zenoh', 'cross-ts', 'cross-c', 'zmq-ts-curve'];
 const CHOSEN = (option('--systems') ?? (quick ? 'ts,py,c' : DEFAULT_SYSTEMS.join(','))).split(',');
 
 /** The C programs of the benchmark, built against this checkout's library. */
@@ -400,7 +401,8 @@ const RATIOS: [string, string, string][] = [
   ['py', 'zenoh', 'Python ÷ zenoh'],
   ['ts', 'zmq-ts', 'TS ÷ zeromq.js'],
   ['c', 'zmq-c', 'C ÷ libzmq'],
-  ['cross-ts', 'zmq-ts-curve', 'cross-daemon ÷ zeromq.js TCP+CURVE'],
+  ['cross-ts', 'zmq-ts-curve', 'cross-daemon TS ÷ zeromq.js TCP+CURVE'],
+  ['cross-c', 'zmq-ts-curve', 'cross-daemon C ÷ zeromq.js TCP+CURVE'],
 ];
 
 function table(rows: Row[], systems: System[], metric: 'p50' | 'msgsPerSec', unit: string): string {
@@ -503,7 +505,7 @@ function replot(dir: string): void {
 async function main(): Promise<void> {
   const replotDir = option('--replot');
   if (replotDir) return replot(path.resolve(replotDir));
-  if (CHOSEN.some((s) => ['c', 'c-py', 'zmq-c'].includes(s))) buildC();
+  if (CHOSEN.some((s) => ['c', 'c-py', 'zmq-c', 'cross-c'].includes(s))) buildC();
   const systems: System[] = [];
   for (const id of CHOSEN) {
     const system = SYSTEMS[id];

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { HybridClock } from '../protocol/clock';
@@ -41,9 +42,8 @@ import { Metrics, describeTopics, type MetricsReply, type TopicsReply } from './
 import { RunControl, type RunControlRequest } from './runcontrol';
 import type { Placement } from './placement';
 import type { ExportEndpoint, NodeStatusUpdate, PartMessage, RejoinSpec } from './cluster/messages';
-import { DataExport, DataImport } from './cluster/datalink';
-import { exportsOf, importsOf, sendsAcross } from './cluster/crossings';
-import type { KeyPair } from './cluster/keys';
+import { remoteReceivers } from './cluster/crossings';
+import { partKeyPair, type KeyPair } from './cluster/keys';
 
 export type RunStatus = 'running' | 'stopping' | 'succeeded' | 'failed' | 'stopped';
 /**
@@ -99,18 +99,14 @@ export interface PartOptions {
   readonly id: string;
   readonly machine: string;
   readonly placement: Placement;
-  /** This daemon's CURVE keys, and the public keys of the dataflow's daemons (the only clients of its export socket). */
-  readonly keys: KeyPair;
-  readonly peerKeys: readonly string[];
-  /** The address other machines reach this one's export socket on. */
+  /** This daemon's CURVE keys: the part's data key pair is derived from them (keys.ts partKeyPair); a random one without. */
+  readonly keys?: KeyPair;
+  /** The address other machines reach this one's nodes' data sockets on. */
   readonly dataAddress: string;
   readonly send: (message: PartMessage) => void;
   /** A replacement part for a machine that was lost and came back: it joins the running dataflow. */
   readonly rejoin?: RejoinSpec;
 }
-
-/** A threshold no payload reaches: outputs that cross machines go inline (a handle never leaves its machine). */
-const INLINE_ONLY = Number.MAX_SAFE_INTEGER;
 
 /** Grace after STOP before SIGTERM, and after SIGTERM before SIGKILL. */
 export const DEFAULT_GRACE_MS = 2000;
@@ -203,11 +199,14 @@ export class DataflowRun {
   /** Names this machine's run folder and shared-memory segments: the dataflow's id, or for a part sharing its host with another part, one of its own (RunDir.claim). */
   private readonly localId: string;
   private readonly part?: PartOptions;
-  /** A part: its outputs that receivers on other machines subscribe to, and its inputs from them. */
-  private exporter?: DataExport;
-  /** One per machine it receives from (a replacement part of that machine is subscribed to afresh: relink). */
-  private readonly importers = new Map<string, DataImport>();
-  private importedFrom = new Map<string, Set<string>>();
+  /**
+   * A part: its CURVE key pair (made at prepare, written for its nodes into the run folder at
+   * launch), the endpoints its senders with receivers elsewhere bind, and what the other parts
+   * said at prepare (their keys, their senders' endpoints).
+   */
+  private partKeys?: KeyPair;
+  private readonly ownEndpoints = new Map<string, string>();
+  private otherParts: readonly ExportEndpoint[] = [];
   /** A part: it has told the coordinator its nodes are at the barrier, and the coordinator said start. */
   private readySent = false;
   private startGranted = false;
@@ -291,17 +290,22 @@ export class DataflowRun {
   }
 
   /**
-   * A machine's part of a dataflow, first step: binds the socket other machines' daemons
-   * subscribe to for this machine's outputs (when some cross), and says where it is.
+   * A machine's part of a dataflow, first step: makes the part's key pair and reserves, for
+   * each of its nodes with receivers on other machines, the TCP port that node binds on
+   * every (re)start; says both (the other parts' nodes need them in their configuration).
    */
   static async prepare(dataflow: ResolvedDataflow, options: RunOptions & { part: PartOptions }): Promise<{ run: DataflowRun; exports?: ExportEndpoint }> {
     const run = new DataflowRun(dataflow, options);
     try {
-      const exported = exportsOf(dataflow, options.part.placement, options.part.machine);
-      if (exported.size === 0) return { run };
-      run.exporter = new DataExport(`dora-data/${run.localId}`, () => run.maybeStart());
-      const endpoint = await run.exporter.bind(options.part.dataAddress, options.part.keys, options.part.peerKeys);
-      return { run, exports: { machine: options.part.machine, endpoint, serverKey: options.part.keys.publicKey } };
+      const { placement, machine, dataAddress, rejoin } = options.part;
+      run.partKeys = options.part.keys ? partKeyPair(options.part.keys, options.part.id) : zmq.curveKeyPair();
+      for (const spec of dataflow.nodes) {
+        if (placement.get(spec.id) !== machine || Object.keys(run.remoteOutputs(spec)).length === 0) continue;
+        // a replacement part takes back its lost part's endpoints: receivers elsewhere reconnect there
+        const before = rejoin?.endpoints[spec.id];
+        run.ownEndpoints.set(spec.id, before !== undefined ? await reclaimPort(before, dataAddress, spec.id) : await reservePort(dataAddress, spec.id));
+      }
+      return { run, exports: { machine, serverKey: run.partKeys.publicKey, endpoints: Object.fromEntries(run.ownEndpoints) } };
     } catch (err) {
       await run.abort();
       throw err;
@@ -309,37 +313,27 @@ export class DataflowRun {
   }
 
   /**
-   * Second step, once every part is prepared: subscribes to the other machines' exports,
-   * spawns this machine's nodes. A part that cannot launch ends at once, failed, and says so
-   * (the coordinator then stops the others).
+   * Second step, once every part is prepared: spawns this machine's nodes, whose
+   * configurations name the other parts' keys and senders' endpoints. A part that cannot
+   * launch ends at once, failed, and says so (the coordinator then stops the others).
    */
   async launchPart(exports: readonly ExportEndpoint[]): Promise<void> {
     if (this.launched || this.result) return;
     this.launched = true;
     try {
       const { placement, machine } = this.part!;
-      this.importedFrom = importsOf(this.dataflow, placement, machine);
-      for (const machine of this.importedFrom.keys()) {
-        const at = exports.find((e) => e.machine === machine);
-        if (!at) throw new DoraError(`machine ${machine} exports no data socket, yet nodes here receive from it`, { code: ErrorCode.SYSTEM });
-        this.importFrom(at);
+      this.otherParts = exports.filter((e) => e.machine !== machine);
+      for (const spec of this.dataflow.nodes) {
+        const there = placement.get(spec.id)!;
+        if (there === machine || Object.keys(this.remoteOutputs(spec)).length === 0) continue;
+        if (!this.otherParts.some((e) => e.machine === there && e.endpoints[spec.id]))
+          throw new DoraError(`machine ${there} reserved no data endpoint for node "${spec.id}", yet nodes of other machines receive from it`, { code: ErrorCode.SYSTEM });
       }
-      for (const [topic, { sender, receivers }] of exportsOf(this.dataflow, placement, machine)) this.exporter!.feed(this.ep.nodeData(sender), topic, receivers);
       await this.launch();
     } catch (err) {
       await this.abort();
       this.endUnlaunched(`could not be started on machine ${this.part!.machine}: ${(err as Error).message}`);
     }
-  }
-
-  /** Subscribes to what this part's nodes receive from one machine, at its export socket (again, when its part was replaced). */
-  private importFrom(at: ExportEndpoint): void {
-    const topics = this.importedFrom.get(at.machine);
-    if (!topics) return;
-    this.importers.get(at.machine)?.close();
-    const importer = new DataImport(this.part!.keys, (frames) => this.outbox.send(frames));
-    importer.connect(at.endpoint, at.serverKey, [...topics]);
-    this.importers.set(at.machine, importer);
   }
 
   /** A part that never ran its nodes (it failed to launch, or was stopped before): its result, all its nodes failed or stopped. */
@@ -366,7 +360,6 @@ export class DataflowRun {
     for (const p of spawned) p.kill('SIGKILL');
     await Promise.all(spawned.map((p) => p.exited));
     if (this.result) return; // every node had been spawned and has exited: complete() cleaned up
-    this.closeDataLinks();
     this.router.close();
     this.events.close();
     unlinkDataflowSegments(this.localId);
@@ -547,6 +540,7 @@ export class DataflowRun {
     const dynamic = this.localNodes().filter((n) => n.spec.dynamic);
     const control = `ipc://${path.join(this.runDir.path, 'control')}`;
     this.runDir.create({ name: this.name ?? null, requests: this.ep.daemonRequests, control, dynamicNodes: dynamic.map((n) => n.spec.id), file: this.dataflow.file, ...(this.part ? { part: { dataflow: this.part.id, machine: this.part.machine } } : {}) });
+    if (this.partKeys) fs.writeFileSync(this.keyFile(), JSON.stringify(this.partKeys) + '\n', { mode: 0o600, flag: 'wx' });
     await this.router.bind(this.ep.daemonRequests);
     await this.control.bind(control);
     await this.events.bind(this.ep.daemonEvents);
@@ -615,9 +609,11 @@ export class DataflowRun {
       }
       const sender = this.nodes.get(input.source.node)!.spec;
       if (!this.isLocal(this.nodes.get(sender.id)!)) {
-        // from another machine: its daemon forwards the messages to ours, which publishes them like a timer's ticks
+        // from another machine: straight from the sender, over TCP with CURVE (remote.servers has its key), inline
+        const endpoint = this.otherParts.find((e) => e.machine === this.machineOf(sender.id))?.endpoints[sender.id];
+        if (endpoint === undefined) throw new DoraError(`no data endpoint for node "${sender.id}" on machine ${this.machineOf(sender.id)}`, { code: ErrorCode.SYSTEM });
         const topic = outputTopic(sender.id, input.source.output);
-        return { id: input.id, queueSize: input.queueSize, endpoint: this.ep.daemonEvents, topic, source: `${sender.id}/${input.source.output}`, dropEndpoint: null, timeoutMs, restartable: sender.restart.policy !== 'never' || sender.dynamic };
+        return { id: input.id, queueSize: input.queueSize, endpoint, topic, source: `${sender.id}/${input.source.output}`, dropEndpoint: null, timeoutMs, restartable: sender.restart.policy !== 'never' || sender.dynamic };
       }
       return {
         id: input.id,
@@ -651,7 +647,7 @@ export class DataflowRun {
       daemonEvents: this.ep.daemonEvents,
       dataEndpoint: outputs.length > 0 ? this.ep.nodeData(spec.id) : null,
       dropEndpoint: outputs.length > 0 ? this.ep.nodeDrops(spec.id) : null,
-      sharedMemoryThreshold: this.part && sendsAcross(this.dataflow, this.part.placement, spec.id) ? INLINE_ONLY : this.dataflow.sharedMemoryThreshold,
+      sharedMemoryThreshold: this.dataflow.sharedMemoryThreshold,
       segmentPrefix: `${SEGMENT_PREFIX}${this.localId}-`,
       outputs,
       subscribers,
@@ -666,6 +662,7 @@ export class DataflowRun {
         }),
       ),
       healthCheckTimeoutMs: spec.healthCheckTimeoutMs ?? 0,
+      remote: this.remoteWiring(spec, outputs),
     };
   }
 
@@ -780,7 +777,8 @@ export class DataflowRun {
       }
       if (this.part && !this.startGranted) {
         // every machine's nodes must be at their barrier: the coordinator says when
-        if (!this.readySent && this.dataLinksReady(early)) {
+        // (a sender's own barrier counts its receivers on other machines: node to node)
+        if (!this.readySent) {
           this.readySent = true;
           this.part.send({ t: 'ready' });
         }
@@ -1250,7 +1248,6 @@ export class DataflowRun {
     const status = nodes.some((n) => n.status === 'failed') ? 'failed' : this.stopRequested || nodes.some((n) => n.status === 'stopped') ? 'stopped' : 'succeeded';
     this.result = { id: this.id, status, nodes };
     this.statusValue = status;
-    await this.closeDataLinks();
     this.router.close();
     this.events.close();
     // Nodes unlink their own segments on the way out; this catches those of nodes that crashed.
@@ -1293,11 +1290,6 @@ export class DataflowRun {
         if (state && this.isLocal(state) && !this.result) this.routing.relayed(message.receiver, message.input, message.texts, message.end === true);
         break;
       }
-      case 'relink':
-        if (this.result || !this.importedFrom.has(message.exports.machine)) break;
-        this.importFrom(message.exports);
-        this.logs.append({ node: 'dora', stream: 'log', line: `[info] receiving from machine ${message.exports.machine} again, at ${message.exports.endpoint} (its part was replaced)` });
-        break;
       case 'node':
         try {
           if (message.action === 'stop') this.stopNode(message.node, message.graceMs);
@@ -1385,28 +1377,68 @@ export class DataflowRun {
     return [...this.nodes.values()].filter((n) => this.isLocal(n));
   }
 
-  /**
-   * Before a part says it is ready: every machine receiving from it has subscribed to its
-   * exports, and its own receivers of other machines' outputs have subscribed here.
-   */
-  private dataLinksReady(live: readonly NodeState[]): boolean {
-    const { placement, machine } = this.part!;
-    for (const [topic, { sender, machines }] of exportsOf(this.dataflow, placement, machine)) {
-      if (this.nodes.get(sender)!.status === 'running' && (this.exporter?.subscriptions(topic) ?? 0) < machines.size) return false;
+  /** The node's `remote` configuration: its part's keys, where it serves receivers elsewhere, the remote senders it connects to. */
+  private remoteWiring(spec: ResolvedNode, outputs: readonly string[]): NodeConfig['remote'] {
+    if (!this.part) return null;
+    const endpoint = this.ownEndpoints.get(spec.id) ?? null;
+    const remote = this.remoteOutputs(spec);
+    const subscribers = Object.fromEntries(outputs.flatMap((o) => (remote[o] ? [[o, remote[o]] as const] : [])));
+    const servers: Record<string, string> = {};
+    for (const input of spec.inputs) {
+      if (input.source.kind !== 'node') continue;
+      const sender = input.source.node;
+      const at = this.otherParts.find((e) => e.machine === this.machineOf(sender));
+      const endpoint = at?.endpoints[sender];
+      if (at && endpoint !== undefined) servers[endpoint] = at.serverKey;
     }
-    for (const topics of importsOf(this.dataflow, placement, machine).values()) {
-      for (const topic of topics) {
-        const receivers = live.filter((r) => r.spec.inputs.some((i) => i.source.kind === 'node' && outputTopic(i.source.node, i.source.output) === topic)).length;
-        if ((this.timerSubscriptions.get(topic) ?? 0) < receivers) return false;
-      }
-    }
-    return true;
+    if (endpoint === null && Object.keys(servers).length === 0) return null;
+    return { keyFile: this.keyFile(), endpoint, clientKeys: this.otherParts.map((e) => e.serverKey), subscribers, servers };
   }
 
-  private async closeDataLinks(): Promise<void> {
-    for (const importer of this.importers.values()) importer.close();
-    await this.exporter?.close();
+  /**
+   * Per output of a node, its receivers on other machines; not the outputs only the daemon
+   * sends on (`send_stdout_as`/`send_logs_as`): the node does not have those.
+   */
+  private remoteOutputs(spec: ResolvedNode): Record<string, string[]> {
+    const routed = this.routing.routedOutputs(spec);
+    return Object.fromEntries(Object.entries(remoteReceivers(this.dataflow, this.part!.placement, spec.id)).filter(([output]) => !routed.includes(output)));
   }
+
+  /** The part's key pair, for its nodes: 0600 in the run folder (0700), never in the environment (children inherit it). */
+  private keyFile(): string {
+    return path.join(this.runDir.path, 'part.key');
+  }
+}
+
+/**
+ * Reserves a TCP port on `address` for a node with receivers on other machines: a free port
+ * now, which the node binds on every start (a restarted sender is found again where its
+ * receivers keep reconnecting). Another process could take it meanwhile: the node then fails
+ * to start, naming itself and the endpoint.
+ */
+async function reservePort(address: string, node: string, wanted = 0): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err) => reject(new DoraError(`cannot reserve ${wanted ? `port ${wanted}` : 'a port'} on ${address} for node "${node}"'s data socket: ${err.message}`, { code: ErrorCode.SYSTEM })));
+    server.listen({ host: address, port: wanted, exclusive: true }, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  return `tcp://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * For a replacement part: the endpoint its lost part reserved for `node`, taken again. It
+ * must be on this daemon's data address: receivers on other machines were configured with
+ * it and only reconnect there.
+ */
+async function reclaimPort(endpoint: string, address: string, node: string): Promise<string> {
+  const match = /^tcp:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(endpoint);
+  if (!match || match[1] !== address) {
+    throw new DoraError(`node "${node}" served receivers on other machines at ${endpoint}, and this daemon's data address is now ${address}: they would not find it (start the daemon with --data-address ${match?.[1] ?? '?'})`, { code: ErrorCode.SYSTEM });
+  }
+  return reservePort(address, node, Number(match[2]));
 }
 
 function versionRefusal(version: number): string {

@@ -201,5 +201,6 @@ export function tapNodeConfig(tap: { id: string; node: string; output: string },
     restartCount: 0,
     outputTypes: {},
     healthCheckTimeoutMs: 0,
+    remote: null,
   };
 }

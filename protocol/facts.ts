@@ -220,10 +220,12 @@ export interface NodeConfig {
   readonly outputTypes: Readonly<Record<string, { readonly urn: string; readonly format: string }>>;
   /** The node's `health_check_timeout` in milliseconds, 0 for none. When set, the node sends `heartbeat` requests while its code is active (calling the node API, or waiting in it); the daemon kills a node silent for longer. */
   readonly healthCheckTimeoutMs: number;
+  /** Data to and from nodes on other machines (node to node over TCP with CURVE), null when none of the node's inputs or outputs crosses machines. `keyFile`: a file (0600, in the run folder) holding the machine's part's CURVE key pair as JSON `{"publicKey","secretKey"}` (Z85). `endpoint`: where a sender with receivers elsewhere binds its second data XPUB (`tcp://address:port`, reserved for it by its daemon, the same on every restart), null otherwise; it is a CURVE server admitting only `clientKeys` (the public keys of the dataflow's parts, through a ZAP handler), and publishes there every message of its outputs inline. `subscribers`: per output, which of `subscribers` are on other machines (they count at the start barrier, never hold a sample). `servers`: for each input endpoint of a sender on another machine, that sender's CURVE server key; the node connects to it as a CURVE client with its key pair. */
+  readonly remote: { readonly keyFile: string; readonly endpoint: string | null; readonly clientKeys: readonly string[]; readonly subscribers: Readonly<Record<string, readonly string[]>>; readonly servers: Readonly<Record<string, string>> } | null;
 }
 
 /** The fields of NodeConfig, in order. */
-export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs"] as const;
+export const NODE_CONFIG_FIELDS = ["protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs", "remote"] as const;
 /** One of NODE_CONFIG_FIELDS. */
 export type NodeConfigField = (typeof NODE_CONFIG_FIELDS)[number];
 

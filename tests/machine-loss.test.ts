@@ -2,9 +2,8 @@
  * A machine lost and back (tests/support/machines.ts): its daemon is stopped (SIGSTOP) for
  * longer than the heartbeats allow, so the coordinator declares it lost, then continued
  * (SIGCONT) and registers again. Nodes with a restart policy are respawned there as
- * restarts (their receivers' inputs stay open: no INPUT_CLOSED in between; a receiver on
- * another machine than its sender gets no NODE_RESTARTED from the node core, see
- * docs/architecture.md "Several machines"); nodes without
+ * restarts (their receivers' inputs stay open: no INPUT_CLOSED in between; receivers on
+ * other machines get NODE_RESTARTED, as for a restart on one machine); nodes without
  * one fail naming the machine, and the stale part the daemon kept is killed.
  */
 import * as fs from 'node:fs';
@@ -104,6 +103,7 @@ test('a machine lost and back: its nodes with a restart policy are respawned the
   const sinkEvents = readRecord(sinkRecord).map((e) => e.type);
   expect(sinkEvents).not.toContain('INPUT_CLOSED');
   expect(sinkEvents).not.toContain('NODE_FAILED');
+  expect(sinkEvents).toContain('NODE_RESTARTED');
 
   // the stale processes are gone, the respawned ones run; the coordinator counts one restart each
   await waitFor(() => oldNodes.every((pid) => !processesMentioning(df.dir).includes(pid)), 10_000, 'the stale part to be killed');
@@ -198,13 +198,15 @@ test('a machine whose daemon was killed and started again (same key): its nodes 
   await until(async () => (await statusOf(c, id, 'camera')).status === 'restarting', 10_000, 'machine gpu to be declared lost');
   await waitFor(() => old.every((pid) => !processesMentioning(df.dir).includes(pid)), 5000, 'the old camera to end with its daemon');
   const restartedAt = Date.now();
-  await c.startDaemon('gpu', { keyFile: path.join(c.dir, 'gpu.key'), isolate: false });
+  // the machine comes back at its address (its nodes' receivers elsewhere reconnect there)
+  await c.startDaemon('gpu', { keyFile: path.join(c.dir, 'gpu.key') });
   await waitFor(() => {
     const r = readRecord(sinkRecord).filter((e) => e.type === 'PROGRESS');
     return r.some((e, i) => i > 0 && e.lastSeq < r[i - 1].lastSeq);
   }, 20_000, 'frames from the camera the new daemon started');
   console.log(`machine gpu's daemon killed and started again: frames from the respawned camera ${Date.now() - restartedAt} ms after the new daemon was started`);
   expect(readRecord(sinkRecord).map((e) => e.type)).not.toContain('INPUT_CLOSED');
+  expect(readRecord(sinkRecord).map((e) => e.type)).toContain('NODE_RESTARTED');
   expect(await statusOf(c, id, 'camera')).toMatchObject({ status: 'running', restarts: 1 });
   expect((await c.dora(['stop', id])).stdout).toContain(`dataflow ${id}: stopped`);
   await waitFor(() => processesMentioning(df.dir).length === 0, 15_000, 'nothing left');

@@ -80,7 +80,7 @@ test('a daemon whose key is not authorised, or that has the wrong coordinator ke
   expect(after[1].heartbeatAgeMs).toBeLessThan(2000);
 });
 
-test('a three-node pipeline over two daemons delivers 4 MiB frames at 30 Hz intact and in order, as bytes across machines, timestamps rising', async () => {
+test('a pipeline over two daemons delivers 4 MiB frames at 30 Hz node to node, intact and in order, as bytes across machines (a local receiver of the same sender keeps zero copy), timestamps rising', async () => {
   const c = await cluster();
   const gpu = await c.startDaemon('gpu');
   const count = 45;
@@ -88,9 +88,12 @@ test('a three-node pipeline over two daemons delivers 4 MiB frames at 30 Hz inta
     `nodes:\n` +
       node('source', 'frame-source.ts', `    env: { COUNT: ${count}, HZ: 30 }\n    outputs: [frame]\n`) +
       node('relay', 'frame-relay.ts', `    deploy: { machine: gpu }\n    inputs:\n      frame: { source: source/frame, queue_size: ${count} }\n    outputs: [frame]\n`) +
-      node('sink', 'frame-sink.ts', `    env: { RECORD: ${path.join(c.dir, 'sink.jsonl')} }\n    inputs:\n      frame: { source: relay/frame, queue_size: ${count} }\n`),
+      node('sink', 'frame-sink.ts', `    env: { RECORD: ${path.join(c.dir, 'sink.jsonl')} }\n    inputs:\n      frame: { source: relay/frame, queue_size: ${count} }\n`) +
+      // on the source's machine: the source has receivers here and elsewhere
+      node('local', 'frame-sink.ts', `    env: { RECORD: ${path.join(c.dir, 'local.jsonl')} }\n    inputs:\n      frame: { source: source/frame, queue_size: ${count} }\n`),
   );
   const record = path.join(c.dir, 'sink.jsonl');
+  const localRecord = path.join(c.dir, 'local.jsonl');
   const started = await c.dora(['start', df.file]);
   expect(started.code).toBe(0);
   const id = idOf(started.stdout);
@@ -102,24 +105,31 @@ test('a three-node pipeline over two daemons delivers 4 MiB frames at 30 Hz inta
   expect(daemons[1].nodes).toEqual([`${id}/relay`]);
   expect(daemons[0].nodes).toContain(`${id}/sink`);
   expect(daemons.find((d) => d.machine === 'gpu')!.address).toBe(gpu.address);
-  const endpoints = [...c.coordinator!.output().matchAll(/serves other machines on (tcp:\/\/\S+)/g)].map((m) => m[1]);
-  expect(endpoints).toHaveLength(2);
-  const keyOf = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as { publicKey: string }).publicKey;
-  for (const endpoint of endpoints) {
-    const serverKey = endpoint.includes(`//${gpu.address}:`) ? keyOf(path.join(c.dir, 'gpu.key')) : fs.readFileSync(c.coordinatorKeyFile, 'utf8').trim();
-    expect(await rawClientGets(endpoint, serverKey)).toEqual({ plain: 0, unauthorisedKey: 0 });
-  }
+  // each sender with receivers on another machine serves them itself, on its own port
+  const served = [...c.coordinator!.output().matchAll(/(\S+) serves other machines on (tcp:\/\/\S+) \(node (\S+), key (\S+)\)/g)].map((m) => ({ machine: m[1], endpoint: m[2], node: m[3], key: m[4] }));
+  expect(served.map((s) => [s.machine, s.node]).sort()).toEqual([
+    ['gpu', 'relay'],
+    ['local', 'source'],
+  ]);
+  expect(served.find((s) => s.node === 'relay')!.endpoint.startsWith(`tcp://${gpu.address}:`)).toBe(true);
+  for (const { endpoint, key } of served) expect(await rawClientGets(endpoint, key)).toEqual({ plain: 0, unauthorisedKey: 0 });
   const list = JSON.parse((await c.dora(['list', '--json'])).stdout) as { id: string; nodes: { id: string; machine?: string }[] }[];
   expect(list.find((d) => d.id === id)!.nodes.map((n) => [n.id, n.machine])).toEqual([
     ['source', 'local'],
     ['relay', 'gpu'],
     ['sink', 'local'],
+    ['local', 'local'],
   ]);
   await waitFor(() => readRecord(record).some((e) => e.type === 'END'), 60_000, 'the sink to finish');
   const end = readRecord(record).find((e) => e.type === 'END')!;
   // timestamps rise along the path across machines: the relay's clock merged the source's
   expect(end).toMatchObject({ received: count, corrupt: 0, outOfOrder: 0, clockBehind: 0, upstreamSeen: count, firstSeq: 0, lastSeq: count - 1, bytes: count * (4 << 20) });
   expect(end.shmMapped).toEqual([]); // the frames came as bytes, never as a handle to the other machine's memory
+  // the source's receiver on its own machine read the same frames in place, in shared memory
+  await waitFor(() => readRecord(localRecord).some((e) => e.type === 'END'), 30_000, 'the local receiver to finish');
+  const local = readRecord(localRecord).find((e) => e.type === 'END')!;
+  expect(local).toMatchObject({ received: count, corrupt: 0, outOfOrder: 0, clockBehind: 0, firstSeq: 0, lastSeq: count - 1 });
+  expect((local.shmMapped as string[]).length).toBeGreaterThan(0);
   let status = '';
   for (let i = 0; i < 100 && status !== 'succeeded'; i++) {
     status = (JSON.parse((await c.dora(['list', '--json'])).stdout) as { id: string; status: string }[]).find((d) => d.id === id)!.status;
@@ -132,6 +142,35 @@ test('a three-node pipeline over two daemons delivers 4 MiB frames at 30 Hz inta
   const all = await c.dora(['logs', id]);
   expect(all.stdout).toMatch(/\[relay\] relay relay running/);
   expect(processesMentioning(df.dir)).toEqual([]);
+});
+
+test('a Python receiver gets a sender of another machine node to node, and again from the same port once that sender is restarted', async () => {
+  const c = await cluster();
+  await c.startDaemon('gpu');
+  const record = path.join(c.dir, 'rec.jsonl');
+  const df = tempDataflow(
+    `nodes:\n` +
+      node('camera', 'frame-source.ts', `    deploy: { machine: gpu }\n    env: { COUNT: 100000, HZ: 30, FRAME_BYTES: 8192 }\n    outputs: [frame]\n`) +
+      node('rec', 'recorder.py', `    env: { RECORD: ${record} }\n    inputs: { frame: camera/frame }\n`),
+  );
+  const started = await c.dora(['start', df.file]);
+  expect(started.code).toBe(0);
+  const id = idOf(started.stdout);
+  const inputs = () => readRecord(record).filter((e) => e.type === 'INPUT').length;
+  await waitFor(() => inputs() >= 5, 30_000, 'frames from machine gpu in the Python node');
+  const endpoint = /gpu serves other machines on (tcp:\/\/\S+) \(node camera/.exec(c.coordinator!.output())![1];
+  expect((await c.dora(['node', 'restart', id, 'camera', '--grace', '500ms'])).code).toBe(0);
+  await waitFor(() => readRecord(record).some((e) => e.type === 'NODE_RESTARTED'), 15_000, 'the receiver to be told of the restart');
+  const before = inputs();
+  await waitFor(() => inputs() >= before + 5, 15_000, 'frames from the restarted sender');
+  // the first frames of the new process: its sequence starts again (the first byte of each frame is its sequence's)
+  const after = readRecord(record);
+  const restartedAt = after.findIndex((e) => e.type === 'NODE_RESTARTED');
+  expect(after.slice(restartedAt).find((e) => e.type === 'INPUT')!.value).toBeLessThan(10);
+  expect(c.coordinator!.output()).not.toContain('cannot bind');
+  expect((await c.dora(['stop', id])).code).toBe(0);
+  await waitFor(() => processesMentioning(df.dir).length === 0, 10_000, 'no process of the dataflow');
+  console.log(`restarted sender reached again at ${endpoint}`);
 });
 
 /** Messages a raw ZeroMQ SUB receives from `endpoint` within a second: without keys, and with keys that are not authorised. */

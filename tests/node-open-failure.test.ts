@@ -29,6 +29,7 @@ const config = {
   dataflowDescriptorFile: `${gone}/dataflow.json`,
   restartCount: 0,
   healthCheckTimeoutMs: 0,
+  remote: null,
 };
 const env = { ...process.env, DORA_NODE_CONFIG: JSON.stringify(config) };
 

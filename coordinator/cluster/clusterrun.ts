@@ -55,11 +55,12 @@ interface Awaiting {
 /** What a cluster run needs of the coordinator: its local daemon's identity and the connected daemons. */
 export interface ClusterContext {
   readonly localMachine: string;
+  /** The coordinator's key pair: its own part's data key pair derives from it. */
   readonly localKeys: KeyPair;
-  readonly localDataAddress: string;
-  readonly outDir?: string;
   /** Public key of a connected daemon. */
   readonly keyOf: (machine: string) => string | undefined;
+  readonly localDataAddress: string;
+  readonly outDir?: string;
   /** Sends to a remote daemon; false when it is not connected. */
   readonly sendPrepare: (machine: string, spec: PartSpec) => Promise<{ exports?: ExportEndpoint; logDir?: string }>;
   readonly sendLaunch: (machine: string, dataflow: string, exports: readonly ExportEndpoint[]) => void;
@@ -80,7 +81,7 @@ export class ClusterRun {
   readonly startedAt: Date;
   readonly finished: Promise<RunResult>;
   readonly machines: readonly string[];
-  /** Where each machine serves its outputs to the others. */
+  /** Each part's key, and where its senders serve receivers on other machines. */
   exports: readonly ExportEndpoint[] = [];
   private local?: DataflowRun;
   private readonly status_ = new Map<string, NodeStatusUpdate>();
@@ -228,7 +229,6 @@ export class ClusterRun {
             machine,
             placement: this.placement,
             keys: this.context.localKeys,
-            peerKeys,
             dataAddress: this.context.localDataAddress,
             send: (message) => setImmediate(() => this.fromPart(machine, message)),
           },
@@ -450,6 +450,7 @@ export class ClusterRun {
       rejoin: {
         statuses: [...this.status_.values()],
         respawn: Object.fromEntries([...waiting.nodes].map(([id, n]) => [id, { restarts: n.restarts, windowRestarts: n.windowRestarts }])),
+        endpoints: this.exports.find((e) => e.machine === machine)?.endpoints ?? {},
       },
     };
     let reply: { exports?: ExportEndpoint; logDir?: string };
@@ -470,9 +471,12 @@ export class ClusterRun {
     this.lost.delete(machine);
     this.ready.delete(machine);
     if (reply.logDir) this.logDirs.set(machine, reply.logDir);
-    if (reply.exports) {
-      this.exports = [...this.exports.filter((e) => e.machine !== machine), reply.exports];
-      for (const m of this.machines) if (m !== machine) this.toPart(m, { t: 'relink', exports: reply.exports });
+    // same derived key, same endpoints: the other machines' nodes admit it and reconnect by themselves
+    const before = this.exports.find((e) => e.machine === machine);
+    if (before && JSON.stringify(reply.exports ?? null) !== JSON.stringify(before)) {
+      this.context.sendDrop(machine, this.id);
+      this.giveUpWaiting(`its replacement part serves with another key or at other endpoints than the other machines' nodes know`, machine);
+      return;
     }
     this.context.sendLaunch(machine, this.id, this.exports);
     this.say(`[info] machine ${machine} is back after ${Math.round(backAt - waiting.since)} ms: restarting ${[...waiting.nodes.keys()].join(', ')} there (its part prepared ${Math.round(performance.now() - backAt)} ms after it came back)`);

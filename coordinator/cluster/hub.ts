@@ -73,7 +73,7 @@ export class ClusterHub {
 
   constructor(private readonly options: HubOptions) {
     this.localMachine = options.machine ?? LOCAL_MACHINE;
-    this.keys = coordinatorKeys(); // the local part's data socket uses CURVE even when the control link is --insecure
+    this.keys = coordinatorKeys(); // the local part's data key pair derives from it, even when the control link is --insecure
     this.log = options.log ?? ((line) => process.stderr.write(`dora coordinator: ${line}\n`));
     this.dataAddress = options.dataAddress ?? concreteAddress(options.bind);
     this.server = new ClusterServer({
@@ -122,7 +122,7 @@ export class ClusterHub {
   async start(dataflow: ResolvedDataflow, yaml: string, placement: Placement, options: { name?: string; onLine: (line: LogLine) => void }): Promise<ClusterRun> {
     const run = await ClusterRun.start(dataflow, yaml, placement, this.context(), options);
     this.runs.set(run.id, run);
-    this.log(`dataflow ${run.id} started on machines ${run.machines.join(', ')}${run.exports.map((e) => `; ${e.machine} serves other machines on ${e.endpoint}`).join('')}`);
+    this.log(`dataflow ${run.id} started on machines ${run.machines.join(', ')}${run.exports.flatMap((e) => Object.entries(e.endpoints).map(([node, endpoint]) => `; ${e.machine} serves other machines on ${endpoint} (node ${node}, key ${e.serverKey})`)).join('')}`);
     void run.finished.then(() => setTimeout(() => this.runs.delete(run.id), 60_000).unref());
     return run;
   }
@@ -150,9 +150,9 @@ export class ClusterHub {
     return {
       localMachine: this.localMachine,
       localKeys: this.keys,
+      keyOf: (machine) => this.server.get(machine)?.publicKey,
       localDataAddress: this.dataAddress,
       outDir: this.options.outDir,
-      keyOf: (machine) => this.server.get(machine)?.publicKey,
       sendPrepare: (machine, spec: PartSpec) =>
         new Promise((resolve, reject) => {
           this.prepares.set(`${spec.dataflow}\0${machine}`, { resolve, reject });

@@ -187,6 +187,23 @@ export function z85Decode(text: string): Buffer {
   return out;
 }
 
+/** PKCS #8 DER header of an X25519 private key (RFC 8410): the 32 secret bytes follow. */
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * The CURVE key pair a daemon's part of one dataflow serves and connects with (its nodes
+ * read it from the part's key file): derived from the daemon's own secret key and the
+ * dataflow's id, so a replacement part on the same daemon (after the machine was lost and
+ * came back, even as a new daemon process with the same key file) has the same key pair,
+ * which the other parts' nodes already admit and connect with.
+ */
+export function partKeyPair(own: KeyPair, dataflow: string): KeyPair {
+  const secret = crypto.createHmac('sha256', z85Decode(own.secretKey)).update(`dora-ts part key\0${dataflow}`).digest();
+  const privateKey = crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, secret]), format: 'der', type: 'pkcs8' });
+  const publicKey = Buffer.from(crypto.createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url');
+  return { publicKey: z85(publicKey), secretKey: z85(secret) };
+}
+
 /**
  * Proof that one holds the secret key of `own.publicKey`, for the holder of
  * `peerPublicKey`'s secret key: an HMAC of `context` keyed by the X25519 secret the two key

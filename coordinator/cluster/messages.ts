@@ -30,11 +30,16 @@ export interface NodeStatusUpdate {
   readonly windowAgeMs?: number;
 }
 
-/** Where a part's exported outputs can be subscribed to, and with which server key. */
+/**
+ * What a part tells the others at `prepare`: its CURVE public key (made for this part: the
+ * key its nodes connect and serve with; senders elsewhere admit it) and, for each of its
+ * nodes with receivers on other machines, the TCP endpoint that node binds on every
+ * (re)start (docs/architecture.md, "Several machines").
+ */
 export interface ExportEndpoint {
   readonly machine: string;
-  readonly endpoint: string;
   readonly serverKey: string;
+  readonly endpoints: Readonly<Record<string, string>>;
 }
 
 /** Messages between the parts of one dataflow run, through the coordinator. */
@@ -58,8 +63,6 @@ export type PartMessage =
   | { readonly t: 'finished'; readonly result: RunResult }
   /** To the part running `receiver`: lines of a node elsewhere for its routed input (send_stdout_as, send_logs_as, dora/logs), in order; `end`: the input's route ends after them. */
   | { readonly t: 'routed'; readonly receiver: string; readonly input: string; readonly texts: readonly string[]; readonly end?: boolean }
-  /** Coordinator → parts: a lost machine's replacement part serves its outputs at a new endpoint (subscribe there instead). */
-  | { readonly t: 'relink'; readonly exports: ExportEndpoint }
   /** Coordinator → the part running `node`: `dora node stop|restart`. */
   | { readonly t: 'node'; readonly action: 'stop' | 'restart'; readonly node: string; readonly graceMs?: number };
 
@@ -91,7 +94,7 @@ export interface PartReport {
 export type DaemonMessage =
   | { readonly t: 'register'; readonly machine: string; readonly labels: Readonly<Record<string, string>>; readonly version: number; readonly pid: number; readonly dataAddress: string; readonly publicKey: string; readonly parts?: readonly PartReport[]; readonly proof?: string }
   | { readonly t: 'heartbeat'; readonly nodes: number }
-  /** A part has bound its export socket (or has none): the coordinator launches the parts once all have. */
+  /** A part has reserved its senders' ports and made its key pair: the coordinator launches the parts once all have. */
   | { readonly t: 'prepared'; readonly dataflow: string; readonly exports?: ExportEndpoint; readonly logDir?: string; readonly error?: string }
   /** Answer to `logs`. */
   | { readonly t: 'logs'; readonly dataflow: string; readonly request: number; readonly text?: string; readonly error?: string }
@@ -119,7 +122,11 @@ export interface PartSpec {
   readonly file: string;
   readonly workingDir: string;
   readonly placement: Readonly<Record<string, string>>;
-  /** Public keys (z85) of the daemons of this dataflow: the only clients its export socket accepts. */
+  /**
+   * The public keys of the dataflow's daemons, by machine id in sorted order: who may report
+   * a part of it to a restarted coordinator, or run its replacement part. Each part derives
+   * its data key pair from its daemon's (keys.ts partKeyPair).
+   */
   readonly peerKeys: readonly string[];
   readonly exitWhenNodesFinish?: boolean;
   /** A replacement part, for a machine that was lost and came back (clusterrun.ts): what it starts from. */
@@ -136,6 +143,11 @@ export interface RejoinSpec {
   readonly statuses: readonly NodeStatusUpdate[];
   /** Nodes of this machine to start again, with their restart counts so far (this start included). */
   readonly respawn: Readonly<Record<string, { readonly restarts: number; readonly windowRestarts: number }>>;
+  /**
+   * The endpoints the lost part's senders bound: the replacement binds the same ones (with
+   * the same derived key), so receivers on other machines reconnect by themselves.
+   */
+  readonly endpoints: Readonly<Record<string, string>>;
 }
 
 /** Coordinator → daemon. */
@@ -143,7 +155,7 @@ export type CoordinatorMessage =
   /** Registration accepted; `refused` names the reported parts the coordinator did not take over, and why. */
   | { readonly t: 'registered'; readonly machine: string; readonly refused?: readonly { readonly dataflow: string; readonly why: string }[] }
   | { readonly t: 'refused'; readonly message: string }
-  /** Create the part (bind its export socket); answered by `prepared`. */
+  /** Create the part (reserve its senders' ports, make its keys); answered by `prepared`. */
   | { readonly t: 'prepare'; readonly spec: PartSpec }
   /** Every part is prepared: spawn the nodes. */
   | { readonly t: 'launch'; readonly dataflow: string; readonly exports: readonly ExportEndpoint[] }

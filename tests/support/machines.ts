@@ -140,8 +140,9 @@ export class TestCluster {
    */
   async startDaemon(machine: string, options: { keyFile?: string; coordinatorKey?: string; labels?: string; isolate?: boolean; expectExit?: boolean; extra?: string[] } = {}): Promise<Daemon> {
     const keyFile = options.keyFile ?? (await this.daemonKey(machine)).file;
-    // one isolated daemon per cluster: its link is the host's one address for the coordinator's data
-    const isolate = (options.isolate ?? true) && CAN_ISOLATE && !this.daemons.some((d) => d.isolated);
+    // one isolated daemon at a time per cluster: its link is the host's one address for the
+    // coordinator's data (one that ended took its namespace and link with it: a new one gets its address)
+    const isolate = (options.isolate ?? true) && CAN_ISOLATE && !this.daemons.some((d) => d.isolated && d.child.exitCode === null && d.child.signalCode === null);
     const n = ++this.linkCount;
     const address = isolate ? `10.213.${this.subnet}.2` : `127.0.0.${1 + n}`;
     const coordinatorAddr = `${isolate ? this.hostAddress : '127.0.0.1'}:${this.clusterPort}`;

@@ -46,6 +46,9 @@ int dora__read_config(DoraContext *ctx, const char *text) {
   ctx->daemon_socket = strncmp(requests, "ipc://", 6) == 0 ? requests + 6 : NULL;
   ctx->health_ms = health && health->type == DJ_NUMBER && health->number > 0 ? (int64_t)health->number : 0;
   ctx->threshold = (uint64_t)threshold->number;
+  const dora_json *remote = dora__json_get(c, DORA_CFG_REMOTE);
+  if (remote && remote->type != DJ_NULL && remote->type != DJ_OBJECT) return dora__fail(DORA_E_CONFIG, DORA_NODE_CONFIG_ENV ": `remote` is not an object");
+  ctx->remote = remote && remote->type == DJ_OBJECT ? remote : NULL;
   size_t id_len = strlen(ctx->node_id);
   ctx->event_topic_len = strlen(DORA_EVENTS_TOPIC_PREFIX) + id_len + 1; /* with the trailing NUL */
   ctx->event_topic = malloc(ctx->event_topic_len + 1);
@@ -78,7 +81,8 @@ int dora__read_config(DoraContext *ctx, const char *text) {
     if (ti < 0) {
       ti = (int)ctx->n_topics++;
       const char *slash = strchr(source, '/');
-      ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, false, 0};
+      const dora_json *servers = ctx->remote ? dora__json_get(ctx->remote, "servers") : NULL;
+      ctx->topics[ti] = (topic_t){topic->string, topic->string_len, source, slash ? slash + 1 : source, sender, dora__jstr(servers, endpoint) != NULL, false, 0};
     }
     const dora_json *timeout = dora__json_get(in, DORA_CFG_INPUT_TIMEOUT_MS), *restartable = dora__json_get(in, DORA_CFG_INPUT_RESTARTABLE);
     ctx->inputs[i] = (input_t){.id = id,
@@ -102,6 +106,10 @@ int dora__read_config(DoraContext *ctx, const char *text) {
     o->topic = topic;
     const dora_json *subs = dora__json_get(subscribers, name);
     o->subscribers = subs && subs->type == DJ_ARRAY ? subs : NULL;
+    const dora_json *remote_subs = ctx->remote ? dora__json_get(dora__json_get(ctx->remote, "subscribers"), name) : NULL;
+    o->remote_subscribers = remote_subs && remote_subs->type == DJ_ARRAY ? remote_subs : NULL;
+    for (size_t k = 0; o->subscribers && k < o->subscribers->count; k++)
+      if (o->subscribers->items[k].type == DJ_STRING && !dora__is_remote_subscriber(o, o->subscribers->items[k].string)) o->local_subscribers++;
     ctx->n_outputs++;
   }
   return 0;

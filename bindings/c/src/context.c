@@ -153,6 +153,9 @@ static void close_context(DoraContext *ctx) {
     for (size_t i = 0; i < ctx->n_outputs; i++) {
       dora__zsend(ctx->pub, ctx->outputs[i].topic, ctx->outputs[i].topic_len, ZMQ_SNDMORE);
       dora__zsend(ctx->pub, eos.data, eos.len, 0);
+      if (!ctx->rpub || !ctx->outputs[i].remote_subscribers) continue;
+      dora__zsend(ctx->rpub, ctx->outputs[i].topic, ctx->outputs[i].topic_len, ZMQ_SNDMORE); /* receivers on other machines */
+      dora__zsend(ctx->rpub, eos.data, eos.len, 0);
     }
     dora__buf_free(&eos);
     if (ctx->req && ctx->registered && !ctx->daemon_gone && dora__daemon_alive(ctx)) dora__simple_request(ctx, DORA_T_OUTPUTS_CLOSED);
@@ -198,6 +201,7 @@ static void close_context(DoraContext *ctx) {
   close_socket(&ctx->pull);
   for (size_t i = 0; i < ctx->n_senders; i++) close_socket(&ctx->senders[i].push);
   close_socket(&ctx->pub);
+  dora__remote_close(ctx); /* the TCP XPUB, then the ZAP handler */
   close_socket(&ctx->req);
   dora__pool_close(ctx);
   /* with the daemon gone, nobody else will remove the dataflow's segments (receivers keep their mappings) */

@@ -138,7 +138,7 @@ static void on_peer_news(DoraContext *ctx, const char *node, bool restarted, boo
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     input_t *in = &ctx->inputs[i];
     topic_t *t = &ctx->topics[in->topic];
-    if (t->sender < 0 || !from_node(t, node)) continue;
+    if ((t->sender < 0 && !t->remote) || !from_node(t, node)) continue; /* a sender elsewhere returns no samples, yet restarts too */
     feeds_us = true;
     if (restarted) {
       in->eos_pending = false;
@@ -277,18 +277,21 @@ static bool subscribers_joined(const DoraContext *ctx) {
 int dora__await_start(DoraContext *ctx) {
   while (ctx->pub && !subscribers_joined(ctx) && !ctx->stop_requested) {
     dora__drain(ctx);
-    zmq_pollitem_t items[2] = {{ctx->pub, 0, ZMQ_POLLIN, 0}, {ctx->sub, 0, ZMQ_POLLIN, 0}};
-    zmq_poll(items, 2, POLL_MS);
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    while (zmq_msg_recv(&msg, ctx->pub, ZMQ_DONTWAIT) >= 0) {
-      const uint8_t *d = zmq_msg_data(&msg);
-      size_t n = zmq_msg_size(&msg);
-      if (n > 0 && d[0] == 1)
-        for (size_t i = 0; i < ctx->n_outputs; i++)
-          if (ctx->outputs[i].topic_len == n - 1 && memcmp(ctx->outputs[i].topic, d + 1, n - 1) == 0) ctx->outputs[i].subscriptions_seen++;
+    /* subscriptions of receivers on this machine (ipc) and on others (TCP, remote.c) alike */
+    zmq_pollitem_t items[3] = {{ctx->sub, 0, ZMQ_POLLIN, 0}, {ctx->pub, 0, ZMQ_POLLIN, 0}, {ctx->rpub, 0, ZMQ_POLLIN, 0}};
+    zmq_poll(items, ctx->rpub ? 3 : 2, POLL_MS);
+    for (void *pub = ctx->pub; pub; pub = pub == ctx->pub ? ctx->rpub : NULL) {
+      zmq_msg_t msg;
+      zmq_msg_init(&msg);
+      while (zmq_msg_recv(&msg, pub, ZMQ_DONTWAIT) >= 0) {
+        const uint8_t *d = zmq_msg_data(&msg);
+        size_t n = zmq_msg_size(&msg);
+        if (n > 0 && d[0] == 1)
+          for (size_t i = 0; i < ctx->n_outputs; i++)
+            if (ctx->outputs[i].topic_len == n - 1 && memcmp(ctx->outputs[i].topic, d + 1, n - 1) == 0) ctx->outputs[i].subscriptions_seen++;
+      }
+      zmq_msg_close(&msg);
     }
-    zmq_msg_close(&msg);
     dora__check_daemon(ctx);
     if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
   }

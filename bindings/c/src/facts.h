@@ -84,6 +84,7 @@ enum { DORA_LOC_NONE = 0, DORA_LOC_INLINE = 1, DORA_LOC_SHARED_MEMORY = 2 };
 #define DORA_CFG_RESTART_COUNT "restartCount"
 #define DORA_CFG_OUTPUT_TYPES "outputTypes"
 #define DORA_CFG_HEALTH_CHECK_TIMEOUT_MS "healthCheckTimeoutMs"
+#define DORA_CFG_REMOTE "remote"
 #define DORA_CFG_INPUT_ID "id"
 #define DORA_CFG_INPUT_QUEUE_SIZE "queueSize"
 #define DORA_CFG_INPUT_ENDPOINT "endpoint"

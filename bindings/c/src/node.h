@@ -14,7 +14,7 @@
  * the daemon-liveness check), dynamic.c (finding the dataflow a dynamic node joins),
  * events.c (payloads, events, the per-input queues,
  * next_event and the event readers), pool.c (the sample pool and drop tokens), send.c
- * (every send function), stats.c (reporting the counters of stats.h), tap.c (holders
+ * (every send function), remote.c (data to and from other machines: TCP, CURVE), stats.c (reporting the counters of stats.h), tap.c (holders
  * that are not configured subscribers) and context.c (opening, closing and freeing a context). It
  * holds the structures they share and the functions that cross between them; like
  * internal.h, every such symbol is prefixed dora__ and hidden from the exports.
@@ -82,7 +82,8 @@ typedef struct {
   size_t topic_len;
   const char *source; /* node/output, for messages */
   const char *output; /* the sender's output name (after the '/') */
-  int sender;         /* -1 for timers */
+  int sender;         /* -1 for timers, the inputs the daemon feeds and senders on other machines */
+  bool remote;        /* its sender is on another machine (remote.c) */
   bool seen;
   uint64_t next_seq;
 } topic_t;
@@ -113,6 +114,8 @@ typedef struct {
   dora_output_stats stats;      /* stats.h */
   struct dora_tap *taps;        /* holders that are not configured subscribers (tap.c) */
   size_t n_taps;
+  const dora_json *remote_subscribers; /* subscribers on other machines (remote.c): never holders of a sample */
+  size_t local_subscribers;            /* how many are on this machine */
 } output_t;
 
 enum { SAMPLE_FREE, SAMPLE_ACQUIRED, SAMPLE_OUT };
@@ -207,6 +210,15 @@ struct DoraContext {
   bool watchdog_running, watchdog_stop;
   pthread_cond_t watchdog_cond; /* on CLOCK_MONOTONIC; signalled to stop it (under lock) */
   struct dora_stats_state *stats_state; /* the watchdog's last report (stats.c) */
+  /* other machines (remote.c): the configuration's `remote`, the TCP XPUB, CURVE keys, the ZAP handler */
+  const dora_json *remote;
+  void *rpub;
+  char curve_public[41], curve_secret[41];
+  uint8_t (*client_keys)[32];
+  size_t n_client_keys;
+  void *zap_socket;
+  pthread_t zap_thread;
+  bool zap_running, zap_stop;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -251,6 +263,17 @@ void dora__pump(DoraContext *ctx);
 /* Logs a warning for each segment found shrunk under this node's reads (guard.c), once each. */
 void dora__report_shrunk(DoraContext *ctx);
 void dora__wait_readable(DoraContext *ctx, long ms);
+
+/* remote.c: data to and from other machines */
+/* Reads the part's keys; for a sender with receivers elsewhere, starts the ZAP handler and binds the TCP XPUB. */
+int dora__remote_open(DoraContext *ctx);
+void dora__remote_close(DoraContext *ctx);
+/* Connects ctx->sub to endpoint as a CURVE client when it is a remote sender's (*is_remote); does nothing otherwise. */
+int dora__remote_connect(DoraContext *ctx, const char *endpoint, bool *is_remote);
+bool dora__is_remote_subscriber(const output_t *out, const char *node);
+/* Publishes on ctx->rpub what `local` describes, inline: `shared` (moved, may be NULL) is a copy of the
+   local inline message, else size bytes are copied from data (a shared-memory sample). */
+int dora__remote_publish(DoraContext *ctx, const output_t *out, const dora_header *local, const uint8_t *data, size_t size, zmq_msg_t *shared);
 
 /* control.c */
 void dora__simple_request(DoraContext *ctx, const char *t);
@@ -312,8 +335,9 @@ int dora__process_start_time(long pid, char *out, size_t capacity);
 void dora__watchdog_start(DoraContext *ctx);
 void dora__watchdog_stop(DoraContext *ctx);
 
-/* stats.c: called by the watchdog thread (ctx->lock held) at each of its checks; reports the
-   node's counters to the daemon once a second when they changed, on the watchdog's socket */
+/* stats.c: called by the watchdog thread (without ctx->lock: it reads only the counters,
+   atomically, and the configuration) at each of its checks; reports the node's counters to
+   the daemon once a second when they changed, on the watchdog's socket */
 void dora__stats_tick(DoraContext *ctx, void **socket);
 void dora__stats_end(DoraContext *ctx);
 

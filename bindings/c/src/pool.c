@@ -215,7 +215,8 @@ void dora__mark_sent(DoraContext *ctx, int index, int output, uint64_t seq) {
   s->holders = calloc(n + out->n_taps + 1, sizeof *s->holders);
   s->n_holders = 0;
   for (size_t k = 0; s->holders && k < n; k++)
-    if (subs->items[k].type == DJ_STRING && !dora__is_exited(ctx, subs->items[k].string)) s->holders[s->n_holders++] = subs->items[k].string;
+    if (subs->items[k].type == DJ_STRING && !dora__is_exited(ctx, subs->items[k].string) && !dora__is_remote_subscriber(out, subs->items[k].string))
+      s->holders[s->n_holders++] = subs->items[k].string; /* one on another machine got bytes, not the sample */
   s->output = output;
   s->seq = seq;
   if (s->holders && out->n_taps) dora__tap_hold(ctx, s, output);

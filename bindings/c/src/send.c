@@ -124,14 +124,22 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
   dora_buf header = {0};
   int rc = dora__header_write(&header, &h);
   if (rc == 0) {
+    /* receivers on other machines get the same message inline (remote.c), copied out of the sample now,
+       before mark_sent may give it back (no local holder) */
+    bool remote = ctx->rpub && out->remote_subscribers && out->remote_subscribers->count > 0;
+    int remote_rc = remote && shm >= 0 ? dora__remote_publish(ctx, out, &h, dora__sample_data(ctx, shm), size, NULL) : 0;
     if (shm >= 0) dora__mark_sent(ctx, shm, o, out->seq);
     bool has_payload = shm < 0 && size > 0;
     rc = dora__zsend(ctx->pub, out->topic, out->topic_len, ZMQ_SNDMORE);
     if (rc == 0) rc = dora__zsend(ctx->pub, header.data, header.len, has_payload ? ZMQ_SNDMORE : 0);
-    if (rc == 0 && has_payload) {
-      zmq_msg_t msg;
+    zmq_msg_t msg, remote_msg;
+    if (has_payload) {
       zmq_msg_init_data(&msg, inline_data, size, free_buffer, NULL); /* no copy: ZeroMQ frees it when sent */
       inline_data = NULL;
+      zmq_msg_init(&remote_msg);
+      if (remote) zmq_msg_copy(&remote_msg, &msg); /* the same buffer, counted twice */
+    }
+    if (rc == 0 && has_payload) {
       while ((rc = zmq_msg_send(&msg, ctx->pub, 0)) < 0 && errno == EINTR) {
       }
       if (rc < 0) {
@@ -140,7 +148,12 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
       } else {
         rc = 0;
       }
+    } else if (has_payload) {
+      zmq_msg_close(&msg);
     }
+    if (remote && shm < 0) remote_rc = dora__remote_publish(ctx, out, &h, NULL, size, has_payload ? &remote_msg : NULL);
+    else if (has_payload) zmq_msg_close(&remote_msg);
+    if (rc == 0) rc = remote_rc;
     out->seq++;
     if (rc == 0) {
       dora__count(&out->stats.messages, 1);
@@ -153,7 +166,9 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
 }
 
 static int send_plan(DoraContext *ctx, int o, const dora_plan *plan, const described *what) {
-  if (plan->size > 0 && plan->size >= ctx->threshold) {
+  /* an output read only on other machines goes inline: shared memory would cost a copy more */
+  bool local = ctx->outputs[o].local_subscribers > 0 || ctx->outputs[o].n_taps > 0 || !ctx->outputs[o].remote_subscribers;
+  if (plan->size > 0 && plan->size >= ctx->threshold && local) {
     dora__read_tokens(ctx); /* returned samples are reusable at once (an inline send needs none: no system call) */
     int s = dora__acquire(ctx, plan->size);
     if (s < 0) return -1;

@@ -4,7 +4,7 @@
  * messages and bytes received and a histogram of their latency (from the message's
  * timestamp to its arrival). The node's thread only increments them; the watchdog thread
  * reads them once a second and reports them to the daemon (stats.c), so observing costs
- * the data path a few stores and, per received message, one clock read.
+ * the data path a few stores and, per drain of received messages, one clock read.
  *
  * Single writer: the node's thread (under ctx->lock where the pool is). A counter is
  * written with a relaxed atomic store of its value plus one (a plain store on the
@@ -46,7 +46,7 @@ static inline uint64_t dora__wall_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One message received on an input: `now` is dora__wall_ns() read once for the message. */
+/* One message received on an input: `now` is dora__wall_ns(), read once per drain (transport.c). */
 static inline void dora__count_received(dora_input_stats *s, uint64_t bytes, uint64_t timestamp, uint64_t now) {
   dora__count(&s->messages, 1);
   dora__count(&s->bytes, bytes);

@@ -36,6 +36,7 @@ int dora__open_sockets(DoraContext *ctx) {
    * count it among their samples' holders yet: it connects to them when the daemon starts
    * it, once every sender has said it does. Its timers start then too: one subscription per
    * join, so a node that leaves and joins again never gets a tick twice. */
+  if (dora__remote_open(ctx)) return -1; /* keys, and the socket for other machines' receivers (remote.c) */
   if (!ctx->late && dora__connect_inputs(ctx)) return -1;
 
   const char *data = dora__jstr(c, DORA_CFG_DATA_ENDPOINT), *drops = dora__jstr(c, DORA_CFG_DROP_ENDPOINT);
@@ -47,6 +48,7 @@ int dora__open_sockets(DoraContext *ctx) {
     socket_opt(ctx->pub, ZMQ_LINGER, OUTPUT_LINGER_MS);
     if (zmq_bind(ctx->pub, data)) return dora__fail(DORA_E_ZMQ, "cannot bind %s: %s", data, zmq_strerror(errno));
   }
+
   if (drops && ctx->n_outputs > 0) {
     ctx->pull = zmq_socket(ctx->zctx, ZMQ_PULL);
     if (!ctx->pull) return dora__fail(DORA_E_ZMQ, "zmq_socket failed: %s", zmq_strerror(errno));
@@ -61,18 +63,25 @@ int dora__open_sockets(DoraContext *ctx) {
   return 0;
 }
 
-/* Subscribes to every input's topic and connects the SUB socket to their senders (timers come with the daemon's events). */
+/* Subscribes to every input's topic and connects the SUB socket to their senders (timers come with the daemon's events), on this machine or others. */
 int dora__connect_inputs(DoraContext *ctx) {
   if (ctx->inputs_connected) return 0;
   ctx->inputs_connected = true;
   for (size_t i = 0; i < ctx->n_topics; i++) zmq_setsockopt(ctx->sub, ZMQ_SUBSCRIBE, ctx->topics[i].topic, ctx->topics[i].topic_len);
   const char *events = dora__jstr(ctx->config, DORA_CFG_DAEMON_EVENTS);
   const dora_json *inputs = dora__json_get(ctx->config, DORA_CFG_INPUTS);
-  for (size_t i = 0; i < inputs->count; i++) {
-    const char *endpoint = dora__jstr(&inputs->items[i], DORA_CFG_INPUT_ENDPOINT);
-    bool seen = strcmp(endpoint, events) == 0;
-    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], DORA_CFG_INPUT_ENDPOINT), endpoint) == 0;
-    if (!seen && zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+  /* senders on this machine first, then those on others (CURVE: remote.c, dora__remote_connect) */
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < inputs->count; i++) {
+      const char *endpoint = dora__jstr(&inputs->items[i], DORA_CFG_INPUT_ENDPOINT);
+      bool seen = strcmp(endpoint, events) == 0;
+      for (size_t k = 0; k < i && !seen; k++) seen = strcmp(dora__jstr(&inputs->items[k], DORA_CFG_INPUT_ENDPOINT), endpoint) == 0;
+      if (seen) continue;
+      bool remote = false;
+      if (pass == 1 && dora__remote_connect(ctx, endpoint, &remote)) return -1;
+      if (pass == 0 && ctx->remote && dora__jstr(dora__json_get(ctx->remote, "servers"), endpoint)) continue;
+      if (pass == 0 && zmq_connect(ctx->sub, endpoint)) return dora__fail(DORA_E_ZMQ, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    }
   }
   return 0;
 }
@@ -233,7 +242,15 @@ int dora__find_topic(const DoraContext *ctx, const void *data, size_t len) {
   return -1;
 }
 
-static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
+/* The clocks a drain reads once, at its first data message, for every message it moves
+   (messages drained together arrived together, to within the drain's own duration). */
+typedef struct {
+  bool read;
+  int64_t now_ms;   /* monotonic, for input timeouts (only when some input has one) */
+  uint64_t arrived; /* wall clock, for latency (stats.h) */
+} drain_clock;
+
+static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n, drain_clock *clock) {
   topic_t *t = &ctx->topics[ti];
   DoraEvent *ev;
   bool eos;
@@ -259,8 +276,13 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
   t->seen = true;
   /* one event per input subscribed to this topic, sharing the payload */
   DoraEvent *first = ev;
-  int64_t now = ctx->any_timeout ? dora__now_ms() : 0;
-  uint64_t arrived = dora__wall_ns(); /* stats.h: latency from the message's timestamp */
+  if (!clock->read) {
+    clock->read = true;
+    clock->now_ms = ctx->any_timeout ? dora__now_ms() : 0;
+    clock->arrived = dora__wall_ns(); /* stats.h: latency from the message's timestamp */
+  }
+  int64_t now = clock->now_ms;
+  uint64_t arrived = clock->arrived;
   for (size_t i = 0; i < ctx->n_inputs; i++) {
     if (ctx->inputs[i].topic != ti || !ctx->inputs[i].open) continue;
     input_t *in = &ctx->inputs[i];
@@ -307,6 +329,7 @@ static void on_data(DoraContext *ctx, int ti, zmq_msg_t *frames, size_t n) {
 
 /* Moves every message waiting on the SUB socket into the queues. */
 void dora__drain(DoraContext *ctx) {
+  drain_clock clock = {0};
   for (;;) {
     zmq_msg_t frames[5];
     size_t n = 0;
@@ -343,7 +366,7 @@ void dora__drain(DoraContext *ctx) {
     } else {
       int ti = dora__find_topic(ctx, topic, topic_len);
       if (ti >= 0 && extra > 0) dora__log_to_daemon(ctx, "warn", "dropped a malformed message from %s: %zu frames", ctx->topics[ti].source, n + extra);
-      else if (ti >= 0) on_data(ctx, ti, frames + 1, n - 1);
+      else if (ti >= 0) on_data(ctx, ti, frames + 1, n - 1, &clock);
     }
     for (size_t i = 0; i < n; i++) zmq_msg_close(&frames[i]);
   }

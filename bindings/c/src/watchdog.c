@@ -64,7 +64,13 @@ static void *watch(void *arg) {
   pthread_mutex_lock(&ctx->lock);
   while (!wait_stopped(ctx, check_ms)) {
     if (ctx->health_ms && __atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) heartbeat(ctx, &beats, &last_beat);
-    if (__atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) dora__stats_tick(ctx, &beats); /* stats.c */
+    if (__atomic_load_n(&ctx->started, __ATOMIC_ACQUIRE)) {
+      /* the report is built without the lock: the node's thread takes it to release
+         samples and events, and must not wait while the counters are written out */
+      pthread_mutex_unlock(&ctx->lock);
+      dora__stats_tick(ctx, &beats); /* stats.c */
+      pthread_mutex_lock(&ctx->lock);
+    }
     if (dora__daemon_alive(ctx)) continue;
     pthread_mutex_unlock(&ctx->lock);
     dora_interrupt_wait(ctx); /* a binding waiting on another thread looks again, and finds the ERROR event */

@@ -1,7 +1,8 @@
 /*
  * Unit checks of the node core: the per-input queues (events.c), the sender's sample
  * pool and drop tokens (pool.c), segments and the receiver's mapping cache (shm.c),
- * the SIGBUS guard over receive mappings (guard.c) and mapping references (record.c).
+ * the SIGBUS guard over receive mappings (guard.c), mapping references (record.c) and
+ * data to and from other machines over TCP with CURVE (remote.c).
  *
  *   check-core [segment-prefix [check ...]]   (every check when none is named)
  *
@@ -13,7 +14,7 @@
  * registration, no daemon). Where a path of the core only reads a socket (draining
  * messages, reading drop tokens) the socket is an inproc one in the context's own ZeroMQ
  * context, fed by a peer socket of the check: nothing touches the file system or the
- * network. Every segment is created under the segment prefix (argv[1], or a random one);
+ * network, except remote.curve-tcp (loopback TCP, key files in a temporary folder). Every segment is created under the segment prefix (argv[1], or a random one);
  * after each check, whatever is left in /dev/shm under it fails that check and is removed.
  *
  * The pool checks speak about behaviour (placement, sample ids, holders, counters), read
@@ -141,7 +142,7 @@ static const char *perms_of(const void *p, char out[8]) {
  * a node reads DORA_NODE_CONFIG. free_dora_context frees it (close_context skips what is
  * NULL). inputs/outputs/subscribers are JSON texts.
  */
-static DoraContext *node_new(const char *node_id, const char *inputs, const char *outputs, const char *subscribers) {
+static DoraContext *node_new_extra(const char *node_id, const char *inputs, const char *outputs, const char *subscribers, const char *extra) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
@@ -149,8 +150,8 @@ static DoraContext *node_new(const char *node_id, const char *inputs, const char
   fprintf(f,
           "{\"protocolVersion\":%d,\"nodeId\":\"%s\",\"dataflowId\":\"check-core\",\"segmentPrefix\":\"%s\",\"daemonPid\":%ld,"
           "\"sharedMemoryThreshold\":4096,\"daemonRequests\":\"inproc://daemon-requests\",\"daemonEvents\":\"inproc://daemon-events\","
-          "\"inputs\":%s,\"outputs\":%s,\"subscribers\":%s}",
-          DORA_PROTOCOL_VERSION, node_id, prefix, (long)getppid(), inputs, outputs, subscribers);
+          "\"inputs\":%s,\"outputs\":%s,\"subscribers\":%s%s}",
+          DORA_PROTOCOL_VERSION, node_id, prefix, (long)getppid(), inputs, outputs, subscribers, extra);
   fclose(f);
   DoraContext *ctx = dora__context_new();
   if (!ctx) {
@@ -165,6 +166,10 @@ static DoraContext *node_new(const char *node_id, const char *inputs, const char
     return NULL;
   }
   return ctx;
+}
+
+static DoraContext *node_new(const char *node_id, const char *inputs, const char *outputs, const char *subscribers) {
+  return node_new_extra(node_id, inputs, outputs, subscribers, "");
 }
 
 /* An input whose sender returns samples to inproc://returns; its topic is "<source>\0". */
@@ -1517,6 +1522,157 @@ static void mapping_outlives_context(void) {
   }
 }
 
+
+/* =========================================================================================
+ * Other machines (remote.c): TCP with CURVE, a ZAP handler admitting the dataflow's keys
+ * ========================================================================================= */
+
+/* Writes a fresh CURVE key pair as the daemon does (JSON, mode `mode`); public key into pub. */
+static bool key_file(const char *path, mode_t mode, char pub[41]) {
+  char sec[41];
+  if (zmq_curve_keypair(pub, sec)) return false;
+  unlink(path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+  if (fd < 0) return false;
+  fchmod(fd, mode);
+  char text[160];
+  int n = snprintf(text, sizeof text, "{\"publicKey\":\"%s\",\"secretKey\":\"%s\"}\n", pub, sec);
+  bool ok = write(fd, text, (size_t)n) == n;
+  close(fd);
+  return ok;
+}
+
+/* A receiver of tx/out at endpoint on another machine, with the keys in key (NULL: server key unknown). */
+static DoraContext *remote_rx(const char *id, const char *endpoint, const char *key, const char *server_key) {
+  char inputs[512], extra[1024];
+  snprintf(inputs, sizeof inputs,
+           "[{\"id\":\"in\",\"source\":\"tx/out\",\"endpoint\":\"%s\",\"topic\":\"tx/out\\u0000\",\"queueSize\":10,\"dropEndpoint\":null}]", endpoint);
+  snprintf(extra, sizeof extra, ",\"remote\":{\"keyFile\":\"%s\",\"endpoint\":null,\"clientKeys\":[],\"subscribers\":{},\"servers\":{\"%s\":\"%s\"}}", key,
+           endpoint, server_key);
+  DoraContext *ctx = node_new_extra(id, inputs, "[]", "{}", extra);
+  if (!ctx) return NULL;
+  ctx->zctx = zmq_ctx_new();
+  ctx->sub = ctx->zctx ? zmq_socket(ctx->zctx, ZMQ_SUB) : NULL;
+  int zero = 0;
+  if (ctx->sub) zmq_setsockopt(ctx->sub, ZMQ_LINGER, &zero, sizeof zero);
+  if (!ctx->sub || dora__remote_open(ctx) || dora__connect_inputs(ctx)) {
+    fail_at(__LINE__, "receiver %s: %s", id, last_error());
+    free_dora_context(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+static void remote_curve_tcp(void) {
+  char dir[] = "/tmp/check-core-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  char sender_key[96], rx_key[96], stranger_key[96], open_key[96];
+  snprintf(sender_key, sizeof sender_key, "%s/sender.key", dir);
+  snprintf(rx_key, sizeof rx_key, "%s/rx.key", dir);
+  snprintf(stranger_key, sizeof stranger_key, "%s/stranger.key", dir);
+  snprintf(open_key, sizeof open_key, "%s/open.key", dir);
+  char sender_pub[41], rx_pub[41], stranger_pub[41], open_pub[41];
+  bool keys = key_file(sender_key, 0600, sender_pub) && key_file(rx_key, 0600, rx_pub) && key_file(stranger_key, 0600, stranger_pub) &&
+              key_file(open_key, 0644, open_pub);
+  DoraContext *tx = NULL, *rx = NULL, *stranger = NULL;
+  void *raw_zctx = NULL, *raw = NULL;
+  if (!keys) {
+    fail_at(__LINE__, "cannot write key files in %s", dir);
+    goto out;
+  }
+  /* a key file others can read is refused, naming it */
+  char extra[1024];
+  snprintf(extra, sizeof extra, ",\"remote\":{\"keyFile\":\"%s\",\"endpoint\":null,\"clientKeys\":[],\"subscribers\":{},\"servers\":{}}", open_key);
+  DoraContext *careless = node_new_extra("careless", "[]", "[]", "{}", extra);
+  if (careless) {
+    CHECK(dora__remote_open(careless) != 0);
+    CHECK_CONTAINS(last_error(), "others can read it");
+    CHECK_CONTAINS(last_error(), open_key);
+    free_dora_context(careless);
+  }
+  /* the sender: subscribers rx (on another machine) and local (on this one) */
+  snprintf(extra, sizeof extra,
+           ",\"remote\":{\"keyFile\":\"%s\",\"endpoint\":\"tcp://127.0.0.1:*\",\"clientKeys\":[\"%s\"],\"subscribers\":{\"out\":[\"rx\"]},\"servers\":{}}",
+           sender_key, rx_pub);
+  tx = node_new_extra("tx", "[]", "[\"out\"]", "{\"out\":[\"rx\",\"local\"]}", extra);
+  if (!tx) goto out;
+  tx->zctx = zmq_ctx_new();
+  tx->pub = socket_in(tx->zctx, ZMQ_XPUB, "inproc://out", NULL);
+  tx->pull = socket_in(tx->zctx, ZMQ_PULL, "inproc://drops", NULL);
+  tx->sub = socket_in(tx->zctx, ZMQ_SUB, NULL, NULL);
+  if (!tx->pub || !tx->pull || !tx->sub || dora__remote_open(tx)) {
+    fail_at(__LINE__, "sender: %s", last_error());
+    goto out;
+  }
+  char endpoint[128];
+  size_t endpoint_len = sizeof endpoint;
+  REQUIRE(zmq_getsockopt(tx->rpub, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_len) == 0);
+  CHECK_EQ(tx->outputs[0].local_subscribers, 1);
+  rx = remote_rx("rx", endpoint, rx_key, sender_pub);
+  stranger = remote_rx("stranger", endpoint, stranger_key, sender_pub); /* right server key, its own key not admitted */
+  raw_zctx = zmq_ctx_new();
+  raw = socket_in(raw_zctx, ZMQ_SUB, NULL, endpoint); /* no keys at all */
+  if (!rx || !stranger || !raw) goto out;
+  zmq_setsockopt(raw, ZMQ_SUBSCRIBE, "", 0);
+  /* the start barrier's view: one subscription (rx's) reaches the TCP XPUB, and only that one */
+  int subscriptions = 0;
+  for (int64_t until = dora__now_ms() + 5000; dora__now_ms() < until && subscriptions < 1;) {
+    char frame[64];
+    if (readable(tx->rpub, 100) && zmq_recv(tx->rpub, frame, sizeof frame, ZMQ_DONTWAIT) > 0 && frame[0] == 1) subscriptions++;
+  }
+  CHECK_EQ(subscriptions, 1);
+  for (int64_t until = dora__now_ms() + 500; dora__now_ms() < until;) {
+    char frame[64];
+    if (readable(tx->rpub, 50) && zmq_recv(tx->rpub, frame, sizeof frame, ZMQ_DONTWAIT) > 0 && frame[0] == 1) subscriptions++;
+  }
+  CHECK_EQ(subscriptions, 1);
+  /* an inline message, then one in shared memory (held by local only; rx gets its bytes) */
+  uint8_t big[65536];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7 + 3);
+  CHECK(dora_send_output(tx, "out", 3, "hello", 5) == 0);
+  CHECK(dora_send_output(tx, "out", 3, (const char *)big, sizeof big) == 0);
+  CHECK_EQ(tx->outstanding, 1);
+  DoraEvent *ev = dora_next_event_timeout(rx, 3000);
+  CHECK(ev && read_dora_event_type(ev) == DoraEventType_Input);
+  if (ev) {
+    char *data;
+    size_t len;
+    read_dora_input_data(ev, &data, &len);
+    CHECK(len == 5 && memcmp(data, "hello", 5) == 0);
+    CHECK(rx->clock.last >= read_dora_input_timestamp(ev)); /* the receiver's clock merged the sender's timestamp */
+    free_dora_event(ev);
+  }
+  ev = dora_next_event_timeout(rx, 3000);
+  CHECK(ev && read_dora_event_type(ev) == DoraEventType_Input);
+  if (ev) {
+    char *data;
+    size_t len;
+    read_dora_input_data(ev, &data, &len);
+    CHECK(len == sizeof big && memcmp(data, big, sizeof big) == 0);
+    CHECK(ev->payload && ev->payload->mapping == NULL); /* bytes, not a handle */
+    free_dora_event(ev);
+  }
+  ev = dora_next_event_timeout(stranger, 300);
+  CHECK(ev == NULL);
+  free_dora_event(ev);
+  CHECK(!readable(raw, 300));
+  pthread_mutex_lock(&tx->lock);
+  dora__release_all(tx, "local");
+  pthread_mutex_unlock(&tx->lock);
+  CHECK_EQ(tx->outstanding, 0);
+out:
+  if (raw) zmq_close(raw);
+  if (raw_zctx) zmq_ctx_term(raw_zctx);
+  free_dora_context(stranger);
+  free_dora_context(rx);
+  free_dora_context(tx);
+  unlink(sender_key);
+  unlink(rx_key);
+  unlink(stranger_key);
+  unlink(open_key);
+  rmdir(dir);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static const struct {
@@ -1550,6 +1706,7 @@ static const struct {
     {"mapping.outlives-context", mapping_outlives_context},
     {"wait.times-out-wakes-interrupts", wait_times_out_wakes_and_interrupts},
     {"errors.codes", errors_codes},
+    {"remote.curve-tcp", remote_curve_tcp},
 };
 
 int main(int argc, char **argv) {

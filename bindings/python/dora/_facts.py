@@ -21,7 +21,7 @@ EVENT_TYPES = ("STOP", "INPUT", "INPUT_CLOSED", "ERROR", "UNKNOWN", "INPUT_RECOV
 STOP_CAUSES = ("MANUAL", "ALL_INPUTS_CLOSED")
 LOG_LEVELS = ("error", "warn", "info", "debug", "trace")
 PARAMETER_TAGS = {"BOOL": 1, "INT": 2, "FLOAT": 3, "STRING": 4, "LIST_BOOL": 5, "LIST_INT": 6, "LIST_FLOAT": 7, "LIST_STRING": 8, "TIMESTAMP": 9}
-NODE_CONFIG_FIELDS = ("protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs")
+NODE_CONFIG_FIELDS = ("protocolVersion", "dataflowId", "nodeId", "daemonPid", "daemonStartTime", "dynamic", "daemonRequests", "daemonEvents", "dataEndpoint", "dropEndpoint", "sharedMemoryThreshold", "segmentPrefix", "outputs", "subscribers", "inputs", "nodeDescriptor", "dataflowDescriptorFile", "restartCount", "outputTypes", "healthCheckTimeoutMs", "remote")
 ERROR_NAMES = {0: "OK", 1: "NO_CONTEXT", 2: "INVALID_ARGUMENT", 3: "OUT_OF_MEMORY", 4: "CONFIG", 5: "PROTOCOL_VERSION", 6: "DAEMON_GONE", 7: "UNDECLARED_OUTPUT", 8: "MALFORMED_MESSAGE", 9: "SHARED_MEMORY", 10: "TIMEOUT", 11: "REGISTRATION", 12: "ZMQ", 13: "UNSUPPORTED_TYPE", 14: "PARAMETER", 15: "SYSTEM", 16: "USAGE", 17: "DESCRIPTOR", 18: "NODE", 19: "CONTROL", 20: "LIBRARY"}
 
 
