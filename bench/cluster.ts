@@ -52,12 +52,23 @@ async function twoMachines(cli: string, dir: string) {
   fs.mkdirSync(env.DORA_STATE_DIR, { recursive: true, mode: 0o700 });
   fs.mkdirSync(env.DORA_RUNTIME_DIR, { recursive: true, mode: 0o700 });
   const coordinator = start(process.execPath, [cli, 'coordinator', '--bind', '127.0.0.1', '--cluster-port', String(port + 1)], env);
-  await until('the coordinator', () => coordinator.output().includes('cluster listening') && fs.existsSync(path.join(env.DORA_STATE_DIR, `coordinator-${port}.token`)));
+  await until('the coordinator', () => coordinator.output().includes('cluster listening') && fs.existsSync(path.join(env.DORA_STATE_DIR, `coordinator-${port}.token`))).catch((err: Error) => {
+    coordinator.child.kill('SIGKILL');
+    throw new Error(`${err.message}: ${coordinator.output().slice(-1000)}`);
+  });
   const keyFile = path.join(dir, 'b.key');
   const key = spawnSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(path.join(path.dirname(cli), '../coordinator/cluster/keys.js'))}).loadOrCreateKeyPair(${JSON.stringify(keyFile)}).publicKey)`], { encoding: 'utf8' }).stdout.trim();
-  spawnSync(process.execPath, [cli, 'cluster', 'authorize', key], { env: { ...process.env, ...env } });
+  // `--`: a Z85 key may begin with '-' (1 in 85), which would read as an option
+  spawnSync(process.execPath, [cli, 'cluster', 'authorize', '--', key], { env: { ...process.env, ...env } });
   const daemon = start(process.execPath, [cli, 'daemon', '--machine-id', 'b', '--coordinator-addr', `127.0.0.1:${port + 1}`, '--key-file', keyFile, '--data-address', '127.0.0.1'], env);
-  await until('the second daemon', () => daemon.output().includes('registered with the coordinator'));
+  try {
+    await until('the second daemon', () => daemon.output().includes('registered with the coordinator'));
+  } catch (err) {
+    // leave nothing behind: the coordinator and the daemon would outlive the benchmark
+    coordinator.child.kill('SIGKILL');
+    daemon.child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}: ${daemon.output().slice(-1000)}`);
+  }
   return {
     env,
     async close() {

@@ -10,7 +10,7 @@ import { controlRequest } from '../coordinator/control';
 import { DoraError, ErrorCode } from '../coordinator/errors';
 import { parseLabels } from '../coordinator/placement';
 import { MachineDaemon } from '../coordinator/cluster/machine';
-import { authorize, authorizedKeysFile, clusterDir, coordinatorKeys, daemonKeys, keyArgument } from '../coordinator/cluster/keys';
+import { authorize, authorizeCommand, authorizedKeysFile, clusterDir, coordinatorKeys, daemonKeys, keyArgument } from '../coordinator/cluster/keys';
 import { reclaimStaleRuns } from '../coordinator/rundir';
 
 /** Port daemons reach the coordinator's cluster listener on (`--cluster-port`): the control port's neighbour. */
@@ -58,7 +58,7 @@ export function registerClusterCommands(program: Command, sleep: (ms: number) =>
         }
         coordinatorKey = keyArgument(opts.coordinatorKey ?? local, '--coordinator-key');
       }
-      log(`public key ${keys.publicKey} (authorise it on the coordinator's machine: \`dora cluster authorize ${keys.publicKey}\`)`);
+      log(`public key ${keys.publicKey} (authorise it on the coordinator's machine: \`${authorizeCommand(keys.publicKey)}\`)`);
       reclaimStaleRuns();
       const daemon = new MachineDaemon({
         machine: opts.machineId,

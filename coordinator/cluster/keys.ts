@@ -90,6 +90,14 @@ export function authorizedKeys(file = authorizedKeysFile()): Set<string> {
   return new Set(text.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(isKey));
 }
 
+/**
+ * The command that authorises `publicKey`, ready to paste into a shell: quoted (Z85 uses
+ * `&`, `(`, `$`, `<`... but never a single quote), after `--` (a key may begin with `-`).
+ */
+export function authorizeCommand(publicKey: string): string {
+  return `dora cluster authorize -- '${publicKey}'`;
+}
+
 /** Adds a public key to the authorised keys (`dora cluster authorize`); returns false if it was there already. */
 export function authorize(publicKey: string, comment?: string, file = authorizedKeysFile()): boolean {
   if (!isKey(publicKey)) throw new DoraError(`"${publicKey}" is not a CURVE public key (40 characters of Z85, as \`dora daemon\` prints)`, { code: ErrorCode.INVALID_ARGUMENT });

@@ -20,7 +20,7 @@ import { DataflowRun } from '../daemon';
 import { parseDescriptor } from '../descriptor';
 import { DoraError, ErrorCode } from '../errors';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type ExportEndpoint, type PartReport, type PartSpec } from './messages';
-import { keyProof, registrationContext, type KeyPair } from './keys';
+import { authorizeCommand, keyProof, registrationContext, type KeyPair } from './keys';
 import { HEARTBEAT_MS, LOST_AFTER_MS } from './server';
 import { Watch, watchArgsRefusal } from './watch';
 
@@ -115,7 +115,7 @@ export class MachineDaemon {
     if (!reply) {
       this.close();
       const why = keys
-        ? `is this daemon's public key ${keys.publicKey} authorised there (\`dora cluster authorize ${keys.publicKey}\` on the coordinator's machine), and is --coordinator-key the coordinator's public key?`
+        ? `is this daemon's public key ${keys.publicKey} authorised there (\`${authorizeCommand(keys.publicKey)}\` on the coordinator's machine), and is --coordinator-key the coordinator's public key?`
         : 'is it running with --insecure too?';
       throw new DoraError(`the coordinator at ${host}:${port} did not accept this daemon within ${REGISTER_TIMEOUT_MS / 1000} s: ${why}`, { code: ErrorCode.CONTROL });
     }
