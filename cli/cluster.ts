@@ -113,6 +113,8 @@ export function registerClusterCommands(program: Command, sleep: (ms: number) =>
     .description(`let a daemon with this public key join (adds it to ${'<state dir>/cluster/authorized_keys'}; takes effect at once)`)
     .argument('<public-key>', 'the key `dora daemon` prints')
     .option('--comment <text>', 'a note kept beside the key (e.g. the machine)')
+    // a Z85 key may begin with '-' (1 in 85): taken as the key, not refused as an unknown option
+    .allowUnknownOption()
     .action((key: string, opts: { comment?: string }) => {
       const added = authorize(key.trim(), opts.comment);
       console.log(added ? `authorised ${key.trim()} (${authorizedKeysFile()})` : `${key.trim()} was already authorised`);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import * as zmq from 'zeromq';
 import { CLI, dora, leftovers, node, processesMentioning, readRecord, sleep, tempDataflow, waitFor } from './support/dataflow';
 
 // A port of its own so a developer's `dora up` is never touched.
@@ -157,4 +158,20 @@ test('flags are checked when the command line is read; --version; --port on ever
     expect([args, r.code, r.stderr.trim()]).toEqual([args, 1, `error: no dora coordinator is running on 127.0.0.1:${free}; start one with \`dora up\` (with --port ${free})`]);
     expect(Date.now() - t0).toBeLessThan(5000); // node's start-up included; the probe itself answers at once
   }
+});
+
+test('dora cluster authorize takes a key that begins with "-" (1 in 85 Z85 keys) as it is printed, with or without --', async () => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'dora-keys-'));
+  let key = '';
+  while (!key.startsWith('-')) key = zmq.curveKeyPair().publicKey;
+  const env = { DORA_STATE_DIR: state };
+  const bare = await dora(['cluster', 'authorize', key, '--comment', 'robot'], { env });
+  expect(bare.stderr).toBe('');
+  expect(bare.code).toBe(0);
+  expect((await dora(['cluster', 'authorize', '--', key], { env })).stdout).toContain('was already authorised');
+  expect(fs.readFileSync(path.join(state, 'cluster', 'authorized_keys'), 'utf8')).toContain(`${key} # robot`);
+  const junk = await dora(['cluster', 'authorize', '-not-a-key'], { env });
+  expect(junk.code).not.toBe(0);
+  expect(junk.stderr).toContain('"-not-a-key" is not a CURVE public key');
+  fs.rmSync(state, { recursive: true, force: true });
 });
