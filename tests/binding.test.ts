@@ -311,3 +311,17 @@ test('next(timeoutMs) called before the node has joined the dataflow still retur
   expect(events[0].ms).toBeLessThan(TIMEOUT_MS + 400); // far below the 1,500 ms the barrier takes
   expect(events[0]).toMatchObject({ type: 'TIMEOUT' });
 });
+
+test('large inline payloads: a disposed one’s buffer carries later messages, a kept one stays intact', async () => {
+  // Payloads inline at any size (here: under a threshold no payload reaches; across machines:
+  // always) get buffers that are reused once their event is disposed (receive.ts SPARE_BUFFERS).
+  const df = tempDataflow(
+    `shared_memory_threshold: 1000000000\nnodes:\n` +
+      node('source', 'frame-source.ts', `    env: { COUNT: 60, HZ: 200, FRAME_BYTES: 1048576 }\n    outputs: [frame]\n`) +
+      node('keeper', 'keeper.ts', `    env: { KEEP_ONE_IN: 3, RECORD: ./k.jsonl }\n    inputs:\n      frame: { source: source/frame, queue_size: 100 }\n`),
+  );
+  const result = await dora(['run', df.file], { cwd: df.dir });
+  expect(result.code).toBe(0);
+  const [end] = lines(path.join(df.dir, 'k.jsonl'), 'END');
+  expect(end).toMatchObject({ received: 60, kept: 20, corrupt: [] });
+});
