@@ -466,11 +466,6 @@ export class ClusterRun {
       this.context.sendDrop(machine, this.id); // stopped meanwhile
       return;
     }
-    clearTimeout(waiting.timer);
-    this.awaiting.delete(machine);
-    this.lost.delete(machine);
-    this.ready.delete(machine);
-    if (reply.logDir) this.logDirs.set(machine, reply.logDir);
     // same derived key, same endpoints: the other machines' nodes admit it and reconnect by themselves
     const before = this.exports.find((e) => e.machine === machine);
     if (before && JSON.stringify(reply.exports ?? null) !== JSON.stringify(before)) {
@@ -478,6 +473,11 @@ export class ClusterRun {
       this.giveUpWaiting(`its replacement part serves with another key or at other endpoints than the other machines' nodes know`, machine);
       return;
     }
+    clearTimeout(waiting.timer);
+    this.awaiting.delete(machine);
+    this.lost.delete(machine);
+    this.ready.delete(machine);
+    if (reply.logDir) this.logDirs.set(machine, reply.logDir);
     this.context.sendLaunch(machine, this.id, this.exports);
     this.say(`[info] machine ${machine} is back after ${Math.round(backAt - waiting.since)} ms: restarting ${[...waiting.nodes.keys()].join(', ')} there (its part prepared ${Math.round(performance.now() - backAt)} ms after it came back)`);
   }
