@@ -31,7 +31,8 @@ function byHand(c: TestCluster, machine: Daemon | undefined, id: string, extra: 
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   // bounded: a node that does not end is killed, and the failure says what it and the daemons printed
-  // (a hang past the test's 120 s was seen once in 5 CI runs under load, not reproduced alone)
+  // (how a start-up race was found: the coordinator dropped what a part said while it launched the
+  // others, and a node closed while its join waited for the start hung in close())
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -119,9 +119,20 @@ export class ClusterRun {
     this.finished = new Promise((resolve) => (this.finish = resolve));
   }
 
-  /** Prepares every machine's part, then launches them all; a part that cannot be prepared stops the others. */
-  static async start(dataflow: ResolvedDataflow, yaml: string, placement: Placement, context: ClusterContext, options: { name?: string; onLine: (line: LogLine) => void }): Promise<ClusterRun> {
+  /**
+   * Prepares every machine's part, then launches them all; a part that cannot be prepared
+   * stops the others. `created` is called with the run before anything is prepared: the
+   * parts launched first speak while the others are still being launched.
+   */
+  static async start(
+    dataflow: ResolvedDataflow,
+    yaml: string,
+    placement: Placement,
+    context: ClusterContext,
+    options: { name?: string; onLine: (line: LogLine) => void; created?: (run: ClusterRun) => void },
+  ): Promise<ClusterRun> {
     const run = new ClusterRun(dataflow, options.name, placement, yaml, context, options.onLine);
+    options.created?.(run);
     await run.launch();
     return run;
   }

@@ -55,6 +55,12 @@ export class ClusterHub {
   readonly keys: KeyPair;
   private readonly server: ClusterServer;
   private readonly runs = new Map<string, ClusterRun>();
+  /**
+   * Runs being launched: the parts launched first speak (statuses, events for other
+   * machines' nodes, `ready`) while the others are still being launched, and what they say
+   * must reach the run (dropped, a sender's `peer-exited` left it waiting at its barrier).
+   */
+  private readonly launching = new Map<string, ClusterRun>();
   /** Per lost machine, the dataflows it had a part of: its daemon, back, drops those parts or has them replaced. */
   private readonly staleParts = new Map<string, Set<string>>();
   private readonly prepares = new Map<string, { resolve: (r: { exports?: ExportEndpoint; logDir?: string }) => void; reject: (e: Error) => void }>();
@@ -120,7 +126,11 @@ export class ClusterHub {
   }
 
   async start(dataflow: ResolvedDataflow, yaml: string, placement: Placement, options: { name?: string; onLine: (line: LogLine) => void }): Promise<ClusterRun> {
-    const run = await ClusterRun.start(dataflow, yaml, placement, this.context(), options);
+    let created: ClusterRun | undefined;
+    const run = await ClusterRun.start(dataflow, yaml, placement, this.context(), {
+      ...options,
+      created: (r) => this.launching.set((created = r).id, r),
+    }).finally(() => created && this.launching.delete(created.id));
     this.runs.set(run.id, run);
     this.log(`dataflow ${run.id} started on machines ${run.machines.join(', ')}${run.exports.flatMap((e) => Object.entries(e.endpoints).map(([node, endpoint]) => `; ${e.machine} serves other machines on ${endpoint} (node ${node}, key ${e.serverKey})`)).join('')}`);
     void run.finished.then(() => setTimeout(() => this.runs.delete(run.id), 60_000).unref());
@@ -298,7 +308,7 @@ export class ClusterHub {
         break;
       }
       case 'part':
-        this.runs.get(message.dataflow)?.fromPart(machine, message.message);
+        (this.runs.get(message.dataflow) ?? this.launching.get(message.dataflow))?.fromPart(machine, message.message);
         break;
       case 'observed': {
         const pending = this.observeRequests.get(message.request);
