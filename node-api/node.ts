@@ -218,7 +218,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
     try {
       const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
       // The timeout also bounds the wait for the start barrier.
-      const joined = this.joined ?? (deadline === Infinity ? await this.ready : await this.joinedWithin(timeoutMs!));
+      // (closed while it joins: the join gives up, and the stream has ended)
+      const joined = this.joined ?? (await (deadline === Infinity ? this.ready : this.joinedWithin(timeoutMs!)).catch((err: unknown) => (this.closing ? undefined : Promise.reject(err))));
       if (!joined) return null;
       const { ctx, reader } = joined;
       for (;;) {
@@ -452,6 +453,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
 
   private async shutdown(): Promise<void> {
     process.removeListener('beforeExit', this.onBeforeExit);
+    // Still joining (a dynamic node's dataflow may wait for other nodes): it gives up, and frees the context.
+    if (!this.joined) core().dora_cancel_join(this.opened.ctx);
     let joined: Joined;
     try {
       joined = await this.ready;

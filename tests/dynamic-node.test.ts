@@ -220,6 +220,35 @@ test('a dynamic node that joins while the dataflow is still starting waits for t
   expect(received.filter((e) => e.type === 'NODE_RESTARTED')).toEqual([]); // its first join: nothing to announce
 }, 60_000);
 
+test('a dynamic node closed while its join waits for the start gives up at once and leaves: a later process joins in its place', async () => {
+  // The receiver takes 6 s to call Node(): until then the dataflow has not started and a join waits for it.
+  const df = tempDataflow('');
+  const slow = path.join(df.dir, 'slow_recorder.py');
+  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(6)\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
+  const run = await startRun(
+    `nodes:\n` +
+      `  - id: sender\n    path: ${path.join(NODES, 'sender.ts')}\n    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n` +
+      `  - id: dyn\n    path: dynamic\n    inputs:\n      tick: dora/timer/millis/${TICK_MS}\n      data: { source: sender/out, queue_size: 100 }\n    outputs: [out]\n` +
+      `  - id: recorder\n    path: ${slow}\n    env: { RECORD: ./recorder.jsonl, DORA_PYTHON: ${PYTHON} }\n    inputs:\n      data: { source: dyn/out, queue_size: 100 }\n`,
+  );
+  // TypeScript: next(500) ends without an event, close() ends the pending join (it waited for the start for ever)
+  const first = path.join(run.dir, 'first.jsonl');
+  const t0 = Date.now();
+  await succeeds(typescript('dyn', { RECORD: first, STAY_MS: '500' }));
+  expect(Date.now() - t0).toBeLessThan(5_000);
+  expect(readRecord(first).map((e) => e.type)).toEqual(['JOIN', 'LEAVE']); // (JOIN: written after the first next(), here null)
+  // it left: the daemon lets another process join as dyn, which then waits for the start and receives
+  const second = path.join(run.dir, 'second.jsonl');
+  await succeeds(python('dyn', { RECORD: second, STAY_MS: '1000' }));
+  run.child.kill('SIGINT');
+  expect((await run.done).code).toBe(0);
+  const [{ join, inputs }] = joinsOf(readRecord(second));
+  expect(join.restartCount).toBe(1); // the first process's join counts
+  expect(inputs.length).toBeGreaterThan(5);
+  const received = readRecord(path.join(run.dir, 'recorder.jsonl'));
+  expect(received.filter((e) => e.type === 'INPUT').map((e) => e.value)).toEqual(inputs.map((e) => e.seq));
+}, 60_000);
+
 test('a dynamic node whose process is killed has left: the daemon notices, and a new process joins and receives intact shared memory', async () => {
   const run = await startRun(
     `nodes:\n` +

@@ -624,6 +624,16 @@ DoraContext *dora_init_context(const char *config_json, char *error, size_t erro
 int dora_join_dataflow(DoraContext *context, char *error, size_t error_len, int *out_code);
 
 /**
+ * Makes a dora_join_dataflow pending on another thread give up within 100 ms of its
+ * registration's answer, returning -1 with DORA_E_NO_CONTEXT (or the next one, if none is
+ * pending): for a binding whose node is closed while it joins, as a dynamic node may be
+ * while the dataflow it joins waits for other nodes. Safe from any thread; free the
+ * context once the join has returned. A node that had registered leaves the dataflow as
+ * it is freed.
+ */
+void dora_cancel_join(DoraContext *context);
+
+/**
  * dora_log with a target (the module or component that logs; target_len 0 for none).
  * Returns 0, or -1 on failure.
  */

@@ -229,6 +229,17 @@ void dora__check_daemon(DoraContext *ctx) {
 
 /* ---- joining the dataflow ------------------------------------------------------------- */
 
+/* dora_cancel_join was called: the join gives up (a registered node leaves when it is freed). */
+static bool join_cancelled(DoraContext *ctx) {
+  if (!__atomic_load_n(&ctx->join_cancelled, __ATOMIC_ACQUIRE)) return false;
+  dora__fail(DORA_E_NO_CONTEXT, "node \"%s\" was closed while it joined the dataflow", ctx->node_id);
+  return true;
+}
+
+void dora_cancel_join(DoraContext *ctx) {
+  if (ctx) __atomic_store_n(&ctx->join_cancelled, true, __ATOMIC_RELEASE);
+}
+
 int dora__register_node(DoraContext *ctx) {
   dora_buf b = {0};
   char tail[64];
@@ -242,7 +253,7 @@ int dora__register_node(DoraContext *ctx) {
   for (;;) {
     zmq_pollitem_t item = {ctx->req, 0, ZMQ_POLLIN, 0};
     zmq_poll(&item, 1, POLL_MS);
-    if (item.revents & ZMQ_POLLIN) break;
+    if (item.revents & ZMQ_POLLIN) break; /* (not cancelled meanwhile: a registered node must know it is, to leave) */
     dora__check_daemon(ctx);
     if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
     if (dora__now_ms() > deadline)
@@ -294,7 +305,9 @@ int dora__await_start(DoraContext *ctx) {
     }
     dora__check_daemon(ctx);
     if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (join_cancelled(ctx)) return -1;
   }
+  if (join_cancelled(ctx)) return -1;
   dora__simple_request(ctx, DORA_T_READY);
   /* a stop during start-up (Ctrl-C while nodes load) ends the wait: the stream then yields STOP */
   while (!ctx->started && !ctx->stop_requested) {
@@ -302,6 +315,7 @@ int dora__await_start(DoraContext *ctx) {
     if (ctx->started || ctx->stop_requested) break;
     dora__wait_readable(ctx, POLL_MS);
     if (ctx->daemon_gone) return dora__fail(DORA_E_DAEMON_GONE, "the dora daemon went away while node \"%s\" was starting", ctx->node_id);
+    if (join_cancelled(ctx)) return -1;
   }
   return 0;
 }

@@ -182,6 +182,7 @@ struct DoraContext {
   uint64_t guard_faults; /* dora__guard_faults() when this node last looked for shrunk segments */
   DoraEvent *head, *tail;
   bool started, stop_requested, ended, daemon_gone;
+  bool join_cancelled; /* dora_cancel_join, from another thread (atomic) */
   bool restarting; /* stopped to be restarted (dora node restart): no end of stream, its receivers stay open */
   int64_t last_daemon_check; /* ms, for the rate-limited check when sending */
   int64_t last_pump;         /* ms, when dora_next_event_record last drained the sockets */
