@@ -382,7 +382,8 @@ export class Node implements AsyncIterable<Event>, AsyncDisposable {
    * Closes every output (receivers get INPUT_CLOSED) and releases the node's
    * resources. Called automatically when the process is about to exit; idempotent.
    * A dynamic node leaves the dataflow (its receivers' inputs stay open) and may join it
-   * again with a new Node.
+   * again with a new Node. Closed while it still waits for the dataflow's start, the node
+   * gives up joining at once; a pending next() then returns null.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();

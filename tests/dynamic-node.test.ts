@@ -31,7 +31,16 @@ beforeAll(() => {
   if (cc.status !== 0) throw new Error(`cc failed:\n${cc.stderr}`);
 }, 240_000);
 
-afterEach(() => {
+/** Runs and processes a test started: a failing test leaves none running (jest would wait for them). */
+const children: ChildProcess[] = [];
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+afterEach(async () => {
+  const left = children.splice(0).filter(alive);
+  for (const child of left) child.kill('SIGINT');
+  const deadline = Date.now() + 10_000;
+  while (left.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const child of left.filter(alive)) child.kill('SIGKILL');
   expect(leftovers()).toEqual([]);
 });
 
@@ -53,6 +62,7 @@ async function startRun(yaml: string): Promise<{ dir: string; id: string; child:
   const df = tempDataflow(yaml);
   const before = new Set(running());
   const { child, done } = startDora(['run', df.file], { cwd: df.dir, env });
+  children.push(child);
   let id: string | undefined;
   await waitFor(() => (id = running().find((d) => !before.has(d))) !== undefined, 15_000, 'the dataflow to start');
   return { dir: df.dir, id: id!, child, done };
@@ -61,6 +71,7 @@ async function startRun(yaml: string): Promise<{ dir: string; id: string; child:
 /** A process started by hand: no DORA_NODE_CONFIG, this file's runtime directory. */
 function startByHand(command: string, args: string[], extra: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Result> } {
   const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -221,10 +232,10 @@ test('a dynamic node that joins while the dataflow is still starting waits for t
 }, 60_000);
 
 test('a dynamic node closed while its join waits for the start gives up at once and leaves: a later process joins in its place', async () => {
-  // The receiver takes 6 s to call Node(): until then the dataflow has not started and a join waits for it.
+  // The receiver takes 8 s to call Node(): until then the dataflow has not started and a join waits for it.
   const df = tempDataflow('');
   const slow = path.join(df.dir, 'slow_recorder.py');
-  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(6)\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
+  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(8)\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
   const run = await startRun(
     `nodes:\n` +
       `  - id: sender\n    path: ${path.join(NODES, 'sender.ts')}\n    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n` +
@@ -237,13 +248,25 @@ test('a dynamic node closed while its join waits for the start gives up at once 
   await succeeds(typescript('dyn', { RECORD: first, STAY_MS: '500' }));
   expect(Date.now() - t0).toBeLessThan(5_000);
   expect(readRecord(first).map((e) => e.type)).toEqual(['JOIN', 'LEAVE']); // (JOIN: written after the first next(), here null)
-  // it left: the daemon lets another process join as dyn, which then waits for the start and receives
+  // Python: Ctrl-C while Node("dyn") waits for the start raises KeyboardInterrupt at once (it was held until the start)
+  const interrupted = python('dyn', { RECORD: path.join(run.dir, 'interrupted.jsonl') });
+  let said = '';
+  interrupted.child.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+  await waitFor(() => said.includes('joining'), 10_000, 'the Python node to call Node()');
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  const t1 = Date.now();
+  interrupted.child.kill('SIGINT');
+  const ended = await interrupted.done;
+  expect(Date.now() - t1).toBeLessThan(2_000);
+  expect(ended.code === 0).toBe(false);
+  expect(ended.stderr).toContain('KeyboardInterrupt');
+  // each left: the daemon lets another process join as dyn, which then waits for the start and receives
   const second = path.join(run.dir, 'second.jsonl');
   await succeeds(python('dyn', { RECORD: second, STAY_MS: '1000' }));
   run.child.kill('SIGINT');
   expect((await run.done).code).toBe(0);
   const [{ join, inputs }] = joinsOf(readRecord(second));
-  expect(join.restartCount).toBe(1); // the first process's join counts
+  expect(join.restartCount).toBe(2); // the two joins given up count (both had registered)
   expect(inputs.length).toBeGreaterThan(5);
   const received = readRecord(path.join(run.dir, 'recorder.jsonl'));
   expect(received.filter((e) => e.type === 'INPUT').map((e) => e.value)).toEqual(inputs.map((e) => e.seq));

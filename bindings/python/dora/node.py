@@ -100,8 +100,10 @@ class Node:
     joins the running dataflow that declares ``<id>`` as a dynamic node (``path: dynamic``);
     ``dataflow`` (an id or name, else $DORA_DATAFLOW) chooses when several running
     dataflows declare it. When the daemon started the process, its configuration wins
-    over ``node_id``, as in dora. ``close()`` leaves the dataflow; a dynamic node may then
-    join it again with a new ``Node``.
+    over ``node_id``, as in dora. The constructor returns once the dataflow has started;
+    Ctrl-C while it waits raises ``KeyboardInterrupt`` at once (a dynamic node that had
+    registered leaves). ``close()`` leaves the dataflow; a dynamic node may then join it
+    again with a new ``Node``.
     """
 
     def __init__(self, node_id: str | None = None, *, dataflow: str | None = None) -> None:

@@ -31,9 +31,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h> /* setup.py defines Py_LIMITED_API (3.11's stable ABI) when built by 3.11+ */
 #include "pycompat.h" /* 3.10's API on 3.9 */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dora_node_api.h"
 #include "internal.h" /* dora__decode_frames, dora__encode_inline: the golden-vector tests' entry points; facts.h */
@@ -501,6 +504,85 @@ typedef struct {
     Py_END_ALLOW_THREADS                            \
   } while (0)
 
+/* ---- joining, interruptible ---------------------------------------------------------- */
+
+/* Joining waits for the dataflow's start, which may be long (a dynamic node joining a
+ * dataflow whose nodes are still loading) or never come: it runs on a thread of its own
+ * while the calling thread looks for signals every JOIN_CHECK_MS, so Ctrl-C (or any
+ * handler that raises) ends the wait (dora_cancel_join) instead of being held until the
+ * start. The error message travels in the join's own buffer: the core's last error is
+ * per thread. */
+#define JOIN_CHECK_MS 100
+
+typedef struct {
+  DoraContext *ctx;
+  char error[1024];
+  int code, rc;
+  bool done;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+} join_t;
+
+static int join_error(int code, const char *message) {
+  PyObject *text = PyUnicode_FromFormat("could not join the dataflow: %s", message);
+  const char *utf8 = text ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+  if (utf8) raise_code(code, utf8);
+  Py_XDECREF(text);
+  return -1;
+}
+
+static void *join_thread(void *arg) {
+  join_t *j = arg;
+  int rc = dora_join_dataflow(j->ctx, j->error, sizeof j->error, &j->code);
+  pthread_mutex_lock(&j->lock);
+  j->rc = rc;
+  j->done = true;
+  pthread_cond_signal(&j->cond);
+  pthread_mutex_unlock(&j->lock);
+  return NULL;
+}
+
+/* 0 once joined; -1 with a Python exception set (the join failed, or a signal handler raised). */
+static int join_interruptibly(DoraContext *ctx) {
+  join_t j = {.ctx = ctx, .rc = -1};
+  pthread_mutex_init(&j.lock, NULL);
+  pthread_cond_init(&j.cond, NULL);
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, join_thread, &j) != 0) {
+    pthread_mutex_destroy(&j.lock);
+    pthread_cond_destroy(&j.cond);
+    PyErr_SetString(PyExc_RuntimeError, "could not join the dataflow: cannot start a thread");
+    return -1;
+  }
+  bool interrupted = false, done = false;
+  while (!done) {
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&j.lock);
+    if (!j.done) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += JOIN_CHECK_MS * 1000000L;
+      if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+      pthread_cond_timedwait(&j.cond, &j.lock, &until);
+    }
+    done = j.done;
+    pthread_mutex_unlock(&j.lock);
+    Py_END_ALLOW_THREADS
+    if (!done && !interrupted && PyErr_CheckSignals() < 0) {
+      interrupted = true; /* the exception stays set; wait for the join to give up */
+      dora_cancel_join(ctx);
+    }
+  }
+  Py_BEGIN_ALLOW_THREADS
+  pthread_join(thread, NULL);
+  Py_END_ALLOW_THREADS
+  pthread_mutex_destroy(&j.lock);
+  pthread_cond_destroy(&j.cond);
+  if (interrupted) return -1;
+  if (j.rc != 0) return join_error(j.code, j.error);
+  return 0;
+}
+
 /* Context(config=None): joins the dataflow with the configuration given as JSON text (a
  * dynamic node's, from dynamic_config), or else DORA_NODE_CONFIG's. */
 static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
@@ -514,13 +596,13 @@ static PyObject *context_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     return PyErr_NoMemory();
   }
   DoraContext *ctx;
-  int failed;
+  char error[1024] = "";
+  int code = 0;
   Py_BEGIN_ALLOW_THREADS
-  ctx = dora_init_context(config, NULL, 0, NULL);
-  failed = !ctx || dora_join_dataflow(ctx, NULL, 0, NULL) != 0;
+  ctx = dora_init_context(config, error, sizeof error, &code);
   Py_END_ALLOW_THREADS
-  if (failed) {
-    core_error("could not join the dataflow: ");
+  if (!ctx) join_error(code, error);
+  if (!ctx || join_interruptibly(ctx) != 0) {
     if (ctx) {
       Py_BEGIN_ALLOW_THREADS
       free_dora_context(ctx);
