@@ -68,6 +68,19 @@ async function startRun(yaml: string): Promise<{ dir: string; id: string; child:
   return { dir: df.dir, id: id!, child, done };
 }
 
+/** sender → dyn (dynamic) → recorder, whose process waits `seconds` before calling Node(): the dataflow starts only then. */
+function startSlowRun(seconds: number): ReturnType<typeof startRun> {
+  const df = tempDataflow('');
+  const slow = path.join(df.dir, 'slow_recorder.py');
+  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(${seconds})\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
+  return startRun(
+    `nodes:\n` +
+      `  - id: sender\n    path: ${path.join(NODES, 'sender.ts')}\n    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n` +
+      `  - id: dyn\n    path: dynamic\n    inputs:\n      tick: dora/timer/millis/${TICK_MS}\n      data: { source: sender/out, queue_size: 100 }\n    outputs: [out]\n` +
+      `  - id: recorder\n    path: ${slow}\n    env: { RECORD: ./recorder.jsonl, DORA_PYTHON: ${PYTHON} }\n    inputs:\n      data: { source: dyn/out, queue_size: 100 }\n`,
+  );
+}
+
 /** A process started by hand: no DORA_NODE_CONFIG, this file's runtime directory. */
 function startByHand(command: string, args: string[], extra: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Result> } {
   const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -206,15 +219,7 @@ test('shared-memory payloads reach a dynamic node intact and go on from it; a ST
 
 test('a dynamic node that joins while the dataflow is still starting waits for the start, then receives and sends', async () => {
   // A receiver that takes 2 s to call Node(): the start barrier waits for it, not for the dynamic node.
-  const df = tempDataflow('');
-  const slow = path.join(df.dir, 'slow_recorder.py');
-  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(2)\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
-  const run = await startRun(
-    `nodes:\n` +
-      `  - id: sender\n    path: ${path.join(NODES, 'sender.ts')}\n    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n` +
-      `  - id: dyn\n    path: dynamic\n    inputs:\n      tick: dora/timer/millis/${TICK_MS}\n      data: { source: sender/out, queue_size: 100 }\n    outputs: [out]\n` +
-      `  - id: recorder\n    path: ${slow}\n    env: { RECORD: ./recorder.jsonl, DORA_PYTHON: ${PYTHON} }\n    inputs:\n      data: { source: dyn/out, queue_size: 100 }\n`,
-  );
+  const run = await startSlowRun(2);
   const record = path.join(run.dir, 'dyn.jsonl');
   const early = Date.now();
   await succeeds(python('dyn', { RECORD: record, STAY_MS: '1000' }));
@@ -233,15 +238,7 @@ test('a dynamic node that joins while the dataflow is still starting waits for t
 
 test('a dynamic node closed while its join waits for the start gives up at once and leaves: a later process joins in its place', async () => {
   // The receiver takes 8 s to call Node(): until then the dataflow has not started and a join waits for it.
-  const df = tempDataflow('');
-  const slow = path.join(df.dir, 'slow_recorder.py');
-  fs.writeFileSync(slow, `import runpy, time\ntime.sleep(8)\nrunpy.run_path(${JSON.stringify(path.join(NODES, 'recorder.py'))}, run_name="__main__")\n`);
-  const run = await startRun(
-    `nodes:\n` +
-      `  - id: sender\n    path: ${path.join(NODES, 'sender.ts')}\n    env: { COUNT: 1000000 }\n    inputs: { tick: dora/timer/millis/20 }\n    outputs: [out]\n` +
-      `  - id: dyn\n    path: dynamic\n    inputs:\n      tick: dora/timer/millis/${TICK_MS}\n      data: { source: sender/out, queue_size: 100 }\n    outputs: [out]\n` +
-      `  - id: recorder\n    path: ${slow}\n    env: { RECORD: ./recorder.jsonl, DORA_PYTHON: ${PYTHON} }\n    inputs:\n      data: { source: dyn/out, queue_size: 100 }\n`,
-  );
+  const run = await startSlowRun(8);
   // TypeScript: next(500) ends without an event, close() ends the pending join (it waited for the start for ever)
   const first = path.join(run.dir, 'first.jsonl');
   const t0 = Date.now();
