@@ -22,13 +22,14 @@ import { DoraError, ErrorCode } from '../errors';
 import { decode, encode, CLUSTER_PROTOCOL_VERSION, type CoordinatorMessage, type DaemonMessage, type ExportEndpoint, type PartReport, type PartSpec } from './messages';
 import { authorizeCommand, keyProof, registrationContext, type KeyPair } from './keys';
 import { HEARTBEAT_MS, LOST_AFTER_MS } from './server';
+import { HeldMessages } from './held';
 import { Watch, watchArgsRefusal } from './watch';
 
 /** A watch's lines wait in the watch (bounded) while this many messages wait to go to the coordinator. */
 const WATCH_QUEUE_LIMIT = 16;
 /** How long registration may take before the daemon gives up with a diagnosis. */
 const REGISTER_TIMEOUT_MS = 5000;
-/** Messages of the parts held while the coordinator is away; beyond, the oldest log line (else the oldest message) is dropped. */
+/** Messages of the parts held while the coordinator is away (held.ts says which go beyond). */
 const HELD_MAX = 10_000;
 /** How long an ended part is kept (and reported) once a coordinator has heard of its end. */
 const FORGET_AFTER_MS = 60_000;
@@ -72,8 +73,7 @@ export class MachineDaemon {
   /** The link to the coordinator is up (ZMTP handshake done, no disconnect since). */
   private connected = false;
   private offlineSince = 0;
-  private readonly held: DaemonMessage[] = [];
-  private dropped = 0;
+  private readonly held = new HeldMessages(HELD_MAX);
   private retry?: NodeJS.Timeout;
   private lastRefusal = '';
   private closed = false;
@@ -198,19 +198,15 @@ export class MachineDaemon {
     this.lastRefusal = '';
     if (this.online) return;
     this.online = true;
-    const heldCount = this.held.length;
-    for (const m of this.held.splice(0)) this.send(m);
-    this.options.log(`registered with the coordinator again after ${Math.round(performance.now() - this.offlineSince)} ms: reported ${this.runs.size} part(s), sent ${heldCount} held message(s)${this.dropped > 0 ? `, ${this.dropped} dropped (more than ${HELD_MAX} held)` : ''}`);
-    this.dropped = 0;
+    const dropped = this.held.dropped;
+    const held = this.held.take();
+    for (const m of held) this.send(m);
+    this.options.log(`registered with the coordinator again after ${Math.round(performance.now() - this.offlineSince)} ms: reported ${this.runs.size} part(s), sent ${held.length} held message(s)${dropped > 0 ? `, ${dropped} dropped (more than ${HELD_MAX} held)` : ''}`);
   }
 
   private hold(message: DaemonMessage): void {
     if (message.t !== 'part') return; // heartbeats, answers to requests of a coordinator that is gone
     this.held.push(message);
-    if (this.held.length <= HELD_MAX) return;
-    const line = this.held.findIndex((m) => m.t === 'part' && m.message.t === 'line');
-    this.held.splice(line >= 0 ? line : 0, 1);
-    this.dropped++;
   }
 
   private async nextMessage(timeoutMs: number): Promise<CoordinatorMessage | undefined> {
