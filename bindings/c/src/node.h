@@ -273,8 +273,10 @@ void dora__remote_close(DoraContext *ctx);
 int dora__remote_connect(DoraContext *ctx, const char *endpoint, bool *is_remote);
 bool dora__is_remote_subscriber(const output_t *out, const char *node);
 /* Publishes on ctx->rpub what `local` describes, inline: `shared` (moved, may be NULL) is a copy of the
-   local inline message, else size bytes are copied from data (a shared-memory sample). */
-int dora__remote_publish(DoraContext *ctx, const output_t *out, const dora_header *local, const uint8_t *data, size_t size, zmq_msg_t *shared);
+   local inline message, else size bytes are copied from data (a shared-memory sample). `encoded`, when
+   `local` is inline, is its encoding, sent as it is (NULL: encoded here). */
+int dora__remote_publish(DoraContext *ctx, const output_t *out, const dora_header *local, const dora_buf *encoded, const uint8_t *data, size_t size,
+                         zmq_msg_t *shared);
 
 /* control.c */
 void dora__simple_request(DoraContext *ctx, const char *t);

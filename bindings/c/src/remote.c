@@ -207,17 +207,22 @@ static void free_buffer(void *data, void *hint) {
   free(data);
 }
 
-int dora__remote_publish(DoraContext *ctx, const output_t *out, const dora_header *local, const uint8_t *data, size_t size, zmq_msg_t *shared) {
+int dora__remote_publish(DoraContext *ctx, const output_t *out, const dora_header *local, const dora_buf *encoded, const uint8_t *data, size_t size,
+                         zmq_msg_t *shared) {
   if (shared && size == 0) zmq_msg_close(shared);
-  dora_header h = *local;
-  h.location = DORA_LOC_INLINE;
-  h.inline_length = size;
-  h.segment = NULL;
-  h.sample = h.shm_offset = h.shm_length = 0;
   dora_buf header = {0};
-  if (dora__header_write(&header, &h)) return -1;
+  if (local->location != DORA_LOC_INLINE || !encoded) {
+    /* the local message's payload is in shared memory: the same header, describing bytes inline */
+    dora_header h = *local;
+    h.location = DORA_LOC_INLINE;
+    h.inline_length = size;
+    h.segment = NULL;
+    h.sample = h.shm_offset = h.shm_length = 0;
+    if (dora__header_write(&header, &h)) return -1;
+    encoded = &header;
+  }
   int rc = dora__zsend(ctx->rpub, out->topic, out->topic_len, ZMQ_SNDMORE);
-  if (rc == 0) rc = dora__zsend(ctx->rpub, header.data, header.len, size > 0 ? ZMQ_SNDMORE : 0);
+  if (rc == 0) rc = dora__zsend(ctx->rpub, encoded->data, encoded->len, size > 0 ? ZMQ_SNDMORE : 0);
   dora__buf_free(&header);
   if (rc || size == 0) {
     if (shared && size > 0) zmq_msg_close(shared);

@@ -127,7 +127,7 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
     /* receivers on other machines get the same message inline (remote.c), copied out of the sample now,
        before mark_sent may give it back (no local holder) */
     bool remote = ctx->rpub && out->remote_subscribers && out->remote_subscribers->count > 0;
-    int remote_rc = remote && shm >= 0 ? dora__remote_publish(ctx, out, &h, dora__sample_data(ctx, shm), size, NULL) : 0;
+    int remote_rc = remote && shm >= 0 ? dora__remote_publish(ctx, out, &h, NULL, dora__sample_data(ctx, shm), size, NULL) : 0;
     if (shm >= 0) dora__mark_sent(ctx, shm, o, out->seq);
     bool has_payload = shm < 0 && size > 0;
     rc = dora__zsend(ctx->pub, out->topic, out->topic_len, ZMQ_SNDMORE);
@@ -151,7 +151,7 @@ static int send_message(DoraContext *ctx, int o, const described *what, int shm,
     } else if (has_payload) {
       zmq_msg_close(&msg);
     }
-    if (remote && shm < 0) remote_rc = dora__remote_publish(ctx, out, &h, NULL, size, has_payload ? &remote_msg : NULL);
+    if (remote && shm < 0) remote_rc = dora__remote_publish(ctx, out, &h, &header, NULL, size, has_payload ? &remote_msg : NULL); /* inline: its header as encoded */
     else if (has_payload) zmq_msg_close(&remote_msg);
     if (rc == 0) rc = remote_rc;
     out->seq++;
