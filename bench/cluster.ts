@@ -10,6 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
 
@@ -45,13 +46,30 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
   }
 }
 
+/**
+ * A port free now on loopback, chosen by the system (a random one in a fixed range could be
+ * in use: the range overlaps the ephemeral ports of outgoing connections).
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** A coordinator (machine `local`) and a second daemon (machine `b`) on loopback, CURVE on; stopped with close(). */
 async function twoMachines(cli: string, dir: string) {
-  const port = 30000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
+  let clusterPort = await freePort();
+  while (clusterPort === port) clusterPort = await freePort();
   const env = { DORA_STATE_DIR: path.join(dir, 'state'), DORA_RUNTIME_DIR: path.join(dir, 'run'), DORA_COORDINATOR_PORT: String(port) };
   fs.mkdirSync(env.DORA_STATE_DIR, { recursive: true, mode: 0o700 });
   fs.mkdirSync(env.DORA_RUNTIME_DIR, { recursive: true, mode: 0o700 });
-  const coordinator = start(process.execPath, [cli, 'coordinator', '--bind', '127.0.0.1', '--cluster-port', String(port + 1)], env);
+  const coordinator = start(process.execPath, [cli, 'coordinator', '--bind', '127.0.0.1', '--cluster-port', String(clusterPort)], env);
   await until('the coordinator', () => coordinator.output().includes('cluster listening') && fs.existsSync(path.join(env.DORA_STATE_DIR, `coordinator-${port}.token`))).catch((err: Error) => {
     coordinator.child.kill('SIGKILL');
     throw new Error(`${err.message}: ${coordinator.output().slice(-1000)}`);
@@ -60,7 +78,7 @@ async function twoMachines(cli: string, dir: string) {
   const key = spawnSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(path.join(path.dirname(cli), '../coordinator/cluster/keys.js'))}).loadOrCreateKeyPair(${JSON.stringify(keyFile)}).publicKey)`], { encoding: 'utf8' }).stdout.trim();
   // `--`: a Z85 key may begin with '-' (1 in 85), which would read as an option
   spawnSync(process.execPath, [cli, 'cluster', 'authorize', '--', key], { env: { ...process.env, ...env } });
-  const daemon = start(process.execPath, [cli, 'daemon', '--machine-id', 'b', '--coordinator-addr', `127.0.0.1:${port + 1}`, '--key-file', keyFile, '--data-address', '127.0.0.1'], env);
+  const daemon = start(process.execPath, [cli, 'daemon', '--machine-id', 'b', '--coordinator-addr', `127.0.0.1:${clusterPort}`, '--key-file', keyFile, '--data-address', '127.0.0.1'], env);
   try {
     await until('the second daemon', () => daemon.output().includes('registered with the coordinator'));
   } catch (err) {
@@ -124,8 +142,7 @@ export function rawZmqCurve(o: ClusterSystemOptions, script: string) {
     unavailable: () => undefined,
     async run(dir: string, mode: Mode, size: number, count: number): Promise<BenchRun> {
       const result = path.join(dir, `zmq-ts-curve-${mode}-${size}.json`);
-      const port = 30000 + Math.floor(Math.random() * 20000);
-      const endpoint = `tcp://127.0.0.1:${port}`;
+      const endpoint = `tcp://127.0.0.1:${await freePort()}`;
       const keys = zmq.curveKeyPair();
       const e = { ...o.env(mode, size, count), RESULT: result, CURVE_SERVER_PUBLIC: keys.publicKey, CURVE_SERVER_SECRET: keys.secretKey };
       const receiver = start(o.tsx, [script, 'recv', endpoint], e);
